@@ -1,0 +1,20 @@
+//! myriad-core: the engine under every myriad model.
+//!
+//! - [`rng`]: counter-based random draws, pure functions of (seed, stream, counters);
+//! - [`population`]: agents as typed columns indexed by a dense `u32` id;
+//! - [`csr`] and [`generators`]: contact layers as CSR adjacency and their generators;
+//! - [`params`] and [`schedule`]: documented model parameters and scheduled interventions;
+//! - [`metrics`]: the per-step aggregate recorder;
+//! - [`model`]: the trait every model implements.
+
+pub mod csr;
+pub mod generators;
+pub mod metrics;
+pub mod model;
+pub mod params;
+pub mod population;
+pub mod rng;
+pub mod schedule;
+
+pub use csr::{BuildReport, Csr, CsrError, EdgeList};
+pub use rng::{CounterRng, Stream};

@@ -1,0 +1,55 @@
+//! The contract between the engine and a model.
+
+use crate::csr::Csr;
+use crate::metrics::MetricSpec;
+use crate::params::ParamSet;
+
+/// How agents of one contact layer meet.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Contacts {
+    /// A fixed network.
+    Network(Csr),
+    /// Homogeneous mixing: every agent is in contact with every other agent.
+    /// Never materialised as edges; models use the aggregate instead.
+    WellMixed,
+}
+
+/// A named contact layer with its base weight.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layer {
+    /// Layer name, as in the scenario.
+    pub name: String,
+    /// Its contacts.
+    pub contacts: Contacts,
+    /// Base weight multiplying the per-contact transmission (or interaction)
+    /// probability; interventions can change it during the run.
+    pub weight: f64,
+}
+
+/// What a model sees at each step.
+#[derive(Clone, Copy, Debug)]
+pub struct StepContext<'a> {
+    /// The step being computed, from 1.
+    pub step: u32,
+    /// Parameters in force at this step.
+    pub params: &'a ParamSet,
+    /// Layer weights in force at this step, in layer order.
+    pub layer_weights: &'a [f64],
+}
+
+/// A population model. A step must read only the state before the step and
+/// write the state after it, so that it can run on any number of threads with
+/// identical results; all randomness comes from [`crate::CounterRng`].
+pub trait Model: Send {
+    /// The metrics this model records, in column order.
+    fn metrics(&self) -> Vec<MetricSpec>;
+
+    /// Number of agents.
+    fn agent_count(&self) -> u32;
+
+    /// The metric row of the initial state (step 0).
+    fn observe(&self, row: &mut [f64]);
+
+    /// Advance one step and write that step's metric row.
+    fn step(&mut self, ctx: &StepContext, row: &mut [f64]);
+}
