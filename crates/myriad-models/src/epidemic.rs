@@ -1,0 +1,498 @@
+//! Discrete-time SIR and SEIR epidemics on contact layers.
+//!
+//! Each day (step):
+//! 1. every infectious agent tries to infect each susceptible neighbour on
+//!    each network layer, independently, with probability
+//!    `beta x layer weight x edge weight`; on a well-mixed layer a susceptible
+//!    agent escapes each of the `I` infectious agents with probability
+//!    `1 - beta x weight`;
+//! 2. agents infected today enter E (SEIR) or I (SIR); agents whose stage
+//!    timer runs out move on (E to I, I to R).
+//!
+//! Step 1 reads only yesterday's stages and writes only an "infected today"
+//! flag whose final value does not depend on the order of writes, so the
+//! step runs on any number of threads with identical results.
+//!
+//! Timing: an agent infected on day `t` is counted in E on days
+//! `t .. t+L-1` and in I on days `t+L .. t+L+D-1` (SIR: `L = 0`), and makes
+//! its transmission attempts on days `t+L+1 .. t+L+D`. With a fixed
+//! infectious period `D`, each edge therefore transmits with probability
+//! `T = 1 - (1 - beta w)^D`, which maps the final size exactly onto bond
+//! percolation with occupation probability `T` (Newman 2002).
+
+use crate::registry::{ColumnDoc, ModelError, ModelInfo, ModelInput};
+use myriad_core::metrics::MetricSpec;
+use myriad_core::model::{Contacts, Layer, Model, StepContext};
+use myriad_core::params::{Limit, ParamKind, ParamSet, ParamSpec, ParamValue};
+use myriad_core::population::{ColumnData, Population};
+use myriad_core::rng::{bernoulli_threshold, geometric_steps, CounterRng, Stream};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Disease stages, stored as `u8` per agent.
+pub const S: u8 = 0;
+/// Exposed (infected, not yet infectious).
+pub const E: u8 = 1;
+/// Infectious.
+pub const I: u8 = 2;
+/// Recovered (or removed).
+pub const R: u8 = 3;
+
+const DURATIONS: &[&str] = &["fixed", "geometric"];
+
+fn number(min: Limit, max: Limit, integer: bool) -> ParamKind {
+    ParamKind::Number { min, max, integer }
+}
+
+fn common_params(latent: bool) -> Vec<ParamSpec> {
+    let mut v = vec![ParamSpec {
+        name: "beta",
+        kind: number(Limit::Inclusive(0.0), Limit::Inclusive(1.0), false),
+        default: ParamValue::Number(0.05),
+        unit: "probability per contact per day",
+        doc: "Chance that an infectious agent infects a given susceptible contact on one day, before layer and edge weights (the product is capped at 1).",
+    }];
+    if latent {
+        v.push(ParamSpec {
+            name: "latent_period",
+            kind: number(Limit::Inclusive(1.0), Limit::Inclusive(65535.0), false),
+            default: ParamValue::Number(3.0),
+            unit: "days",
+            doc: "Days in E before becoming infectious; the mean when latent_distribution = \"geometric\" (a fixed period is rounded to whole days).",
+        });
+        v.push(ParamSpec {
+            name: "latent_distribution",
+            kind: ParamKind::Choice(DURATIONS),
+            default: ParamValue::Choice("fixed".into()),
+            unit: "",
+            doc: "\"fixed\": every agent stays latent_period days; \"geometric\": each day in E ends with probability 1/latent_period.",
+        });
+    }
+    v.extend([
+        ParamSpec {
+            name: "infectious_period",
+            kind: number(Limit::Inclusive(1.0), Limit::Inclusive(65535.0), false),
+            default: ParamValue::Number(5.0),
+            unit: "days",
+            doc: "Days in I; the mean when infectious_distribution = \"geometric\" (a fixed period is rounded to whole days).",
+        },
+        ParamSpec {
+            name: "infectious_distribution",
+            kind: ParamKind::Choice(DURATIONS),
+            default: ParamValue::Choice("fixed".into()),
+            unit: "",
+            doc: "\"fixed\": every agent is infectious for infectious_period days; \"geometric\": each day in I ends with probability 1/infectious_period.",
+        },
+        ParamSpec {
+            name: "initial_infected",
+            kind: number(Limit::Inclusive(0.0), Limit::Inclusive(u32::MAX as f64), true),
+            default: ParamValue::Number(10.0),
+            unit: "agents",
+            doc: "Agents infectious on day 0, chosen uniformly among susceptible agents. Set this or initial_fraction, not both.",
+        },
+        ParamSpec {
+            name: "initial_fraction",
+            kind: number(Limit::Inclusive(0.0), Limit::Inclusive(1.0), false),
+            default: ParamValue::Number(0.0),
+            unit: "fraction of agents",
+            doc: "Share of the population infectious on day 0 (rounded to whole agents); when above 0 it replaces initial_infected.",
+        },
+    ]);
+    v
+}
+
+fn metric_specs(latent: bool) -> Vec<MetricSpec> {
+    let mut v = vec![MetricSpec::count("S", "susceptible agents at the end of the day")];
+    if latent {
+        v.push(MetricSpec::count("E", "exposed (infected, not yet infectious) agents"));
+    }
+    v.extend([
+        MetricSpec::count("I", "infectious agents"),
+        MetricSpec::count("R", "recovered agents"),
+        MetricSpec::count("new_infections", "agents infected during the day"),
+    ]);
+    v
+}
+
+const COLUMNS: &[ColumnDoc] = &[ColumnDoc {
+    name: "stage",
+    doc: "initial stage per agent: 0/S susceptible, 1/E exposed (SEIR only), 2/I infectious, 3/R recovered; seeding by initial_infected then picks among the susceptible",
+}];
+
+const EXCLUSIVE: &[&[&str]] = &[&["initial_infected", "initial_fraction"]];
+
+/// The SIR model's registry entry.
+pub const SIR_INFO: ModelInfo = ModelInfo {
+    name: "sir",
+    summary: "Discrete-time SIR epidemic on contact layers",
+    description: "Susceptible agents are infected by infectious contacts (each contact, each day, with probability beta x layer weight x edge weight), stay infectious for a fixed or geometric period, then recover for good.",
+    params: || common_params(false),
+    metrics: || metric_specs(false),
+    columns: COLUMNS,
+    exclusive: EXCLUSIVE,
+    build: |input| Epidemic::new(input, false).map(|m| Box::new(m) as Box<dyn Model>),
+};
+
+/// The SEIR model's registry entry.
+pub const SEIR_INFO: ModelInfo = ModelInfo {
+    name: "seir",
+    summary: "Discrete-time SEIR epidemic on contact layers",
+    description: "As sir, with a latent stage: infected agents spend a fixed or geometric latent period in E, not yet infectious, before entering I.",
+    params: || common_params(true),
+    metrics: || metric_specs(true),
+    columns: COLUMNS,
+    exclusive: EXCLUSIVE,
+    build: |input| Epidemic::new(input, true).map(|m| Box::new(m) as Box<dyn Model>),
+};
+
+/// How a stage's length is drawn.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Duration {
+    Fixed(u32),
+    Geometric(f64),
+}
+
+impl Duration {
+    fn from_params(p: &ParamSet, period: &str, dist: &str) -> Duration {
+        let mean = p.num(period);
+        match p.choice(dist) {
+            "geometric" => Duration::Geometric(mean),
+            _ => Duration::Fixed(mean.round().max(1.0) as u32),
+        }
+    }
+
+    #[inline]
+    fn draw(self, rng: &CounterRng, step: u32, agent: u32, stage: u8) -> u16 {
+        let d = match self {
+            Duration::Fixed(d) => d,
+            Duration::Geometric(mean) => geometric_steps(mean, myriad_core::rng::to_unit(rng.at(step, agent, stage as u64))),
+        };
+        d.clamp(1, u16::MAX as u32) as u16
+    }
+}
+
+/// SIR or SEIR state: one stage byte and one timer per agent.
+pub struct Epidemic {
+    latent: bool,
+    stage: Vec<u8>,
+    timer: Vec<u16>,
+    hit: Vec<AtomicBool>,
+    layers: Vec<Layer>,
+    transmission: CounterRng,
+    durations: CounterRng,
+    latent_period: Duration,
+    infectious_period: Duration,
+    counts: [u64; 4],
+}
+
+/// Per-chunk tallies of the transition phase: stage counts and new infections.
+#[derive(Clone, Copy, Default)]
+struct Tally {
+    counts: [u64; 4],
+    new_infections: u64,
+}
+
+impl Tally {
+    fn add(mut self, o: Tally) -> Tally {
+        for k in 0..4 {
+            self.counts[k] += o.counts[k];
+        }
+        self.new_infections += o.new_infections;
+        self
+    }
+}
+
+const CHUNK: usize = 1 << 14;
+
+impl Epidemic {
+    /// Build the model: read initial stages, seed infections, check layers.
+    pub fn new(input: ModelInput, latent: bool) -> Result<Epidemic, ModelError> {
+        let ModelInput {
+            population,
+            layers,
+            params,
+            seed,
+        } = input;
+        let n = population.size();
+        for l in &layers {
+            if let Contacts::Network(csr) = &l.contacts {
+                if csr.n() != n {
+                    return Err(ModelError::Infeasible(format!(
+                        "layer '{}' has {} agents but the population has {n}",
+                        l.name,
+                        csr.n()
+                    )));
+                }
+            }
+        }
+        let mut stage = initial_stages(&population, latent)?;
+        let latent_period = if latent {
+            Duration::from_params(&params, "latent_period", "latent_distribution")
+        } else {
+            Duration::Fixed(1)
+        };
+        let infectious_period = Duration::from_params(&params, "infectious_period", "infectious_distribution");
+
+        let susceptible: Vec<u32> = (0..n).filter(|&i| stage[i as usize] == S).collect();
+        let wanted = if params.num("initial_fraction") > 0.0 {
+            (params.num("initial_fraction") * n as f64).round() as u64
+        } else {
+            params.num("initial_infected") as u64
+        };
+        if wanted > susceptible.len() as u64 {
+            return Err(ModelError::Infeasible(format!(
+                "cannot seed {wanted} initial infections: only {} agents are susceptible",
+                susceptible.len()
+            )));
+        }
+        let seeding = CounterRng::new(seed, Stream::SEEDING);
+        for k in choose_distinct(susceptible.len() as u64, wanted, &seeding) {
+            stage[susceptible[k as usize] as usize] = I;
+        }
+
+        let durations = CounterRng::new(seed, Stream::DURATION);
+        let timer: Vec<u16> = stage
+            .par_iter()
+            .enumerate()
+            .map(|(i, &s)| match s {
+                E => latent_period.draw(&durations, 0, i as u32, E),
+                I => infectious_period.draw(&durations, 0, i as u32, I),
+                _ => 0,
+            })
+            .collect();
+        let mut counts = [0u64; 4];
+        for &s in &stage {
+            counts[s as usize] += 1;
+        }
+        Ok(Epidemic {
+            latent,
+            hit: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            stage,
+            timer,
+            layers,
+            transmission: CounterRng::new(seed, Stream::TRANSMISSION),
+            durations,
+            latent_period,
+            infectious_period,
+            counts,
+        })
+    }
+
+    /// Current stage of every agent.
+    pub fn stages(&self) -> &[u8] {
+        &self.stage
+    }
+
+    fn write_row(&self, row: &mut [f64], new_infections: u64) {
+        let mut k = 0;
+        let mut put = |x: u64| {
+            row[k] = x as f64;
+            k += 1;
+        };
+        put(self.counts[S as usize]);
+        if self.latent {
+            put(self.counts[E as usize]);
+        }
+        put(self.counts[I as usize]);
+        put(self.counts[R as usize]);
+        put(new_infections);
+    }
+
+    /// Phase 1: infectious agents push infection attempts along network edges.
+    fn transmit_on_networks(&self, ctx: &StepContext) {
+        let beta = ctx.params.num("beta");
+        let stage = &self.stage;
+        let hit = &self.hit;
+        let rng = &self.transmission;
+        let step = ctx.step;
+        let n = stage.len();
+        let networks: Vec<(u64, &myriad_core::Csr, f64)> = self
+            .layers
+            .iter()
+            .enumerate()
+            .filter_map(|(l, layer)| match &layer.contacts {
+                Contacts::Network(csr) => Some((l as u64, csr, beta * ctx.layer_weights[l])),
+                Contacts::WellMixed => None,
+            })
+            .filter(|(_, _, p)| *p > 0.0)
+            .collect();
+        if networks.is_empty() {
+            return;
+        }
+        (0..n).into_par_iter().with_min_len(CHUNK).for_each(|i| {
+            if stage[i] != I {
+                return;
+            }
+            let i = i as u32;
+            for &(l, csr, p) in &networks {
+                let (start, _) = csr.range(i);
+                let threshold = bernoulli_threshold(p);
+                let weights = csr.edge_weights(i);
+                for (k, &j) in csr.neighbours(i).iter().enumerate() {
+                    let j = j as usize;
+                    if stage[j] != S || hit[j].load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    let t = match weights {
+                        None => threshold,
+                        Some(w) => bernoulli_threshold(p * w[k] as f64),
+                    };
+                    // The draw is keyed by (step, infector, layer, edge slot),
+                    // so skipping already-hit targets changes no outcome.
+                    if rng.at(step, i, (l << 48) | (start + k) as u64) < t {
+                        hit[j].store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Read the optional `stage` column into initial stages.
+fn initial_stages(pop: &Population, latent: bool) -> Result<Vec<u8>, ModelError> {
+    let n = pop.size() as usize;
+    let Some(col) = pop.column("stage") else {
+        return Ok(vec![S; n]);
+    };
+    let bad = |i: usize, v: String| ModelError::BadColumn {
+        column: "stage".into(),
+        reason: format!(
+            "agent {i} has stage {v}; expected 0..=3 or S, E, I, R{}",
+            if latent { "" } else { " (E only in seir)" }
+        ),
+    };
+    let check = |i: usize, s: u8, shown: String| {
+        if s > 3 || (!latent && s == E) {
+            Err(bad(i, shown))
+        } else {
+            Ok(s)
+        }
+    };
+    match &col.data {
+        ColumnData::Int(v) => v
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| check(i, u8::try_from(x).unwrap_or(u8::MAX), x.to_string()))
+            .collect(),
+        ColumnData::Text { codes, labels } => {
+            let map: Vec<Option<u8>> = labels
+                .iter()
+                .map(|l| match l.trim().to_ascii_uppercase().as_str() {
+                    "S" => Some(S),
+                    "E" => Some(E),
+                    "I" => Some(I),
+                    "R" => Some(R),
+                    _ => None,
+                })
+                .collect();
+            codes
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| {
+                    let label = &labels[c as usize];
+                    map[c as usize].ok_or_else(|| bad(i, format!("\"{label}\""))).and_then(|s| check(i, s, format!("\"{label}\"")))
+                })
+                .collect()
+        }
+        ColumnData::Float(_) => Err(ModelError::BadColumn {
+            column: "stage".into(),
+            reason: "holds decimal numbers; expected whole numbers 0..=3 or the letters S, E, I, R".into(),
+        }),
+    }
+}
+
+/// `k` distinct indices from `0..n`, uniformly, by Floyd's algorithm; sorted.
+fn choose_distinct(n: u64, k: u64, rng: &CounterRng) -> Vec<u64> {
+    let mut chosen = std::collections::HashSet::with_capacity(k as usize);
+    for j in n - k..n {
+        let t = rng.below(j, 0, j + 1);
+        if !chosen.insert(t) {
+            chosen.insert(j);
+        }
+    }
+    let mut v: Vec<u64> = chosen.into_iter().collect();
+    v.sort_unstable();
+    v
+}
+
+impl Model for Epidemic {
+    fn metrics(&self) -> Vec<MetricSpec> {
+        metric_specs(self.latent)
+    }
+
+    fn agent_count(&self) -> u32 {
+        self.stage.len() as u32
+    }
+
+    fn observe(&self, row: &mut [f64]) {
+        self.write_row(row, 0);
+    }
+
+    fn step(&mut self, ctx: &StepContext, row: &mut [f64]) {
+        self.transmit_on_networks(ctx);
+
+        // Well-mixed layers: escape probability from each infectious agent.
+        let beta = ctx.params.num("beta");
+        let infectious = self.counts[I as usize] as f64;
+        let mut escape_mixed = 1.0;
+        for (l, layer) in self.layers.iter().enumerate() {
+            if layer.contacts == Contacts::WellMixed {
+                let p = (beta * ctx.layer_weights[l]).clamp(0.0, 1.0);
+                escape_mixed *= (1.0 - p).powf(infectious);
+            }
+        }
+        let mixed_threshold = bernoulli_threshold(1.0 - escape_mixed);
+
+        let step = ctx.step;
+        let latent = self.latent;
+        let (lp, ip) = (self.latent_period, self.infectious_period);
+        let (tx, dur) = (&self.transmission, &self.durations);
+        let tally = self
+            .stage
+            .par_chunks_mut(CHUNK)
+            .zip(self.timer.par_chunks_mut(CHUNK))
+            .zip(self.hit.par_chunks(CHUNK))
+            .enumerate()
+            .map(|(c, ((stage, timer), hit))| {
+                let mut t = Tally::default();
+                for k in 0..stage.len() {
+                    let i = (c * CHUNK + k) as u32;
+                    match stage[k] {
+                        S => {
+                            let infected = hit[k].swap(false, Ordering::Relaxed)
+                                || (mixed_threshold > 0 && tx.at(step, i, u64::MAX) < mixed_threshold);
+                            if infected {
+                                t.new_infections += 1;
+                                if latent {
+                                    stage[k] = E;
+                                    timer[k] = lp.draw(dur, step, i, E);
+                                } else {
+                                    stage[k] = I;
+                                    timer[k] = ip.draw(dur, step, i, I);
+                                }
+                            }
+                        }
+                        E => {
+                            timer[k] -= 1;
+                            if timer[k] == 0 {
+                                stage[k] = I;
+                                timer[k] = ip.draw(dur, step, i, I);
+                            }
+                        }
+                        I => {
+                            timer[k] -= 1;
+                            if timer[k] == 0 {
+                                stage[k] = R;
+                            }
+                        }
+                        _ => {}
+                    }
+                    t.counts[stage[k] as usize] += 1;
+                }
+                t
+            })
+            .reduce(Tally::default, Tally::add);
+        self.counts = tally.counts;
+        self.write_row(row, tally.new_infections);
+    }
+}

@@ -1,0 +1,75 @@
+//! The list of models the command line knows, with their documentation.
+
+use myriad_core::metrics::MetricSpec;
+use myriad_core::model::{Layer, Model};
+use myriad_core::params::{ParamSet, ParamSpec};
+use myriad_core::population::Population;
+
+/// Everything a model is built from.
+pub struct ModelInput {
+    /// The agents and their attribute columns.
+    pub population: Population,
+    /// Contact layers, in scenario order.
+    pub layers: Vec<Layer>,
+    /// Parameters, validated against the model's specs.
+    pub params: ParamSet,
+    /// Run seed.
+    pub seed: u64,
+}
+
+/// Errors building a model from its input.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ModelError {
+    /// A population column the model reads holds values it cannot use.
+    #[error("population column '{column}': {reason}")]
+    BadColumn {
+        /// Column name.
+        column: String,
+        /// What is wrong, naming the first offending agent.
+        reason: String,
+    },
+    /// The parameters ask for something the population cannot give.
+    #[error("{0}")]
+    Infeasible(String),
+}
+
+/// A population column a model reads if present.
+#[derive(Clone, Copy, Debug)]
+pub struct ColumnDoc {
+    /// Column name.
+    pub name: &'static str,
+    /// Accepted values and meaning.
+    pub doc: &'static str,
+}
+
+/// A model's name, documentation and constructor.
+pub struct ModelInfo {
+    /// Name used in scenario files (`model = "..."`).
+    pub name: &'static str,
+    /// One-line summary.
+    pub summary: &'static str,
+    /// Longer description: the rules, in a paragraph.
+    pub description: &'static str,
+    /// Parameter table.
+    pub params: fn() -> Vec<ParamSpec>,
+    /// Metric columns.
+    pub metrics: fn() -> Vec<MetricSpec>,
+    /// Optional population columns the model reads.
+    pub columns: &'static [ColumnDoc],
+    /// Parameters that are alternatives: setting more than one in a scenario is an error.
+    pub exclusive: &'static [&'static [&'static str]],
+    /// Constructor.
+    pub build: fn(ModelInput) -> Result<Box<dyn Model>, ModelError>,
+}
+
+/// All models.
+pub fn models() -> &'static [ModelInfo] {
+    &MODELS
+}
+
+/// A model by name.
+pub fn find(name: &str) -> Option<&'static ModelInfo> {
+    MODELS.iter().find(|m| m.name == name)
+}
+
+static MODELS: [ModelInfo; 2] = [crate::epidemic::SIR_INFO, crate::epidemic::SEIR_INFO];
