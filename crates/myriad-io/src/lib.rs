@@ -1,1 +1,13 @@
+//! myriad-io: reading populations and edge lists from CSV and Parquet, and
+//! writing time series to CSV and Parquet. Every error names the file and,
+//! where there is one, the line and column.
 
+pub mod edges;
+pub mod error;
+pub mod population;
+pub mod timeseries;
+
+pub use edges::{read_edge_list, EdgeListInfo};
+pub use error::IoError;
+pub use population::read_population;
+pub use timeseries::{write_timeseries_parquet, TimeseriesCsv};

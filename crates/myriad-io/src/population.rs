@@ -1,0 +1,377 @@
+//! Population import: one row per agent, header names become column names.
+//!
+//! Column types are inferred (all whole numbers: int; all numbers: float;
+//! otherwise: text) and checked against the types a scenario requires. An
+//! optional `id` column gives each row's agent id; ids must cover `0..n`
+//! exactly once, and rows are reordered by id.
+
+use crate::error::IoError;
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::Array;
+use arrow_schema::DataType;
+use myriad_core::population::{Column, ColumnData, ColumnType, Population};
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+
+/// Name of the optional agent-id column.
+pub const ID_COLUMN: &str = "id";
+
+/// Read a population from a `.csv` or `.parquet` file, checking that each
+/// `(name, type)` in `required` is present with a compatible type.
+pub fn read_population(path: &Path, required: &[(String, ColumnType)]) -> Result<Population, IoError> {
+    let (columns, lines) = match extension(path).as_str() {
+        "csv" => read_csv_columns(path)?,
+        "parquet" | "pq" => (read_parquet_columns(path)?, None),
+        other => {
+            return Err(IoError::format(
+                path,
+                None,
+                format!("unknown file type '.{other}': population files must end in .csv or .parquet"),
+            ))
+        }
+    };
+    let rows = columns.first().map_or(0, |c| c.data.len());
+    if rows == 0 {
+        return Err(IoError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let columns = coerce_required(path, columns, required)?;
+    let columns = order_by_id(path, columns, lines.as_deref())?;
+    Population::from_columns(rows as u64, columns).map_err(|e| IoError::format(path, None, e.to_string()))
+}
+
+pub(crate) fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// Check required columns exist; widen int to float where float is asked for.
+fn coerce_required(path: &Path, mut columns: Vec<Column>, required: &[(String, ColumnType)]) -> Result<Vec<Column>, IoError> {
+    for (name, want) in required {
+        let Some(col) = columns.iter_mut().find(|c| &c.name == name) else {
+            return Err(IoError::MissingColumn {
+                path: path.to_path_buf(),
+                column: name.clone(),
+                present: columns.iter().map(|c| c.name.clone()).collect(),
+            });
+        };
+        let have = col.data.column_type();
+        match (have, *want) {
+            (a, b) if a == b => {}
+            (ColumnType::Int, ColumnType::Float) => {
+                if let ColumnData::Int(v) = &col.data {
+                    col.data = ColumnData::Float(v.iter().map(|&x| x as f64).collect());
+                }
+            }
+            (_, ColumnType::Text) => col.data = to_text(&col.data),
+            (_, want) => {
+                let (line, value) = first_misfit(&col.data, want);
+                return Err(IoError::WrongType {
+                    path: path.to_path_buf(),
+                    line,
+                    column: name.clone(),
+                    expected: want.to_string(),
+                    value,
+                });
+            }
+        }
+    }
+    Ok(columns)
+}
+
+/// The first value (and its CSV line, header = line 1) not of type `want`.
+fn first_misfit(data: &ColumnData, want: ColumnType) -> (Option<u64>, String) {
+    let fits = |s: &str| match want {
+        ColumnType::Int => s.parse::<i64>().is_ok(),
+        ColumnType::Float => s.parse::<f64>().is_ok(),
+        ColumnType::Text => true,
+    };
+    match data {
+        ColumnData::Float(v) => v
+            .iter()
+            .position(|x| x.fract() != 0.0)
+            .map(|i| (Some(i as u64 + 2), v[i].to_string()))
+            .unwrap_or((None, "decimal numbers".into())),
+        ColumnData::Text { codes, labels } => codes
+            .iter()
+            .position(|&c| !fits(&labels[c as usize]))
+            .map(|i| (Some(i as u64 + 2), labels[codes[i] as usize].clone()))
+            .unwrap_or((None, "text".into())),
+        ColumnData::Int(_) => (None, "integers".into()),
+    }
+}
+
+fn to_text(data: &ColumnData) -> ColumnData {
+    let strings: Vec<String> = match data {
+        ColumnData::Int(v) => v.iter().map(|x| x.to_string()).collect(),
+        ColumnData::Float(v) => v.iter().map(|x| x.to_string()).collect(),
+        ColumnData::Text { .. } => return data.clone(),
+    };
+    let mut b = TextBuilder::default();
+    for s in &strings {
+        b.push(s);
+    }
+    b.finish()
+}
+
+/// Reorder rows so that row `i` is agent `i`, when an `id` column exists.
+fn order_by_id(path: &Path, columns: Vec<Column>, lines: Option<&[u64]>) -> Result<Vec<Column>, IoError> {
+    let Some(idcol) = columns.iter().find(|c| c.name == ID_COLUMN) else {
+        return Ok(columns);
+    };
+    let line_of = |row: usize| lines.map_or(row as u64 + 2, |l| l[row]);
+    let ColumnData::Int(ids) = &idcol.data else {
+        let (line, value) = first_misfit(&idcol.data, ColumnType::Int);
+        return Err(IoError::WrongType {
+            path: path.to_path_buf(),
+            line,
+            column: ID_COLUMN.into(),
+            expected: "int".into(),
+            value,
+        });
+    };
+    let n = ids.len();
+    let mut row_of = vec![usize::MAX; n];
+    for (row, &id) in ids.iter().enumerate() {
+        if id < 0 || id as u64 >= n as u64 {
+            return Err(IoError::IdOutOfRange {
+                path: path.to_path_buf(),
+                line: line_of(row),
+                column: ID_COLUMN.into(),
+                id,
+                n: n as u64,
+            });
+        }
+        if row_of[id as usize] != usize::MAX {
+            return Err(IoError::DuplicateId {
+                path: path.to_path_buf(),
+                line: line_of(row),
+                first: line_of(row_of[id as usize]),
+                id,
+            });
+        }
+        row_of[id as usize] = row;
+    }
+    Ok(columns
+        .into_iter()
+        .map(|c| Column {
+            data: permute(&c.data, &row_of),
+            name: c.name,
+        })
+        .collect())
+}
+
+fn permute(data: &ColumnData, row_of: &[usize]) -> ColumnData {
+    match data {
+        ColumnData::Int(v) => ColumnData::Int(row_of.iter().map(|&r| v[r]).collect()),
+        ColumnData::Float(v) => ColumnData::Float(row_of.iter().map(|&r| v[r]).collect()),
+        ColumnData::Text { codes, labels } => ColumnData::Text {
+            codes: row_of.iter().map(|&r| codes[r]).collect(),
+            labels: labels.clone(),
+        },
+    }
+}
+
+#[derive(Default)]
+struct TextBuilder {
+    codes: Vec<u32>,
+    labels: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl TextBuilder {
+    fn push(&mut self, s: &str) {
+        let code = match self.index.get(s) {
+            Some(&c) => c,
+            None => {
+                let c = self.labels.len() as u32;
+                self.labels.push(s.to_string());
+                self.index.insert(s.to_string(), c);
+                c
+            }
+        };
+        self.codes.push(code);
+    }
+
+    fn finish(self) -> ColumnData {
+        ColumnData::Text {
+            codes: self.codes,
+            labels: self.labels,
+        }
+    }
+}
+
+/// Two passes: the first infers each column's type, the second parses.
+/// Returns the columns and the file line of each row (for error messages).
+fn read_csv_columns(path: &Path) -> Result<(Vec<Column>, Option<Vec<u64>>), IoError> {
+    let open = || -> Result<csv::Reader<File>, IoError> {
+        let f = File::open(path).map_err(|e| IoError::file(path, e))?;
+        Ok(csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(f))
+    };
+    let mut rdr = open()?;
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(|e| IoError::from_csv(path, e))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    if header.is_empty() || header.iter().all(|h| h.is_empty()) {
+        return Err(IoError::format(path, Some(1), "no header row"));
+    }
+    for (i, h) in header.iter().enumerate() {
+        if h.is_empty() {
+            return Err(IoError::format(path, Some(1), format!("column {} has an empty name", i + 1)));
+        }
+        if header[..i].contains(h) {
+            return Err(IoError::format(path, Some(1), format!("column '{h}' appears twice")));
+        }
+    }
+    let w = header.len();
+    let mut all_int = vec![true; w];
+    let mut all_num = vec![true; w];
+    let mut rec = csv::StringRecord::new();
+    let mut lines = Vec::new();
+    while rdr.read_record(&mut rec).map_err(|e| IoError::from_csv(path, e))? {
+        let line = rec.position().map_or(0, |p| p.line());
+        lines.push(line);
+        for (j, field) in rec.iter().enumerate() {
+            if field.is_empty() {
+                return Err(IoError::format(path, Some(line), format!("column '{}' is empty", header[j])));
+            }
+            if all_int[j] && field.parse::<i64>().is_err() {
+                all_int[j] = false;
+            }
+            if !all_int[j] && all_num[j] && field.parse::<f64>().is_err() {
+                all_num[j] = false;
+            }
+        }
+    }
+    enum Builder {
+        Int(Vec<i64>),
+        Float(Vec<f64>),
+        Text(TextBuilder),
+    }
+    let mut builders: Vec<Builder> = (0..w)
+        .map(|j| {
+            if all_int[j] {
+                Builder::Int(Vec::with_capacity(lines.len()))
+            } else if all_num[j] {
+                Builder::Float(Vec::with_capacity(lines.len()))
+            } else {
+                Builder::Text(TextBuilder::default())
+            }
+        })
+        .collect();
+    let mut rdr = open()?;
+    while rdr.read_record(&mut rec).map_err(|e| IoError::from_csv(path, e))? {
+        for (b, field) in builders.iter_mut().zip(rec.iter()) {
+            // The first pass proved these parses succeed.
+            match b {
+                Builder::Int(v) => v.push(field.parse().unwrap_or_default()),
+                Builder::Float(v) => v.push(field.parse().unwrap_or_default()),
+                Builder::Text(t) => t.push(field),
+            }
+        }
+    }
+    let columns = header
+        .into_iter()
+        .zip(builders)
+        .map(|(name, b)| Column {
+            name,
+            data: match b {
+                Builder::Int(v) => ColumnData::Int(v),
+                Builder::Float(v) => ColumnData::Float(v),
+                Builder::Text(t) => t.finish(),
+            },
+        })
+        .collect();
+    Ok((columns, Some(lines)))
+}
+
+fn read_parquet_columns(path: &Path) -> Result<Vec<Column>, IoError> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let f = File::open(path).map_err(|e| IoError::file(path, e))?;
+    let perr = |e: &dyn std::fmt::Display| IoError::format(path, None, format!("not a readable Parquet file: {e}"));
+    let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| perr(&e))?;
+    let schema = builder.schema().clone();
+    let reader = builder.build().map_err(|e| perr(&e))?;
+    enum Acc {
+        Int(Vec<i64>),
+        Float(Vec<f64>),
+        Text(TextBuilder),
+    }
+    let mut accs: Vec<Acc> = Vec::new();
+    for field in schema.fields() {
+        accs.push(match field.data_type() {
+            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 | DataType::Boolean => Acc::Int(Vec::new()),
+            DataType::Float32 | DataType::Float64 => Acc::Float(Vec::new()),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Acc::Text(TextBuilder::default()),
+            other => {
+                return Err(IoError::format(
+                    path,
+                    None,
+                    format!("column '{}' has Parquet/Arrow type {other}, which myriad cannot read (use integers, floats, booleans or strings)", field.name()),
+                ))
+            }
+        });
+    }
+    let mut rows_before = 0u64;
+    for batch in reader {
+        let batch = batch.map_err(|e| perr(&e))?;
+        for (j, (arr, acc)) in batch.columns().iter().zip(accs.iter_mut()).enumerate() {
+            if arr.null_count() > 0 {
+                let row = (0..arr.len()).find(|&r| arr.is_null(r)).unwrap_or(0);
+                return Err(IoError::format(
+                    path,
+                    None,
+                    format!("column '{}' has a missing (null) value at row {}", schema.field(j).name(), rows_before + row as u64 + 1),
+                ));
+            }
+            macro_rules! ints {
+                ($t:ty, $v:expr) => {
+                    $v.extend(arr.as_primitive::<$t>().values().iter().map(|&x| x as i64))
+                };
+            }
+            match (acc, arr.data_type()) {
+                (Acc::Int(v), DataType::Int8) => ints!(Int8Type, v),
+                (Acc::Int(v), DataType::Int16) => ints!(Int16Type, v),
+                (Acc::Int(v), DataType::Int32) => ints!(Int32Type, v),
+                (Acc::Int(v), DataType::Int64) => ints!(Int64Type, v),
+                (Acc::Int(v), DataType::UInt8) => ints!(UInt8Type, v),
+                (Acc::Int(v), DataType::UInt16) => ints!(UInt16Type, v),
+                (Acc::Int(v), DataType::UInt32) => ints!(UInt32Type, v),
+                (Acc::Int(v), DataType::UInt64) => {
+                    for &x in arr.as_primitive::<UInt64Type>().values().iter() {
+                        v.push(i64::try_from(x).map_err(|_| IoError::format(path, None, format!("column '{}' has value {x}, too large", schema.field(j).name())))?);
+                    }
+                }
+                (Acc::Int(v), DataType::Boolean) => v.extend(arr.as_boolean().iter().map(|b| b.unwrap_or(false) as i64)),
+                (Acc::Float(v), DataType::Float32) => v.extend(arr.as_primitive::<Float32Type>().values().iter().map(|&x| x as f64)),
+                (Acc::Float(v), DataType::Float64) => v.extend(arr.as_primitive::<Float64Type>().values().iter().copied()),
+                (Acc::Text(t), DataType::Utf8) => arr.as_string::<i32>().iter().for_each(|s| t.push(s.unwrap_or(""))),
+                (Acc::Text(t), DataType::LargeUtf8) => arr.as_string::<i64>().iter().for_each(|s| t.push(s.unwrap_or(""))),
+                (Acc::Text(t), DataType::Utf8View) => arr.as_string_view().iter().for_each(|s| t.push(s.unwrap_or(""))),
+                (_, other) => return Err(IoError::format(path, None, format!("column '{}' changes type to {other} between row groups", schema.field(j).name()))),
+            }
+        }
+        rows_before += batch.num_rows() as u64;
+    }
+    Ok(schema
+        .fields()
+        .iter()
+        .zip(accs)
+        .map(|(f, acc)| Column {
+            name: f.name().clone(),
+            data: match acc {
+                Acc::Int(v) => ColumnData::Int(v),
+                Acc::Float(v) => ColumnData::Float(v),
+                Acc::Text(t) => t.finish(),
+            },
+        })
+        .collect())
+}

@@ -1,0 +1,84 @@
+//! Time-series output: a CSV file written and flushed row by row (so an
+//! interrupted run keeps every finished step), and a Parquet file at the end.
+
+use crate::error::IoError;
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, UInt32Array};
+use arrow_schema::{DataType, Field, Schema};
+use myriad_core::metrics::{MetricKind, MetricSpec};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Format a metric value: counts as integers, values with full precision
+/// (shortest representation that reads back to the same float).
+pub fn format_value(kind: MetricKind, x: f64) -> String {
+    match kind {
+        MetricKind::Count => format!("{}", x as i64),
+        MetricKind::Value => format!("{x}"),
+    }
+}
+
+/// A CSV time series: header `step,<metric>...`, one row per step.
+pub struct TimeseriesCsv {
+    path: PathBuf,
+    kinds: Vec<MetricKind>,
+    out: BufWriter<File>,
+}
+
+impl TimeseriesCsv {
+    /// Create the file and write its header.
+    pub fn create(path: &Path, specs: &[MetricSpec]) -> Result<TimeseriesCsv, IoError> {
+        let f = File::create(path).map_err(|e| IoError::file(path, e))?;
+        let mut w = TimeseriesCsv {
+            path: path.to_path_buf(),
+            kinds: specs.iter().map(|s| s.kind).collect(),
+            out: BufWriter::new(f),
+        };
+        let header: Vec<&str> = std::iter::once("step").chain(specs.iter().map(|s| s.name.as_str())).collect();
+        w.write_line(&header.join(","))?;
+        Ok(w)
+    }
+
+    fn write_line(&mut self, line: &str) -> Result<(), IoError> {
+        writeln!(self.out, "{line}")
+            .and_then(|_| self.out.flush())
+            .map_err(|e| IoError::file(&self.path, e))
+    }
+
+    /// Append and flush one row.
+    pub fn write_row(&mut self, step: u32, row: &[f64]) -> Result<(), IoError> {
+        let mut line = step.to_string();
+        for (k, x) in self.kinds.iter().zip(row) {
+            line.push(',');
+            line.push_str(&format_value(*k, *x));
+        }
+        self.write_line(&line)
+    }
+}
+
+/// Write a whole time series to Parquet: `step` (uint32), then one column per
+/// metric (int64 counts, float64 values).
+pub fn write_timeseries_parquet(path: &Path, specs: &[MetricSpec], steps: &[u32], rows: &[&[f64]]) -> Result<(), IoError> {
+    let mut fields = vec![Field::new("step", DataType::UInt32, false)];
+    let mut arrays: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from(steps.to_vec()))];
+    for (j, s) in specs.iter().enumerate() {
+        match s.kind {
+            MetricKind::Count => {
+                fields.push(Field::new(&s.name, DataType::Int64, false));
+                arrays.push(Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r[j] as i64))));
+            }
+            MetricKind::Value => {
+                fields.push(Field::new(&s.name, DataType::Float64, false));
+                arrays.push(Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r[j]))));
+            }
+        }
+    }
+    let err = |e: &dyn std::fmt::Display| IoError::format(path, None, e.to_string());
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| err(&e))?;
+    let f = File::create(path).map_err(|e| IoError::file(path, e))?;
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).map_err(|e| err(&e))?;
+    w.write(&batch).map_err(|e| err(&e))?;
+    w.close().map_err(|e| err(&e))?;
+    Ok(())
+}
