@@ -1,0 +1,92 @@
+//! `timeseries.png`: compartments over time, and per-step event counts.
+
+use anyhow::{anyhow, Result};
+use myriad_core::metrics::Recorder;
+use plotters::prelude::*;
+use std::path::Path;
+use std::sync::Once;
+
+static FONT: Once = Once::new();
+
+/// Register the bundled font once (no system font lookup, so plots work on
+/// any machine).
+fn register_font() {
+    FONT.call_once(|| {
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, include_bytes!("../../../assets/DejaVuSans.ttf"));
+    });
+}
+
+const COLOURS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+/// Plot metrics whose names start with `new_` in a lower panel, the rest above.
+pub fn timeseries_png(path: &Path, title: &str, rec: &Recorder) -> Result<()> {
+    register_font();
+    let root = BitMapBackend::new(path, (1100, 800)).into_drawing_area();
+    let e = |x: &dyn std::fmt::Display| anyhow!("{}: cannot draw plot: {x}", path.display());
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let (top, bottom) = root.split_vertically(480);
+    let names: Vec<&str> = rec.specs().iter().map(|s| s.name.as_str()).collect();
+    let upper: Vec<&str> = names.iter().copied().filter(|n| !n.starts_with("new_")).collect();
+    let lower: Vec<&str> = names.iter().copied().filter(|n| n.starts_with("new_")).collect();
+    panel(&top, title, "agents", &upper, rec).map_err(|x| e(&x))?;
+    if !lower.is_empty() {
+        panel(&bottom, "", "per step", &lower, rec).map_err(|x| e(&x))?;
+    }
+    root.present().map_err(|x| e(&x))?;
+    Ok(())
+}
+
+fn panel(area: &DrawingArea<BitMapBackend, plotters::coord::Shift>, title: &str, ylabel: &str, series: &[&str], rec: &Recorder) -> Result<(), Box<dyn std::error::Error>> {
+    let steps = rec.steps();
+    let x_max = steps.last().copied().unwrap_or(1).max(1) as f64;
+    let data: Vec<(String, Vec<f64>)> = series.iter().filter_map(|s| rec.series(s).map(|v| (s.to_string(), v))).collect();
+    let y_max = data.iter().flat_map(|(_, v)| v.iter().copied()).fold(0.0f64, f64::max).max(1.0) * 1.05;
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 24))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc(ylabel)
+        .label_style(("sans-serif", 15))
+        .y_label_formatter(&|y| format_si(*y))
+        .draw()?;
+    for (k, (name, values)) in data.iter().enumerate() {
+        let colour = COLOURS[k % COLOURS.len()];
+        chart
+            .draw_series(LineSeries::new(steps.iter().zip(values).map(|(&s, &v)| (s as f64, v)), colour.stroke_width(2)))?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3)));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 16))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()?;
+    Ok(())
+}
+
+fn format_si(y: f64) -> String {
+    let a = y.abs();
+    if a >= 1e6 {
+        format!("{:.1}M", y / 1e6)
+    } else if a >= 1e3 {
+        format!("{:.1}k", y / 1e3)
+    } else {
+        format!("{y:.0}")
+    }
+}

@@ -1,0 +1,258 @@
+//! `myriad run`: build, step, record, write the output folder.
+
+use crate::scenario::Scenario;
+use crate::{build, plot};
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use myriad_core::metrics::Recorder;
+use myriad_core::model::StepContext;
+use myriad_io::TimeseriesCsv;
+use myriad_models::ModelInput;
+use serde_json::json;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Options of one run.
+pub struct RunOptions {
+    /// Output folder (default `runs/<name>-<timestamp>`).
+    pub out: Option<PathBuf>,
+    /// Replace an existing output folder.
+    pub force: bool,
+    /// Worker threads (the rayon pool must already have this many).
+    pub threads: usize,
+    /// Suppress progress output.
+    pub quiet: bool,
+}
+
+/// How a run ended.
+pub enum Outcome {
+    /// All steps done.
+    Completed,
+    /// Stopped by Ctrl-C; the outputs hold the steps finished.
+    Interrupted,
+}
+
+/// Peak resident memory of this process in bytes (Linux `VmHWM`).
+pub fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn default_out(s: &Scenario) -> PathBuf {
+    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+    PathBuf::from("runs").join(format!("{}-{stamp}", s.name))
+}
+
+/// Refuse to overwrite unless forced; never delete something that is not a
+/// previous run folder.
+fn prepare_out(dir: &Path, force: bool) -> Result<()> {
+    if dir.exists() {
+        if !force {
+            bail!("output folder {} already exists; choose another with --out or pass --force to replace it", dir.display());
+        }
+        let looks_like_run = dir.is_dir() && (dir.join("summary.json").exists() || dir.join("timeseries.csv").exists() || std::fs::read_dir(dir)?.next().is_none());
+        if !looks_like_run {
+            bail!("--force refuses to replace {}: it is not a myriad run folder (no summary.json or timeseries.csv)", dir.display());
+        }
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating output folder {}", dir.display()))
+}
+
+/// Run a scenario. Everything that can fail because of the input (population
+/// file, edge lists, layer sizes) is done before the output folder is made.
+pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Outcome> {
+    let wall = Instant::now();
+    let out = opts.out.clone().unwrap_or_else(|| default_out(s));
+    if out.exists() && !opts.force {
+        bail!("output folder {} already exists; choose another with --out or pass --force to replace it", out.display());
+    }
+    let log = |msg: String| {
+        if !opts.quiet {
+            eprintln!("{msg}");
+        }
+    };
+    let t_pop = Instant::now();
+    let population = build::population(s)?;
+    let n = population.size();
+    log(format!("population: {n} agents ({:.2} s)", t_pop.elapsed().as_secs_f64()));
+    let t_layers = Instant::now();
+    let (layers, layer_reports) = build::layers(s, n)?;
+    for r in &layer_reports {
+        let mut extra = String::new();
+        if r.self_loops_removed + r.duplicates_merged > 0 {
+            extra = format!(", removed {} self-loops and merged {} duplicate edges", r.self_loops_removed, r.duplicates_merged);
+        }
+        if r.odd_stub_dropped {
+            extra.push_str(", dropped one stub (odd degree sum)");
+        }
+        log(format!("layer '{}': {} edges, mean degree {:.3} ({:.2} s){extra}", r.name, r.edges, r.mean_degree, r.seconds));
+    }
+    let build_seconds = t_layers.elapsed().as_secs_f64();
+    let base_weights: Vec<f64> = layers.iter().map(|l| l.weight).collect();
+    let mut model = (s.model.build)(ModelInput {
+        population,
+        layers,
+        params: s.params.clone(),
+        seed: s.seed,
+    })
+    .with_context(|| format!("{}: cannot set up model '{}'", s.file.display(), s.model.name))?;
+
+    prepare_out(&out, opts.force)?;
+    let specs = model.metrics();
+    let mut rec = Recorder::new(specs.clone());
+    let csv = Arc::new(Mutex::new(TimeseriesCsv::create(&out.join("timeseries.csv"), &specs)?));
+    let write_error: Arc<Mutex<Option<myriad_io::IoError>>> = Arc::default();
+    {
+        let (csv, write_error) = (csv.clone(), write_error.clone());
+        rec.subscribe(move |step, row| {
+            let mut slot = write_error.lock().expect("writer lock");
+            if slot.is_none() {
+                if let Err(e) = csv.lock().expect("writer lock").write_row(step, row) {
+                    *slot = Some(e);
+                }
+            }
+        });
+    }
+
+    let mut row = vec![0.0; specs.len()];
+    model.observe(&mut row);
+    rec.record(0, &row);
+
+    let progress = Progress::new(s.steps, n, opts.quiet);
+    let t_run = Instant::now();
+    let mut done = 0;
+    for step in 1..=s.steps {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let in_force = s.schedule.in_force(step, &s.params, &base_weights).context("intervention schedule")?;
+        model.step(
+            &StepContext {
+                step,
+                params: &in_force.params,
+                layer_weights: &in_force.layer_weights,
+            },
+            &mut row,
+        );
+        rec.record(step, &row);
+        if let Some(e) = write_error.lock().expect("writer lock").take() {
+            return Err(e).context(format!("writing step {step}; steps before it are in {}", out.display()));
+        }
+        done = step;
+        progress.tick(step, t_run.elapsed().as_secs_f64(), &specs, &row);
+    }
+    progress.finish();
+    let run_seconds = t_run.elapsed().as_secs_f64();
+    let interrupted = done < s.steps;
+
+    let steps = rec.steps().to_vec();
+    let rows: Vec<&[f64]> = (0..rec.len()).map(|i| rec.row(i)).collect();
+    if s.output.parquet {
+        myriad_io::write_timeseries_parquet(&out.join("timeseries.parquet"), &specs, &steps, &rows)?;
+    }
+    if s.output.plot {
+        plot::timeseries_png(&out.join("timeseries.png"), &format!("{} ({})", s.name, s.model.name), &rec)?;
+    }
+    let last = rec.last().expect("step 0 is always recorded");
+    let final_metrics: serde_json::Map<String, serde_json::Value> = specs
+        .iter()
+        .zip(last)
+        .map(|(sp, &v)| {
+            let j = match sp.kind {
+                myriad_core::metrics::MetricKind::Count => json!(v as i64),
+                myriad_core::metrics::MetricKind::Value => json!(v),
+            };
+            (sp.name.clone(), j)
+        })
+        .collect();
+    let params: serde_json::Map<String, serde_json::Value> = s
+        .params
+        .iter()
+        .map(|(k, v)| {
+            let j = match v {
+                myriad_core::params::ParamValue::Number(x) => json!(x),
+                myriad_core::params::ParamValue::Choice(w) => json!(w),
+            };
+            (k.to_string(), j)
+        })
+        .collect();
+    let agent_steps = n as f64 * done as f64;
+    let summary = json!({
+        "myriad_version": env!("CARGO_PKG_VERSION"),
+        "scenario_file": s.file.display().to_string(),
+        "scenario": s.resolved,
+        "model": s.model.name,
+        "params": params,
+        "seed": s.seed,
+        "threads": opts.threads,
+        "agents": n,
+        "steps_requested": s.steps,
+        "steps_completed": done,
+        "interrupted": interrupted,
+        "layers": layer_reports,
+        "timing": {
+            "wall_seconds": wall.elapsed().as_secs_f64(),
+            "build_seconds": build_seconds,
+            "run_seconds": run_seconds,
+            "seconds_per_step": if done > 0 { run_seconds / done as f64 } else { 0.0 },
+            "agent_steps_per_second": if run_seconds > 0.0 { agent_steps / run_seconds } else { 0.0 },
+        },
+        "peak_memory_bytes": peak_memory_bytes(),
+        "final_metrics": final_metrics,
+    });
+    let summary_path = out.join("summary.json");
+    std::fs::write(&summary_path, serde_json::to_string_pretty(&summary)? + "\n").with_context(|| format!("writing {}", summary_path.display()))?;
+    log(format!(
+        "{} {done} steps of {n} agents in {run_seconds:.2} s ({:.1} M agent-steps/s); results in {}",
+        if interrupted { "interrupted after" } else { "done:" },
+        agent_steps / run_seconds.max(1e-9) / 1e6,
+        out.display()
+    ));
+    Ok(if interrupted { Outcome::Interrupted } else { Outcome::Completed })
+}
+
+/// A progress bar on a terminal, plain log lines otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    steps: u32,
+    agents: u32,
+    quiet: bool,
+}
+
+impl Progress {
+    fn new(steps: u32, agents: u32, quiet: bool) -> Progress {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::new(steps as u64);
+            b.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30.cyan/blue} step {pos}/{len}  {msg}  ETA {eta}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            b
+        });
+        Progress { bar, steps, agents, quiet }
+    }
+
+    fn tick(&self, step: u32, elapsed: f64, specs: &[myriad_core::metrics::MetricSpec], row: &[f64]) {
+        let rate = self.agents as f64 * step as f64 / elapsed.max(1e-9);
+        if let Some(b) = &self.bar {
+            b.set_position(step as u64);
+            b.set_message(format!("{:.1} M agents/s", rate / 1e6));
+        } else if !self.quiet && (step % (self.steps / 10).max(1) == 0 || step == self.steps) {
+            let values: Vec<String> = specs.iter().zip(row).map(|(s, v)| format!("{}={}", s.name, myriad_io::timeseries::format_value(s.kind, *v))).collect();
+            eprintln!("step {step}/{}  {}  {:.1} M agent-steps/s", self.steps, values.join(" "), rate / 1e6);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,524 @@
+//! Scenario files: what to run, read from TOML and checked completely before
+//! anything runs or is written.
+
+use crate::toml_reader::{ScenarioError, Source, Table};
+use myriad_core::generators::DegreeDistribution;
+use myriad_core::params::{ParamKind, ParamSet, ParamValue};
+use myriad_core::population::ColumnType;
+use myriad_core::schedule::{Change, Intervention, Schedule, Target};
+use myriad_models::ModelInfo;
+use std::path::{Path, PathBuf};
+use toml_edit::{Item, Value};
+
+/// Where the agents come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PopulationSource {
+    /// `size` agents with no attributes.
+    Synthetic(u32),
+    /// A CSV or Parquet file, with columns that must be present.
+    File {
+        /// Path (resolved against the scenario's folder).
+        path: PathBuf,
+        /// Required columns and their types.
+        columns: Vec<(String, ColumnType)>,
+    },
+}
+
+/// How a contact layer is made.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LayerKind {
+    /// Erdős–Rényi with a mean degree.
+    ErdosRenyi {
+        /// Mean degree.
+        mean_degree: f64,
+    },
+    /// Configuration model from a distribution.
+    Configuration(DegreeDistribution),
+    /// Configuration model from an explicit degree sequence.
+    DegreeSequence(Vec<u32>),
+    /// Random regular graph.
+    RandomRegular {
+        /// Degree of every node.
+        degree: u32,
+    },
+    /// Watts–Strogatz small world.
+    WattsStrogatz {
+        /// Ring neighbours (even).
+        k: u32,
+        /// Rewiring probability.
+        rewire: f64,
+    },
+    /// Barabási–Albert preferential attachment.
+    BarabasiAlbert {
+        /// Edges per new node.
+        m: u32,
+    },
+    /// Fully connected groups with a size distribution.
+    Groups {
+        /// Relative weight of size 1, 2, ...
+        size_weights: Vec<f64>,
+    },
+    /// An edge list file.
+    EdgeList {
+        /// Path (resolved against the scenario's folder).
+        path: PathBuf,
+    },
+    /// Homogeneous mixing.
+    WellMixed,
+}
+
+/// A layer as declared.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerSpec {
+    /// Unique name.
+    pub name: String,
+    /// Base weight.
+    pub weight: f64,
+    /// Generator.
+    pub kind: LayerKind,
+    /// Key path and line, for errors found while building it.
+    pub origin: (String, Option<usize>),
+}
+
+/// Output switches.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputSpec {
+    /// Write `timeseries.parquet`.
+    pub parquet: bool,
+    /// Write `timeseries.png`.
+    pub plot: bool,
+}
+
+/// A fully checked scenario.
+pub struct Scenario {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// Name (defaults to the file stem), used for the output folder.
+    pub name: String,
+    /// The model.
+    pub model: &'static ModelInfo,
+    /// Run seed.
+    pub seed: u64,
+    /// Number of steps.
+    pub steps: u32,
+    /// Population source.
+    pub population: PopulationSource,
+    /// Parameters with defaults filled in.
+    pub params: ParamSet,
+    /// Contact layers.
+    pub layers: Vec<LayerSpec>,
+    /// Interventions.
+    pub schedule: Schedule,
+    /// Outputs.
+    pub output: OutputSpec,
+    /// The scenario as resolved (after `--set`), as JSON for `summary.json`.
+    pub resolved: serde_json::Value,
+}
+
+/// Command-line changes to a scenario.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `key.path=value` assignments.
+    pub set: Vec<String>,
+    /// Replaces `seed`.
+    pub seed: Option<u64>,
+}
+
+const LAYER_TYPES: &[&str] = &[
+    "erdos_renyi",
+    "configuration",
+    "random_regular",
+    "watts_strogatz",
+    "barabasi_albert",
+    "groups",
+    "edge_list",
+    "well_mixed",
+];
+
+/// Read and check a scenario file.
+pub fn load(file: &Path, overrides: &Overrides) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(file).map_err(|e| ScenarioError {
+        file: file.to_path_buf(),
+        line: None,
+        key: String::new(),
+        message: format!("cannot read the scenario file: {e}"),
+    })?;
+    parse(file, &text, overrides)
+}
+
+/// Check a scenario given as text (`file` is used for messages and relative paths).
+pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario, ScenarioError> {
+    let plain_err = |line: Option<usize>, key: &str, message: String| ScenarioError {
+        file: file.to_path_buf(),
+        line,
+        key: key.to_string(),
+        message,
+    };
+    let syntax = |e: toml_edit::TomlError, text: &str| {
+        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        plain_err(line, "", format!("invalid TOML: {}", e.message().trim()))
+    };
+    // Apply --set on an editable copy, then re-parse for spans.
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| syntax(e, text))?;
+    let mut overridden = Vec::new();
+    for assignment in &overrides.set {
+        let path = apply_set(&mut doc, assignment).map_err(|m| plain_err(None, assignment, m))?;
+        overridden.push(path);
+    }
+    if let Some(seed) = overrides.seed {
+        doc["seed"] = toml_edit::value(seed as i64);
+        overridden.push("seed".into());
+    }
+    let text = doc.to_string();
+    let parsed = toml_edit::Document::parse(text.as_str()).map_err(|e| syntax(e, &text))?;
+    let src = Source {
+        file,
+        text: &text,
+        overridden: &overridden,
+    };
+    let mut root = Table::root(&src, parsed.as_item());
+    let base_dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+
+    let model_name = root.string("model")?.ok_or_else(|| root.error_here("missing key 'model' (see `myriad models`)"))?;
+    let model = myriad_models::find(&model_name).ok_or_else(|| {
+        let names: Vec<&str> = myriad_models::models().iter().map(|m| m.name).collect();
+        root.error("model", format!("unknown model '{model_name}' (known models: {})", names.join(", ")))
+    })?;
+    let name = match root.string("name")? {
+        Some(n) if !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) => n,
+        Some(_) => return Err(root.error("name", "must be non-empty and use only letters, digits, '-', '_' and '.'")),
+        None => file.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario").to_string(),
+    };
+    root.string("description")?;
+    let seed = root.int("seed", 0, i64::MAX)?.unwrap_or(0) as u64;
+    let steps = root.int("steps", 1, u32::MAX as i64)?.ok_or_else(|| root.error_here("missing key 'steps' (number of steps to simulate)"))? as u32;
+
+    let population = {
+        let mut t = root.table("population")?.ok_or_else(|| root.error_here("missing table [population] (give size = N or file = \"...\")"))?;
+        let size = t.int("size", 1, u32::MAX as i64)?;
+        let pfile = t.string("file")?;
+        let mut columns = Vec::new();
+        if let Some(ct) = t.table("columns")? {
+            for k in ct.keys() {
+                let ty = ct.raw(&k).and_then(|i| i.as_str()).and_then(ColumnType::parse).ok_or_else(|| ct.error(&k, "column type must be \"int\", \"float\" or \"text\""))?;
+                columns.push((k, ty));
+            }
+        }
+        let p = match (size, pfile) {
+            (Some(n), None) if columns.is_empty() => PopulationSource::Synthetic(n as u32),
+            (Some(_), None) => return Err(t.error("columns", "column requirements apply to a population file; add file = \"...\"")),
+            (None, Some(f)) => PopulationSource::File {
+                path: base_dir.join(f),
+                columns,
+            },
+            (Some(_), Some(_)) => return Err(t.error("file", "give either size or file, not both")),
+            (None, None) => return Err(t.error_here("needs size = N (synthetic agents) or file = \"people.csv\"")),
+        };
+        t.finish()?;
+        p
+    };
+
+    let params = {
+        let mut params = ParamSet::defaults((model.params)());
+        if let Some(t) = root.table("params")? {
+            let keys = t.keys();
+            for k in &keys {
+                let item = t.raw(k).expect("key listed by the table");
+                let value = match item.as_value() {
+                    Some(Value::Integer(i)) => ParamValue::Number(*i.value() as f64),
+                    Some(Value::Float(f)) => ParamValue::Number(*f.value()),
+                    Some(Value::String(s)) => ParamValue::Choice(s.value().clone()),
+                    _ => return Err(t.error(k, "must be a number or a string")),
+                };
+                params.set(k, value).map_err(|e| t.error(k, format!("{e}; see `myriad describe {}`", model.name)))?;
+            }
+            for group in model.exclusive {
+                let set: Vec<&str> = group.iter().copied().filter(|g| keys.iter().any(|k| k == g)).collect();
+                if set.len() > 1 {
+                    return Err(t.error(set[1], format!("set only one of {}", group.join(", "))));
+                }
+            }
+        }
+        params
+    };
+
+    let mut layers: Vec<LayerSpec> = Vec::new();
+    for mut t in root.tables("layers")? {
+        let lname = t.string("name")?.ok_or_else(|| t.error_here("missing key 'name'"))?;
+        if layers.iter().any(|l| l.name == lname) {
+            return Err(t.error("name", format!("layer name '{lname}' is used twice")));
+        }
+        let weight = t.f64_where("weight", |w| w >= 0.0, "a number >= 0")?.unwrap_or(1.0);
+        let ty = t.string("type")?.ok_or_else(|| t.error_here(format!("missing key 'type' (one of {})", LAYER_TYPES.join(", "))))?;
+        let positive = |x: f64| x > 0.0;
+        let kind = match ty.as_str() {
+            "erdos_renyi" => LayerKind::ErdosRenyi {
+                mean_degree: t.f64_where("mean_degree", positive, "a number > 0")?.ok_or_else(|| t.error_here("erdos_renyi needs mean_degree"))?,
+            },
+            "configuration" => {
+                let degrees = t.numbers("degrees")?;
+                let dist = t.string("distribution")?;
+                let mean = t.f64_where("mean", positive, "a number > 0")?;
+                let dispersion = t.f64_where("dispersion", positive, "a number > 0")?;
+                match (degrees, dist.as_deref()) {
+                    (Some(d), None) => {
+                        if let Some(bad) = d.iter().find(|x| x.fract() != 0.0 || **x < 0.0 || **x > u32::MAX as f64) {
+                            return Err(t.error("degrees", format!("degrees must be whole numbers >= 0, found {bad}")));
+                        }
+                        LayerKind::DegreeSequence(d.iter().map(|&x| x as u32).collect())
+                    }
+                    (None, Some(dname)) => {
+                        let need_mean = || mean.ok_or_else(|| t.error_here(format!("distribution \"{dname}\" needs mean")));
+                        LayerKind::Configuration(match dname {
+                            "poisson" => DegreeDistribution::Poisson { mean: need_mean()? },
+                            "negative_binomial" => DegreeDistribution::NegativeBinomial {
+                                mean: need_mean()?,
+                                dispersion: dispersion.ok_or_else(|| t.error_here("distribution \"negative_binomial\" needs dispersion (k > 0; variance = mean + mean^2/k)"))?,
+                            },
+                            _ => return Err(t.error("distribution", "must be \"poisson\" or \"negative_binomial\" (for a fixed degree use type = \"random_regular\")")),
+                        })
+                    }
+                    (Some(_), Some(_)) => return Err(t.error("distribution", "give either degrees or distribution, not both")),
+                    (None, None) => return Err(t.error_here("configuration needs degrees = [...] or distribution = \"poisson\" | \"negative_binomial\"")),
+                }
+            }
+            "random_regular" => LayerKind::RandomRegular {
+                degree: t.int("degree", 1, 100_000)?.ok_or_else(|| t.error_here("random_regular needs degree"))? as u32,
+            },
+            "watts_strogatz" => {
+                let k = t.int("k", 2, 100_000)?.ok_or_else(|| t.error_here("watts_strogatz needs k (even number of ring neighbours)"))?;
+                if k % 2 != 0 {
+                    return Err(t.error("k", format!("must be even (k/2 neighbours on each side), got {k}")));
+                }
+                let rewire = t.f64_where("rewire", |p| (0.0..=1.0).contains(&p), "a probability in [0, 1]")?.ok_or_else(|| t.error_here("watts_strogatz needs rewire (probability)"))?;
+                LayerKind::WattsStrogatz { k: k as u32, rewire }
+            }
+            "barabasi_albert" => LayerKind::BarabasiAlbert {
+                m: t.int("m", 1, 100_000)?.ok_or_else(|| t.error_here("barabasi_albert needs m (edges per new agent)"))? as u32,
+            },
+            "groups" => {
+                let size = t.int("size", 1, 100_000)?;
+                let sizes = t.numbers("sizes")?;
+                let size_weights = match (size, sizes) {
+                    (Some(s), None) => {
+                        let mut w = vec![0.0; s as usize];
+                        w[s as usize - 1] = 1.0;
+                        w
+                    }
+                    (None, Some(w)) => {
+                        if w.is_empty() || w.len() > 100_000 || w.iter().any(|x| *x < 0.0 || !x.is_finite()) || w.iter().sum::<f64>() <= 0.0 {
+                            return Err(t.error("sizes", "must list relative weights (>= 0, not all 0) of group sizes 1, 2, 3, ..."));
+                        }
+                        w
+                    }
+                    (Some(_), Some(_)) => return Err(t.error("sizes", "give either size or sizes, not both")),
+                    (None, None) => return Err(t.error_here("groups needs size = N or sizes = [weight of size 1, weight of size 2, ...]")),
+                };
+                LayerKind::Groups { size_weights }
+            }
+            "edge_list" => LayerKind::EdgeList {
+                path: base_dir.join(t.string("file")?.ok_or_else(|| t.error_here("edge_list needs file = \"edges.csv\""))?),
+            },
+            "well_mixed" => LayerKind::WellMixed,
+            other => {
+                return Err(t.error(
+                    "type",
+                    format!(
+                        "unknown layer type '{other}'{} (known: {})",
+                        myriad_core::params::closest(other, LAYER_TYPES.iter().copied()).map(|c| format!(", did you mean '{c}'?")).unwrap_or_default(),
+                        LAYER_TYPES.join(", ")
+                    ),
+                ))
+            }
+        };
+        let origin = (t.path.clone(), t.error_here("").line);
+        t.finish()?;
+        layers.push(LayerSpec {
+            name: lname,
+            weight,
+            kind,
+            origin,
+        });
+    }
+    if layers.is_empty() {
+        return Err(root.error_here("no contact layers: add at least one [[layers]] table"));
+    }
+    if let PopulationSource::Synthetic(n) = population {
+        check_sizes(&layers, n).map_err(|(i, key, msg)| {
+            let (path, line) = &layers[i].origin;
+            ScenarioError {
+                file: file.to_path_buf(),
+                line: *line,
+                key: format!("{path}.{key}"),
+                message: msg,
+            }
+        })?;
+    }
+
+    let mut items = Vec::new();
+    let mut origins = Vec::new();
+    for mut t in root.tables("interventions")? {
+        let iname = t.string("name")?.unwrap_or_else(|| t.path.clone());
+        let start = t.int("start", 0, u32::MAX as i64)?.ok_or_else(|| t.error_here("missing key 'start' (first step of the change)"))? as u32;
+        let end = t.int("end", 0, u32::MAX as i64)?.map(|e| e as u32);
+        if let Some(e) = end {
+            if e <= start {
+                return Err(t.error("end", format!("must be after start ({start}), got {e}")));
+            }
+        }
+        let target = match (t.string("param")?, t.string("layer")?) {
+            (Some(p), None) => {
+                let spec = params.spec(&p).map_err(|e| t.error("param", e.to_string()))?;
+                if matches!(spec.kind, ParamKind::Choice(_)) {
+                    return Err(t.error("param", format!("'{p}' is not numeric; interventions change numbers")));
+                }
+                Target::Param(p)
+            }
+            (None, Some(l)) => Target::LayerWeight(layers.iter().position(|x| x.name == l).ok_or_else(|| {
+                let names: Vec<&str> = layers.iter().map(|x| x.name.as_str()).collect();
+                t.error("layer", format!("no layer named '{l}' (layers: {})", names.join(", ")))
+            })?),
+            (Some(_), Some(_)) => return Err(t.error("layer", "give either param or layer, not both")),
+            (None, None) => return Err(t.error_here("needs param = \"name\" or layer = \"name\"")),
+        };
+        let change = match (t.f64_where("scale", |x| x >= 0.0, "a number >= 0")?, t.f64("value")?) {
+            (Some(s), None) => Change::Scale(s),
+            (None, Some(v)) => Change::Set(v),
+            (Some(_), Some(_)) => return Err(t.error("value", "give either scale or value, not both")),
+            (None, None) => return Err(t.error_here("needs scale = factor or value = new value")),
+        };
+        origins.push(t.error_here(""));
+        t.finish()?;
+        items.push(Intervention {
+            name: iname,
+            start,
+            end,
+            target,
+            change,
+        });
+    }
+    let schedule = Schedule::new(items);
+    let weights: Vec<f64> = layers.iter().map(|l| l.weight).collect();
+    for step in schedule.change_points() {
+        if let Err(e) = schedule.in_force(step, &params, &weights) {
+            let culprit = schedule.items().iter().rposition(|i| i.active(step)).unwrap_or(0);
+            let mut err = origins.get(culprit).cloned().unwrap_or_else(|| root.error_here(""));
+            err.message = format!("at step {step} this leaves {e}");
+            return Err(err);
+        }
+    }
+
+    let output = match root.table("output")? {
+        None => OutputSpec { parquet: true, plot: true },
+        Some(mut t) => {
+            let o = OutputSpec {
+                parquet: t.bool("parquet")?.unwrap_or(true),
+                plot: t.bool("plot")?.unwrap_or(true),
+            };
+            t.finish()?;
+            o
+        }
+    };
+    root.finish()?;
+
+    let resolved: serde_json::Value = toml::from_str(&text).map_err(|e| plain_err(None, "", format!("invalid TOML: {e}")))?;
+    Ok(Scenario {
+        file: file.to_path_buf(),
+        name,
+        model,
+        seed,
+        steps,
+        population,
+        params,
+        layers,
+        schedule,
+        output,
+        resolved,
+    })
+}
+
+/// Checks of layer parameters against the population size: (layer index, key, message).
+pub fn check_sizes(layers: &[LayerSpec], n: u32) -> Result<(), (usize, &'static str, String)> {
+    for (i, l) in layers.iter().enumerate() {
+        let too_big = |key, what: f64| Err((i, key, format!("{what} is too large for a population of {n} agents")));
+        match &l.kind {
+            LayerKind::ErdosRenyi { mean_degree } if *mean_degree >= n as f64 => return too_big("mean_degree", *mean_degree),
+            LayerKind::RandomRegular { degree } if *degree >= n => return too_big("degree", *degree as f64),
+            LayerKind::WattsStrogatz { k, .. } if *k >= n => return too_big("k", *k as f64),
+            LayerKind::BarabasiAlbert { m } if *m >= n => return too_big("m", *m as f64),
+            LayerKind::DegreeSequence(d) if d.len() != n as usize => {
+                return Err((i, "degrees", format!("lists {} degrees but the population has {n} agents", d.len())))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Apply one `key.path=value` to the document; returns the key path.
+/// Array-of-table entries are addressed by index or by their `name`
+/// (`layers.community.mean_degree`).
+fn apply_set(doc: &mut toml_edit::DocumentMut, assignment: &str) -> Result<String, String> {
+    let (path, raw) = assignment.split_once('=').ok_or_else(|| "expected key.path=value".to_string())?;
+    let path = path.trim();
+    let value: Value = raw.trim().parse().unwrap_or_else(|_| Value::from(raw.trim()));
+    let parts: Vec<&str> = path.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err("empty key in path".into());
+    }
+    let mut item: &mut Item = doc.as_item_mut();
+    let mut shown = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let last = i == parts.len() - 1;
+        if let Item::ArrayOfTables(arr) = item {
+            let idx = match part.parse::<usize>() {
+                Ok(k) => k,
+                Err(_) => arr
+                    .iter()
+                    .position(|t| t.get("name").and_then(|n| n.as_str()) == Some(part))
+                    .ok_or_else(|| format!("no entry named '{part}' in {}", shown.join(".")))?,
+            };
+            let len = arr.len();
+            let t = arr.get_mut(idx).ok_or_else(|| format!("{} has {len} entries, no index {idx}", shown.join(".")))?;
+            shown.push(idx.to_string());
+            if last {
+                return Err("cannot replace a whole table entry".into());
+            }
+            let next = parts[i + 1];
+            // Descend into the table: the remaining parts continue from here.
+            let rest: Vec<&str> = parts[i + 1..].to_vec();
+            let mut sub: &mut Item = t.entry(next).or_insert(Item::None);
+            if rest.len() == 1 {
+                *sub = Item::Value(value);
+                shown.push(next.to_string());
+                return Ok(shown.join("."));
+            }
+            shown.push(next.to_string());
+            for (j, p) in rest[1..].iter().enumerate() {
+                if sub.is_none() {
+                    *sub = Item::Table(toml_edit::Table::new());
+                }
+                let tl = sub.as_table_like_mut().ok_or_else(|| format!("'{}' is not a table", shown.join(".")))?;
+                sub = tl.entry(p).or_insert(Item::None);
+                shown.push(p.to_string());
+                if j == rest.len() - 2 {
+                    *sub = Item::Value(value);
+                    return Ok(shown.join("."));
+                }
+            }
+            unreachable!("loop returns at the last part");
+        }
+        if item.is_none() {
+            *item = Item::Table(toml_edit::Table::new());
+        }
+        let table = item.as_table_like_mut().ok_or_else(|| format!("'{}' is not a table", shown.join(".")))?;
+        shown.push(part.to_string());
+        let next = table.entry(part).or_insert(Item::None);
+        if last {
+            *next = Item::Value(value);
+            return Ok(shown.join("."));
+        }
+        item = next;
+    }
+    unreachable!("loop returns at the last part")
+}
