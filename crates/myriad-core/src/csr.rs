@@ -1,7 +1,6 @@
 //! Undirected contact layers in compressed sparse row (CSR) form.
 
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 /// An undirected edge list: `ends[2e]` and `ends[2e + 1]` are the two agents of
 /// edge `e`, with an optional weight per edge. Stored flat so that generators
@@ -85,7 +84,14 @@ impl Csr {
     pub fn from_edges(n: u32, edges: EdgeList) -> Result<(Csr, BuildReport), CsrError> {
         let n_us = n as usize;
         let m = edges.len();
-        if let Some(bad) = edges.ends.par_iter().position_first(|&a| a >= n) {
+        let max_id = edges
+            .ends
+            .par_chunks(1 << 16)
+            .map(|c| c.iter().copied().max().unwrap_or(0))
+            .max()
+            .unwrap_or(0);
+        if max_id >= n {
+            let bad = edges.ends.iter().position(|&a| a >= n).unwrap_or(0);
             return Err(CsrError::AgentOutOfRange {
                 edge: (bad / 2) as u64,
                 agent: edges.ends[bad],
@@ -93,59 +99,87 @@ impl Csr {
             });
         }
         if let Some(w) = &edges.weights {
-            if let Some(bad) = w.par_iter().position_first(|x| !(x.is_finite() && *x >= 0.0)) {
+            if let Some(bad) = w.iter().position(|x| !(x.is_finite() && *x >= 0.0)) {
                 return Err(CsrError::BadWeight {
                     edge: bad as u64,
                     weight: w[bad],
                 });
             }
         }
-        let pairs = || edges.ends.par_chunks_exact(2);
-        let self_loops = pairs().filter(|p| p[0] == p[1]).count() as u64;
+        let self_loops = edges
+            .ends
+            .par_chunks(1 << 16)
+            .map(|c| c.chunks_exact(2).filter(|p| p[0] == p[1]).count() as u64)
+            .sum::<u64>();
 
-        let degree: Vec<AtomicU32> = (0..n_us).into_par_iter().map(|_| AtomicU32::new(0)).collect();
-        pairs().for_each(|p| {
-            if p[0] != p[1] {
-                degree[p[0] as usize].fetch_add(1, Ordering::Relaxed);
-                degree[p[1] as usize].fetch_add(1, Ordering::Relaxed);
-            }
-        });
+        // Rows are split into bands; each band scans the whole edge list and
+        // handles only the ends that fall in its rows. Scans are sequential
+        // reads, and each band's counters and targets stay in a small,
+        // cache-friendly region, with no atomics: much faster than scattering
+        // into one large array from all threads, and deterministic.
+        let bands = band_bounds(n_us, rayon::current_num_threads());
+        let mut degree: Vec<u32> = crate::memory::huge_zeroed(n_us);
+        split_by_rows(&mut degree, &bands, |r| r)
+            .into_par_iter()
+            .for_each(|(lo, hi, deg)| {
+                for p in edges.ends.chunks_exact(2) {
+                    let (a, b) = (p[0] as usize, p[1] as usize);
+                    if a != b {
+                        if (lo..hi).contains(&a) {
+                            deg[a - lo] += 1;
+                        }
+                        if (lo..hi).contains(&b) {
+                            deg[b - lo] += 1;
+                        }
+                    }
+                }
+            });
         let mut offsets = Vec::with_capacity(n_us + 1);
         let mut total = 0u64;
         offsets.push(0);
-        for d in &degree {
-            total += d.swap(0, Ordering::Relaxed) as u64;
+        for &d in &degree {
+            total += d as u64;
             offsets.push(total);
         }
-
-        // Scatter both directions; `degree` is reused as the per-row cursor.
-        let slots: Vec<AtomicU32> = (0..total).into_par_iter().map(|_| AtomicU32::new(0)).collect();
-        let wslots: Option<Vec<AtomicU32>> = edges
-            .weights
-            .as_ref()
-            .map(|_| (0..total).into_par_iter().map(|_| AtomicU32::new(0)).collect());
-        let put = |row: u32, val: u32, w: Option<f32>| {
-            let at = offsets[row as usize] + degree[row as usize].fetch_add(1, Ordering::Relaxed) as u64;
-            slots[at as usize].store(val, Ordering::Relaxed);
-            if let (Some(ws), Some(w)) = (&wslots, w) {
-                ws[at as usize].store(w.to_bits(), Ordering::Relaxed);
-            }
-        };
-        pairs().enumerate().for_each(|(e, p)| {
-            if p[0] != p[1] {
-                let w = edges.weights.as_ref().map(|w| w[e]);
-                put(p[0], p[1], w);
-                put(p[1], p[0], w);
-            }
-        });
-        drop(edges);
         drop(degree);
-        let mut targets: Vec<u32> = slots.into_iter().map(AtomicU32::into_inner).collect();
-        let mut weights: Option<Vec<f32>> = wslots.map(|ws| {
-            ws.into_iter()
-                .map(|a| f32::from_bits(a.into_inner()))
-                .collect()
-        });
+
+        let mut targets: Vec<u32> = crate::memory::huge_zeroed(total as usize);
+        let mut weights: Option<Vec<f32>> = edges.weights.as_ref().map(|_| vec![0f32; total as usize]);
+        {
+            let t_parts = split_by_rows(&mut targets, &bands, |r| offsets[r] as usize);
+            let mut w_parts: Vec<Option<&mut [f32]>> = match weights.as_deref_mut() {
+                Some(w) => split_by_rows(w, &bands, |r| offsets[r] as usize)
+                    .into_iter()
+                    .map(|(_, _, s)| Some(s))
+                    .collect(),
+                None => (0..t_parts.len()).map(|_| None).collect(),
+            };
+            let jobs: Vec<_> = t_parts.into_iter().zip(w_parts.drain(..)).collect();
+            jobs.into_par_iter().for_each(|((lo, hi, out), mut wout)| {
+                let base = offsets[lo];
+                let mut cursor: Vec<u32> = vec![0; hi - lo];
+                let mut put = |row: usize, val: u32, e: usize| {
+                    let at = (offsets[row] - base) as usize + cursor[row - lo] as usize;
+                    cursor[row - lo] += 1;
+                    out[at] = val;
+                    if let (Some(ws), Some(src)) = (wout.as_deref_mut(), edges.weights.as_ref()) {
+                        ws[at] = src[e];
+                    }
+                };
+                for (e, p) in edges.ends.chunks_exact(2).enumerate() {
+                    let (a, b) = (p[0] as usize, p[1] as usize);
+                    if a != b {
+                        if (lo..hi).contains(&a) {
+                            put(a, b as u32, e);
+                        }
+                        if (lo..hi).contains(&b) {
+                            put(b, a as u32, e);
+                        }
+                    }
+                }
+            });
+        }
+        drop(edges);
 
         // Sort and deduplicate each row in parallel blocks of whole rows.
         let mut kept = vec![0u32; n_us];
@@ -312,6 +346,29 @@ impl Csr {
             + self.targets.len() * 4
             + self.weights.as_ref().map_or(0, |w| w.len() * 4)
     }
+}
+
+/// Row bands for the scatter: one per thread. Each band rescans the whole
+/// edge list, and measurement (BENCHMARKS.md) showed that on this class of
+/// machine the extra scans cost more than the cache misses that smaller
+/// bands would save, once huge pages have made those misses cheap.
+fn band_bounds(n: usize, threads: usize) -> Vec<usize> {
+    let bands = threads.clamp(1, 64).min(n.max(1));
+    (0..=bands).map(|b| b * n / bands).collect()
+}
+
+/// Split `data` into one mutable slice per band, where `at(row)` is the
+/// position in `data` of the first element of `row`.
+fn split_by_rows<'a, T>(data: &'a mut [T], bands: &[usize], at: impl Fn(usize) -> usize) -> Vec<(usize, usize, &'a mut [T])> {
+    let mut rest = data;
+    let mut out = Vec::with_capacity(bands.len().saturating_sub(1));
+    for w in bands.windows(2) {
+        let len = at(w[1]) - at(w[0]);
+        let (mine, r) = std::mem::take(&mut rest).split_at_mut(len);
+        rest = r;
+        out.push((w[0], w[1], mine));
+    }
+    out
 }
 
 /// Remove repeats from a sorted slice in place, returning the kept length.

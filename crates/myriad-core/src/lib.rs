@@ -9,6 +9,7 @@
 
 pub mod csr;
 pub mod generators;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod params;
