@@ -253,7 +253,7 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
         let positive = |x: f64| x > 0.0;
         let kind = match ty.as_str() {
             "erdos_renyi" => LayerKind::ErdosRenyi {
-                mean_degree: t.f64_where("mean_degree", positive, "a number > 0")?.ok_or_else(|| t.error_here("erdos_renyi needs mean_degree"))?,
+                mean_degree: t.f64_where("mean_degree", positive, "a number > 0")?.ok_or_else(|| t.missing("mean_degree", "erdos_renyi needs mean_degree"))?,
             },
             "configuration" => {
                 let degrees = t.numbers("degrees")?;
@@ -279,22 +279,22 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
                         })
                     }
                     (Some(_), Some(_)) => return Err(t.error("distribution", "give either degrees or distribution, not both")),
-                    (None, None) => return Err(t.error_here("configuration needs degrees = [...] or distribution = \"poisson\" | \"negative_binomial\"")),
+                    (None, None) => return Err(t.missing("degrees", "configuration needs degrees = [...] or distribution = \"poisson\" | \"negative_binomial\"")),
                 }
             }
             "random_regular" => LayerKind::RandomRegular {
-                degree: t.int("degree", 1, 100_000)?.ok_or_else(|| t.error_here("random_regular needs degree"))? as u32,
+                degree: t.int("degree", 1, 100_000)?.ok_or_else(|| t.missing("degree", "random_regular needs degree"))? as u32,
             },
             "watts_strogatz" => {
-                let k = t.int("k", 2, 100_000)?.ok_or_else(|| t.error_here("watts_strogatz needs k (even number of ring neighbours)"))?;
+                let k = t.int("k", 2, 100_000)?.ok_or_else(|| t.missing("k", "watts_strogatz needs k (even number of ring neighbours)"))?;
                 if k % 2 != 0 {
                     return Err(t.error("k", format!("must be even (k/2 neighbours on each side), got {k}")));
                 }
-                let rewire = t.f64_where("rewire", |p| (0.0..=1.0).contains(&p), "a probability in [0, 1]")?.ok_or_else(|| t.error_here("watts_strogatz needs rewire (probability)"))?;
+                let rewire = t.f64_where("rewire", |p| (0.0..=1.0).contains(&p), "a probability in [0, 1]")?.ok_or_else(|| t.missing("rewire", "watts_strogatz needs rewire (probability)"))?;
                 LayerKind::WattsStrogatz { k: k as u32, rewire }
             }
             "barabasi_albert" => LayerKind::BarabasiAlbert {
-                m: t.int("m", 1, 100_000)?.ok_or_else(|| t.error_here("barabasi_albert needs m (edges per new agent)"))? as u32,
+                m: t.int("m", 1, 100_000)?.ok_or_else(|| t.missing("m", "barabasi_albert needs m (edges per new agent)"))? as u32,
             },
             "groups" => {
                 let size = t.int("size", 1, 100_000)?;
@@ -312,12 +312,12 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
                         w
                     }
                     (Some(_), Some(_)) => return Err(t.error("sizes", "give either size or sizes, not both")),
-                    (None, None) => return Err(t.error_here("groups needs size = N or sizes = [weight of size 1, weight of size 2, ...]")),
+                    (None, None) => return Err(t.missing("size", "groups needs size = N or sizes = [weight of size 1, weight of size 2, ...]")),
                 };
                 LayerKind::Groups { size_weights }
             }
             "edge_list" => LayerKind::EdgeList {
-                path: base_dir.join(t.string("file")?.ok_or_else(|| t.error_here("edge_list needs file = \"edges.csv\""))?),
+                path: base_dir.join(t.string("file")?.ok_or_else(|| t.missing("file", "edge_list needs file = \"edges.csv\""))?),
             },
             "well_mixed" => LayerKind::WellMixed,
             other => {

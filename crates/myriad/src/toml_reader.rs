@@ -123,6 +123,19 @@ impl<'a> Table<'a> {
         self.src.error(self.span.clone(), &self.path, message)
     }
 
+    /// An error for a missing required `key`, pointing at a likely typo of it.
+    pub fn missing(&self, key: &str, message: impl Into<String>) -> ScenarioError {
+        let typo = self
+            .table
+            .iter()
+            .map(|(k, _)| k)
+            .find(|k| !self.used.iter().any(|u| u == k) && strsim::levenshtein(k, key) <= 2);
+        match typo {
+            Some(k) => self.error(k, format!("unknown key; {} (is '{k}' a typo of '{key}'?)", message.into())),
+            None => self.error_here(message),
+        }
+    }
+
     /// Mark `key` as known and return its item.
     pub fn get(&mut self, key: &'static str) -> Option<&'a Item> {
         self.used.push(key);
