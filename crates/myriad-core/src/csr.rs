@@ -17,7 +17,7 @@ pub struct EdgeList {
 impl EdgeList {
     /// An unweighted edge list from flat pairs.
     pub fn from_flat(ends: Vec<u32>) -> Self {
-        assert!(ends.len() % 2 == 0, "edge list needs an even number of ends");
+        assert!(ends.len().is_multiple_of(2), "edge list needs an even number of ends");
         Self { ends, weights: None }
     }
 
@@ -313,10 +313,7 @@ impl Csr {
     /// Position range of row `i` in the target array.
     #[inline]
     pub fn range(&self, i: u32) -> (usize, usize) {
-        (
-            self.offsets[i as usize] as usize,
-            self.offsets[i as usize + 1] as usize,
-        )
+        (self.offsets[i as usize] as usize, self.offsets[i as usize + 1] as usize)
     }
 
     /// Degree of agent `i`.
@@ -342,9 +339,7 @@ impl Csr {
 
     /// Approximate heap size in bytes.
     pub fn heap_bytes(&self) -> usize {
-        self.offsets.len() * 8
-            + self.targets.len() * 4
-            + self.weights.as_ref().map_or(0, |w| w.len() * 4)
+        self.offsets.len() * 8 + self.targets.len() * 4 + self.weights.as_ref().map_or(0, |w| w.len() * 4)
     }
 }
 
@@ -359,7 +354,11 @@ fn band_bounds(n: usize, threads: usize) -> Vec<usize> {
 
 /// Split `data` into one mutable slice per band, where `at(row)` is the
 /// position in `data` of the first element of `row`.
-fn split_by_rows<'a, T>(data: &'a mut [T], bands: &[usize], at: impl Fn(usize) -> usize) -> Vec<(usize, usize, &'a mut [T])> {
+fn split_by_rows<'a, T>(
+    data: &'a mut [T],
+    bands: &[usize],
+    at: impl Fn(usize) -> usize,
+) -> Vec<(usize, usize, &'a mut [T])> {
     let mut rest = data;
     let mut out = Vec::with_capacity(bands.len().saturating_sub(1));
     for w in bands.windows(2) {
@@ -439,7 +438,11 @@ mod tests {
         let e = EdgeList::from_flat(vec![0, 1, 1, 5]);
         assert_eq!(
             Csr::from_edges(3, e).unwrap_err(),
-            CsrError::AgentOutOfRange { edge: 1, agent: 5, n: 3 }
+            CsrError::AgentOutOfRange {
+                edge: 1,
+                agent: 5,
+                n: 3
+            }
         );
         let e = EdgeList {
             ends: vec![0, 1],

@@ -241,7 +241,10 @@ mod tests {
         assert!(r.duplicates_merged < 100);
         // Variance of a Poisson degree equals its mean; the standard error of
         // the sample variance is about sqrt(2 c^2 / n) = 0.025 here.
-        let var = (0..n).map(|i| (g.degree(i) as f64 - g.mean_degree()).powi(2)).sum::<f64>() / n as f64;
+        let var = (0..n)
+            .map(|i| (g.degree(i) as f64 - g.mean_degree()).powi(2))
+            .sum::<f64>()
+            / n as f64;
         assert!((var - 8.0).abs() < 0.15, "variance {var}");
     }
 
@@ -260,7 +263,10 @@ mod tests {
     #[test]
     fn negative_binomial_degrees_match_moments() {
         let n = 200_000;
-        let dist = DegreeDistribution::NegativeBinomial { mean: 10.0, dispersion: 2.0 };
+        let dist = DegreeDistribution::NegativeBinomial {
+            mean: 10.0,
+            dispersion: 2.0,
+        };
         let d = sample_degrees(n, &dist, &rng());
         let mean = d.iter().map(|&x| x as f64).sum::<f64>() / n as f64;
         let var = d.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n as f64;
@@ -319,7 +325,10 @@ mod tests {
         for i in 0..n {
             let size = group_of.iter().filter(|&&x| x == group_of[i as usize]).count();
             assert_eq!(g.degree(i) as usize, size - 1);
-            assert!(g.neighbours(i).iter().all(|&j| group_of[j as usize] == group_of[i as usize]));
+            assert!(g
+                .neighbours(i)
+                .iter()
+                .all(|&j| group_of[j as usize] == group_of[i as usize]));
         }
         // Mean size 2.5 -> about 4000 groups.
         let count = *group_of.last().unwrap() + 1;

@@ -40,13 +40,16 @@ impl MetricSpec {
     }
 }
 
+/// A subscriber to recorded rows: called with the step and its values.
+pub type Listener = Box<dyn FnMut(u32, &[f64]) + Send>;
+
 /// Rows of metric values, one per recorded step. Listeners (a progress bar, a
 /// file writer, later a dashboard) receive each row as it is recorded.
 pub struct Recorder {
     specs: Vec<MetricSpec>,
     steps: Vec<u32>,
     values: Vec<f64>,
-    listeners: Vec<Box<dyn FnMut(u32, &[f64]) + Send>>,
+    listeners: Vec<Listener>,
 }
 
 impl Recorder {

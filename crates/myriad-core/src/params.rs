@@ -294,10 +294,22 @@ mod tests {
         assert_eq!(p.num("beta"), 0.1);
         p.set("beta", ParamValue::Number(0.5)).unwrap();
         assert_eq!(p.num("beta"), 0.5);
-        assert!(matches!(p.set("beta", ParamValue::Number(1.5)), Err(ParamError::OutOfRange { .. })));
-        assert!(matches!(p.set("beta", ParamValue::Number(f64::NAN)), Err(ParamError::OutOfRange { .. })));
-        assert!(matches!(p.set("dist", ParamValue::Choice("weird".into())), Err(ParamError::BadChoice { .. })));
-        assert!(matches!(p.set("dist", ParamValue::Number(1.0)), Err(ParamError::WrongType { .. })));
+        assert!(matches!(
+            p.set("beta", ParamValue::Number(1.5)),
+            Err(ParamError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            p.set("beta", ParamValue::Number(f64::NAN)),
+            Err(ParamError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            p.set("dist", ParamValue::Choice("weird".into())),
+            Err(ParamError::BadChoice { .. })
+        ));
+        assert!(matches!(
+            p.set("dist", ParamValue::Number(1.0)),
+            Err(ParamError::WrongType { .. })
+        ));
         let err = p.set("betta", ParamValue::Number(0.1)).unwrap_err();
         assert_eq!(err.to_string(), "unknown parameter 'betta' (did you mean 'beta'?)");
     }

@@ -90,11 +90,7 @@ impl CounterRng {
     /// A sequential generator over the counters `(a, 0), (a, 1), ...` for
     /// algorithms that need an unknown number of draws (rejection samplers).
     pub fn sequence(&self, a: u64) -> DrawSequence {
-        DrawSequence {
-            rng: *self,
-            a,
-            next: 0,
-        }
+        DrawSequence { rng: *self, a, next: 0 }
     }
 }
 
@@ -195,10 +191,7 @@ mod tests {
             cells[(rng.at(1, i, 0) >> 58) as usize] += 1;
         }
         let expected = n as f64 / 64.0;
-        let chi2: f64 = cells
-            .iter()
-            .map(|&c| (c as f64 - expected).powi(2) / expected)
-            .sum();
+        let chi2: f64 = cells.iter().map(|&c| (c as f64 - expected).powi(2) / expected).sum();
         assert!(chi2 < 103.4, "chi2 = {chi2}");
     }
 

@@ -20,7 +20,11 @@ pub struct EdgeListInfo {
 /// and removed (and counted) when the layer is built.
 pub fn read_edge_list(path: &Path, n: u32) -> Result<(EdgeList, EdgeListInfo), IoError> {
     if crate::population::extension(path) != "csv" {
-        return Err(IoError::format(path, None, "edge lists must be .csv files with a source,target[,weight] header"));
+        return Err(IoError::format(
+            path,
+            None,
+            "edge lists must be .csv files with a source,target[,weight] header",
+        ));
     }
     let f = File::open(path).map_err(|e| IoError::file(path, e))?;
     let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(f);

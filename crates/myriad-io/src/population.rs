@@ -51,7 +51,11 @@ pub(crate) fn extension(path: &Path) -> String {
 }
 
 /// Check required columns exist; widen int to float where float is asked for.
-fn coerce_required(path: &Path, mut columns: Vec<Column>, required: &[(String, ColumnType)]) -> Result<Vec<Column>, IoError> {
+fn coerce_required(
+    path: &Path,
+    mut columns: Vec<Column>,
+    required: &[(String, ColumnType)],
+) -> Result<Vec<Column>, IoError> {
     for (name, want) in required {
         let Some(col) = columns.iter_mut().find(|c| &c.name == name) else {
             return Err(IoError::MissingColumn {
@@ -225,7 +229,11 @@ fn read_csv_columns(path: &Path) -> Result<(Vec<Column>, Option<Vec<u64>>), IoEr
     }
     for (i, h) in header.iter().enumerate() {
         if h.is_empty() {
-            return Err(IoError::format(path, Some(1), format!("column {} has an empty name", i + 1)));
+            return Err(IoError::format(
+                path,
+                Some(1),
+                format!("column {} has an empty name", i + 1),
+            ));
         }
         if header[..i].contains(h) {
             return Err(IoError::format(path, Some(1), format!("column '{h}' appears twice")));
@@ -241,7 +249,11 @@ fn read_csv_columns(path: &Path) -> Result<(Vec<Column>, Option<Vec<u64>>), IoEr
         lines.push(line);
         for (j, field) in rec.iter().enumerate() {
             if field.is_empty() {
-                return Err(IoError::format(path, Some(line), format!("column '{}' is empty", header[j])));
+                return Err(IoError::format(
+                    path,
+                    Some(line),
+                    format!("column '{}' is empty", header[j]),
+                ));
             }
             if all_int[j] && field.parse::<i64>().is_err() {
                 all_int[j] = false;
@@ -329,7 +341,11 @@ fn read_parquet_columns(path: &Path) -> Result<Vec<Column>, IoError> {
                 return Err(IoError::format(
                     path,
                     None,
-                    format!("column '{}' has a missing (null) value at row {}", schema.field(j).name(), rows_before + row as u64 + 1),
+                    format!(
+                        "column '{}' has a missing (null) value at row {}",
+                        schema.field(j).name(),
+                        rows_before + row as u64 + 1
+                    ),
                 ));
             }
             macro_rules! ints {
@@ -347,16 +363,39 @@ fn read_parquet_columns(path: &Path) -> Result<Vec<Column>, IoError> {
                 (Acc::Int(v), DataType::UInt32) => ints!(UInt32Type, v),
                 (Acc::Int(v), DataType::UInt64) => {
                     for &x in arr.as_primitive::<UInt64Type>().values().iter() {
-                        v.push(i64::try_from(x).map_err(|_| IoError::format(path, None, format!("column '{}' has value {x}, too large", schema.field(j).name())))?);
+                        v.push(i64::try_from(x).map_err(|_| {
+                            IoError::format(
+                                path,
+                                None,
+                                format!("column '{}' has value {x}, too large", schema.field(j).name()),
+                            )
+                        })?);
                     }
                 }
-                (Acc::Int(v), DataType::Boolean) => v.extend(arr.as_boolean().iter().map(|b| b.unwrap_or(false) as i64)),
-                (Acc::Float(v), DataType::Float32) => v.extend(arr.as_primitive::<Float32Type>().values().iter().map(|&x| x as f64)),
-                (Acc::Float(v), DataType::Float64) => v.extend(arr.as_primitive::<Float64Type>().values().iter().copied()),
+                (Acc::Int(v), DataType::Boolean) => {
+                    v.extend(arr.as_boolean().iter().map(|b| b.unwrap_or(false) as i64))
+                }
+                (Acc::Float(v), DataType::Float32) => {
+                    v.extend(arr.as_primitive::<Float32Type>().values().iter().map(|&x| x as f64))
+                }
+                (Acc::Float(v), DataType::Float64) => {
+                    v.extend(arr.as_primitive::<Float64Type>().values().iter().copied())
+                }
                 (Acc::Text(t), DataType::Utf8) => arr.as_string::<i32>().iter().for_each(|s| t.push(s.unwrap_or(""))),
-                (Acc::Text(t), DataType::LargeUtf8) => arr.as_string::<i64>().iter().for_each(|s| t.push(s.unwrap_or(""))),
+                (Acc::Text(t), DataType::LargeUtf8) => {
+                    arr.as_string::<i64>().iter().for_each(|s| t.push(s.unwrap_or("")))
+                }
                 (Acc::Text(t), DataType::Utf8View) => arr.as_string_view().iter().for_each(|s| t.push(s.unwrap_or(""))),
-                (_, other) => return Err(IoError::format(path, None, format!("column '{}' changes type to {other} between row groups", schema.field(j).name()))),
+                (_, other) => {
+                    return Err(IoError::format(
+                        path,
+                        None,
+                        format!(
+                            "column '{}' changes type to {other} between row groups",
+                            schema.field(j).name()
+                        ),
+                    ))
+                }
             }
         }
         rows_before += batch.num_rows() as u64;

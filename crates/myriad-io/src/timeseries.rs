@@ -35,7 +35,9 @@ impl TimeseriesCsv {
             kinds: specs.iter().map(|s| s.kind).collect(),
             out: BufWriter::new(f),
         };
-        let header: Vec<&str> = std::iter::once("step").chain(specs.iter().map(|s| s.name.as_str())).collect();
+        let header: Vec<&str> = std::iter::once("step")
+            .chain(specs.iter().map(|s| s.name.as_str()))
+            .collect();
         w.write_line(&header.join(","))?;
         Ok(w)
     }
@@ -59,7 +61,12 @@ impl TimeseriesCsv {
 
 /// Write a whole time series to Parquet: `step` (uint32), then one column per
 /// metric (int64 counts, float64 values).
-pub fn write_timeseries_parquet(path: &Path, specs: &[MetricSpec], steps: &[u32], rows: &[&[f64]]) -> Result<(), IoError> {
+pub fn write_timeseries_parquet(
+    path: &Path,
+    specs: &[MetricSpec],
+    steps: &[u32],
+    rows: &[&[f64]],
+) -> Result<(), IoError> {
     let mut fields = vec![Field::new("step", DataType::UInt32, false)];
     let mut arrays: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from(steps.to_vec()))];
     for (j, s) in specs.iter().enumerate() {

@@ -22,11 +22,18 @@ fn req(cols: &[(&str, ColumnType)]) -> Vec<(String, ColumnType)> {
 #[test]
 fn csv_population_infers_types_and_orders_by_id() {
     let d = tempfile::tempdir().unwrap();
-    let p = file(&d, "pop.csv", "id,age,income,borough\n2,30,1.5,BK\n0,41,2,MN\n1,19,3.25,BK\n");
+    let p = file(
+        &d,
+        "pop.csv",
+        "id,age,income,borough\n2,30,1.5,BK\n0,41,2,MN\n1,19,3.25,BK\n",
+    );
     let pop = read_population(&p, &req(&[("age", ColumnType::Int), ("income", ColumnType::Float)])).unwrap();
     assert_eq!(pop.size(), 3);
     assert_eq!(pop.column("age").unwrap().data, ColumnData::Int(vec![41, 19, 30]));
-    assert_eq!(pop.column("income").unwrap().data, ColumnData::Float(vec![2.0, 3.25, 1.5]));
+    assert_eq!(
+        pop.column("income").unwrap().data,
+        ColumnData::Float(vec![2.0, 3.25, 1.5])
+    );
     match &pop.column("borough").unwrap().data {
         ColumnData::Text { codes, labels } => {
             let v: Vec<&str> = codes.iter().map(|&c| labels[c as usize].as_str()).collect();
@@ -41,23 +48,62 @@ fn csv_population_errors_name_file_line_and_column() {
     let d = tempfile::tempdir().unwrap();
     let ragged = file(&d, "ragged.csv", "age,sex\n30,F\n31\n");
     let e = read_population(&ragged, &[]).unwrap_err();
-    assert!(matches!(e, IoError::Ragged { line: 3, expected: 2, found: 1, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            IoError::Ragged {
+                line: 3,
+                expected: 2,
+                found: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(e.to_string().starts_with(&format!("{}:3:", ragged.display())));
 
     let p = file(&d, "pop.csv", "age,sex\n30,F\nold,M\n");
     let e = read_population(&p, &req(&[("age", ColumnType::Int)])).unwrap_err();
-    assert_eq!(e.to_string(), format!("{}:3: column 'age' must hold int values, found \"old\"", p.display()));
+    assert_eq!(
+        e.to_string(),
+        format!("{}:3: column 'age' must hold int values, found \"old\"", p.display())
+    );
 
     let e = read_population(&p, &req(&[("income", ColumnType::Float)])).unwrap_err();
-    assert_eq!(e.to_string(), format!("{}: missing column 'income' (columns present: age, sex)", p.display()));
+    assert_eq!(
+        e.to_string(),
+        format!("{}: missing column 'income' (columns present: age, sex)", p.display())
+    );
 
     let p = file(&d, "ids.csv", "id,age\n0,3\n5,4\n");
     let e = read_population(&p, &[]).unwrap_err();
-    assert!(matches!(e, IoError::IdOutOfRange { line: 3, id: 5, n: 2, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            IoError::IdOutOfRange {
+                line: 3,
+                id: 5,
+                n: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
 
     let p = file(&d, "dup.csv", "id,age\n0,3\n0,4\n");
     let e = read_population(&p, &[]).unwrap_err();
-    assert!(matches!(e, IoError::DuplicateId { line: 3, first: 2, id: 0, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            IoError::DuplicateId {
+                line: 3,
+                first: 2,
+                id: 0,
+                ..
+            }
+        ),
+        "{e}"
+    );
 
     let p = file(&d, "empty.csv", "id,age\n");
     assert!(matches!(read_population(&p, &[]).unwrap_err(), IoError::Empty { .. }));
@@ -66,7 +112,10 @@ fn csv_population_errors_name_file_line_and_column() {
     assert!(e.to_string().contains("nope.csv"), "{e}");
 
     let p = file(&d, "pop.txt", "a\n1\n");
-    assert!(read_population(&p, &[]).unwrap_err().to_string().contains("must end in .csv or .parquet"));
+    assert!(read_population(&p, &[])
+        .unwrap_err()
+        .to_string()
+        .contains("must end in .csv or .parquet"));
 }
 
 #[test]
@@ -90,7 +139,10 @@ fn parquet_population_reads_like_csv() {
     assert!(e.to_string().contains("column 'group' must hold int values"), "{e}");
 
     let bad = file(&d, "bad.parquet", "this is not parquet");
-    assert!(read_population(&bad, &[]).unwrap_err().to_string().contains("not a readable Parquet file"));
+    assert!(read_population(&bad, &[])
+        .unwrap_err()
+        .to_string()
+        .contains("not a readable Parquet file"));
 }
 
 #[test]
@@ -106,19 +158,34 @@ fn edge_list_reports_loops_and_duplicates() {
 
     let p = file(&d, "oob.csv", "source,target\n0,1\n1,9\n");
     let e = read_edge_list(&p, 3).unwrap_err();
-    assert_eq!(e.to_string(), format!("{}:3: column 'target' has agent id 9, outside 0..3", p.display()));
+    assert_eq!(
+        e.to_string(),
+        format!("{}:3: column 'target' has agent id 9, outside 0..3", p.display())
+    );
 
     let p = file(&d, "neg.csv", "source,target\n-1,1\n");
-    assert!(matches!(read_edge_list(&p, 3).unwrap_err(), IoError::IdOutOfRange { id: -1, .. }));
+    assert!(matches!(
+        read_edge_list(&p, 3).unwrap_err(),
+        IoError::IdOutOfRange { id: -1, .. }
+    ));
 
     let p = file(&d, "nohead.csv", "a,b\n0,1\n");
-    assert!(read_edge_list(&p, 3).unwrap_err().to_string().contains("missing column 'source'"));
+    assert!(read_edge_list(&p, 3)
+        .unwrap_err()
+        .to_string()
+        .contains("missing column 'source'"));
 
     let p = file(&d, "ragged.csv", "source,target\n0,1\n1\n");
-    assert!(matches!(read_edge_list(&p, 3).unwrap_err(), IoError::Ragged { line: 3, .. }));
+    assert!(matches!(
+        read_edge_list(&p, 3).unwrap_err(),
+        IoError::Ragged { line: 3, .. }
+    ));
 
     let p = file(&d, "w.csv", "source,target,weight\n0,1,-2\n");
-    assert!(read_edge_list(&p, 3).unwrap_err().to_string().contains("finite non-negative"));
+    assert!(read_edge_list(&p, 3)
+        .unwrap_err()
+        .to_string()
+        .contains("finite non-negative"));
 }
 
 #[test]
@@ -130,7 +197,10 @@ fn timeseries_round_trips_through_csv_and_parquet() {
     w.write_row(0, &[10.0, 0.25]).unwrap();
     w.write_row(1, &[9.0, 0.1]).unwrap();
     // Written and flushed row by row: readable before the writer is dropped.
-    assert_eq!(std::fs::read_to_string(&csv).unwrap(), "step,S,frac\n0,10,0.25\n1,9,0.1\n");
+    assert_eq!(
+        std::fs::read_to_string(&csv).unwrap(),
+        "step,S,frac\n0,10,0.25\n1,9,0.1\n"
+    );
     drop(w);
 
     let pq = d.path().join("ts.parquet");

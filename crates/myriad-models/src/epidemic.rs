@@ -165,7 +165,9 @@ impl Duration {
     fn draw(self, rng: &CounterRng, step: u32, agent: u32, stage: u8) -> u16 {
         let d = match self {
             Duration::Fixed(d) => d,
-            Duration::Geometric(mean) => geometric_steps(mean, myriad_core::rng::to_unit(rng.at(step, agent, stage as u64))),
+            Duration::Geometric(mean) => {
+                geometric_steps(mean, myriad_core::rng::to_unit(rng.at(step, agent, stage as u64)))
+            }
         };
         d.clamp(1, u16::MAX as u32) as u16
     }
@@ -390,7 +392,9 @@ fn initial_stages(pop: &Population, latent: bool) -> Result<Vec<u8>, ModelError>
                 .enumerate()
                 .map(|(i, &c)| {
                     let label = &labels[c as usize];
-                    map[c as usize].ok_or_else(|| bad(i, format!("\"{label}\""))).and_then(|s| check(i, s, format!("\"{label}\"")))
+                    map[c as usize]
+                        .ok_or_else(|| bad(i, format!("\"{label}\"")))
+                        .and_then(|s| check(i, s, format!("\"{label}\"")))
                 })
                 .collect()
         }

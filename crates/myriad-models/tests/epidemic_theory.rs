@@ -3,7 +3,7 @@
 //! threshold, exact stage durations and determinism across thread counts.
 
 use myriad_core::generators::{erdos_renyi, random_regular};
-use myriad_core::model::{Contacts, Layer, Model, StepContext};
+use myriad_core::model::{Contacts, Layer, StepContext};
 use myriad_core::params::{ParamSet, ParamValue};
 use myriad_core::population::Population;
 use myriad_core::{CounterRng, Csr, EdgeList, Stream};
@@ -112,12 +112,19 @@ fn final_size_on_erdos_renyi_matches_bond_percolation() {
         let z = 1.0 - (1.0 - rho) * (c * (u - 1.0)).exp();
         let p = params(
             "sir",
-            &[("beta", num(beta_for(t, d))), ("infectious_period", num(d)), ("initial_fraction", num(rho))],
+            &[
+                ("beta", num(beta_for(t, d))),
+                ("infectious_period", num(d)),
+                ("initial_fraction", num(rho)),
+            ],
         );
         let rows = run("sir", n, network(csr), p, seed, 1000);
         let got = final_attack_rate(&rows, n, 2);
         let tol = tolerance(z, c * t, n);
-        assert!((got - z).abs() < tol, "seed {seed}: attack rate {got}, theory {z}, tolerance {tol}");
+        assert!(
+            (got - z).abs() < tol,
+            "seed {seed}: attack rate {got}, theory {z}, tolerance {tol}"
+        );
     }
 }
 
@@ -144,7 +151,10 @@ fn final_size_on_random_regular_matches_bond_percolation() {
         let rows = run("seir", n, network(csr), p, seed, 1000);
         let got = final_attack_rate(&rows, n, 3);
         let tol = tolerance(z, (k - 1.0) * t, n);
-        assert!((got - z).abs() < tol, "seed {seed}: attack rate {got}, theory {z}, tolerance {tol}");
+        assert!(
+            (got - z).abs() < tol,
+            "seed {seed}: attack rate {got}, theory {z}, tolerance {tol}"
+        );
     }
 }
 
@@ -160,7 +170,14 @@ fn well_mixed_final_size_solves_z_equals_1_minus_exp_minus_r0_z() {
         let z = 1.0 - (1.0 - rho) * fixed_point(|y| (-r0 * (1.0 - (1.0 - rho) * y)).exp());
         let z0 = 1.0 - fixed_point(|y| (-r0 * (1.0 - y)).exp());
         assert!((z - z0).abs() < 0.01);
-        let p = params("sir", &[("beta", num(beta_for(t, d))), ("infectious_period", num(d)), ("initial_fraction", num(rho))]);
+        let p = params(
+            "sir",
+            &[
+                ("beta", num(beta_for(t, d))),
+                ("infectious_period", num(d)),
+                ("initial_fraction", num(rho)),
+            ],
+        );
         let layers = vec![Layer {
             name: "all".into(),
             contacts: Contacts::WellMixed,
@@ -169,7 +186,10 @@ fn well_mixed_final_size_solves_z_equals_1_minus_exp_minus_r0_z() {
         let rows = run("sir", n, layers, p, seed, 2000);
         let got = final_attack_rate(&rows, n, 2);
         let tol = tolerance(z, r0, n);
-        assert!((got - z).abs() < tol, "R0 {r0}: attack rate {got}, theory {z}, tolerance {tol}");
+        assert!(
+            (got - z).abs() < tol,
+            "R0 {r0}: attack rate {got}, theory {z}, tolerance {tol}"
+        );
     }
 }
 
@@ -179,7 +199,10 @@ fn below_threshold_the_epidemic_dies_out() {
     let (csr, _) = Csr::from_edges(n, erdos_renyi(n, 10.0, &CounterRng::new(11, Stream::NETWORK))).unwrap();
     // Branching factor R = c T = 10 x 0.05 = 0.5: each seed causes on average
     // 1 / (1 - R) = 2 cases in all, so 100 seeds about 200 in all.
-    let p = params("sir", &[("beta", num(beta_for(0.05, 5.0))), ("initial_infected", num(100.0))]);
+    let p = params(
+        "sir",
+        &[("beta", num(beta_for(0.05, 5.0))), ("initial_infected", num(100.0))],
+    );
     let rows = run("sir", n, network(csr), p, 11, 1000);
     let last = rows.last().unwrap();
     assert_eq!(last[1], 0.0, "the epidemic should have ended");
@@ -265,7 +288,11 @@ fn geometric_infectious_period_has_the_right_mean() {
     let mean = 6.0;
     let p = params(
         "sir",
-        &[("infectious_period", num(mean)), ("infectious_distribution", word("geometric")), ("initial_fraction", num(1.0))],
+        &[
+            ("infectious_period", num(mean)),
+            ("infectious_distribution", word("geometric")),
+            ("initial_fraction", num(1.0)),
+        ],
     );
     let rows = run("sir", n, network(Csr::empty(n)), p, 3, 10_000);
     let days: f64 = rows.iter().map(|r| r[1]).sum::<f64>() / n as f64;
@@ -285,7 +312,10 @@ fn identical_results_on_1_2_and_7_threads() {
     };
     let go = |threads: usize| {
         let layers = vec![network(csr.clone()).remove(0), mixed.clone()];
-        let p = params("seir", &[("beta", num(0.1)), ("infectious_distribution", word("geometric"))]);
+        let p = params(
+            "seir",
+            &[("beta", num(0.1)), ("infectious_distribution", word("geometric"))],
+        );
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()

@@ -64,7 +64,14 @@ pub fn run(o: &BenchOptions) -> Result<()> {
     let infected = o.agents as f64 - row[0];
     println!(
         "| {} | {} | {} | {:.2} | {:.3} | {:.1} | {:.0} | {:.1}% |",
-        o.agents, o.degree, o.threads, build, per_day, rate / 1e6, peak, 100.0 * infected / o.agents as f64
+        o.agents,
+        o.degree,
+        o.threads,
+        build,
+        per_day,
+        rate / 1e6,
+        peak,
+        100.0 * infected / o.agents as f64
     );
     println!(
         "{}",

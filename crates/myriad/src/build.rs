@@ -3,7 +3,9 @@
 
 use crate::scenario::{check_sizes, LayerKind, LayerSpec, PopulationSource, Scenario};
 use anyhow::{anyhow, Context, Result};
-use myriad_core::generators::{barabasi_albert, configuration, erdos_renyi, groups, random_regular, sample_degrees, watts_strogatz};
+use myriad_core::generators::{
+    barabasi_albert, configuration, erdos_renyi, groups, random_regular, sample_degrees, watts_strogatz,
+};
 use myriad_core::model::{Contacts, Layer};
 use myriad_core::population::Population;
 use myriad_core::{BuildReport, CounterRng, Csr, EdgeList, Stream};

@@ -18,7 +18,9 @@ use std::sync::Arc;
 /// from rules, LLMs or learned policies — reproducible on one machine.
 #[derive(Parser)]
 #[command(name = "myriad", version, about, long_about = None)]
-#[command(after_help = "Start with:  myriad run scenarios/seir-city.toml\nModels:      myriad models, myriad describe seir")]
+#[command(
+    after_help = "Start with:  myriad run scenarios/seir-city.toml\nModels:      myriad models, myriad describe seir"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -88,7 +90,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            let input_error = e.downcast_ref::<toml_reader::ScenarioError>().is_some() || e.downcast_ref::<myriad_io::IoError>().is_some() || e.chain().any(|c| c.is::<InputError>());
+            let input_error = e.downcast_ref::<toml_reader::ScenarioError>().is_some()
+                || e.downcast_ref::<myriad_io::IoError>().is_some()
+                || e.chain().any(|c| c.is::<InputError>());
             ExitCode::from(if input_error { 2 } else { 1 })
         }
     }
@@ -104,7 +108,10 @@ fn threads(n: Option<usize>) -> Result<usize> {
     if n == 0 {
         return Err(InputError("--threads must be at least 1".into()).into());
     }
-    rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("starting worker threads")?;
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .context("starting worker threads")?;
     Ok(n)
 }
 
@@ -129,11 +136,18 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     if stop.swap(true, Ordering::SeqCst) {
                         std::process::exit(130);
                     }
-                    eprintln!("\ninterrupted: finishing the current step and writing what is done (Ctrl-C again to abort)");
+                    eprintln!(
+                        "\ninterrupted: finishing the current step and writing what is done (Ctrl-C again to abort)"
+                    );
                 })
                 .context("installing the Ctrl-C handler")?;
             }
-            let opts = run::RunOptions { out, force, threads, quiet };
+            let opts = run::RunOptions {
+                out,
+                force,
+                threads,
+                quiet,
+            };
             match run::run(&s, &opts, stop).map_err(classify)? {
                 run::Outcome::Completed => Ok(ExitCode::SUCCESS),
                 run::Outcome::Interrupted => Ok(ExitCode::from(130)),
@@ -174,9 +188,19 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             print!("{}", describe(m));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { agents, degree, days, threads: t } => {
+        Command::Bench {
+            agents,
+            degree,
+            days,
+            threads: t,
+        } => {
             let threads = threads(t)?;
-            bench::run(&bench::BenchOptions { agents, degree, days, threads })?;
+            bench::run(&bench::BenchOptions {
+                agents,
+                degree,
+                days,
+                threads,
+            })?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -188,7 +212,10 @@ fn classify(e: anyhow::Error) -> anyhow::Error {
         return e;
     }
     let msg = format!("{e:#}");
-    if e.chain().any(|c| c.is::<myriad_models::ModelError>() || c.is::<myriad_core::CsrError>()) || msg.contains(".toml") {
+    if e.chain()
+        .any(|c| c.is::<myriad_models::ModelError>() || c.is::<myriad_core::CsrError>())
+        || msg.contains(".toml")
+    {
         anyhow::Error::new(InputError(msg))
     } else {
         e
@@ -196,9 +223,21 @@ fn classify(e: anyhow::Error) -> anyhow::Error {
 }
 
 fn describe(m: &myriad_models::ModelInfo) -> String {
-    let mut s = format!("{} — {}\n\n{}\n\nParameters ([params] in a scenario):\n", m.name, m.summary, m.description);
+    let mut s = format!(
+        "{} — {}\n\n{}\n\nParameters ([params] in a scenario):\n",
+        m.name, m.summary, m.description
+    );
     for p in (m.params)() {
-        s.push_str(&format!("  {:<24} default {:<12} {}\n", p.name, p.default.to_string(), if p.unit.is_empty() { String::new() } else { format!("[{}]", p.unit) }));
+        s.push_str(&format!(
+            "  {:<24} default {:<12} {}\n",
+            p.name,
+            p.default.to_string(),
+            if p.unit.is_empty() {
+                String::new()
+            } else {
+                format!("[{}]", p.unit)
+            }
+        ));
         s.push_str(&format!("  {:<24} {}; {}\n", "", p.range_text(), p.doc));
     }
     s.push_str("\nMetrics (columns of timeseries.csv after `step`):\n");

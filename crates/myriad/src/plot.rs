@@ -12,7 +12,11 @@ static FONT: Once = Once::new();
 /// any machine).
 fn register_font() {
     FONT.call_once(|| {
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, include_bytes!("../../../assets/DejaVuSans.ttf"));
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            include_bytes!("../../../assets/DejaVuSans.ttf"),
+        );
     });
 }
 
@@ -45,11 +49,25 @@ pub fn timeseries_png(path: &Path, title: &str, rec: &Recorder) -> Result<()> {
     Ok(())
 }
 
-fn panel(area: &DrawingArea<BitMapBackend, plotters::coord::Shift>, title: &str, ylabel: &str, series: &[&str], rec: &Recorder) -> Result<(), Box<dyn std::error::Error>> {
+fn panel(
+    area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
+    title: &str,
+    ylabel: &str,
+    series: &[&str],
+    rec: &Recorder,
+) -> Result<(), Box<dyn std::error::Error>> {
     let steps = rec.steps();
     let x_max = steps.last().copied().unwrap_or(1).max(1) as f64;
-    let data: Vec<(String, Vec<f64>)> = series.iter().filter_map(|s| rec.series(s).map(|v| (s.to_string(), v))).collect();
-    let y_max = data.iter().flat_map(|(_, v)| v.iter().copied()).fold(0.0f64, f64::max).max(1.0) * 1.05;
+    let data: Vec<(String, Vec<f64>)> = series
+        .iter()
+        .filter_map(|s| rec.series(s).map(|v| (s.to_string(), v)))
+        .collect();
+    let y_max = data
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .fold(0.0f64, f64::max)
+        .max(1.0)
+        * 1.05;
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 24))
         .margin(12)
@@ -61,12 +79,16 @@ fn panel(area: &DrawingArea<BitMapBackend, plotters::coord::Shift>, title: &str,
         .x_desc("step")
         .y_desc(ylabel)
         .label_style(("sans-serif", 15))
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .y_label_formatter(&|y| format_si(*y))
         .draw()?;
     for (k, (name, values)) in data.iter().enumerate() {
         let colour = COLOURS[k % COLOURS.len()];
         chart
-            .draw_series(LineSeries::new(steps.iter().zip(values).map(|(&s, &v)| (s as f64, v)), colour.stroke_width(2)))?
+            .draw_series(LineSeries::new(
+                steps.iter().zip(values).map(|(&s, &v)| (s as f64, v)),
+                colour.stroke_width(2),
+            ))?
             .label(name.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3)));
     }
@@ -84,6 +106,8 @@ fn format_si(y: f64) -> String {
     let a = y.abs();
     if a >= 1e6 {
         format!("{:.1}M", y / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.0}k", y / 1e3)
     } else if a >= 1e3 {
         format!("{:.1}k", y / 1e3)
     } else {

@@ -53,11 +53,20 @@ fn default_out(s: &Scenario) -> PathBuf {
 fn prepare_out(dir: &Path, force: bool) -> Result<()> {
     if dir.exists() {
         if !force {
-            bail!("output folder {} already exists; choose another with --out or pass --force to replace it", dir.display());
+            bail!(
+                "output folder {} already exists; choose another with --out or pass --force to replace it",
+                dir.display()
+            );
         }
-        let looks_like_run = dir.is_dir() && (dir.join("summary.json").exists() || dir.join("timeseries.csv").exists() || std::fs::read_dir(dir)?.next().is_none());
+        let looks_like_run = dir.is_dir()
+            && (dir.join("summary.json").exists()
+                || dir.join("timeseries.csv").exists()
+                || std::fs::read_dir(dir)?.next().is_none());
         if !looks_like_run {
-            bail!("--force refuses to replace {}: it is not a myriad run folder (no summary.json or timeseries.csv)", dir.display());
+            bail!(
+                "--force refuses to replace {}: it is not a myriad run folder (no summary.json or timeseries.csv)",
+                dir.display()
+            );
         }
         std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
     }
@@ -70,7 +79,10 @@ pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Out
     let wall = Instant::now();
     let out = opts.out.clone().unwrap_or_else(|| default_out(s));
     if out.exists() && !opts.force {
-        bail!("output folder {} already exists; choose another with --out or pass --force to replace it", out.display());
+        bail!(
+            "output folder {} already exists; choose another with --out or pass --force to replace it",
+            out.display()
+        );
     }
     let log = |msg: String| {
         if !opts.quiet {
@@ -80,18 +92,27 @@ pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Out
     let t_pop = Instant::now();
     let population = build::population(s)?;
     let n = population.size();
-    log(format!("population: {n} agents ({:.2} s)", t_pop.elapsed().as_secs_f64()));
+    log(format!(
+        "population: {n} agents ({:.2} s)",
+        t_pop.elapsed().as_secs_f64()
+    ));
     let t_layers = Instant::now();
     let (layers, layer_reports) = build::layers(s, n)?;
     for r in &layer_reports {
         let mut extra = String::new();
         if r.self_loops_removed + r.duplicates_merged > 0 {
-            extra = format!(", removed {} self-loops and merged {} duplicate edges", r.self_loops_removed, r.duplicates_merged);
+            extra = format!(
+                ", removed {} self-loops and merged {} duplicate edges",
+                r.self_loops_removed, r.duplicates_merged
+            );
         }
         if r.odd_stub_dropped {
             extra.push_str(", dropped one stub (odd degree sum)");
         }
-        log(format!("layer '{}': {} edges, mean degree {:.3} ({:.2} s){extra}", r.name, r.edges, r.mean_degree, r.seconds));
+        log(format!(
+            "layer '{}': {} edges, mean degree {:.3} ({:.2} s){extra}",
+            r.name, r.edges, r.mean_degree, r.seconds
+        ));
     }
     let build_seconds = t_layers.elapsed().as_secs_f64();
     let base_weights: Vec<f64> = layers.iter().map(|l| l.weight).collect();
@@ -131,7 +152,10 @@ pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Out
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let in_force = s.schedule.in_force(step, &s.params, &base_weights).context("intervention schedule")?;
+        let in_force = s
+            .schedule
+            .in_force(step, &s.params, &base_weights)
+            .context("intervention schedule")?;
         model.step(
             &StepContext {
                 step,
@@ -157,7 +181,11 @@ pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Out
         myriad_io::write_timeseries_parquet(&out.join("timeseries.parquet"), &specs, &steps, &rows)?;
     }
     if s.output.plot {
-        plot::timeseries_png(&out.join("timeseries.png"), &format!("{} ({})", s.name, s.model.name), &rec)?;
+        plot::timeseries_png(
+            &out.join("timeseries.png"),
+            &format!("{} ({})", s.name, s.model.name),
+            &rec,
+        )?;
     }
     let last = rec.last().expect("step 0 is always recorded");
     let final_metrics: serde_json::Map<String, serde_json::Value> = specs
@@ -207,14 +235,19 @@ pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Out
         "final_metrics": final_metrics,
     });
     let summary_path = out.join("summary.json");
-    std::fs::write(&summary_path, serde_json::to_string_pretty(&summary)? + "\n").with_context(|| format!("writing {}", summary_path.display()))?;
+    std::fs::write(&summary_path, serde_json::to_string_pretty(&summary)? + "\n")
+        .with_context(|| format!("writing {}", summary_path.display()))?;
     log(format!(
         "{} {done} steps of {n} agents in {run_seconds:.2} s ({:.1} M agent-steps/s); results in {}",
         if interrupted { "interrupted after" } else { "done:" },
         agent_steps / run_seconds.max(1e-9) / 1e6,
         out.display()
     ));
-    Ok(if interrupted { Outcome::Interrupted } else { Outcome::Completed })
+    Ok(if interrupted {
+        Outcome::Interrupted
+    } else {
+        Outcome::Completed
+    })
 }
 
 /// A progress bar on a terminal, plain log lines otherwise.
@@ -230,13 +263,20 @@ impl Progress {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::new(steps as u64);
             b.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30.cyan/blue} step {pos}/{len}  {msg}  ETA {eta}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} step {pos}/{len}  {msg}  ETA {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             );
             b
         });
-        Progress { bar, steps, agents, quiet }
+        Progress {
+            bar,
+            steps,
+            agents,
+            quiet,
+        }
     }
 
     fn tick(&self, step: u32, elapsed: f64, specs: &[myriad_core::metrics::MetricSpec], row: &[f64]) {
@@ -244,9 +284,18 @@ impl Progress {
         if let Some(b) = &self.bar {
             b.set_position(step as u64);
             b.set_message(format!("{:.1} M agents/s", rate / 1e6));
-        } else if !self.quiet && (step % (self.steps / 10).max(1) == 0 || step == self.steps) {
-            let values: Vec<String> = specs.iter().zip(row).map(|(s, v)| format!("{}={}", s.name, myriad_io::timeseries::format_value(s.kind, *v))).collect();
-            eprintln!("step {step}/{}  {}  {:.1} M agent-steps/s", self.steps, values.join(" "), rate / 1e6);
+        } else if !self.quiet && (step.is_multiple_of((self.steps / 10).max(1)) || step == self.steps) {
+            let values: Vec<String> = specs
+                .iter()
+                .zip(row)
+                .map(|(s, v)| format!("{}={}", s.name, myriad_io::timeseries::format_value(s.kind, *v)))
+                .collect();
+            eprintln!(
+                "step {step}/{}  {}  {:.1} M agent-steps/s",
+                self.steps,
+                values.join(" "),
+                rate / 1e6
+            );
         }
     }
 

@@ -155,7 +155,9 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
         message,
     };
     let syntax = |e: toml_edit::TomlError, text: &str| {
-        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
         plain_err(line, "", format!("invalid TOML: {}", e.message().trim()))
     };
     // Apply --set on an editable copy, then re-parse for spans.
@@ -179,34 +181,61 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
     let mut root = Table::root(&src, parsed.as_item());
     let base_dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
 
-    let model_name = root.string("model")?.ok_or_else(|| root.error_here("missing key 'model' (see `myriad models`)"))?;
+    let model_name = root
+        .string("model")?
+        .ok_or_else(|| root.error_here("missing key 'model' (see `myriad models`)"))?;
     let model = myriad_models::find(&model_name).ok_or_else(|| {
         let names: Vec<&str> = myriad_models::models().iter().map(|m| m.name).collect();
-        root.error("model", format!("unknown model '{model_name}' (known models: {})", names.join(", ")))
+        root.error(
+            "model",
+            format!("unknown model '{model_name}' (known models: {})", names.join(", ")),
+        )
     })?;
     let name = match root.string("name")? {
         Some(n) if !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) => n,
-        Some(_) => return Err(root.error("name", "must be non-empty and use only letters, digits, '-', '_' and '.'")),
-        None => file.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario").to_string(),
+        Some(_) => {
+            return Err(root.error(
+                "name",
+                "must be non-empty and use only letters, digits, '-', '_' and '.'",
+            ))
+        }
+        None => file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("scenario")
+            .to_string(),
     };
     root.string("description")?;
     let seed = root.int("seed", 0, i64::MAX)?.unwrap_or(0) as u64;
-    let steps = root.int("steps", 1, u32::MAX as i64)?.ok_or_else(|| root.error_here("missing key 'steps' (number of steps to simulate)"))? as u32;
+    let steps = root
+        .int("steps", 1, u32::MAX as i64)?
+        .ok_or_else(|| root.error_here("missing key 'steps' (number of steps to simulate)"))? as u32;
 
     let population = {
-        let mut t = root.table("population")?.ok_or_else(|| root.error_here("missing table [population] (give size = N or file = \"...\")"))?;
+        let mut t = root
+            .table("population")?
+            .ok_or_else(|| root.error_here("missing table [population] (give size = N or file = \"...\")"))?;
         let size = t.int("size", 1, u32::MAX as i64)?;
         let pfile = t.string("file")?;
         let mut columns = Vec::new();
         if let Some(ct) = t.table("columns")? {
             for k in ct.keys() {
-                let ty = ct.raw(&k).and_then(|i| i.as_str()).and_then(ColumnType::parse).ok_or_else(|| ct.error(&k, "column type must be \"int\", \"float\" or \"text\""))?;
+                let ty = ct
+                    .raw(&k)
+                    .and_then(|i| i.as_str())
+                    .and_then(ColumnType::parse)
+                    .ok_or_else(|| ct.error(&k, "column type must be \"int\", \"float\" or \"text\""))?;
                 columns.push((k, ty));
             }
         }
         let p = match (size, pfile) {
             (Some(n), None) if columns.is_empty() => PopulationSource::Synthetic(n as u32),
-            (Some(_), None) => return Err(t.error("columns", "column requirements apply to a population file; add file = \"...\"")),
+            (Some(_), None) => {
+                return Err(t.error(
+                    "columns",
+                    "column requirements apply to a population file; add file = \"...\"",
+                ))
+            }
             (None, Some(f)) => PopulationSource::File {
                 path: base_dir.join(f),
                 columns,
@@ -230,7 +259,9 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
                     Some(Value::String(s)) => ParamValue::Choice(s.value().clone()),
                     _ => return Err(t.error(k, "must be a number or a string")),
                 };
-                params.set(k, value).map_err(|e| t.error(k, format!("{e}; see `myriad describe {}`", model.name)))?;
+                params
+                    .set(k, value)
+                    .map_err(|e| t.error(k, format!("{e}; see `myriad describe {}`", model.name)))?;
             }
             for group in model.exclusive {
                 let set: Vec<&str> = group.iter().copied().filter(|g| keys.iter().any(|k| k == g)).collect();
@@ -249,11 +280,15 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
             return Err(t.error("name", format!("layer name '{lname}' is used twice")));
         }
         let weight = t.f64_where("weight", |w| w >= 0.0, "a number >= 0")?.unwrap_or(1.0);
-        let ty = t.string("type")?.ok_or_else(|| t.error_here(format!("missing key 'type' (one of {})", LAYER_TYPES.join(", "))))?;
+        let ty = t
+            .string("type")?
+            .ok_or_else(|| t.error_here(format!("missing key 'type' (one of {})", LAYER_TYPES.join(", "))))?;
         let positive = |x: f64| x > 0.0;
         let kind = match ty.as_str() {
             "erdos_renyi" => LayerKind::ErdosRenyi {
-                mean_degree: t.f64_where("mean_degree", positive, "a number > 0")?.ok_or_else(|| t.missing("mean_degree", "erdos_renyi needs mean_degree"))?,
+                mean_degree: t
+                    .f64_where("mean_degree", positive, "a number > 0")?
+                    .ok_or_else(|| t.missing("mean_degree", "erdos_renyi needs mean_degree"))?,
             },
             "configuration" => {
                 let degrees = t.numbers("degrees")?;
@@ -262,13 +297,17 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
                 let dispersion = t.f64_where("dispersion", positive, "a number > 0")?;
                 match (degrees, dist.as_deref()) {
                     (Some(d), None) => {
-                        if let Some(bad) = d.iter().find(|x| x.fract() != 0.0 || **x < 0.0 || **x > u32::MAX as f64) {
+                        if let Some(bad) = d
+                            .iter()
+                            .find(|x| x.fract() != 0.0 || **x < 0.0 || **x > u32::MAX as f64)
+                        {
                             return Err(t.error("degrees", format!("degrees must be whole numbers >= 0, found {bad}")));
                         }
                         LayerKind::DegreeSequence(d.iter().map(|&x| x as u32).collect())
                     }
                     (None, Some(dname)) => {
-                        let need_mean = || mean.ok_or_else(|| t.error_here(format!("distribution \"{dname}\" needs mean")));
+                        let need_mean =
+                            || mean.ok_or_else(|| t.error_here(format!("distribution \"{dname}\" needs mean")));
                         LayerKind::Configuration(match dname {
                             "poisson" => DegreeDistribution::Poisson { mean: need_mean()? },
                             "negative_binomial" => DegreeDistribution::NegativeBinomial {
@@ -278,23 +317,38 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
                             _ => return Err(t.error("distribution", "must be \"poisson\" or \"negative_binomial\" (for a fixed degree use type = \"random_regular\")")),
                         })
                     }
-                    (Some(_), Some(_)) => return Err(t.error("distribution", "give either degrees or distribution, not both")),
-                    (None, None) => return Err(t.missing("degrees", "configuration needs degrees = [...] or distribution = \"poisson\" | \"negative_binomial\"")),
+                    (Some(_), Some(_)) => {
+                        return Err(t.error("distribution", "give either degrees or distribution, not both"))
+                    }
+                    (None, None) => {
+                        return Err(t.missing(
+                            "degrees",
+                            "configuration needs degrees = [...] or distribution = \"poisson\" | \"negative_binomial\"",
+                        ))
+                    }
                 }
             }
             "random_regular" => LayerKind::RandomRegular {
-                degree: t.int("degree", 1, 100_000)?.ok_or_else(|| t.missing("degree", "random_regular needs degree"))? as u32,
+                degree: t
+                    .int("degree", 1, 100_000)?
+                    .ok_or_else(|| t.missing("degree", "random_regular needs degree"))? as u32,
             },
             "watts_strogatz" => {
-                let k = t.int("k", 2, 100_000)?.ok_or_else(|| t.missing("k", "watts_strogatz needs k (even number of ring neighbours)"))?;
+                let k = t
+                    .int("k", 2, 100_000)?
+                    .ok_or_else(|| t.missing("k", "watts_strogatz needs k (even number of ring neighbours)"))?;
                 if k % 2 != 0 {
                     return Err(t.error("k", format!("must be even (k/2 neighbours on each side), got {k}")));
                 }
-                let rewire = t.f64_where("rewire", |p| (0.0..=1.0).contains(&p), "a probability in [0, 1]")?.ok_or_else(|| t.missing("rewire", "watts_strogatz needs rewire (probability)"))?;
+                let rewire = t
+                    .f64_where("rewire", |p| (0.0..=1.0).contains(&p), "a probability in [0, 1]")?
+                    .ok_or_else(|| t.missing("rewire", "watts_strogatz needs rewire (probability)"))?;
                 LayerKind::WattsStrogatz { k: k as u32, rewire }
             }
             "barabasi_albert" => LayerKind::BarabasiAlbert {
-                m: t.int("m", 1, 100_000)?.ok_or_else(|| t.missing("m", "barabasi_albert needs m (edges per new agent)"))? as u32,
+                m: t.int("m", 1, 100_000)?
+                    .ok_or_else(|| t.missing("m", "barabasi_albert needs m (edges per new agent)"))?
+                    as u32,
             },
             "groups" => {
                 let size = t.int("size", 1, 100_000)?;
@@ -306,18 +360,33 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
                         w
                     }
                     (None, Some(w)) => {
-                        if w.is_empty() || w.len() > 100_000 || w.iter().any(|x| *x < 0.0 || !x.is_finite()) || w.iter().sum::<f64>() <= 0.0 {
-                            return Err(t.error("sizes", "must list relative weights (>= 0, not all 0) of group sizes 1, 2, 3, ..."));
+                        if w.is_empty()
+                            || w.len() > 100_000
+                            || w.iter().any(|x| *x < 0.0 || !x.is_finite())
+                            || w.iter().sum::<f64>() <= 0.0
+                        {
+                            return Err(t.error(
+                                "sizes",
+                                "must list relative weights (>= 0, not all 0) of group sizes 1, 2, 3, ...",
+                            ));
                         }
                         w
                     }
                     (Some(_), Some(_)) => return Err(t.error("sizes", "give either size or sizes, not both")),
-                    (None, None) => return Err(t.missing("size", "groups needs size = N or sizes = [weight of size 1, weight of size 2, ...]")),
+                    (None, None) => {
+                        return Err(t.missing(
+                            "size",
+                            "groups needs size = N or sizes = [weight of size 1, weight of size 2, ...]",
+                        ))
+                    }
                 };
                 LayerKind::Groups { size_weights }
             }
             "edge_list" => LayerKind::EdgeList {
-                path: base_dir.join(t.string("file")?.ok_or_else(|| t.missing("file", "edge_list needs file = \"edges.csv\""))?),
+                path: base_dir.join(
+                    t.string("file")?
+                        .ok_or_else(|| t.missing("file", "edge_list needs file = \"edges.csv\""))?,
+                ),
             },
             "well_mixed" => LayerKind::WellMixed,
             other => {
@@ -325,7 +394,9 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
                     "type",
                     format!(
                         "unknown layer type '{other}'{} (known: {})",
-                        myriad_core::params::closest(other, LAYER_TYPES.iter().copied()).map(|c| format!(", did you mean '{c}'?")).unwrap_or_default(),
+                        myriad_core::params::closest(other, LAYER_TYPES.iter().copied())
+                            .map(|c| format!(", did you mean '{c}'?"))
+                            .unwrap_or_default(),
                         LAYER_TYPES.join(", ")
                     ),
                 ))
@@ -359,7 +430,9 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
     let mut origins = Vec::new();
     for mut t in root.tables("interventions")? {
         let iname = t.string("name")?.unwrap_or_else(|| t.path.clone());
-        let start = t.int("start", 0, u32::MAX as i64)?.ok_or_else(|| t.error_here("missing key 'start' (first step of the change)"))? as u32;
+        let start = t
+            .int("start", 0, u32::MAX as i64)?
+            .ok_or_else(|| t.error_here("missing key 'start' (first step of the change)"))? as u32;
         let end = t.int("end", 0, u32::MAX as i64)?.map(|e| e as u32);
         if let Some(e) = end {
             if e <= start {
@@ -409,7 +482,10 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
     }
 
     let output = match root.table("output")? {
-        None => OutputSpec { parquet: true, plot: true },
+        None => OutputSpec {
+            parquet: true,
+            plot: true,
+        },
         Some(mut t) => {
             let o = OutputSpec {
                 parquet: t.bool("parquet")?.unwrap_or(true),
@@ -421,7 +497,8 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
     };
     root.finish()?;
 
-    let resolved: serde_json::Value = toml::from_str(&text).map_err(|e| plain_err(None, "", format!("invalid TOML: {e}")))?;
+    let resolved: serde_json::Value =
+        toml::from_str(&text).map_err(|e| plain_err(None, "", format!("invalid TOML: {e}")))?;
     Ok(Scenario {
         file: file.to_path_buf(),
         name,
@@ -442,12 +519,18 @@ pub fn check_sizes(layers: &[LayerSpec], n: u32) -> Result<(), (usize, &'static 
     for (i, l) in layers.iter().enumerate() {
         let too_big = |key, what: f64| Err((i, key, format!("{what} is too large for a population of {n} agents")));
         match &l.kind {
-            LayerKind::ErdosRenyi { mean_degree } if *mean_degree >= n as f64 => return too_big("mean_degree", *mean_degree),
+            LayerKind::ErdosRenyi { mean_degree } if *mean_degree >= n as f64 => {
+                return too_big("mean_degree", *mean_degree)
+            }
             LayerKind::RandomRegular { degree } if *degree >= n => return too_big("degree", *degree as f64),
             LayerKind::WattsStrogatz { k, .. } if *k >= n => return too_big("k", *k as f64),
             LayerKind::BarabasiAlbert { m } if *m >= n => return too_big("m", *m as f64),
             LayerKind::DegreeSequence(d) if d.len() != n as usize => {
-                return Err((i, "degrees", format!("lists {} degrees but the population has {n} agents", d.len())))
+                return Err((
+                    i,
+                    "degrees",
+                    format!("lists {} degrees but the population has {n} agents", d.len()),
+                ))
             }
             _ => {}
         }
@@ -459,7 +542,9 @@ pub fn check_sizes(layers: &[LayerSpec], n: u32) -> Result<(), (usize, &'static 
 /// Array-of-table entries are addressed by index or by their `name`
 /// (`layers.community.mean_degree`).
 fn apply_set(doc: &mut toml_edit::DocumentMut, assignment: &str) -> Result<String, String> {
-    let (path, raw) = assignment.split_once('=').ok_or_else(|| "expected key.path=value".to_string())?;
+    let (path, raw) = assignment
+        .split_once('=')
+        .ok_or_else(|| "expected key.path=value".to_string())?;
     let path = path.trim();
     let value: Value = raw.trim().parse().unwrap_or_else(|_| Value::from(raw.trim()));
     let parts: Vec<&str> = path.split('.').collect();
@@ -479,7 +564,9 @@ fn apply_set(doc: &mut toml_edit::DocumentMut, assignment: &str) -> Result<Strin
                     .ok_or_else(|| format!("no entry named '{part}' in {}", shown.join(".")))?,
             };
             let len = arr.len();
-            let t = arr.get_mut(idx).ok_or_else(|| format!("{} has {len} entries, no index {idx}", shown.join(".")))?;
+            let t = arr
+                .get_mut(idx)
+                .ok_or_else(|| format!("{} has {len} entries, no index {idx}", shown.join(".")))?;
             shown.push(idx.to_string());
             if last {
                 return Err("cannot replace a whole table entry".into());
@@ -498,7 +585,9 @@ fn apply_set(doc: &mut toml_edit::DocumentMut, assignment: &str) -> Result<Strin
                 if sub.is_none() {
                     *sub = Item::Table(toml_edit::Table::new());
                 }
-                let tl = sub.as_table_like_mut().ok_or_else(|| format!("'{}' is not a table", shown.join(".")))?;
+                let tl = sub
+                    .as_table_like_mut()
+                    .ok_or_else(|| format!("'{}' is not a table", shown.join(".")))?;
                 sub = tl.entry(p).or_insert(Item::None);
                 shown.push(p.to_string());
                 if j == rest.len() - 2 {
@@ -511,7 +600,9 @@ fn apply_set(doc: &mut toml_edit::DocumentMut, assignment: &str) -> Result<Strin
         if item.is_none() {
             *item = Item::Table(toml_edit::Table::new());
         }
-        let table = item.as_table_like_mut().ok_or_else(|| format!("'{}' is not a table", shown.join(".")))?;
+        let table = item
+            .as_table_like_mut()
+            .ok_or_else(|| format!("'{}' is not a table", shown.join(".")))?;
         shown.push(part.to_string());
         let next = table.entry(part).or_insert(Item::None);
         if last {

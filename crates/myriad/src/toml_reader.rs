@@ -46,7 +46,11 @@ pub struct Source<'a> {
 
 impl Source<'_> {
     fn line_of(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+        self.text[..offset.min(self.text.len())]
+            .bytes()
+            .filter(|&b| b == b'\n')
+            .count()
+            + 1
     }
 
     /// An error at a byte span (or none).
@@ -62,7 +66,11 @@ impl Source<'_> {
         }
         ScenarioError {
             file: self.file.to_path_buf(),
-            line: if from_cli { None } else { span.map(|s| self.line_of(s.start)) },
+            line: if from_cli {
+                None
+            } else {
+                span.map(|s| self.line_of(s.start))
+            },
             key: key.to_string(),
             message,
         }
@@ -131,7 +139,10 @@ impl<'a> Table<'a> {
             .map(|(k, _)| k)
             .find(|k| !self.used.iter().any(|u| u == k) && strsim::levenshtein(k, key) <= 2);
         match typo {
-            Some(k) => self.error(k, format!("unknown key; {} (is '{k}' a typo of '{key}'?)", message.into())),
+            Some(k) => self.error(
+                k,
+                format!("unknown key; {} (is '{k}' a typo of '{key}'?)", message.into()),
+            ),
             None => self.error_here(message),
         }
     }
@@ -159,7 +170,12 @@ impl<'a> Table<'a> {
     }
 
     /// An optional number checked with `ok`, whose failure message is `expect`.
-    pub fn f64_where(&mut self, key: &'static str, ok: impl Fn(f64) -> bool, expect: &str) -> Result<Option<f64>, ScenarioError> {
+    pub fn f64_where(
+        &mut self,
+        key: &'static str,
+        ok: impl Fn(f64) -> bool,
+        expect: &str,
+    ) -> Result<Option<f64>, ScenarioError> {
         match self.f64(key)? {
             Some(x) if !ok(x) || !x.is_finite() => Err(self.error(key, format!("must be {expect}, got {x}"))),
             other => Ok(other),
@@ -197,7 +213,10 @@ impl<'a> Table<'a> {
     pub fn bool(&mut self, key: &'static str) -> Result<Option<bool>, ScenarioError> {
         match self.get(key) {
             None => Ok(None),
-            Some(item) => item.as_bool().map(Some).ok_or_else(|| self.error(key, "must be true or false")),
+            Some(item) => item
+                .as_bool()
+                .map(Some)
+                .ok_or_else(|| self.error(key, "must be true or false")),
         }
     }
 
@@ -206,7 +225,9 @@ impl<'a> Table<'a> {
         match self.get(key) {
             None => Ok(None),
             Some(item) => {
-                let arr = item.as_array().ok_or_else(|| self.error(key, "must be an array of numbers"))?;
+                let arr = item
+                    .as_array()
+                    .ok_or_else(|| self.error(key, "must be an array of numbers"))?;
                 arr.iter()
                     .map(|v| match v {
                         Value::Integer(i) => Ok(*i.value() as f64),

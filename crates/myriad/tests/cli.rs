@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn myriad(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_myriad")).args(args).output().expect("run myriad")
+    Command::new(env!("CARGO_BIN_EXE_myriad"))
+        .args(args)
+        .output()
+        .expect("run myriad")
 }
 
 fn stderr(o: &Output) -> String {
@@ -56,7 +59,13 @@ scale = 0.3
 "#;
 
 fn run_ok(scenario: &Path, out: &Path, extra: &[&str]) -> String {
-    let mut args = vec!["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"];
+    let mut args = vec![
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
     args.extend_from_slice(extra);
     let o = myriad(&args);
     assert!(o.status.success(), "run failed: {}", stderr(&o));
@@ -85,7 +94,8 @@ fn run_writes_every_output_identically_on_1_2_and_7_threads() {
     let png = std::fs::read(d.path().join("t2/timeseries.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
 
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.path().join("t7/summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("t7/summary.json")).unwrap()).unwrap();
     assert_eq!(summary["seed"], 9);
     assert_eq!(summary["threads"], 7);
     assert_eq!(summary["myriad_version"], env!("CARGO_PKG_VERSION"));
@@ -106,7 +116,13 @@ fn seed_and_set_change_the_run() {
     assert_ne!(base, run_ok(&s, &d.path().join("c"), &["--seed", "10"]));
     // With beta = 0 nobody beyond the 20 seeds is ever infected.
     let none = run_ok(&s, &d.path().join("d"), &["--set", "params.beta=0"]);
-    let last: Vec<i64> = none.lines().last().unwrap().split(',').map(|x| x.parse().unwrap()).collect();
+    let last: Vec<i64> = none
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .map(|x| x.parse().unwrap())
+        .collect();
     assert_eq!(last[1], 20000 - 20);
     // Layers are addressed by name.
     let sparse = run_ok(&s, &d.path().join("e"), &["--set", "layers.community.mean_degree=1"]);
@@ -119,18 +135,48 @@ fn seed_and_set_change_the_run() {
 fn bad_scenarios_are_rejected_with_file_key_and_line_and_write_nothing() {
     let d = tempfile::tempdir().unwrap();
     let cases = [
-        (SCENARIO.replace("mean_degree = 6", "mean_degre = 6"), ":24: layers[1].mean_degre: unknown key"),
-        (SCENARIO.replace("beta = 0.06", "beta = 1.5"), ":10: params.beta: parameter 'beta' = 1.5 is out of range: must be [0, 1]"),
+        (
+            SCENARIO.replace("mean_degree = 6", "mean_degre = 6"),
+            ":24: layers[1].mean_degre: unknown key",
+        ),
+        (
+            SCENARIO.replace("beta = 0.06", "beta = 1.5"),
+            ":10: params.beta: parameter 'beta' = 1.5 is out of range: must be [0, 1]",
+        ),
         (SCENARIO.replace("beta = 0.06", "betta = 0.06"), "did you mean 'beta'?"),
-        (SCENARIO.replace("steps = 60", "steps = -3"), ":4: steps: must be between 1"),
-        (SCENARIO.replace("type = \"erdos_renyi\"", "type = \"erdos\""), "unknown layer type 'erdos'"),
-        (SCENARIO.replace("model = \"seir\"", "model = \"zombie\""), "unknown model 'zombie'"),
-        (SCENARIO.replace("layer = \"community\"", "layer = \"school\""), "no layer named 'school'"),
-        (SCENARIO.replace("scale = 0.3", "scale = -1"), "interventions[0].scale: must be a number >= 0"),
-        (SCENARIO.replace("size = 20000", "size = 20000\nfile = \"x.csv\""), "give either size or file"),
-        (SCENARIO.replace("initial_infected = 20", "initial_infected = 20\ninitial_fraction = 0.1"), "set only one of initial_infected, initial_fraction"),
+        (
+            SCENARIO.replace("steps = 60", "steps = -3"),
+            ":4: steps: must be between 1",
+        ),
+        (
+            SCENARIO.replace("type = \"erdos_renyi\"", "type = \"erdos\""),
+            "unknown layer type 'erdos'",
+        ),
+        (
+            SCENARIO.replace("model = \"seir\"", "model = \"zombie\""),
+            "unknown model 'zombie'",
+        ),
+        (
+            SCENARIO.replace("layer = \"community\"", "layer = \"school\""),
+            "no layer named 'school'",
+        ),
+        (
+            SCENARIO.replace("scale = 0.3", "scale = -1"),
+            "interventions[0].scale: must be a number >= 0",
+        ),
+        (
+            SCENARIO.replace("size = 20000", "size = 20000\nfile = \"x.csv\""),
+            "give either size or file",
+        ),
+        (
+            SCENARIO.replace("initial_infected = 20", "initial_infected = 20\ninitial_fraction = 0.1"),
+            "set only one of initial_infected, initial_fraction",
+        ),
         (SCENARIO.replace("[params]", "[params"), "invalid TOML"),
-        (SCENARIO.replace("mean_degree = 6", "mean_degree = 50000"), "too large for a population of 20000"),
+        (
+            SCENARIO.replace("mean_degree = 6", "mean_degree = 50000"),
+            "too large for a population of 20000",
+        ),
     ];
     for (i, (text, expected)) in cases.iter().enumerate() {
         let s = write(d.path(), &format!("bad{i}.toml"), text);
@@ -146,7 +192,11 @@ fn bad_scenarios_are_rejected_with_file_key_and_line_and_write_nothing() {
     }
     let s = write(d.path(), "ok.toml", SCENARIO);
     let o = myriad(&["run", s.to_str().unwrap(), "--set", "params.nope=1"]);
-    assert!(stderr(&o).contains("params.nope: unknown key") || stderr(&o).contains("unknown parameter 'nope'"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("params.nope: unknown key") || stderr(&o).contains("unknown parameter 'nope'"),
+        "{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains("--set"), "{}", stderr(&o));
 }
 
@@ -162,7 +212,11 @@ fn bad_data_files_are_named_and_write_nothing() {
     let out = d.path().join("out");
     let o = myriad(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("people.csv:4: row has 1 fields but the header has 2"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("people.csv:4: row has 1 fields but the header has 2"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!out.exists());
 
     write(d.path(), "people.csv", "id,stage\n0,S\n1,I\n2,S\n");
@@ -172,7 +226,11 @@ fn bad_data_files_are_named_and_write_nothing() {
 
     write(d.path(), "edges.csv", "source,target\n0,1\n1,3\n");
     let o = myriad(&["validate", s.to_str().unwrap()]);
-    assert!(stderr(&o).contains("edges.csv:3: column 'target' has agent id 3, outside 0..3"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("edges.csv:3: column 'target' has agent id 3, outside 0..3"),
+        "{}",
+        stderr(&o)
+    );
 
     write(d.path(), "edges.csv", "source,target\n0,1\n1,2\n2,2\n1,0\n");
     write(d.path(), "people.csv", "id,stage\n0,S\n1,I\n2,Q\n");
@@ -183,7 +241,11 @@ fn bad_data_files_are_named_and_write_nothing() {
     write(d.path(), "people.csv", "id,stage\n0,S\n1,I\n2,S\n");
     let o = myriad(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("removed 1 self-loops and merged 1 duplicate edges"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("removed 1 self-loops and merged 1 duplicate edges"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -203,7 +265,13 @@ fn an_existing_output_folder_is_kept_unless_forced() {
     let precious = d.path().join("precious");
     std::fs::create_dir(&precious).unwrap();
     std::fs::write(precious.join("thesis.tex"), "x").unwrap();
-    let o = myriad(&["run", s.to_str().unwrap(), "--out", precious.to_str().unwrap(), "--force"]);
+    let o = myriad(&[
+        "run",
+        s.to_str().unwrap(),
+        "--out",
+        precious.to_str().unwrap(),
+        "--force",
+    ]);
     assert!(!o.status.success());
     assert!(precious.join("thesis.tex").exists());
 }
@@ -211,7 +279,11 @@ fn an_existing_output_folder_is_kept_unless_forced() {
 #[test]
 fn ctrl_c_keeps_the_finished_steps() {
     let d = tempfile::tempdir().unwrap();
-    let s = write(d.path(), "long.toml", &SCENARIO.replace("steps = 60", "steps = 10000000"));
+    let s = write(
+        d.path(),
+        "long.toml",
+        &SCENARIO.replace("steps = 60", "steps = 10000000"),
+    );
     let out = d.path().join("out");
     let child = Command::new(env!("CARGO_BIN_EXE_myriad"))
         .args(["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"])
@@ -224,15 +296,23 @@ fn ctrl_c_keeps_the_finished_steps() {
         assert!(t0.elapsed().as_secs() < 60, "the run never started");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130));
     let text = std::fs::read_to_string(&csv).unwrap();
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["interrupted"], true);
     let done = summary["steps_completed"].as_u64().unwrap();
     assert!(done >= 4);
-    assert_eq!(text.lines().count() as u64, done + 2, "header, step 0 and every finished step");
+    assert_eq!(
+        text.lines().count() as u64,
+        done + 2,
+        "header, step 0 and every finished step"
+    );
     assert!(out.join("timeseries.parquet").exists());
 }
 
@@ -243,7 +323,15 @@ fn models_and_describe_document_every_parameter() {
     assert!(text.contains("sir") && text.contains("seir"));
     let o = myriad(&["describe", "seir"]);
     let text = String::from_utf8(o.stdout).unwrap();
-    for p in ["beta", "latent_period", "latent_distribution", "infectious_period", "infectious_distribution", "initial_infected", "initial_fraction"] {
+    for p in [
+        "beta",
+        "latent_period",
+        "latent_distribution",
+        "infectious_period",
+        "infectious_distribution",
+        "initial_infected",
+        "initial_fraction",
+    ] {
         assert!(text.contains(p), "{p} missing from:\n{text}");
     }
     assert!(text.contains("probability per contact per day"));
