@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Benchmarks of BENCHMARKS.md: SEIR on an Erdos-Renyi network of mean degree 10,
+# 1M and 10M agents, 1 and 2 threads, one process per configuration (so that
+# the peak memory reported is that configuration's own).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -p myriad
+days="${DAYS:-30}"
+echo "| agents | mean degree | threads | network build (s) | s per day | M agent-steps/s | peak memory (MiB) | ever infected |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+for agents in 1000000 10000000; do
+  for threads in 1 2; do
+    ./target/release/myriad bench --agents "$agents" --degree 10 --days "$days" --threads "$threads" | head -1
+  done
+done
