@@ -335,3 +335,49 @@ mod tests {
         assert!((3800..4200).contains(&count), "{count}");
     }
 }
+
+#[cfg(test)]
+mod determinism {
+    use super::*;
+    use crate::csr::Csr;
+    use crate::rng::Stream;
+
+    /// Every generator, and the CSR builder, give the same layer on any
+    /// number of threads (the builder's row bands depend on the thread count).
+    #[test]
+    fn layers_are_identical_on_1_2_and_7_threads() {
+        let build = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    let rng = CounterRng::new(99, Stream::NETWORK);
+                    let n = 30_000;
+                    let nb = DegreeDistribution::NegativeBinomial {
+                        mean: 6.0,
+                        dispersion: 1.5,
+                    };
+                    let lists = vec![
+                        erdos_renyi(n, 7.0, &rng),
+                        configuration(&sample_degrees(n, &nb, &rng), &rng).0,
+                        random_regular(n, 5, &rng).0,
+                        watts_strogatz(n, 6, 0.2, &rng),
+                        barabasi_albert(n, 3, &rng),
+                        groups(n, &[0.1, 0.4, 0.3, 0.2], &rng).0,
+                        EdgeList {
+                            ends: erdos_renyi(n, 3.0, &rng).ends,
+                            weights: Some((0..(n as usize * 3 / 2)).map(|i| (i % 7) as f32).collect()),
+                        },
+                    ];
+                    lists
+                        .into_iter()
+                        .map(|e| Csr::from_edges(n, e).unwrap())
+                        .collect::<Vec<_>>()
+                })
+        };
+        let one = build(1);
+        assert_eq!(one, build(2));
+        assert_eq!(one, build(7));
+    }
+}
