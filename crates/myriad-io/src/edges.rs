@@ -3,7 +3,6 @@
 
 use crate::error::IoError;
 use myriad_core::EdgeList;
-use std::fs::File;
 use std::path::Path;
 
 /// What the file held, before self-loops and repeats are removed.
@@ -26,14 +25,7 @@ pub fn read_edge_list(path: &Path, n: u32) -> Result<(EdgeList, EdgeListInfo), I
             "edge lists must be .csv files with a source,target[,weight] header",
         ));
     }
-    let f = File::open(path).map_err(|e| IoError::file(path, e))?;
-    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(f);
-    let header: Vec<String> = rdr
-        .headers()
-        .map_err(|e| IoError::from_csv(path, e))?
-        .iter()
-        .map(str::to_string)
-        .collect();
+    let (mut rdr, header) = crate::population::open_csv(path)?;
     let find = |name: &str| header.iter().position(|h| h == name);
     let missing = |name: &str| IoError::MissingColumn {
         path: path.to_path_buf(),

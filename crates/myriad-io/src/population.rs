@@ -210,20 +210,23 @@ impl TextBuilder {
     }
 }
 
-/// Two passes: the first infers each column's type, the second parses.
-/// Returns the columns and the file line of each row (for error messages).
-fn read_csv_columns(path: &Path) -> Result<(Vec<Column>, Option<Vec<u64>>), IoError> {
-    let open = || -> Result<csv::Reader<File>, IoError> {
-        let f = File::open(path).map_err(|e| IoError::file(path, e))?;
-        Ok(csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(f))
-    };
-    let mut rdr = open()?;
-    let header: Vec<String> = rdr
+/// Open a CSV file (fields trimmed) and read its header.
+pub(crate) fn open_csv(path: &Path) -> Result<(csv::Reader<File>, Vec<String>), IoError> {
+    let f = File::open(path).map_err(|e| IoError::file(path, e))?;
+    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(f);
+    let header = rdr
         .headers()
         .map_err(|e| IoError::from_csv(path, e))?
         .iter()
         .map(str::to_string)
         .collect();
+    Ok((rdr, header))
+}
+
+/// Two passes: the first infers each column's type, the second parses.
+/// Returns the columns and the file line of each row (for error messages).
+fn read_csv_columns(path: &Path) -> Result<(Vec<Column>, Option<Vec<u64>>), IoError> {
+    let (mut rdr, header) = open_csv(path)?;
     if header.is_empty() || header.iter().all(|h| h.is_empty()) {
         return Err(IoError::format(path, Some(1), "no header row"));
     }
@@ -279,7 +282,7 @@ fn read_csv_columns(path: &Path) -> Result<(Vec<Column>, Option<Vec<u64>>), IoEr
             }
         })
         .collect();
-    let mut rdr = open()?;
+    let (mut rdr, _) = open_csv(path)?;
     while rdr.read_record(&mut rec).map_err(|e| IoError::from_csv(path, e))? {
         for (b, field) in builders.iter_mut().zip(rec.iter()) {
             // The first pass proved these parses succeed.

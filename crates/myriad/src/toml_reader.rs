@@ -261,31 +261,20 @@ impl<'a> Table<'a> {
     pub fn tables(&mut self, key: &'static str) -> Result<Vec<Table<'a>>, ScenarioError> {
         let path = self.key_path(key);
         let src = self.src;
+        let entry = |i: usize, table: &'a dyn TableLike, span| Table {
+            src,
+            table,
+            span,
+            path: format!("{path}[{i}]"),
+            used: Vec::new(),
+        };
         match self.get(key) {
             None => Ok(Vec::new()),
-            Some(Item::ArrayOfTables(a)) => Ok(a
-                .iter()
-                .enumerate()
-                .map(|(i, t)| Table {
-                    src,
-                    table: t,
-                    span: t.span(),
-                    path: format!("{path}[{i}]"),
-                    used: Vec::new(),
-                })
-                .collect()),
+            Some(Item::ArrayOfTables(a)) => Ok(a.iter().enumerate().map(|(i, t)| entry(i, t, t.span())).collect()),
             Some(Item::Value(Value::Array(a))) if a.iter().all(|v| v.as_inline_table().is_some()) => Ok(a
                 .iter()
                 .enumerate()
-                .filter_map(|(i, v)| {
-                    v.as_inline_table().map(|t| Table {
-                        src,
-                        table: t,
-                        span: t.span(),
-                        path: format!("{path}[{i}]"),
-                        used: Vec::new(),
-                    })
-                })
+                .filter_map(|(i, v)| v.as_inline_table().map(|t| entry(i, t, t.span())))
                 .collect()),
             Some(_) => Err(self.error(key, format!("must be an array of tables ([[{key}]])"))),
         }
