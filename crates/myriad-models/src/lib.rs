@@ -2,6 +2,7 @@
 //! of its paper, plus the registry the command line uses to find them.
 
 pub mod epidemic;
+pub mod nyc;
 pub mod registry;
 
 pub use registry::{find, models, ModelError, ModelInfo, ModelInput};
