@@ -222,6 +222,35 @@ pub fn groups(n: u32, size_weights: &[f64], rng: &CounterRng) -> (EdgeList, Vec<
     (EdgeList::from_flat(ends), group_of)
 }
 
+/// Fully connect agents that share a group id: `ids[i]` is agent `i`'s group
+/// (households, school classes, work teams read from a population column);
+/// a negative id means "in no group". Members need not be contiguous.
+pub fn groups_from_ids(ids: &[i64]) -> EdgeList {
+    let mut members: Vec<(i64, u32)> = ids
+        .iter()
+        .enumerate()
+        .filter(|(_, &g)| g >= 0)
+        .map(|(i, &g)| (g, i as u32))
+        .collect();
+    members.par_sort_unstable();
+    let mut ends = Vec::new();
+    let mut start = 0;
+    while start < members.len() {
+        let mut end = start + 1;
+        while end < members.len() && members[end].0 == members[start].0 {
+            end += 1;
+        }
+        for a in start..end {
+            for b in a + 1..end {
+                ends.push(members[a].1);
+                ends.push(members[b].1);
+            }
+        }
+        start = end;
+    }
+    EdgeList::from_flat(ends)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +344,16 @@ mod tests {
         // Expected maximum degree grows like m sqrt(n) ~ 670; a Poisson graph of
         // the same mean would rarely exceed 20.
         assert!(max > 150, "max degree {max}");
+    }
+
+    #[test]
+    fn groups_from_ids_connect_members_only() {
+        let ids = [3, -1, 3, 0, 3, 0, -1];
+        let (g, r) = Csr::from_edges(7, groups_from_ids(&ids)).unwrap();
+        assert_eq!(r.edges, 4);
+        assert_eq!(g.neighbours(0), &[2, 4]);
+        assert_eq!(g.neighbours(3), &[5]);
+        assert_eq!(g.degree(1) + g.degree(6), 0);
     }
 
     #[test]

@@ -98,10 +98,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Marks errors caused by user input (exit code 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct InputError(String);
+use build::InputError;
 
 fn threads(n: Option<usize>) -> Result<usize> {
     let n = n.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -157,11 +154,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let s = scenario::load(&scenario, &scenario::Overrides { set, seed: None })?;
             // Data files are read too: a scenario that validates can run.
             let pop = build::population(&s).map_err(classify)?;
-            for l in &s.layers {
-                if let scenario::LayerKind::EdgeList { path } = &l.kind {
-                    myriad_io::read_edge_list(path, pop.size())?;
-                }
-            }
+            build::check_layer_inputs(&s, &pop)?;
             println!(
                 "{}: ok (model {}, {} agents, {} layers, {} interventions, {} steps, seed {})",
                 scenario.display(),

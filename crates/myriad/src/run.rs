@@ -97,7 +97,7 @@ pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Out
         t_pop.elapsed().as_secs_f64()
     ));
     let t_layers = Instant::now();
-    let (layers, layer_reports) = build::layers(s, n)?;
+    let (layers, layer_reports) = build::layers(s, &population)?;
     for r in &layer_reports {
         let mut extra = String::new();
         if r.self_loops_removed + r.duplicates_merged > 0 {

@@ -15,6 +15,8 @@ use toml_edit::{Item, Value};
 pub enum PopulationSource {
     /// `size` agents with no attributes.
     Synthetic(u32),
+    /// The synthetic New York City (see `myriad_models::nyc`).
+    City(myriad_models::nyc::CityOptions),
     /// A CSV or Parquet file, with columns that must be present.
     File {
         /// Path (resolved against the scenario's folder).
@@ -57,6 +59,11 @@ pub enum LayerKind {
     Groups {
         /// Relative weight of size 1, 2, ...
         size_weights: Vec<f64>,
+    },
+    /// Fully connected groups given by an integer population column.
+    GroupsByColumn {
+        /// Column name (negative values: in no group).
+        column: String,
     },
     /// An edge list file.
     EdgeList {
@@ -211,12 +218,60 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
         .int("steps", 1, u32::MAX as i64)?
         .ok_or_else(|| root.error_here("missing key 'steps' (number of steps to simulate)"))? as u32;
 
+    let mut return_population = None;
     let population = {
         let mut t = root
             .table("population")?
             .ok_or_else(|| root.error_here("missing table [population] (give size = N or file = \"...\")"))?;
         let size = t.int("size", 1, u32::MAX as i64)?;
         let pfile = t.string("file")?;
+        let synthetic = t.string("synthetic")?;
+        let boroughs = t.get("boroughs").map(|item| {
+            item.as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|v| v.as_str().map(str::to_string))
+                        .collect::<Option<Vec<String>>>()
+                })
+                .unwrap_or(None)
+        });
+        let scale = t.f64_where("scale", |x| x > 0.0 && x <= 1.0, "a fraction in (0, 1]")?;
+        let class_size = t.int("class_size", 1, 1000)?;
+        if let Some(kind) = synthetic {
+            if kind != "nyc" {
+                return Err(t.error(
+                    "synthetic",
+                    format!("unknown synthetic population '{kind}' (known: nyc)"),
+                ));
+            }
+            if size.is_some() || pfile.is_some() {
+                return Err(t.error("synthetic", "give one of size, file or synthetic"));
+            }
+            let boroughs = match boroughs {
+                None => Vec::new(),
+                Some(Some(b)) => {
+                    if let Some(bad) = b
+                        .iter()
+                        .find(|x| !myriad_models::nyc::data::BOROUGHS.contains(&x.as_str()))
+                    {
+                        return Err(t.error(
+                            "boroughs",
+                            format!("unknown borough '{bad}' (known: BK, BX, MN, QN, SI)"),
+                        ));
+                    }
+                    b
+                }
+                Some(None) => return Err(t.error("boroughs", "must be a list of borough codes, e.g. [\"BK\", \"SI\"]")),
+            };
+            let opts = myriad_models::nyc::CityOptions {
+                boroughs,
+                scale: scale.unwrap_or(1.0),
+                class_size: class_size.unwrap_or(25) as u32,
+            };
+            return_population = Some(PopulationSource::City(opts));
+        } else if boroughs.is_some() || scale.is_some() || class_size.is_some() {
+            return Err(t.error_here("boroughs, scale and class_size apply to synthetic = \"nyc\""));
+        }
         let mut columns = Vec::new();
         if let Some(ct) = t.table("columns")? {
             for k in ct.keys() {
@@ -229,6 +284,7 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
             }
         }
         let p = match (size, pfile) {
+            _ if return_population.is_some() => return_population.take().expect("checked"),
             (Some(n), None) if columns.is_empty() => PopulationSource::Synthetic(n as u32),
             (Some(_), None) => {
                 return Err(t.error(
@@ -241,7 +297,11 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
                 columns,
             },
             (Some(_), Some(_)) => return Err(t.error("file", "give either size or file, not both")),
-            (None, None) => return Err(t.error_here("needs size = N (synthetic agents) or file = \"people.csv\"")),
+            (None, None) => {
+                return Err(
+                    t.error_here("needs size = N (synthetic agents), file = \"people.csv\" or synthetic = \"nyc\"")
+                )
+            }
         };
         t.finish()?;
         p
@@ -350,6 +410,10 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
                     .ok_or_else(|| t.missing("m", "barabasi_albert needs m (edges per new agent)"))?
                     as u32,
             },
+            "groups" if t.raw("column").is_some() => {
+                let column = t.string("column")?.unwrap_or_default();
+                LayerKind::GroupsByColumn { column }
+            }
             "groups" => {
                 let size = t.int("size", 1, 100_000)?;
                 let sizes = t.numbers("sizes")?;

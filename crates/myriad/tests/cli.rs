@@ -354,3 +354,48 @@ fn every_shipped_scenario_validates() {
     }
     assert!(n >= 5);
 }
+
+#[test]
+fn the_synthetic_city_runs_on_one_borough_and_rejects_bad_options() {
+    let d = tempfile::tempdir().unwrap();
+    let s = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/seir-nyc.toml");
+    let out = d.path().join("si");
+    let text = run_ok(
+        &s,
+        &out,
+        &[
+            "--set",
+            "population.boroughs=[\"SI\"]",
+            "--set",
+            "population.scale=0.05",
+            "--set",
+            "steps=20",
+        ],
+    );
+    let first: Vec<i64> = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let total: i64 = first[1..5].iter().sum();
+    // Staten Island has 486,586 residents; 5% is about 24,329 (rounded per area).
+    assert!((total - 24_329).abs() < 60, "{total}");
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(summary.contains("\"name\": \"school\""), "{summary}");
+
+    let o = myriad(&["validate", s.to_str().unwrap(), "--set", "population.boroughs=[\"XX\"]"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unknown borough 'XX'"), "{}", stderr(&o));
+    let o = myriad(&[
+        "validate",
+        s.to_str().unwrap(),
+        "--set",
+        "layers.school.column=classroom",
+        "--set",
+        "population.scale=0.01",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no column 'classroom'"), "{}", stderr(&o));
+}
