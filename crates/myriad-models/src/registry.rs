@@ -72,4 +72,8 @@ pub fn find(name: &str) -> Option<&'static ModelInfo> {
     MODELS.iter().find(|m| m.name == name)
 }
 
-static MODELS: [ModelInfo; 2] = [crate::epidemic::SIR_INFO, crate::epidemic::SEIR_INFO];
+static MODELS: [ModelInfo; 3] = [
+    crate::epidemic::SIR_INFO,
+    crate::epidemic::SEIR_INFO,
+    crate::covid::COVID_INFO,
+];

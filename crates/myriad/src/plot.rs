@@ -38,9 +38,17 @@ pub fn timeseries_png(path: &Path, title: &str, rec: &Recorder) -> Result<()> {
     let e = |x: &dyn std::fmt::Display| anyhow!("{}: cannot draw plot: {x}", path.display());
     root.fill(&WHITE).map_err(|x| e(&x))?;
     let (top, bottom) = root.split_vertically(480);
-    let names: Vec<&str> = rec.specs().iter().map(|s| s.name.as_str()).collect();
-    let upper: Vec<&str> = names.iter().copied().filter(|n| !n.starts_with("new_")).collect();
-    let lower: Vec<&str> = names.iter().copied().filter(|n| n.starts_with("new_")).collect();
+    // Upper panel: compartment counts (short names like S, E, I, R, D);
+    // lower panel: per-step event counts (new_*). Fractions and per-group
+    // breakdowns stay in the tables.
+    let counts: Vec<&str> = rec
+        .specs()
+        .iter()
+        .filter(|s| s.kind == myriad_core::metrics::MetricKind::Count)
+        .map(|s| s.name.as_str())
+        .collect();
+    let upper: Vec<&str> = counts.iter().copied().filter(|n| !n.contains('_')).collect();
+    let lower: Vec<&str> = counts.iter().copied().filter(|n| n.starts_with("new_")).collect();
     panel(&top, title, "agents", &upper, rec).map_err(|x| e(&x))?;
     if !lower.is_empty() {
         panel(&bottom, "", "per step", &lower, rec).map_err(|x| e(&x))?;

@@ -285,9 +285,11 @@ impl Progress {
             b.set_position(step as u64);
             b.set_message(format!("{:.1} M agents/s", rate / 1e6));
         } else if !self.quiet && (step.is_multiple_of((self.steps / 10).max(1)) || step == self.steps) {
+            // The first few metrics are the headline ones; the rest are in the files.
             let values: Vec<String> = specs
                 .iter()
                 .zip(row)
+                .take(8)
                 .map(|(s, v)| format!("{}={}", s.name, myriad_io::timeseries::format_value(s.kind, *v)))
                 .collect();
             eprintln!(

@@ -1,0 +1,1051 @@
+//! COVID-19 with behaviour: the New York City case study of "On the limits
+//! of agency in agent-based models" (AgentTorch), on any population with an
+//! age-group column.
+//!
+//! Disease (reference parameters as defaults). A susceptible agent `i` is
+//! infected on a day with probability `1 - exp(-sum_j h_ji)` over its
+//! infectious contacts `j` that day, where
+//! `h_ji = R x w_layer x susceptibility[age_i] x infectiousness[stage_j] x G(d_j) / mean_contacts[age_i]`,
+//! `d_j` is the number of days since `j` was infected and `G` a gamma profile
+//! (mean `g_mean`, sd `g_sd`) discretised over 21 days: `G(d)` is the mass
+//! between `d - 1` and `d`. Because `exp(-sum h) = prod exp(-h)`, each contact
+//! transmits independently with probability `1 - exp(-h_ji)`, which is how it
+//! is computed (infectious agents push along their contacts). Infected agents
+//! spend `latent_days` in E (infectious at `infectiousness_e`), then
+//! `infectious_days` in I; on leaving I each dies with probability
+//! `death_fraction` (sampled per agent, so deaths are whole agents).
+//! `mean_contacts[age]` is measured on the built population: the mean daily
+//! number of contacts of the age group (household every day, school and work
+//! on 5 days of 7, community).
+//!
+//! Contacts. Network layers come from the scenario; by name, `household` is
+//! met every day, `school` and `work` on weekdays (steps 1-5 of each 7) and
+//! only by agents who go (work: agents who decided to work that week), and
+//! any other layer every day. Community contacts are drawn afresh each day:
+//! an infectious agent who is not isolating meets `NB(mean[age], dispersion)`
+//! random agents, a share `community_area_share` in its own area and the rest
+//! in its borough (columns `area` and `borough`; without them, anywhere).
+//!
+//! Behaviour, weekly (on steps 1, 8, 15, ...). Each agent isolates with
+//! probability `min(isolation_max, isolation_base + isolation_sensitivity x g_b)
+//! x (1 + isolation_age_slope x (age - 2))` (clamped to [0, 1]) where `g_b` is
+//! the relative growth of new infections in its borough over the last two
+//! weeks (0 if falling). An isolating agent has no school, work or community
+//! contacts that week. Each employed agent who does not isolate goes to work
+//! with probability `work_probability`.
+//!
+//! Economy, monthly (every 30 days). An employed agent who did not work in
+//! most of the month's weeks, or whose work layer was closed (weight 0) in
+//! most of them, has lost income and counts as unemployed that month. A
+//! borough's unemployment rate is (initially unemployed + those) / labour
+//! force, with employment from the `employment` column (1 employed, 2
+//! unemployed, 0 outside the labour force).
+
+use crate::registry::{ColumnDoc, ModelError, ModelInfo, ModelInput};
+use myriad_core::metrics::MetricSpec;
+use myriad_core::model::{Contacts, Layer, Model, StepContext};
+use myriad_core::params::{Limit, ParamKind, ParamSet, ParamSpec, ParamValue};
+use myriad_core::population::{ColumnData, Population};
+use myriad_core::rng::{to_unit, CounterRng, Stream};
+use rand_distr::{Distribution, Gamma, Poisson};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Stages.
+const S: u8 = 0;
+const E: u8 = 1;
+const I: u8 = 2;
+const R: u8 = 3;
+const D: u8 = 4;
+
+/// Age-group labels accepted in an `age_group` text column.
+pub const AGE_LABELS: [&str; 6] = ["U19", "20t29", "30t39", "40t49", "50t64", "65A"];
+const BOROUGH_CODES: [&str; 5] = ["BK", "BX", "MN", "QN", "SI"];
+
+fn num(name: &'static str, default: f64, min: f64, max: f64, unit: &'static str, doc: &'static str) -> ParamSpec {
+    ParamSpec {
+        name,
+        kind: ParamKind::Number {
+            min: Limit::Inclusive(min),
+            max: Limit::Inclusive(max),
+            integer: false,
+        },
+        default: ParamValue::Number(default),
+        unit,
+        doc,
+    }
+}
+
+fn int(name: &'static str, default: f64, min: f64, max: f64, unit: &'static str, doc: &'static str) -> ParamSpec {
+    let mut p = num(name, default, min, max, unit, doc);
+    p.kind = ParamKind::Number {
+        min: Limit::Inclusive(min),
+        max: Limit::Inclusive(max),
+        integer: true,
+    };
+    p
+}
+
+fn params() -> Vec<ParamSpec> {
+    vec![
+        num(
+            "r_week",
+            4.75,
+            0.0,
+            100.0,
+            "transmission scale",
+            "R in the hazard formula; change it per week with interventions on param r_week.",
+        ),
+        num(
+            "susceptibility_u19",
+            0.35,
+            0.0,
+            10.0,
+            "relative",
+            "Susceptibility of age group U19.",
+        ),
+        num(
+            "susceptibility_20t29",
+            0.69,
+            0.0,
+            10.0,
+            "relative",
+            "Susceptibility of age group 20t29.",
+        ),
+        num(
+            "susceptibility_other",
+            1.03,
+            0.0,
+            10.0,
+            "relative",
+            "Susceptibility of age groups 30t39 and older.",
+        ),
+        num(
+            "infectiousness_e",
+            0.33,
+            0.0,
+            10.0,
+            "relative",
+            "Infectiousness while exposed (E).",
+        ),
+        num(
+            "infectiousness_i",
+            0.72,
+            0.0,
+            10.0,
+            "relative",
+            "Infectiousness while infected (I).",
+        ),
+        num(
+            "g_mean",
+            5.5,
+            0.1,
+            21.0,
+            "days",
+            "Mean of the gamma infectiousness profile G over days since infection.",
+        ),
+        num("g_sd", 2.4, 0.1, 21.0, "days", "Standard deviation of G."),
+        int("latent_days", 5.0, 1.0, 21.0, "days", "Days in E."),
+        int("infectious_days", 5.0, 1.0, 21.0, "days", "Days in I."),
+        num(
+            "death_fraction",
+            0.12,
+            0.0,
+            1.0,
+            "probability",
+            "Chance that an agent leaving I dies (sampled per agent).",
+        ),
+        int(
+            "initial_infected",
+            1000.0,
+            0.0,
+            4e9,
+            "agents",
+            "Agents in I on day 0, uniformly among the susceptible.",
+        ),
+        num(
+            "community_mean_u19",
+            3.0,
+            0.0,
+            1000.0,
+            "contacts per day",
+            "Mean daily community contacts of an agent under 20.",
+        ),
+        num(
+            "community_mean_adult",
+            5.0,
+            0.0,
+            1000.0,
+            "contacts per day",
+            "Mean daily community contacts of an agent aged 20-64.",
+        ),
+        num(
+            "community_mean_65a",
+            2.0,
+            0.0,
+            1000.0,
+            "contacts per day",
+            "Mean daily community contacts of an agent aged 65+.",
+        ),
+        num(
+            "community_dispersion",
+            1.0,
+            0.01,
+            1000.0,
+            "NB k",
+            "Dispersion of the daily community contact count (variance = mean + mean^2 / k).",
+        ),
+        num(
+            "community_weight",
+            1.0,
+            0.0,
+            100.0,
+            "relative",
+            "Weight of community contacts in the hazard (0 closes the community).",
+        ),
+        num(
+            "community_area_share",
+            0.7,
+            0.0,
+            1.0,
+            "fraction",
+            "Share of community contacts within the agent's own area (the rest: its borough).",
+        ),
+        num(
+            "isolation_base",
+            0.05,
+            0.0,
+            1.0,
+            "probability per week",
+            "Isolation probability when cases are not growing.",
+        ),
+        num(
+            "isolation_sensitivity",
+            0.5,
+            0.0,
+            100.0,
+            "per unit growth",
+            "Added isolation probability per unit of relative weekly case growth in the borough.",
+        ),
+        num(
+            "isolation_max",
+            0.8,
+            0.0,
+            1.0,
+            "probability per week",
+            "Cap on the growth-driven isolation probability.",
+        ),
+        num(
+            "isolation_age_slope",
+            0.1,
+            -1.0,
+            1.0,
+            "per age group",
+            "Relative change of isolation probability per age group above 30t39.",
+        ),
+        num(
+            "work_probability",
+            0.95,
+            0.0,
+            1.0,
+            "probability per week",
+            "Chance an employed, non-isolating agent goes to work that week.",
+        ),
+    ]
+}
+
+/// Metric names: city totals, then per borough.
+fn metric_specs() -> Vec<MetricSpec> {
+    let mut v = vec![
+        MetricSpec::count("S", "susceptible agents"),
+        MetricSpec::count("E", "exposed agents"),
+        MetricSpec::count("I", "infected (symptomatic stage) agents"),
+        MetricSpec::count("R", "recovered agents"),
+        MetricSpec::count("D", "deaths (cumulative)"),
+        MetricSpec::count("new_infections", "agents infected during the day"),
+        MetricSpec::value("isolating_fraction", "share of living agents isolating this week"),
+        MetricSpec::value("working_fraction", "share of employed agents working this week"),
+    ];
+    for b in BOROUGH_CODES {
+        v.push(MetricSpec::count(
+            &format!("new_infections_{b}"),
+            "agents infected during the day in the borough",
+        ));
+        v.push(MetricSpec::value(
+            &format!("prevalence_{b}"),
+            "share of the borough's agents in E or I",
+        ));
+        v.push(MetricSpec::count(
+            &format!("deaths_{b}"),
+            "cumulative deaths in the borough",
+        ));
+        v.push(MetricSpec::value(
+            &format!("isolating_{b}"),
+            "share of the borough's living agents isolating",
+        ));
+        v.push(MetricSpec::value(
+            &format!("working_{b}"),
+            "share of the borough's employed agents working",
+        ));
+        v.push(MetricSpec::value(
+            &format!("unemployment_{b}"),
+            "unemployment rate of the last month (percent)",
+        ));
+    }
+    v
+}
+
+const COLUMNS: &[ColumnDoc] = &[
+    ColumnDoc {
+        name: "age_group",
+        doc: "required: 0-5 or U19, 20t29, 30t39, 40t49, 50t64, 65A",
+    },
+    ColumnDoc {
+        name: "borough",
+        doc: "BK, BX, MN, QN, SI (per-borough metrics and community mixing; else all in BK)",
+    },
+    ColumnDoc {
+        name: "area",
+        doc: "neighbourhood (community mixing); else the borough",
+    },
+    ColumnDoc {
+        name: "employment",
+        doc: "0 outside labour force, 1 employed, 2 unemployed (default 0)",
+    },
+    ColumnDoc {
+        name: "stage",
+        doc: "initial stage 0/S, 1/E, 2/I, 3/R",
+    },
+];
+
+/// The registry entry.
+pub const COVID_INFO: ModelInfo = ModelInfo {
+    name: "covid",
+    summary: "COVID-19 with weekly isolation and work decisions and a monthly labour market (NYC case study)",
+    description: "SEIR-D with the AgentTorch NYC reference parameters: infection hazard R x susceptibility[age] x infectiousness[stage] x G(days since infection) / mean_contacts[age] per contact; household, school, work and other layers from the scenario plus daily random community contacts; heuristic weekly isolation and go-to-work decisions; monthly unemployment per borough.",
+    params,
+    metrics: metric_specs,
+    columns: COLUMNS,
+    exclusive: &[],
+    build: |input| Covid::new(input).map(|m| Box::new(m) as Box<dyn Model>),
+};
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Role {
+    Household,
+    School,
+    Work,
+    Other,
+}
+
+/// Members of each group (area or borough) in CSR form, for drawing a
+/// uniformly random member.
+struct Groups {
+    offsets: Vec<u32>,
+    members: Vec<u32>,
+}
+
+impl Groups {
+    fn new(of: &[u32], count: usize) -> Groups {
+        let mut offsets = vec![0u32; count + 1];
+        for &g in of {
+            offsets[g as usize + 1] += 1;
+        }
+        for k in 0..count {
+            offsets[k + 1] += offsets[k];
+        }
+        let mut cursor = offsets.clone();
+        let mut members = vec![0u32; of.len()];
+        for (i, &g) in of.iter().enumerate() {
+            members[cursor[g as usize] as usize] = i as u32;
+            cursor[g as usize] += 1;
+        }
+        Groups { offsets, members }
+    }
+
+    fn members(&self, g: u32) -> &[u32] {
+        &self.members[self.offsets[g as usize] as usize..self.offsets[g as usize + 1] as usize]
+    }
+}
+
+/// Per-chunk tallies, summed in a fixed order (integers: exact).
+#[derive(Clone, Copy, Default)]
+struct Tally {
+    stages: [u64; 5],
+    new_inf: [u64; 5],
+    deaths: [u64; 5],
+    active: [u64; 5],
+    living: [u64; 5],
+    isolating: [u64; 5],
+    working: [u64; 5],
+    employed: [u64; 5],
+    agents: [u64; 5],
+}
+
+impl Tally {
+    fn add(mut self, o: Tally) -> Tally {
+        for k in 0..5 {
+            self.stages[k] += o.stages[k];
+            self.new_inf[k] += o.new_inf[k];
+            self.deaths[k] += o.deaths[k];
+            self.active[k] += o.active[k];
+            self.living[k] += o.living[k];
+            self.isolating[k] += o.isolating[k];
+            self.working[k] += o.working[k];
+            self.employed[k] += o.employed[k];
+            self.agents[k] += o.agents[k];
+        }
+        self
+    }
+}
+
+/// The COVID-19 model state.
+pub struct Covid {
+    age: Vec<u8>,
+    borough: Vec<u8>,
+    area: Vec<u32>,
+    areas: Groups,
+    boroughs: Groups,
+    employed: Vec<bool>,
+    labour_force: [u64; 5],
+    initially_unemployed: [u64; 5],
+    stage: Vec<u8>,
+    timer: Vec<u8>,
+    infected_at: Vec<i32>,
+    isolating: Vec<bool>,
+    working: Vec<bool>,
+    weeks_worked: Vec<u8>,
+    weeks_in_month: u8,
+    hit: Vec<AtomicBool>,
+    layers: Vec<(Layer, Role)>,
+    g: Vec<f64>,
+    mean_contacts: [f64; 6],
+    seed: u64,
+    week_cases: [u64; 5],
+    weekly: Vec<[u64; 5]>,
+    unemployment: [f64; 5],
+    tally: Tally,
+}
+
+/// `G(d)` for d = 0..=21: gamma mass between d-1 and d (G(0) = 0), normalised
+/// over 21 days. The gamma density's constant cancels in the normalisation.
+pub fn infectiousness_profile(mean: f64, sd: f64) -> Vec<f64> {
+    let shape = (mean / sd).powi(2);
+    let scale = sd * sd / mean;
+    let pdf = |x: f64| {
+        if x <= 0.0 {
+            0.0
+        } else {
+            ((shape - 1.0) * x.ln() - x / scale).exp()
+        }
+    };
+    let steps = 2000;
+    let mut g = [0.0; 22];
+    for (d, gd) in g.iter_mut().enumerate().skip(1) {
+        let h = 1.0 / steps as f64;
+        // Simpson's rule on [d-1, d].
+        let a = (d - 1) as f64;
+        let mut acc = pdf(a) + pdf(a + 1.0);
+        for k in 1..steps {
+            acc += pdf(a + k as f64 * h) * if k % 2 == 1 { 4.0 } else { 2.0 };
+        }
+        *gd = acc * h / 3.0;
+    }
+    let total: f64 = g.iter().sum();
+    g.iter().map(|x| x / total).collect()
+}
+
+fn text_codes(
+    pop: &Population,
+    name: &str,
+    labels_known: Option<&[&str]>,
+) -> Result<Option<(Vec<u32>, usize)>, ModelError> {
+    let Some(col) = pop.column(name) else { return Ok(None) };
+    match &col.data {
+        ColumnData::Text { codes, labels } => match labels_known {
+            None => Ok(Some((codes.clone(), labels.len()))),
+            Some(known) => {
+                let map: Vec<Option<u32>> = labels
+                    .iter()
+                    .map(|l| known.iter().position(|k| k == l).map(|p| p as u32))
+                    .collect();
+                codes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &c)| {
+                        map[c as usize].ok_or_else(|| ModelError::BadColumn {
+                            column: name.into(),
+                            reason: format!(
+                                "agent {i} has '{}'; expected one of {}",
+                                labels[c as usize],
+                                known.join(", ")
+                            ),
+                        })
+                    })
+                    .collect::<Result<Vec<u32>, _>>()
+                    .map(|v| Some((v, known.len())))
+            }
+        },
+        ColumnData::Int(v) => {
+            let max = labels_known.map_or(i64::from(u32::MAX), |k| k.len() as i64 - 1);
+            v.iter()
+                .enumerate()
+                .map(|(i, &x)| {
+                    if (0..=max).contains(&x) {
+                        Ok(x as u32)
+                    } else {
+                        Err(ModelError::BadColumn {
+                            column: name.into(),
+                            reason: format!("agent {i} has {x}; expected a code in 0..={max}"),
+                        })
+                    }
+                })
+                .collect::<Result<Vec<u32>, _>>()
+                .map(|v| {
+                    let count = v.iter().copied().max().map_or(0, |m| m as usize + 1);
+                    Some((v, labels_known.map_or(count, |k| k.len())))
+                })
+        }
+        ColumnData::Float(_) => Err(ModelError::BadColumn {
+            column: name.into(),
+            reason: "holds decimal numbers; expected codes or labels".into(),
+        }),
+    }
+}
+
+impl Covid {
+    /// Build from a population with an `age_group` column.
+    pub fn new(input: ModelInput) -> Result<Covid, ModelError> {
+        let ModelInput {
+            population,
+            layers,
+            params,
+            seed,
+        } = input;
+        let n = population.size() as usize;
+        let age: Vec<u8> = text_codes(&population, "age_group", Some(&AGE_LABELS))?
+            .ok_or_else(|| ModelError::BadColumn {
+                column: "age_group".into(),
+                reason: "is required: 0-5 or U19, 20t29, 30t39, 40t49, 50t64, 65A".into(),
+            })?
+            .0
+            .into_iter()
+            .map(|x| x as u8)
+            .collect();
+        let borough: Vec<u8> = text_codes(&population, "borough", Some(&BOROUGH_CODES))?
+            .map_or(vec![0; n], |(v, _)| v.into_iter().map(|x| x as u8).collect());
+        let (area, n_areas) = match text_codes(&population, "area", None)? {
+            Some((v, k)) => (v, k),
+            None => (borough.iter().map(|&b| b as u32).collect(), 5),
+        };
+        let employment: Vec<u8> = match population.column("employment").map(|c| &c.data) {
+            None => vec![0; n],
+            Some(ColumnData::Int(v)) => v
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| {
+                    u8::try_from(x)
+                        .ok()
+                        .filter(|&x| x <= 2)
+                        .ok_or_else(|| ModelError::BadColumn {
+                            column: "employment".into(),
+                            reason: format!("agent {i} has {x}; expected 0, 1 or 2"),
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => {
+                return Err(ModelError::BadColumn {
+                    column: "employment".into(),
+                    reason: "must hold 0, 1 or 2".into(),
+                })
+            }
+        };
+        let mut labour_force = [0u64; 5];
+        let mut initially_unemployed = [0u64; 5];
+        for i in 0..n {
+            if employment[i] > 0 {
+                labour_force[borough[i] as usize] += 1;
+            }
+            if employment[i] == 2 {
+                initially_unemployed[borough[i] as usize] += 1;
+            }
+        }
+        let employed: Vec<bool> = employment.iter().map(|&e| e == 1).collect();
+        let layers: Vec<(Layer, Role)> = layers
+            .into_iter()
+            .map(|l| {
+                let role = match l.name.as_str() {
+                    "household" => Role::Household,
+                    "school" => Role::School,
+                    "work" => Role::Work,
+                    _ => Role::Other,
+                };
+                (l, role)
+            })
+            .collect();
+
+        // Mean daily contacts per age group, on the population as built.
+        let community_mean = |a: u8, p: &ParamSet| match a {
+            0 => p.num("community_mean_u19"),
+            5 => p.num("community_mean_65a"),
+            _ => p.num("community_mean_adult"),
+        };
+        let mut sum = [0.0f64; 6];
+        let mut count = [0u64; 6];
+        for i in 0..n {
+            let mut c = community_mean(age[i], &params);
+            for (l, role) in &layers {
+                if let Contacts::Network(csr) = &l.contacts {
+                    let d = csr.degree(i as u32) as f64;
+                    c += match role {
+                        Role::School | Role::Work => d * 5.0 / 7.0,
+                        _ => d,
+                    };
+                }
+            }
+            sum[age[i] as usize] += c;
+            count[age[i] as usize] += 1;
+        }
+        let mut mean_contacts = [1.0; 6];
+        for a in 0..6 {
+            if count[a] > 0 && sum[a] > 0.0 {
+                mean_contacts[a] = sum[a] / count[a] as f64;
+            }
+        }
+
+        let mut stage = vec![S; n];
+        if let Some(col) = population.column("stage") {
+            let codes = match &col.data {
+                ColumnData::Int(v) => v
+                    .iter()
+                    .map(|&x| u8::try_from(x).unwrap_or(u8::MAX))
+                    .collect::<Vec<_>>(),
+                ColumnData::Text { codes, labels } => codes
+                    .iter()
+                    .map(|&c| {
+                        ["S", "E", "I", "R"]
+                            .iter()
+                            .position(|s| *s == labels[c as usize])
+                            .map_or(u8::MAX, |p| p as u8)
+                    })
+                    .collect(),
+                ColumnData::Float(_) => vec![u8::MAX; n],
+            };
+            if let Some(i) = codes.iter().position(|&c| c > R) {
+                return Err(ModelError::BadColumn {
+                    column: "stage".into(),
+                    reason: format!("agent {i} has an unknown stage; expected 0-3 or S, E, I, R"),
+                });
+            }
+            stage = codes;
+        }
+        let susceptible: Vec<u32> = (0..n as u32).filter(|&i| stage[i as usize] == S).collect();
+        let wanted = params.num("initial_infected") as usize;
+        if wanted > susceptible.len() {
+            return Err(ModelError::Infeasible(format!(
+                "cannot seed {wanted} initial infections: only {} agents are susceptible",
+                susceptible.len()
+            )));
+        }
+        let seeding = CounterRng::new(seed, Stream::SEEDING);
+        let mut pool = susceptible;
+        for k in 0..wanted {
+            let j = k + seeding.below(k as u64, 0, (pool.len() - k) as u64) as usize;
+            pool.swap(k, j);
+            stage[pool[k] as usize] = I;
+        }
+        let latent = params.num("latent_days") as i32;
+        let infectious = params.num("infectious_days") as u8;
+        let mut timer = vec![0u8; n];
+        let mut infected_at = vec![i32::MIN / 2; n];
+        for i in 0..n {
+            match stage[i] {
+                E => {
+                    timer[i] = latent as u8;
+                    infected_at[i] = 0;
+                }
+                I => {
+                    timer[i] = infectious;
+                    infected_at[i] = -latent;
+                }
+                _ => {}
+            }
+        }
+        let mut m = Covid {
+            areas: Groups::new(&area, n_areas),
+            boroughs: Groups::new(&borough.iter().map(|&b| b as u32).collect::<Vec<_>>(), 5),
+            age,
+            borough,
+            area,
+            employed,
+            labour_force,
+            initially_unemployed,
+            stage,
+            timer,
+            infected_at,
+            isolating: vec![false; n],
+            working: vec![false; n],
+            weeks_worked: vec![0; n],
+            weeks_in_month: 0,
+            hit: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            layers,
+            g: infectiousness_profile(params.num("g_mean"), params.num("g_sd")),
+            mean_contacts,
+            seed,
+            week_cases: [0; 5],
+            weekly: Vec::new(),
+            unemployment: [0.0; 5],
+            tally: Tally::default(),
+        };
+        m.update_unemployment(&[0; 5]);
+        m.tally = m.count(Tally::default());
+        Ok(m)
+    }
+
+    /// Unemployment rate (percent) per borough: the initially unemployed plus
+    /// `lost` (employed agents who lost income this month) over the labour force.
+    fn update_unemployment(&mut self, lost: &[u64; 5]) {
+        for (b, rate) in self.unemployment.iter_mut().enumerate() {
+            if self.labour_force[b] > 0 {
+                *rate = 100.0 * (self.initially_unemployed[b] + lost[b]) as f64 / self.labour_force[b] as f64;
+            }
+        }
+    }
+
+    /// Mean daily contacts per age group used in the hazard.
+    pub fn mean_contacts(&self) -> [f64; 6] {
+        self.mean_contacts
+    }
+
+    /// Current stages (0 S, 1 E, 2 I, 3 R, 4 D).
+    pub fn stages(&self) -> &[u8] {
+        &self.stage
+    }
+
+    /// Agents isolating this week.
+    pub fn isolating(&self) -> &[bool] {
+        &self.isolating
+    }
+
+    fn susceptibility(p: &ParamSet, age: u8) -> f64 {
+        match age {
+            0 => p.num("susceptibility_u19"),
+            1 => p.num("susceptibility_20t29"),
+            _ => p.num("susceptibility_other"),
+        }
+    }
+
+    /// Weekly decisions: isolation and going to work.
+    fn decide(&mut self, ctx: &StepContext) {
+        let p = ctx.params;
+        let growth: [f64; 5] = std::array::from_fn(|b| {
+            let k = self.weekly.len();
+            if k < 2 {
+                return 0.0;
+            }
+            let (w0, w1) = (self.weekly[k - 2][b] as f64, self.weekly[k - 1][b] as f64);
+            ((w1 - w0) / w0.max(1.0)).max(0.0)
+        });
+        let base = p.num("isolation_base");
+        let sens = p.num("isolation_sensitivity");
+        let cap = p.num("isolation_max");
+        let slope = p.num("isolation_age_slope");
+        let work_p = p.num("work_probability");
+        let rng = CounterRng::new(self.seed, Stream::DECISION);
+        let step = ctx.step;
+        let work_open = self
+            .layers
+            .iter()
+            .enumerate()
+            .all(|(l, (_, role))| *role != Role::Work || ctx.layer_weights[l] > 0.0);
+        let (age, borough, stage, employed) = (&self.age, &self.borough, &self.stage, &self.employed);
+        self.isolating
+            .par_iter_mut()
+            .zip(self.working.par_iter_mut())
+            .zip(self.weeks_worked.par_iter_mut())
+            .enumerate()
+            .for_each(|(i, ((iso, work), worked))| {
+                if stage[i] == D {
+                    *iso = false;
+                    *work = false;
+                    return;
+                }
+                let q = (base + sens * growth[borough[i] as usize]).min(cap) * (1.0 + slope * (age[i] as f64 - 2.0));
+                *iso = to_unit(rng.at(step, i as u32, 0)) < q.clamp(0.0, 1.0);
+                *work = employed[i] && !*iso && to_unit(rng.at(step, i as u32, 1)) < work_p;
+                if *work && work_open {
+                    *worked += 1;
+                }
+            });
+        self.weeks_in_month += 1;
+    }
+
+    fn count(&self, t: Tally) -> Tally {
+        const CHUNK: usize = 1 << 14;
+        self.stage
+            .par_chunks(CHUNK)
+            .enumerate()
+            .map(|(c, stages)| {
+                let mut t = Tally::default();
+                for (k, &s) in stages.iter().enumerate() {
+                    let i = c * CHUNK + k;
+                    let b = self.borough[i] as usize;
+                    t.stages[s as usize] += 1;
+                    t.agents[b] += 1;
+                    t.active[b] += (s == E || s == I) as u64;
+                    if s == D {
+                        t.deaths[b] += 1;
+                    } else {
+                        t.living[b] += 1;
+                        t.isolating[b] += self.isolating[i] as u64;
+                        if self.employed[i] {
+                            t.employed[b] += 1;
+                            t.working[b] += self.working[i] as u64;
+                        }
+                    }
+                }
+                t
+            })
+            .reduce(Tally::default, Tally::add)
+            .add(Tally {
+                new_inf: t.new_inf,
+                ..Tally::default()
+            })
+    }
+
+    fn write_row(&self, row: &mut [f64]) {
+        let t = &self.tally;
+        let frac = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let sum = |x: &[u64; 5]| x.iter().sum::<u64>();
+        let head = [
+            t.stages[0] as f64,
+            t.stages[1] as f64,
+            t.stages[2] as f64,
+            t.stages[3] as f64,
+            t.stages[4] as f64,
+            sum(&t.new_inf) as f64,
+            frac(sum(&t.isolating), sum(&t.living)),
+            frac(sum(&t.working), sum(&t.employed)),
+        ];
+        row[..8].copy_from_slice(&head);
+        for b in 0..5 {
+            let o = 8 + 6 * b;
+            row[o] = t.new_inf[b] as f64;
+            row[o + 1] = frac(t.active[b], t.agents[b]);
+            row[o + 2] = t.deaths[b] as f64;
+            row[o + 3] = frac(t.isolating[b], t.living[b]);
+            row[o + 4] = frac(t.working[b], t.employed[b]);
+            row[o + 5] = self.unemployment[b];
+        }
+    }
+}
+
+impl Model for Covid {
+    fn metrics(&self) -> Vec<MetricSpec> {
+        metric_specs()
+    }
+
+    fn agent_count(&self) -> u32 {
+        self.stage.len() as u32
+    }
+
+    fn observe(&self, row: &mut [f64]) {
+        self.write_row(row);
+    }
+
+    fn step(&mut self, ctx: &StepContext, row: &mut [f64]) {
+        let step = ctx.step;
+        if (step - 1).is_multiple_of(7) {
+            self.decide(ctx);
+        }
+        let p = ctx.params;
+        let weekday = (step - 1) % 7 < 5;
+        let r = p.num("r_week");
+        let inf = [0.0, p.num("infectiousness_e"), p.num("infectiousness_i")];
+        let susc: [f64; 6] = std::array::from_fn(|a| Self::susceptibility(p, a as u8) / self.mean_contacts[a]);
+        let community_w = p.num("community_weight");
+        let area_share = p.num("community_area_share");
+        let cmean: [f64; 6] = std::array::from_fn(|a| match a {
+            0 => p.num("community_mean_u19"),
+            5 => p.num("community_mean_65a"),
+            _ => p.num("community_mean_adult"),
+        });
+        let dispersion = p.num("community_dispersion");
+        let tx = CounterRng::new(self.seed, Stream::TRANSMISSION);
+        let comm = CounterRng::new(self.seed, Stream::custom(1));
+        let layers: Vec<(&myriad_core::Csr, Role, f64)> = self
+            .layers
+            .iter()
+            .enumerate()
+            .filter_map(|(l, (layer, role))| match &layer.contacts {
+                Contacts::Network(csr) if ctx.layer_weights[l] > 0.0 => Some((csr, *role, ctx.layer_weights[l])),
+                _ => None,
+            })
+            .filter(|(_, role, _)| weekday || !matches!(role, Role::School | Role::Work))
+            .collect();
+        let (stage, iso, working, hit, age, g) = (
+            &self.stage,
+            &self.isolating,
+            &self.working,
+            &self.hit,
+            &self.age,
+            &self.g,
+        );
+        let (areas, boroughs, area, borough, infected_at) = (
+            &self.areas,
+            &self.boroughs,
+            &self.area,
+            &self.borough,
+            &self.infected_at,
+        );
+        let try_infect = |i: usize, h: f64, j: u32, slot: u64| {
+            if stage[i] == S && !hit[i].load(Ordering::Relaxed) {
+                let hazard = h * susc[age[i] as usize];
+                if to_unit(tx.at(step, j, slot)) < 1.0 - (-hazard).exp() {
+                    hit[i].store(true, Ordering::Relaxed);
+                }
+            }
+        };
+        (0..stage.len()).into_par_iter().with_min_len(1 << 12).for_each(|j| {
+            let s = stage[j];
+            if s != E && s != I {
+                return;
+            }
+            let d = (step as i32 - infected_at[j]).clamp(0, 21) as usize;
+            let base = r * inf[s as usize] * g[d];
+            if base <= 0.0 {
+                return;
+            }
+            for (l, &(csr, role, w)) in layers.iter().enumerate() {
+                let source_goes = match role {
+                    Role::Household => true,
+                    Role::Work => working[j],
+                    Role::School | Role::Other => !iso[j],
+                };
+                if !source_goes {
+                    continue;
+                }
+                let (start, _) = csr.range(j as u32);
+                let weights = csr.edge_weights(j as u32);
+                for (k, &i) in csr.neighbours(j as u32).iter().enumerate() {
+                    let i = i as usize;
+                    let target_goes = match role {
+                        Role::Household => true,
+                        Role::Work => working[i],
+                        Role::School | Role::Other => !iso[i],
+                    };
+                    if target_goes {
+                        let ew = weights.map_or(1.0, |x| x[k] as f64);
+                        try_infect(i, base * w * ew, j as u32, ((l as u64) << 48) | (start + k) as u64);
+                    }
+                }
+            }
+            if iso[j] || community_w <= 0.0 {
+                return;
+            }
+            // Daily community contacts: NB(mean[age], k) as a gamma-Poisson mixture.
+            let mean = cmean[age[j] as usize];
+            if mean <= 0.0 {
+                return;
+            }
+            let mut seq = comm.sequence(((step as u64) << 32) | j as u64);
+            let lambda = Gamma::new(dispersion, mean / dispersion).map_or(mean, |gm| gm.sample(&mut seq));
+            let k = if lambda > 0.0 {
+                Poisson::new(lambda).map_or(0.0, |ps| ps.sample(&mut seq)) as u64
+            } else {
+                0
+            };
+            for c in 0..k {
+                let u = to_unit(comm.draw(((step as u64) << 32) | j as u64, (1 << 40) + 2 * c));
+                let pool = if u < area_share {
+                    areas.members(area[j])
+                } else {
+                    boroughs.members(borough[j] as u32)
+                };
+                if pool.is_empty() {
+                    continue;
+                }
+                let i = pool[comm.below(
+                    ((step as u64) << 32) | j as u64,
+                    (1 << 40) + 2 * c + 1,
+                    pool.len() as u64,
+                ) as usize] as usize;
+                if i != j && !iso[i] {
+                    try_infect(i, base * community_w, j as u32, (7 << 48) | c);
+                }
+            }
+        });
+
+        // Transitions.
+        let latent = p.num("latent_days") as u8;
+        let infectious = p.num("infectious_days") as u8;
+        let death = p.num("death_fraction");
+        let dur = CounterRng::new(self.seed, Stream::DURATION);
+        const CHUNK: usize = 1 << 14;
+        let borough = &self.borough;
+        let new_inf = self
+            .stage
+            .par_chunks_mut(CHUNK)
+            .zip(self.timer.par_chunks_mut(CHUNK))
+            .zip(self.infected_at.par_chunks_mut(CHUNK))
+            .zip(self.hit.par_chunks(CHUNK))
+            .enumerate()
+            .map(|(c, (((stage, timer), at), hit))| {
+                let mut new_inf = [0u64; 5];
+                for k in 0..stage.len() {
+                    let i = c * CHUNK + k;
+                    match stage[k] {
+                        S if hit[k].swap(false, Ordering::Relaxed) => {
+                            stage[k] = E;
+                            timer[k] = latent;
+                            at[k] = step as i32;
+                            new_inf[borough[i] as usize] += 1;
+                        }
+                        E => {
+                            timer[k] -= 1;
+                            if timer[k] == 0 {
+                                stage[k] = I;
+                                timer[k] = infectious;
+                            }
+                        }
+                        I => {
+                            timer[k] -= 1;
+                            if timer[k] == 0 {
+                                stage[k] = if to_unit(dur.at(step, i as u32, 0)) < death {
+                                    D
+                                } else {
+                                    R
+                                };
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                new_inf
+            })
+            .reduce(|| [0u64; 5], |a, b| std::array::from_fn(|k| a[k] + b[k]));
+        for (week, new) in self.week_cases.iter_mut().zip(new_inf) {
+            *week += new;
+        }
+        if step.is_multiple_of(7) {
+            self.weekly.push(self.week_cases);
+            self.week_cases = [0; 5];
+        }
+        if step.is_multiple_of(30) && self.weeks_in_month > 0 {
+            let mut lost = [0u64; 5];
+            for i in 0..self.stage.len() {
+                if self.employed[i] && (self.weeks_worked[i] as u32) * 2 < self.weeks_in_month as u32 {
+                    lost[self.borough[i] as usize] += 1;
+                }
+            }
+            self.update_unemployment(&lost);
+            self.weeks_worked.iter_mut().for_each(|w| *w = 0);
+            self.weeks_in_month = 0;
+        }
+        self.tally = self.count(Tally {
+            new_inf,
+            ..Tally::default()
+        });
+        self.write_row(row);
+    }
+}

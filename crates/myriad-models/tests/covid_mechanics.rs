@@ -1,0 +1,244 @@
+//! Mechanics of the COVID-19 model: stage durations, age susceptibility on a
+//! controlled network, isolation removing the right contacts, conservation,
+//! determinism across thread counts, and the infectiousness profile.
+
+use myriad_core::generators::groups_from_ids;
+use myriad_core::model::{Contacts, Layer, Model, StepContext};
+use myriad_core::params::{ParamSet, ParamValue};
+use myriad_core::population::{Column, ColumnData, Population};
+use myriad_core::{Csr, EdgeList};
+use myriad_models::covid::{infectiousness_profile, Covid};
+use myriad_models::nyc::{build_city, CityOptions};
+use myriad_models::{find, ModelInput};
+
+fn params(set: &[(&str, f64)]) -> ParamSet {
+    let mut p = ParamSet::defaults((find("covid").unwrap().params)());
+    p.set("initial_infected", ParamValue::Number(0.0)).unwrap();
+    for name in [
+        "community_mean_u19",
+        "community_mean_adult",
+        "community_mean_65a",
+        "isolation_base",
+        "isolation_sensitivity",
+    ] {
+        p.set(name, ParamValue::Number(0.0)).unwrap();
+    }
+    for (k, v) in set {
+        p.set(k, ParamValue::Number(*v)).unwrap();
+    }
+    p
+}
+
+fn population(age: Vec<i64>, stage: Vec<i64>, employment: Vec<i64>) -> Population {
+    let n = age.len() as u64;
+    Population::from_columns(
+        n,
+        vec![
+            Column {
+                name: "age_group".into(),
+                data: ColumnData::Int(age),
+            },
+            Column {
+                name: "stage".into(),
+                data: ColumnData::Int(stage),
+            },
+            Column {
+                name: "employment".into(),
+                data: ColumnData::Int(employment),
+            },
+        ],
+    )
+    .unwrap()
+}
+
+fn layer(name: &str, n: u32, ends: Vec<u32>) -> Layer {
+    Layer {
+        name: name.into(),
+        contacts: Contacts::Network(Csr::from_edges(n, EdgeList::from_flat(ends)).unwrap().0),
+        weight: 1.0,
+    }
+}
+
+fn step(m: &mut Covid, p: &ParamSet, step: u32, weights: &[f64]) -> Vec<f64> {
+    let mut row = vec![0.0; m.metrics().len()];
+    m.step(
+        &StepContext {
+            step,
+            params: p,
+            layer_weights: weights,
+        },
+        &mut row,
+    );
+    row
+}
+
+#[test]
+fn infectiousness_profile_is_a_discretised_gamma() {
+    let g = infectiousness_profile(5.5, 2.4);
+    assert_eq!(g.len(), 22);
+    assert_eq!(g[0], 0.0);
+    assert!((g.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    // Bin d covers (d-1, d]: the mean of the bin midpoints is the gamma mean
+    // (up to the mass beyond day 21, about 1e-5) within the binning error.
+    let mean: f64 = g.iter().enumerate().map(|(d, w)| (d as f64 - 0.5) * w).sum();
+    assert!((mean - 5.5).abs() < 0.02, "{mean}");
+}
+
+#[test]
+fn stages_last_exactly_latent_then_infectious_days() {
+    // Agent 0 starts exposed, agent 1 infected; nobody meets anybody.
+    let pop = population(vec![2, 2], vec![1, 2], vec![0, 0]);
+    let p = params(&[("latent_days", 4.0), ("infectious_days", 3.0), ("death_fraction", 0.0)]);
+    let mut m = Covid::new(ModelInput {
+        population: pop,
+        layers: vec![],
+        params: p.clone(),
+        seed: 1,
+    })
+    .unwrap();
+    let mut history = vec![];
+    for t in 1..=9 {
+        step(&mut m, &p, t, &[]);
+        history.push(m.stages().to_vec());
+    }
+    let of = |a: usize| history.iter().map(|s| s[a]).collect::<Vec<u8>>();
+    // E for days 0..3 (4 days), I for days 4..6, then R (3).
+    assert_eq!(of(0), vec![1, 1, 1, 2, 2, 2, 3, 3, 3]);
+    assert_eq!(of(1), vec![2, 2, 3, 3, 3, 3, 3, 3, 3]);
+}
+
+#[test]
+fn infection_probability_follows_age_susceptibility() {
+    // One infected hub (age 65A) linked to k targets in each of the age groups
+    // U19, 20t29 and 30t39, each with exactly one contact, so mean_contacts is
+    // 1 for them. Day-1 infection probability: 1 - exp(-R x inf_I x G(d) x susc[age]).
+    let k = 30_000usize;
+    let n = 1 + 3 * k;
+    let mut age = vec![5i64];
+    for a in 0..3 {
+        age.extend(std::iter::repeat_n(a, k));
+    }
+    let mut stage = vec![0i64; n];
+    stage[0] = 2;
+    let ends: Vec<u32> = (1..n as u32).flat_map(|i| [0, i]).collect();
+    let p = params(&[("r_week", 0.6)]);
+    let mut m = Covid::new(ModelInput {
+        population: population(age.clone(), stage, vec![0; n]),
+        layers: vec![layer("household", n as u32, ends)],
+        params: p.clone(),
+        seed: 3,
+    })
+    .unwrap();
+    assert_eq!(&m.mean_contacts()[..3], &[1.0, 1.0, 1.0]);
+    step(&mut m, &p, 1, &[1.0]);
+    let g = infectiousness_profile(5.5, 2.4);
+    // The hub was seeded as if infected latent_days (5) before day 0: d = 6 on day 1.
+    let h = 0.6 * 0.72 * g[6];
+    for (a, susc) in [(0, 0.35), (1, 0.69), (2, 1.03)] {
+        let got = (1..n).filter(|&i| age[i] == a && m.stages()[i] == 1).count() as f64 / k as f64;
+        let expected = 1.0 - (-h * susc).exp();
+        let se = (expected * (1.0 - expected) / k as f64).sqrt();
+        assert!(
+            (got - expected).abs() < 5.0 * se,
+            "age {a}: {got} vs {expected} (se {se})"
+        );
+    }
+}
+
+#[test]
+fn isolation_removes_school_work_and_community_contacts_but_not_household() {
+    // Hub 0 infected; targets 1..=k via household, k+1..=2k via school,
+    // 2k+1..=3k via work (all employed). Everyone works when not isolating.
+    let k = 20_000usize;
+    let n = 1 + 3 * k;
+    let mut stage = vec![0i64; n];
+    stage[0] = 2;
+    let targets = |from: usize| -> Vec<u32> { (from..from + k).flat_map(|i| [0, i as u32]).collect() };
+    let run = |isolate: f64| {
+        let p = params(&[
+            ("r_week", 1.0),
+            ("isolation_base", isolate),
+            ("isolation_max", 1.0),
+            ("isolation_age_slope", 0.0),
+            ("work_probability", 1.0),
+        ]);
+        let mut m = Covid::new(ModelInput {
+            population: population(vec![2; n], stage.clone(), vec![1; n]),
+            layers: vec![
+                layer("household", n as u32, targets(1)),
+                layer("school", n as u32, targets(1 + k)),
+                layer("work", n as u32, targets(1 + 2 * k)),
+            ],
+            params: p.clone(),
+            seed: 5,
+        })
+        .unwrap();
+        step(&mut m, &p, 1, &[1.0, 1.0, 1.0]);
+        let infected = |from: usize| (from..from + k).filter(|&i| m.stages()[i] == 1).count();
+        (
+            infected(1),
+            infected(1 + k),
+            infected(1 + 2 * k),
+            m.isolating().iter().filter(|&&x| x).count(),
+        )
+    };
+    let (home, school, work, isolating) = run(1.0);
+    assert_eq!(isolating, n);
+    assert!(home > 100, "household contacts continue: {home}");
+    assert_eq!((school, work), (0, 0));
+    let (home, school, work, isolating) = run(0.0);
+    assert_eq!(isolating, 0);
+    assert!(home > 100 && school > 100 && work > 100, "{home} {school} {work}");
+}
+
+#[test]
+fn city_run_conserves_agents_and_is_identical_on_1_2_and_7_threads() {
+    let opts = CityOptions {
+        boroughs: vec!["SI".into()],
+        scale: 0.1,
+        ..CityOptions::default()
+    };
+    let go = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                let pop = build_city(&opts, 7).unwrap();
+                let n = pop.size();
+                let col = |name: &str| match &pop.column(name).unwrap().data {
+                    ColumnData::Int(v) => v.clone(),
+                    _ => unreachable!(),
+                };
+                let layers: Vec<Layer> = ["household", "school", "work"]
+                    .iter()
+                    .zip(["household", "class", "work_team"])
+                    .map(|(name, c)| Layer {
+                        name: name.to_string(),
+                        contacts: Contacts::Network(Csr::from_edges(n, groups_from_ids(&col(c))).unwrap().0),
+                        weight: 1.0,
+                    })
+                    .collect();
+                let mut p = ParamSet::defaults((find("covid").unwrap().params)());
+                p.set("initial_infected", ParamValue::Number(50.0)).unwrap();
+                let mut m = Covid::new(ModelInput {
+                    population: pop,
+                    layers,
+                    params: p.clone(),
+                    seed: 11,
+                })
+                .unwrap();
+                let mut rows = vec![];
+                for t in 1..=60 {
+                    let row = step(&mut m, &p, t, &[1.0, 1.0, 1.0]);
+                    assert_eq!(row[..5].iter().sum::<f64>(), n as f64, "conservation on day {t}");
+                    rows.push(row);
+                }
+                rows
+            })
+    };
+    let one = go(1);
+    assert!(one.last().unwrap()[3] > 100.0, "an epidemic happened");
+    assert_eq!(one, go(2));
+    assert_eq!(one, go(7));
+}
