@@ -871,6 +871,8 @@ impl Model for Covid {
             _ => p.num("community_mean_adult"),
         });
         let dispersion = p.num("community_dispersion");
+        let gammas: [Option<Gamma<f64>>; 6] =
+            std::array::from_fn(|a| Gamma::new(dispersion, cmean[a] / dispersion).ok());
         let tx = CounterRng::new(self.seed, Stream::TRANSMISSION);
         let comm = CounterRng::new(self.seed, Stream::custom(1));
         let layers: Vec<(&myriad_core::Csr, Role, f64)> = self
@@ -949,7 +951,7 @@ impl Model for Covid {
                 return;
             }
             let mut seq = comm.sequence(((step as u64) << 32) | j as u64);
-            let lambda = Gamma::new(dispersion, mean / dispersion).map_or(mean, |gm| gm.sample(&mut seq));
+            let lambda = gammas[age[j] as usize].as_ref().map_or(mean, |gm| gm.sample(&mut seq));
             let k = if lambda > 0.0 {
                 Poisson::new(lambda).map_or(0.0, |ps| ps.sample(&mut seq)) as u64
             } else {
@@ -995,7 +997,10 @@ impl Model for Covid {
                 for k in 0..stage.len() {
                     let i = c * CHUNK + k;
                     match stage[k] {
-                        S if hit[k].swap(false, Ordering::Relaxed) => {
+                        // A plain load first: most agents were not hit, and a swap is a
+                        // locked read-modify-write on every susceptible agent.
+                        S if hit[k].load(Ordering::Relaxed) => {
+                            hit[k].store(false, Ordering::Relaxed);
                             stage[k] = E;
                             timer[k] = latent;
                             at[k] = step as i32;

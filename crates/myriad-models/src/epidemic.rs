@@ -463,8 +463,13 @@ impl Model for Epidemic {
                     let i = (c * CHUNK + k) as u32;
                     match stage[k] {
                         S => {
-                            let infected = hit[k].swap(false, Ordering::Relaxed)
-                                || (mixed_threshold > 0 && tx.at(step, i, u64::MAX) < mixed_threshold);
+                            // Load before clearing: a swap would lock every susceptible agent's flag.
+                            let was_hit = hit[k].load(Ordering::Relaxed);
+                            if was_hit {
+                                hit[k].store(false, Ordering::Relaxed);
+                            }
+                            let infected =
+                                was_hit || (mixed_threshold > 0 && tx.at(step, i, u64::MAX) < mixed_threshold);
                             if infected {
                                 t.new_infections += 1;
                                 if latent {
