@@ -10,6 +10,6 @@ echo "| agents | mean degree | threads | network build (s) | s per day | M agent
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
 for agents in 1000000 10000000; do
   for threads in 1 2; do
-    ./target/release/myriad bench --agents "$agents" --degree 10 --days "$days" --threads "$threads" | head -1
+    ./target/release/myriad bench --agents "$agents" --degree 10 --days "$days" --threads "$threads" | grep "^|"
   done
 done

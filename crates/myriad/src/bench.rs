@@ -9,6 +9,7 @@ use myriad_core::params::{ParamSet, ParamValue};
 use myriad_core::population::Population;
 use myriad_core::{CounterRng, Csr, Stream};
 use myriad_models::ModelInput;
+use std::io::Write;
 use std::time::Instant;
 
 /// Benchmark settings.
@@ -62,7 +63,10 @@ pub fn run(o: &BenchOptions) -> Result<()> {
     let rate = o.agents as f64 * o.days as f64 / run;
     let peak = peak_memory_bytes().unwrap_or(0) as f64 / (1u64 << 20) as f64;
     let infected = o.agents as f64 - row[0];
-    println!(
+    // Written with errors ignored, so piping into `head` is not a crash.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
         "| {} | {} | {} | {:.2} | {:.3} | {:.1} | {:.0} | {:.1}% |",
         o.agents,
         o.degree,
@@ -73,7 +77,8 @@ pub fn run(o: &BenchOptions) -> Result<()> {
         peak,
         100.0 * infected / o.agents as f64
     );
-    println!(
+    let _ = writeln!(
+        out,
         "{}",
         serde_json::json!({
             "agents": o.agents, "mean_degree": o.degree, "threads": o.threads, "days": o.days,
