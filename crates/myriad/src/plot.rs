@@ -122,3 +122,71 @@ fn format_si(y: f64) -> String {
         format!("{y:.0}")
     }
 }
+
+/// `weekly_cases.png`: modelled weekly new infections against the observed
+/// weekly confirmed cases of the same boroughs, scaled like the population (week k of the run against week k of the
+/// data; the data's start date is not recorded). Separate y axes would hide
+/// the scale difference, so both share one axis.
+pub fn weekly_vs_observed(path: &Path, weeks: &[Vec<f64>], observed: &[f64], label: &str, scale: f64) -> Result<()> {
+    register_font();
+    let e = |x: &dyn std::fmt::Display| anyhow!("{}: cannot draw plot: {x}", path.display());
+    let root = BitMapBackend::new(path, (1100, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let modelled: Vec<f64> = weeks.iter().map(|w| w[0]).collect();
+    let observed_label = if scale < 1.0 {
+        format!("observed: confirmed cases ({label}) x {scale}")
+    } else {
+        format!("observed: confirmed cases ({label})")
+    };
+    let n = modelled.len().max(observed.len()).max(1);
+    let y_max = modelled
+        .iter()
+        .copied()
+        .chain(observed.iter().copied())
+        .fold(1.0f64, f64::max)
+        * 1.05;
+    let draw = || -> Result<(), Box<dyn std::error::Error>> {
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "Weekly cases: model (new infections) vs observed (confirmed)",
+                ("sans-serif", 22),
+            )
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0.0..n as f64, 0.0..y_max)?;
+        chart
+            .configure_mesh()
+            .x_desc("week")
+            .y_desc("cases per week")
+            .label_style(("sans-serif", 15))
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format_si(*y))
+            .draw()?;
+        chart
+            .draw_series(LineSeries::new(
+                modelled.iter().enumerate().map(|(w, &v)| (w as f64, v)),
+                COLOURS[0].stroke_width(2),
+            ))?
+            .label("model: new infections")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], COLOURS[0].stroke_width(3)));
+        chart
+            .draw_series(LineSeries::new(
+                observed.iter().enumerate().map(|(w, &o)| (w as f64, o)),
+                COLOURS[2].stroke_width(2),
+            ))?
+            .label(observed_label.as_str())
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], COLOURS[2].stroke_width(3)));
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 16))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()?;
+        Ok(())
+    };
+    draw().map_err(|x| e(&x))?;
+    root.present().map_err(|x| e(&x))?;
+    Ok(())
+}

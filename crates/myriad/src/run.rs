@@ -187,6 +187,28 @@ pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Out
             &rec,
         )?;
     }
+    let weekly = weekly_sums(&rec);
+    if let Some((names, weeks)) = &weekly {
+        write_weekly(&out.join("weekly.csv"), names, weeks)?;
+        // Observed cases only describe the synthetic city: the boroughs it
+        // includes, scaled like its population.
+        if let (true, crate::scenario::PopulationSource::City(opts)) = (s.output.plot, &s.population) {
+            let codes = myriad_models::nyc::data::BOROUGHS;
+            let included: Vec<usize> = (0..5)
+                .filter(|&b| opts.boroughs.is_empty() || opts.boroughs.iter().any(|x| x == codes[b]))
+                .collect();
+            let observed: Vec<f64> = myriad_models::nyc::data::observed_weekly_cases()
+                .iter()
+                .map(|(by, _)| included.iter().map(|&b| by[b]).sum::<f64>() * opts.scale)
+                .collect();
+            let label = if included.len() == 5 {
+                "NYC".to_string()
+            } else {
+                included.iter().map(|&b| codes[b]).collect::<Vec<_>>().join("+")
+            };
+            plot::weekly_vs_observed(&out.join("weekly_cases.png"), weeks, &observed, &label, opts.scale)?;
+        }
+    }
     let last = rec.last().expect("step 0 is always recorded");
     let final_metrics: serde_json::Map<String, serde_json::Value> = specs
         .iter()
@@ -248,6 +270,44 @@ pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Out
     } else {
         Outcome::Completed
     })
+}
+
+/// Sums of the per-step event counts (`new_*` count metrics) over each
+/// complete week of 7 steps (steps 1-7, 8-14, ...): the names and, per week,
+/// the sums. None when the model has no such metric or no week completed.
+fn weekly_sums(rec: &Recorder) -> Option<(Vec<String>, Vec<Vec<f64>>)> {
+    let cols: Vec<usize> = rec
+        .specs()
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.kind == myriad_core::metrics::MetricKind::Count && s.name.starts_with("new_"))
+        .map(|(j, _)| j)
+        .collect();
+    let steps = rec.steps();
+    let complete = steps.last().copied().unwrap_or(0) / 7;
+    if cols.is_empty() || complete == 0 {
+        return None;
+    }
+    let mut weeks = vec![vec![0.0; cols.len()]; complete as usize];
+    for (i, &step) in steps.iter().enumerate() {
+        if step == 0 || step > complete * 7 {
+            continue;
+        }
+        let w = ((step - 1) / 7) as usize;
+        for (k, &j) in cols.iter().enumerate() {
+            weeks[w][k] += rec.row(i)[j];
+        }
+    }
+    Some((cols.iter().map(|&j| rec.specs()[j].name.clone()).collect(), weeks))
+}
+
+fn write_weekly(path: &Path, names: &[String], weeks: &[Vec<f64>]) -> Result<()> {
+    let mut text = format!("week,first_step,last_step,{}\n", names.join(","));
+    for (w, sums) in weeks.iter().enumerate() {
+        let values: Vec<String> = sums.iter().map(|x| format!("{}", *x as i64)).collect();
+        text.push_str(&format!("{w},{},{},{}\n", 7 * w + 1, 7 * w + 7, values.join(",")));
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 /// A progress bar on a terminal, plain log lines otherwise.

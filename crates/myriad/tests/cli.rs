@@ -399,3 +399,48 @@ fn the_synthetic_city_runs_on_one_borough_and_rejects_bad_options() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no column 'classroom'"), "{}", stderr(&o));
 }
+
+#[test]
+fn weekly_file_sums_the_daily_event_counts() {
+    let d = tempfile::tempdir().unwrap();
+    let s = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/covid-nyc.toml");
+    let out = d.path().join("w");
+    let daily = run_ok(
+        &s,
+        &out,
+        &[
+            "--set",
+            "population.boroughs=[\"SI\"]",
+            "--set",
+            "population.scale=0.05",
+            "--set",
+            "steps=30",
+            "--set",
+            "params.initial_infected=50",
+        ],
+    );
+    let header: Vec<&str> = daily.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "new_infections_SI").unwrap();
+    let rows: Vec<Vec<f64>> = daily
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|x| x.parse().unwrap()).collect())
+        .collect();
+    let weekly = std::fs::read_to_string(out.join("weekly.csv")).unwrap();
+    let lines: Vec<&str> = weekly.lines().collect();
+    assert!(
+        lines[0].starts_with("week,first_step,last_step,new_infections"),
+        "{}",
+        lines[0]
+    );
+    let wcol = lines[0].split(',').position(|h| h == "new_infections_SI").unwrap();
+    // 30 steps hold 4 complete weeks (steps 1-28).
+    assert_eq!(lines.len(), 1 + 4);
+    for (w, line) in lines[1..].iter().enumerate() {
+        let got: f64 = line.split(',').nth(wcol).unwrap().parse().unwrap();
+        let expected: f64 = rows[7 * w + 1..=7 * w + 7].iter().map(|r| r[col]).sum();
+        assert_eq!(got, expected, "week {w}");
+    }
+    let png = std::fs::read(out.join("weekly_cases.png")).unwrap();
+    assert_eq!(&png[..4], b"\x89PNG");
+}

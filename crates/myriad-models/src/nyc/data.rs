@@ -6,6 +6,20 @@ use std::collections::HashMap;
 const AREAS: &str = include_str!("../../../../data/nyc/area_households.csv");
 const BROOKLYN_PEOPLE: &str = include_str!("../../../../data/nyc/brooklyn_person_counts.csv");
 const UNEMPLOYMENT: &str = include_str!("../../../../data/nyc/borough_unemployment.csv");
+const WEEKLY_CASES: &str = include_str!("../../../../data/nyc/borough_weekly_cases.csv");
+
+/// Observed weekly confirmed cases, one entry per week (`week_index` 0..):
+/// per borough in [`BOROUGHS`] order, and the city total.
+pub fn observed_weekly_cases() -> Vec<([f64; 5], f64)> {
+    // Columns: week_index, bronx, brooklyn, manhattan, queens, staten_island, nyc_total.
+    let order = [2usize, 1, 3, 4, 5]; // BK, BX, MN, QN, SI
+    rows(WEEKLY_CASES)
+        .map(|r| {
+            let v = |k: usize| r[k].parse::<f64>().expect("weekly cases are numbers");
+            (std::array::from_fn(|b| v(order[b])), v(6))
+        })
+        .collect()
+}
 
 /// The five boroughs, in the order used for borough codes.
 pub const BOROUGHS: [&str; 5] = ["BK", "BX", "MN", "QN", "SI"];
