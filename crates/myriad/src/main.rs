@@ -2,6 +2,7 @@
 
 mod bench;
 mod build;
+mod ensemble;
 mod plot;
 mod run;
 mod scenario;
@@ -50,6 +51,29 @@ enum Command {
         /// No progress output.
         #[arg(long, short)]
         quiet: bool,
+    },
+    /// Run a scenario over N consecutive seeds; write each run and the median and 5-95% band per step.
+    Ensemble {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+        /// Number of runs (seeds seed, seed+1, ...).
+        #[arg(long, default_value_t = 20)]
+        runs: u32,
+        /// Output folder [default: runs/<scenario>-ensemble-<timestamp>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace the output folder if it holds an earlier ensemble.
+        #[arg(long)]
+        force: bool,
+        /// First seed (replaces the scenario's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Worker threads [default: all cores].
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Change a scenario value, as for `run`.
+        #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+        set: Vec<String>,
     },
     /// Check a scenario (keys, ranges, data files) without running it.
     Validate {
@@ -149,6 +173,43 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 run::Outcome::Completed => Ok(ExitCode::SUCCESS),
                 run::Outcome::Interrupted => Ok(ExitCode::from(130)),
             }
+        }
+        Command::Ensemble {
+            scenario,
+            runs,
+            out,
+            force,
+            seed,
+            threads: t,
+            set,
+        } => {
+            let s = scenario::load(&scenario, &scenario::Overrides { set: set.clone(), seed })?;
+            let threads = threads(t)?;
+            let out = out.unwrap_or_else(|| {
+                let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+                PathBuf::from("runs").join(format!("{}-ensemble-{stamp}", s.name))
+            });
+            let stop = Arc::new(AtomicBool::new(false));
+            {
+                let stop = stop.clone();
+                ctrlc::set_handler(move || {
+                    if stop.swap(true, Ordering::SeqCst) {
+                        std::process::exit(130);
+                    }
+                })
+                .context("installing the Ctrl-C handler")?;
+            }
+            let opts = ensemble::EnsembleOptions {
+                scenario,
+                runs,
+                out,
+                force,
+                set,
+                seed,
+                threads,
+            };
+            ensemble::run(&opts, stop).map_err(classify)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Validate { scenario, set } => {
             let s = scenario::load(&scenario, &scenario::Overrides { set, seed: None })?;

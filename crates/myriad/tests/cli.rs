@@ -444,3 +444,54 @@ fn weekly_file_sums_the_daily_event_counts() {
     let png = std::fs::read(out.join("weekly_cases.png")).unwrap();
     assert_eq!(&png[..4], b"\x89PNG");
 }
+
+#[test]
+fn ensemble_reports_median_and_band_of_its_runs() {
+    let d = tempfile::tempdir().unwrap();
+    let s = write(d.path(), "mix.toml", &SCENARIO.replace("steps = 60", "steps = 25"));
+    let out = d.path().join("ens");
+    let o = myriad(&[
+        "ensemble",
+        s.to_str().unwrap(),
+        "--runs",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+        "--seed",
+        "100",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ens = std::fs::read_to_string(out.join("ensemble.csv")).unwrap();
+    let header: Vec<&str> = ens.lines().next().unwrap().split(',').collect();
+    assert_eq!(&header[..4], &["step", "S_median", "S_p05", "S_p95"]);
+    let row20: Vec<f64> = ens
+        .lines()
+        .nth(21)
+        .unwrap()
+        .split(',')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert_eq!(row20[0], 20.0);
+    // The median of R on day 20 is the middle of the five runs' values.
+    let mut r: Vec<f64> = (100..105)
+        .map(|seed| {
+            let csv = std::fs::read_to_string(out.join(format!("runs/seed-{seed}/timeseries.csv"))).unwrap();
+            csv.lines().nth(21).unwrap().split(',').nth(4).unwrap().parse().unwrap()
+        })
+        .collect();
+    r.sort_by(f64::total_cmp);
+    let j = header.iter().position(|h| *h == "R_median").unwrap();
+    assert_eq!(row20[j], r[2]);
+    assert!(row20[j + 1] <= row20[j] && row20[j] <= row20[j + 2]);
+    assert!(row20[j + 1] >= r[0] && row20[j + 2] <= r[4]);
+    let again = myriad(&[
+        "ensemble",
+        s.to_str().unwrap(),
+        "--runs",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("already exists"));
+}
