@@ -42,6 +42,7 @@
 //! unemployed, 0 outside the labour force).
 
 use crate::registry::{ColumnDoc, ModelError, ModelInfo, ModelInput};
+use crate::setup::{check_layer_sizes, initial_stages, seed_infections};
 use myriad_core::metrics::MetricSpec;
 use myriad_core::model::{Contacts, Layer, Model, StepContext};
 use myriad_core::params::{Limit, ParamKind, ParamSet, ParamSpec, ParamValue};
@@ -51,11 +52,8 @@ use rand_distr::{Distribution, Gamma, Poisson};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Stages.
-const S: u8 = 0;
-const E: u8 = 1;
-const I: u8 = 2;
-const R: u8 = 3;
+use crate::setup::{E, I, R, S};
+/// Dead: a stage only this model has.
 const D: u8 = 4;
 
 /// Age-group labels accepted in an `age_group` text column.
@@ -522,6 +520,7 @@ impl Covid {
             params,
             seed,
         } = input;
+        check_layer_sizes(&layers, population.size())?;
         let n = population.size() as usize;
         let age: Vec<u8> = text_codes(&population, "age_group", Some(&AGE_LABELS))?
             .ok_or_else(|| ModelError::BadColumn {
@@ -613,47 +612,8 @@ impl Covid {
             }
         }
 
-        let mut stage = vec![S; n];
-        if let Some(col) = population.column("stage") {
-            let codes = match &col.data {
-                ColumnData::Int(v) => v
-                    .iter()
-                    .map(|&x| u8::try_from(x).unwrap_or(u8::MAX))
-                    .collect::<Vec<_>>(),
-                ColumnData::Text { codes, labels } => codes
-                    .iter()
-                    .map(|&c| {
-                        ["S", "E", "I", "R"]
-                            .iter()
-                            .position(|s| *s == labels[c as usize])
-                            .map_or(u8::MAX, |p| p as u8)
-                    })
-                    .collect(),
-                ColumnData::Float(_) => vec![u8::MAX; n],
-            };
-            if let Some(i) = codes.iter().position(|&c| c > R) {
-                return Err(ModelError::BadColumn {
-                    column: "stage".into(),
-                    reason: format!("agent {i} has an unknown stage; expected 0-3 or S, E, I, R"),
-                });
-            }
-            stage = codes;
-        }
-        let susceptible: Vec<u32> = (0..n as u32).filter(|&i| stage[i as usize] == S).collect();
-        let wanted = params.num("initial_infected") as usize;
-        if wanted > susceptible.len() {
-            return Err(ModelError::Infeasible(format!(
-                "cannot seed {wanted} initial infections: only {} agents are susceptible",
-                susceptible.len()
-            )));
-        }
-        let seeding = CounterRng::new(seed, Stream::SEEDING);
-        let mut pool = susceptible;
-        for k in 0..wanted {
-            let j = k + seeding.below(k as u64, 0, (pool.len() - k) as u64) as usize;
-            pool.swap(k, j);
-            stage[pool[k] as usize] = I;
-        }
+        let mut stage = initial_stages(&population, true)?;
+        seed_infections(&mut stage, params.num("initial_infected") as u64, seed)?;
         let latent = params.num("latent_days") as i32;
         let infectious = params.num("infectious_days") as u8;
         let mut timer = vec![0u8; n];

@@ -21,22 +21,16 @@
 //! percolation with occupation probability `T` (Newman 2002).
 
 use crate::registry::{ColumnDoc, ModelError, ModelInfo, ModelInput};
+use crate::setup::{check_layer_sizes, initial_stages, seed_infections};
 use myriad_core::metrics::MetricSpec;
 use myriad_core::model::{Contacts, Layer, Model, StepContext};
 use myriad_core::params::{Limit, ParamKind, ParamSet, ParamSpec, ParamValue};
-use myriad_core::population::{ColumnData, Population};
 use myriad_core::rng::{bernoulli_threshold, geometric_steps, CounterRng, Stream};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Disease stages, stored as `u8` per agent.
-pub const S: u8 = 0;
-/// Exposed (infected, not yet infectious).
-pub const E: u8 = 1;
-/// Infectious.
-pub const I: u8 = 2;
-/// Recovered (or removed).
-pub const R: u8 = 3;
+pub use crate::setup::{E, I, R, S};
 
 const DURATIONS: &[&str] = &["fixed", "geometric"];
 
@@ -216,17 +210,7 @@ impl Epidemic {
             seed,
         } = input;
         let n = population.size();
-        for l in &layers {
-            if let Contacts::Network(csr) = &l.contacts {
-                if csr.n() != n {
-                    return Err(ModelError::Infeasible(format!(
-                        "layer '{}' has {} agents but the population has {n}",
-                        l.name,
-                        csr.n()
-                    )));
-                }
-            }
-        }
+        check_layer_sizes(&layers, n)?;
         let mut stage = initial_stages(&population, latent)?;
         let latent_period = if latent {
             Duration::from_params(&params, "latent_period", "latent_distribution")
@@ -235,22 +219,12 @@ impl Epidemic {
         };
         let infectious_period = Duration::from_params(&params, "infectious_period", "infectious_distribution");
 
-        let susceptible: Vec<u32> = (0..n).filter(|&i| stage[i as usize] == S).collect();
         let wanted = if params.num("initial_fraction") > 0.0 {
             (params.num("initial_fraction") * n as f64).round() as u64
         } else {
             params.num("initial_infected") as u64
         };
-        if wanted > susceptible.len() as u64 {
-            return Err(ModelError::Infeasible(format!(
-                "cannot seed {wanted} initial infections: only {} agents are susceptible",
-                susceptible.len()
-            )));
-        }
-        let seeding = CounterRng::new(seed, Stream::SEEDING);
-        for k in choose_distinct(susceptible.len() as u64, wanted, &seeding) {
-            stage[susceptible[k as usize] as usize] = I;
-        }
+        seed_infections(&mut stage, wanted, seed)?;
 
         let durations = CounterRng::new(seed, Stream::DURATION);
         let timer: Vec<u16> = stage
@@ -348,75 +322,6 @@ impl Epidemic {
             }
         });
     }
-}
-
-/// Read the optional `stage` column into initial stages.
-fn initial_stages(pop: &Population, latent: bool) -> Result<Vec<u8>, ModelError> {
-    let n = pop.size() as usize;
-    let Some(col) = pop.column("stage") else {
-        return Ok(vec![S; n]);
-    };
-    let bad = |i: usize, v: String| ModelError::BadColumn {
-        column: "stage".into(),
-        reason: format!(
-            "agent {i} has stage {v}; expected 0..=3 or S, E, I, R{}",
-            if latent { "" } else { " (E only in seir)" }
-        ),
-    };
-    let check = |i: usize, s: u8, shown: String| {
-        if s > 3 || (!latent && s == E) {
-            Err(bad(i, shown))
-        } else {
-            Ok(s)
-        }
-    };
-    match &col.data {
-        ColumnData::Int(v) => v
-            .iter()
-            .enumerate()
-            .map(|(i, &x)| check(i, u8::try_from(x).unwrap_or(u8::MAX), x.to_string()))
-            .collect(),
-        ColumnData::Text { codes, labels } => {
-            let map: Vec<Option<u8>> = labels
-                .iter()
-                .map(|l| match l.trim().to_ascii_uppercase().as_str() {
-                    "S" => Some(S),
-                    "E" => Some(E),
-                    "I" => Some(I),
-                    "R" => Some(R),
-                    _ => None,
-                })
-                .collect();
-            codes
-                .iter()
-                .enumerate()
-                .map(|(i, &c)| {
-                    let label = &labels[c as usize];
-                    map[c as usize]
-                        .ok_or_else(|| bad(i, format!("\"{label}\"")))
-                        .and_then(|s| check(i, s, format!("\"{label}\"")))
-                })
-                .collect()
-        }
-        ColumnData::Float(_) => Err(ModelError::BadColumn {
-            column: "stage".into(),
-            reason: "holds decimal numbers; expected whole numbers 0..=3 or the letters S, E, I, R".into(),
-        }),
-    }
-}
-
-/// `k` distinct indices from `0..n`, uniformly, by Floyd's algorithm; sorted.
-fn choose_distinct(n: u64, k: u64, rng: &CounterRng) -> Vec<u64> {
-    let mut chosen = std::collections::HashSet::with_capacity(k as usize);
-    for j in n - k..n {
-        let t = rng.below(j, 0, j + 1);
-        if !chosen.insert(t) {
-            chosen.insert(j);
-        }
-    }
-    let mut v: Vec<u64> = chosen.into_iter().collect();
-    v.sort_unstable();
-    v
 }
 
 impl Model for Epidemic {

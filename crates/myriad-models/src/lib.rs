@@ -5,5 +5,6 @@ pub mod covid;
 pub mod epidemic;
 pub mod nyc;
 pub mod registry;
+pub mod setup;
 
 pub use registry::{find, models, ModelError, ModelInfo, ModelInput};
