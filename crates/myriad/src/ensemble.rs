@@ -72,21 +72,7 @@ pub fn run(o: &EnsembleOptions, stop: Arc<AtomicBool>) -> Result<()> {
             seed: o.seed,
         },
     )?;
-    if o.out.exists() && !o.force {
-        bail!(
-            "output folder {} already exists; choose another with --out or pass --force to replace it",
-            o.out.display()
-        );
-    }
-    if o.out.exists() {
-        if !o.out.join("ensemble.csv").exists() && std::fs::read_dir(&o.out)?.next().is_some() {
-            bail!(
-                "--force refuses to replace {}: it is not a myriad ensemble folder",
-                o.out.display()
-            );
-        }
-        std::fs::remove_dir_all(&o.out).with_context(|| format!("removing {}", o.out.display()))?;
-    }
+    run::prepare_out(&o.out, o.force, &["ensemble.csv"])?;
     let base = first.seed;
     let mut header = Vec::new();
     let mut all: Vec<Vec<Vec<f64>>> = Vec::new();

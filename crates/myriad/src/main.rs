@@ -12,8 +12,6 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 /// myriad: large population models — millions of agents whose decisions come
 /// from rules, LLMs or learned policies — reproducible on one machine.
@@ -149,20 +147,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => {
             let s = scenario::load(&scenario, &scenario::Overrides { set, seed })?;
             let threads = threads(t)?;
-            let stop = Arc::new(AtomicBool::new(false));
-            {
-                let stop = stop.clone();
-                // A second Ctrl-C ends the process at once.
-                ctrlc::set_handler(move || {
-                    if stop.swap(true, Ordering::SeqCst) {
-                        std::process::exit(130);
-                    }
-                    eprintln!(
-                        "\ninterrupted: finishing the current step and writing what is done (Ctrl-C again to abort)"
-                    );
-                })
-                .context("installing the Ctrl-C handler")?;
-            }
+            let stop = run::stop_on_ctrl_c()?;
             let opts = run::RunOptions {
                 out,
                 force,
@@ -185,20 +170,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => {
             let s = scenario::load(&scenario, &scenario::Overrides { set: set.clone(), seed })?;
             let threads = threads(t)?;
-            let out = out.unwrap_or_else(|| {
-                let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
-                PathBuf::from("runs").join(format!("{}-ensemble-{stamp}", s.name))
-            });
-            let stop = Arc::new(AtomicBool::new(false));
-            {
-                let stop = stop.clone();
-                ctrlc::set_handler(move || {
-                    if stop.swap(true, Ordering::SeqCst) {
-                        std::process::exit(130);
-                    }
-                })
-                .context("installing the Ctrl-C handler")?;
-            }
+            let out = out.unwrap_or_else(|| run::default_out(&s.name, "-ensemble"));
+            let stop = run::stop_on_ctrl_c()?;
             let opts = ensemble::EnsembleOptions {
                 scenario,
                 runs,
@@ -265,12 +238,10 @@ fn classify(e: anyhow::Error) -> anyhow::Error {
     if e.downcast_ref::<myriad_io::IoError>().is_some() {
         return e;
     }
-    let msg = format!("{e:#}");
     if e.chain()
         .any(|c| c.is::<myriad_models::ModelError>() || c.is::<myriad_core::CsrError>())
-        || msg.contains(".toml")
     {
-        anyhow::Error::new(InputError(msg))
+        anyhow::Error::new(InputError(format!("{e:#}")))
     } else {
         e
     }

@@ -15,6 +15,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+/// Install the Ctrl-C handler: the first press sets `stop` (the run
+/// finishes its step and writes what it has), a second ends the process.
+pub fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: finishing the current step and writing what is done (Ctrl-C again to abort)");
+    })
+    .context("installing the Ctrl-C handler")?;
+    Ok(stop)
+}
+
 /// Options of one run.
 pub struct RunOptions {
     /// Output folder (default `runs/<name>-<timestamp>`).
@@ -43,14 +58,15 @@ pub fn peak_memory_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-fn default_out(s: &Scenario) -> PathBuf {
+/// `runs/<name><suffix>-<timestamp>`: where outputs go without `--out`.
+pub fn default_out(name: &str, suffix: &str) -> PathBuf {
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
-    PathBuf::from("runs").join(format!("{}-{stamp}", s.name))
+    PathBuf::from("runs").join(format!("{name}{suffix}-{stamp}"))
 }
 
-/// Refuse to overwrite unless forced; never delete something that is not a
-/// previous run folder.
-fn prepare_out(dir: &Path, force: bool) -> Result<()> {
+/// Refuse to overwrite unless forced; never delete a folder that holds none
+/// of `markers` (the files a previous run or ensemble leaves) and is not empty.
+pub fn prepare_out(dir: &Path, force: bool, markers: &[&str]) -> Result<()> {
     if dir.exists() {
         if !force {
             bail!(
@@ -58,14 +74,13 @@ fn prepare_out(dir: &Path, force: bool) -> Result<()> {
                 dir.display()
             );
         }
-        let looks_like_run = dir.is_dir()
-            && (dir.join("summary.json").exists()
-                || dir.join("timeseries.csv").exists()
-                || std::fs::read_dir(dir)?.next().is_none());
-        if !looks_like_run {
+        let ours =
+            dir.is_dir() && (markers.iter().any(|m| dir.join(m).exists()) || std::fs::read_dir(dir)?.next().is_none());
+        if !ours {
             bail!(
-                "--force refuses to replace {}: it is not a myriad run folder (no summary.json or timeseries.csv)",
-                dir.display()
+                "--force refuses to replace {}: it is not a myriad output folder (none of {} in it)",
+                dir.display(),
+                markers.join(", ")
             );
         }
         std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
@@ -77,7 +92,7 @@ fn prepare_out(dir: &Path, force: bool) -> Result<()> {
 /// file, edge lists, layer sizes) is done before the output folder is made.
 pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Outcome> {
     let wall = Instant::now();
-    let out = opts.out.clone().unwrap_or_else(|| default_out(s));
+    let out = opts.out.clone().unwrap_or_else(|| default_out(&s.name, ""));
     if out.exists() && !opts.force {
         bail!(
             "output folder {} already exists; choose another with --out or pass --force to replace it",
@@ -124,7 +139,7 @@ pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Out
     })
     .with_context(|| format!("{}: cannot set up model '{}'", s.file.display(), s.model.name))?;
 
-    prepare_out(&out, opts.force)?;
+    prepare_out(&out, opts.force, &["summary.json", "timeseries.csv"])?;
     let specs = model.metrics();
     let mut rec = Recorder::new(specs.clone());
     let csv = Arc::new(Mutex::new(TimeseriesCsv::create(&out.join("timeseries.csv"), &specs)?));
