@@ -70,34 +70,60 @@ fn panel(
         .iter()
         .filter_map(|s| rec.series(s).map(|v| (s.to_string(), v)))
         .collect();
-    let y_max = data
+    let lines: Vec<Line> = data
         .iter()
-        .flat_map(|(_, v)| v.iter().copied())
+        .enumerate()
+        .map(|(k, (name, values))| Line {
+            label: name.clone(),
+            colour: COLOURS[k % COLOURS.len()],
+            points: steps.iter().zip(values).map(|(&s, &v)| (s as f64, v)).collect(),
+        })
+        .collect();
+    line_chart(area, title, "step", ylabel, x_max, &lines)
+}
+
+/// One labelled line of a chart.
+struct Line {
+    label: String,
+    colour: RGBColor,
+    points: Vec<(f64, f64)>,
+}
+
+/// A line chart from x = 0 to `x_max` and y = 0 to just above the largest
+/// value, with a legend: the one chart style every plot here uses.
+fn line_chart(
+    area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
+    title: &str,
+    xlabel: &str,
+    ylabel: &str,
+    x_max: f64,
+    lines: &[Line],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let y_max = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
         .fold(0.0f64, f64::max)
         .max(1.0)
         * 1.05;
     let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 24))
+        .caption(title, ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(80)
-        .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+        .build_cartesian_2d(0.0..x_max.max(1.0), 0.0..y_max)?;
     chart
         .configure_mesh()
-        .x_desc("step")
+        .x_desc(xlabel)
         .y_desc(ylabel)
         .label_style(("sans-serif", 15))
         .x_label_formatter(&|x| format!("{x:.0}"))
         .y_label_formatter(&|y| format_si(*y))
         .draw()?;
-    for (k, (name, values)) in data.iter().enumerate() {
-        let colour = COLOURS[k % COLOURS.len()];
+    for l in lines {
+        let colour = l.colour;
         chart
-            .draw_series(LineSeries::new(
-                steps.iter().zip(values).map(|(&s, &v)| (s as f64, v)),
-                colour.stroke_width(2),
-            ))?
-            .label(name.as_str())
+            .draw_series(LineSeries::new(l.points.iter().copied(), colour.stroke_width(2)))?
+            .label(l.label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3)));
     }
     chart
@@ -139,52 +165,27 @@ pub fn weekly_vs_observed(path: &Path, weeks: &[Vec<f64>], observed: &[f64], lab
         format!("observed: confirmed cases ({label})")
     };
     let n = modelled.len().max(observed.len()).max(1);
-    let y_max = modelled
-        .iter()
-        .copied()
-        .chain(observed.iter().copied())
-        .fold(1.0f64, f64::max)
-        * 1.05;
-    let draw = || -> Result<(), Box<dyn std::error::Error>> {
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "Weekly cases: model (new infections) vs observed (confirmed)",
-                ("sans-serif", 22),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(80)
-            .build_cartesian_2d(0.0..n as f64, 0.0..y_max)?;
-        chart
-            .configure_mesh()
-            .x_desc("week")
-            .y_desc("cases per week")
-            .label_style(("sans-serif", 15))
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| format_si(*y))
-            .draw()?;
-        chart
-            .draw_series(LineSeries::new(
-                modelled.iter().enumerate().map(|(w, &v)| (w as f64, v)),
-                COLOURS[0].stroke_width(2),
-            ))?
-            .label("model: new infections")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], COLOURS[0].stroke_width(3)));
-        chart
-            .draw_series(LineSeries::new(
-                observed.iter().enumerate().map(|(w, &o)| (w as f64, o)),
-                COLOURS[2].stroke_width(2),
-            ))?
-            .label(observed_label.as_str())
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], COLOURS[2].stroke_width(3)));
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 16))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()?;
-        Ok(())
+    let lines = [
+        Line {
+            label: "model: new infections".into(),
+            colour: COLOURS[0],
+            points: modelled.iter().enumerate().map(|(w, &v)| (w as f64, v)).collect(),
+        },
+        Line {
+            label: observed_label,
+            colour: COLOURS[2],
+            points: observed.iter().enumerate().map(|(w, &o)| (w as f64, o)).collect(),
+        },
+    ];
+    let draw = || {
+        line_chart(
+            &root,
+            "Weekly cases: model (new infections) vs observed (confirmed)",
+            "week",
+            "cases per week",
+            n as f64,
+            &lines,
+        )
     };
     draw().map_err(|x| e(&x))?;
     root.present().map_err(|x| e(&x))?;
