@@ -52,4 +52,11 @@ pub trait Model: Send {
 
     /// Advance one step and write that step's metric row.
     fn step(&mut self, ctx: &StepContext, row: &mut [f64]);
+
+    /// An independent copy of the current state, so that a run can be
+    /// continued from here several times (calibration tries candidate
+    /// parameters week by week). `None` if the model cannot copy itself.
+    fn fork(&self) -> Option<Box<dyn Model>> {
+        None
+    }
 }

@@ -51,6 +51,7 @@ use myriad_core::rng::{to_unit, CounterRng, Stream};
 use rand_distr::{Distribution, Gamma, Poisson};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::setup::{E, I, R, S};
 /// Dead: a stage only this model has.
@@ -397,8 +398,8 @@ impl Tally {
     }
 }
 
-/// The COVID-19 model state.
-pub struct Covid {
+/// What does not change during a run: shared between forks.
+struct Fixed {
     age: Vec<u8>,
     borough: Vec<u8>,
     area: Vec<u32>,
@@ -407,6 +408,15 @@ pub struct Covid {
     employed: Vec<bool>,
     labour_force: [u64; 5],
     initially_unemployed: [u64; 5],
+    layers: Vec<(Layer, Role)>,
+    g: Vec<f64>,
+    mean_contacts: [f64; 6],
+    seed: u64,
+}
+
+/// The COVID-19 model state.
+pub struct Covid {
+    fixed: Arc<Fixed>,
     stage: Vec<u8>,
     timer: Vec<u8>,
     infected_at: Vec<i32>,
@@ -415,14 +425,31 @@ pub struct Covid {
     weeks_worked: Vec<u8>,
     weeks_in_month: u8,
     hit: Vec<AtomicBool>,
-    layers: Vec<(Layer, Role)>,
-    g: Vec<f64>,
-    mean_contacts: [f64; 6],
-    seed: u64,
     week_cases: [u64; 5],
     weekly: Vec<[u64; 5]>,
     unemployment: [f64; 5],
     tally: Tally,
+}
+
+impl Clone for Covid {
+    fn clone(&self) -> Covid {
+        Covid {
+            fixed: self.fixed.clone(),
+            stage: self.stage.clone(),
+            timer: self.timer.clone(),
+            infected_at: self.infected_at.clone(),
+            isolating: self.isolating.clone(),
+            working: self.working.clone(),
+            weeks_worked: self.weeks_worked.clone(),
+            weeks_in_month: self.weeks_in_month,
+            // Flags are clear between steps.
+            hit: (0..self.hit.len()).map(|_| AtomicBool::new(false)).collect(),
+            week_cases: self.week_cases,
+            weekly: self.weekly.clone(),
+            unemployment: self.unemployment,
+            tally: self.tally,
+        }
+    }
 }
 
 /// `G(d)` for d = 0..=21: gamma mass between d-1 and d (G(0) = 0), normalised
@@ -632,14 +659,20 @@ impl Covid {
             }
         }
         let mut m = Covid {
-            areas: Groups::new(&area, n_areas),
-            boroughs: Groups::new(&borough.iter().map(|&b| b as u32).collect::<Vec<_>>(), 5),
-            age,
-            borough,
-            area,
-            employed,
-            labour_force,
-            initially_unemployed,
+            fixed: Arc::new(Fixed {
+                areas: Groups::new(&area, n_areas),
+                boroughs: Groups::new(&borough.iter().map(|&b| b as u32).collect::<Vec<_>>(), 5),
+                age,
+                borough,
+                area,
+                employed,
+                labour_force,
+                initially_unemployed,
+                layers,
+                g: infectiousness_profile(params.num("g_mean"), params.num("g_sd")),
+                mean_contacts,
+                seed,
+            }),
             stage,
             timer,
             infected_at,
@@ -648,10 +681,6 @@ impl Covid {
             weeks_worked: vec![0; n],
             weeks_in_month: 0,
             hit: (0..n).map(|_| AtomicBool::new(false)).collect(),
-            layers,
-            g: infectiousness_profile(params.num("g_mean"), params.num("g_sd")),
-            mean_contacts,
-            seed,
             week_cases: [0; 5],
             weekly: Vec::new(),
             unemployment: [0.0; 5],
@@ -666,15 +695,16 @@ impl Covid {
     /// `lost` (employed agents who lost income this month) over the labour force.
     fn update_unemployment(&mut self, lost: &[u64; 5]) {
         for (b, rate) in self.unemployment.iter_mut().enumerate() {
-            if self.labour_force[b] > 0 {
-                *rate = 100.0 * (self.initially_unemployed[b] + lost[b]) as f64 / self.labour_force[b] as f64;
+            if self.fixed.labour_force[b] > 0 {
+                *rate =
+                    100.0 * (self.fixed.initially_unemployed[b] + lost[b]) as f64 / self.fixed.labour_force[b] as f64;
             }
         }
     }
 
     /// Mean daily contacts per age group used in the hazard.
     pub fn mean_contacts(&self) -> [f64; 6] {
-        self.mean_contacts
+        self.fixed.mean_contacts
     }
 
     /// Current stages (0 S, 1 E, 2 I, 3 R, 4 D).
@@ -711,14 +741,15 @@ impl Covid {
         let cap = p.num("isolation_max");
         let slope = p.num("isolation_age_slope");
         let work_p = p.num("work_probability");
-        let rng = CounterRng::new(self.seed, Stream::DECISION);
+        let rng = CounterRng::new(self.fixed.seed, Stream::DECISION);
         let step = ctx.step;
         let work_open = self
+            .fixed
             .layers
             .iter()
             .enumerate()
             .all(|(l, (_, role))| *role != Role::Work || ctx.layer_weights[l] > 0.0);
-        let (age, borough, stage, employed) = (&self.age, &self.borough, &self.stage, &self.employed);
+        let (age, borough, stage, employed) = (&self.fixed.age, &self.fixed.borough, &self.stage, &self.fixed.employed);
         self.isolating
             .par_iter_mut()
             .zip(self.working.par_iter_mut())
@@ -749,7 +780,7 @@ impl Covid {
                 let mut t = Tally::default();
                 for (k, &s) in stages.iter().enumerate() {
                     let i = c * CHUNK + k;
-                    let b = self.borough[i] as usize;
+                    let b = self.fixed.borough[i] as usize;
                     t.stages[s as usize] += 1;
                     t.agents[b] += 1;
                     t.active[b] += (s == E || s == I) as u64;
@@ -758,7 +789,7 @@ impl Covid {
                     } else {
                         t.living[b] += 1;
                         t.isolating[b] += self.isolating[i] as u64;
-                        if self.employed[i] {
+                        if self.fixed.employed[i] {
                             t.employed[b] += 1;
                             t.working[b] += self.working[i] as u64;
                         }
@@ -813,6 +844,10 @@ impl Model for Covid {
         self.write_row(row);
     }
 
+    fn fork(&self) -> Option<Box<dyn Model>> {
+        Some(Box::new(self.clone()))
+    }
+
     fn step(&mut self, ctx: &StepContext, row: &mut [f64]) {
         let step = ctx.step;
         if (step - 1).is_multiple_of(7) {
@@ -822,7 +857,7 @@ impl Model for Covid {
         let weekday = (step - 1) % 7 < 5;
         let r = p.num("r_week");
         let inf = [0.0, p.num("infectiousness_e"), p.num("infectiousness_i")];
-        let susc: [f64; 6] = std::array::from_fn(|a| Self::susceptibility(p, a as u8) / self.mean_contacts[a]);
+        let susc: [f64; 6] = std::array::from_fn(|a| Self::susceptibility(p, a as u8) / self.fixed.mean_contacts[a]);
         let community_w = p.num("community_weight");
         let area_share = p.num("community_area_share");
         let cmean: [f64; 6] = std::array::from_fn(|a| match a {
@@ -833,9 +868,10 @@ impl Model for Covid {
         let dispersion = p.num("community_dispersion");
         let gammas: [Option<Gamma<f64>>; 6] =
             std::array::from_fn(|a| Gamma::new(dispersion, cmean[a] / dispersion).ok());
-        let tx = CounterRng::new(self.seed, Stream::TRANSMISSION);
-        let comm = CounterRng::new(self.seed, Stream::custom(1));
+        let tx = CounterRng::new(self.fixed.seed, Stream::TRANSMISSION);
+        let comm = CounterRng::new(self.fixed.seed, Stream::custom(1));
         let layers: Vec<(&myriad_core::Csr, Role, f64)> = self
+            .fixed
             .layers
             .iter()
             .enumerate()
@@ -850,14 +886,14 @@ impl Model for Covid {
             &self.isolating,
             &self.working,
             &self.hit,
-            &self.age,
-            &self.g,
+            &self.fixed.age,
+            &self.fixed.g,
         );
         let (areas, boroughs, area, borough, infected_at) = (
-            &self.areas,
-            &self.boroughs,
-            &self.area,
-            &self.borough,
+            &self.fixed.areas,
+            &self.fixed.boroughs,
+            &self.fixed.area,
+            &self.fixed.borough,
             &self.infected_at,
         );
         let try_infect = |i: usize, h: f64, j: u32, slot: u64| {
@@ -942,9 +978,9 @@ impl Model for Covid {
         let latent = p.num("latent_days") as u8;
         let infectious = p.num("infectious_days") as u8;
         let death = p.num("death_fraction");
-        let dur = CounterRng::new(self.seed, Stream::DURATION);
+        let dur = CounterRng::new(self.fixed.seed, Stream::DURATION);
         const CHUNK: usize = 1 << 14;
-        let borough = &self.borough;
+        let borough = &self.fixed.borough;
         let new_inf = self
             .stage
             .par_chunks_mut(CHUNK)
@@ -999,8 +1035,8 @@ impl Model for Covid {
         if step.is_multiple_of(30) && self.weeks_in_month > 0 {
             let mut lost = [0u64; 5];
             for i in 0..self.stage.len() {
-                if self.employed[i] && (self.weeks_worked[i] as u32) * 2 < self.weeks_in_month as u32 {
-                    lost[self.borough[i] as usize] += 1;
+                if self.fixed.employed[i] && (self.weeks_worked[i] as u32) * 2 < self.weeks_in_month as u32 {
+                    lost[self.fixed.borough[i] as usize] += 1;
                 }
             }
             self.update_unemployment(&lost);

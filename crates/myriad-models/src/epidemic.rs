@@ -28,6 +28,7 @@ use myriad_core::params::{Limit, ParamKind, ParamSet, ParamSpec, ParamValue};
 use myriad_core::rng::{bernoulli_threshold, geometric_steps, CounterRng, Stream};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Disease stages, stored as `u8` per agent.
 pub use crate::setup::{E, I, R, S};
@@ -173,12 +174,30 @@ pub struct Epidemic {
     stage: Vec<u8>,
     timer: Vec<u16>,
     hit: Vec<AtomicBool>,
-    layers: Vec<Layer>,
+    layers: Arc<Vec<Layer>>,
     transmission: CounterRng,
     durations: CounterRng,
     latent_period: Duration,
     infectious_period: Duration,
     counts: [u64; 4],
+}
+
+impl Clone for Epidemic {
+    fn clone(&self) -> Epidemic {
+        Epidemic {
+            latent: self.latent,
+            stage: self.stage.clone(),
+            timer: self.timer.clone(),
+            // Flags are clear between steps.
+            hit: (0..self.hit.len()).map(|_| AtomicBool::new(false)).collect(),
+            layers: self.layers.clone(),
+            transmission: self.transmission,
+            durations: self.durations,
+            latent_period: self.latent_period,
+            infectious_period: self.infectious_period,
+            counts: self.counts,
+        }
+    }
 }
 
 /// Per-chunk tallies of the transition phase: stage counts and new infections.
@@ -245,7 +264,7 @@ impl Epidemic {
             hit: (0..n).map(|_| AtomicBool::new(false)).collect(),
             stage,
             timer,
-            layers,
+            layers: Arc::new(layers),
             transmission: CounterRng::new(seed, Stream::TRANSMISSION),
             durations,
             latent_period,
@@ -335,6 +354,10 @@ impl Model for Epidemic {
 
     fn observe(&self, row: &mut [f64]) {
         self.write_row(row, 0);
+    }
+
+    fn fork(&self) -> Option<Box<dyn Model>> {
+        Some(Box::new(self.clone()))
     }
 
     fn step(&mut self, ctx: &StepContext, row: &mut [f64]) {

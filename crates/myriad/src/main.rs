@@ -2,6 +2,7 @@
 
 mod bench;
 mod build;
+mod calibrate;
 mod ensemble;
 mod plot;
 mod run;
@@ -25,53 +26,120 @@ struct Cli {
     command: Command,
 }
 
+/// The scenario and how to run it: shared by the commands that run one.
+#[derive(clap::Args)]
+struct ScenarioArgs {
+    /// Scenario file (TOML).
+    scenario: PathBuf,
+    /// Change a scenario value, e.g. --set params.beta=0.03, --set layers.community.mean_degree=8
+    /// or --set "interventions.schools closed.start=16".
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+    set: Vec<String>,
+    /// Run seed (replaces the scenario's `seed`; the first of several seeds).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Worker threads [default: all cores]. Results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// Where results go.
+#[derive(clap::Args)]
+struct OutArgs {
+    /// Output folder [default: runs/<scenario>[-<command>]-<timestamp>].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace the output folder if it holds earlier results of the same command.
+    #[arg(long)]
+    force: bool,
+}
+
+impl ScenarioArgs {
+    fn load(&self) -> Result<scenario::Scenario> {
+        Ok(scenario::load(
+            &self.scenario,
+            &scenario::Overrides {
+                set: self.set.clone(),
+                seed: self.seed,
+            },
+        )?)
+    }
+}
+
+fn parse_range(text: &str) -> Result<(f64, f64), String> {
+    let (a, b) = text
+        .split_once(':')
+        .ok_or_else(|| "expected LOW:HIGH, e.g. 10:5000".to_string())?;
+    let num = |x: &str| x.trim().parse::<f64>().map_err(|_| format!("'{x}' is not a number"));
+    Ok((num(a)?, num(b)?))
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run a scenario and write timeseries.csv/.parquet, summary.json and timeseries.png.
+    /// Run a scenario and write timeseries.csv/.parquet, summary.json and plots.
     Run {
-        /// Scenario file (TOML).
-        scenario: PathBuf,
-        /// Output folder [default: runs/<scenario>-<timestamp>].
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Replace the output folder if it exists.
-        #[arg(long)]
-        force: bool,
-        /// Run seed (replaces the scenario's `seed`).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Worker threads [default: all cores]. Results do not depend on it.
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Change a scenario value, e.g. --set params.beta=0.03 or --set layers.community.mean_degree=8.
-        #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
-        set: Vec<String>,
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        #[command(flatten)]
+        output: OutArgs,
         /// No progress output.
         #[arg(long, short)]
         quiet: bool,
     },
-    /// Run a scenario over N consecutive seeds; write each run and the median and 5-95% band per step.
+    /// Prospective analysis: run a scenario over N consecutive seeds; write each run and the
+    /// median and 5-95% band per step (ensemble.csv, ensemble.png).
     Ensemble {
-        /// Scenario file (TOML).
-        scenario: PathBuf,
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        #[command(flatten)]
+        output: OutArgs,
         /// Number of runs (seeds seed, seed+1, ...).
         #[arg(long, default_value_t = 20)]
         runs: u32,
-        /// Output folder [default: runs/<scenario>-ensemble-<timestamp>].
+    },
+    /// Retrospective analysis: fit a weekly parameter (default r_week) and the initial
+    /// infections to an observed weekly series; write the fitted scenario.
+    Calibrate {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        #[command(flatten)]
+        output: OutArgs,
+        /// Observed series from the bundled NYC weekly cases: `city` (the boroughs the
+        /// scenario's city includes, scaled like it) or a borough code BK, BX, MN, QN, SI.
         #[arg(long)]
-        out: Option<PathBuf>,
-        /// Replace the output folder if it holds an earlier ensemble.
+        target: Option<String>,
+        /// Observed weekly series from a CSV file instead (one row per week, from step 1).
+        #[arg(long, value_name = "FILE.csv")]
+        observed: Option<PathBuf>,
+        /// Column of the --observed file (needed when it has several).
         #[arg(long)]
-        force: bool,
-        /// First seed (replaces the scenario's `seed`).
+        column: Option<String>,
+        /// Model metric summed per week and compared with the observations
+        /// [default: new_infections, or new_infections_<borough> for a borough target].
         #[arg(long)]
-        seed: Option<u64>,
-        /// Worker threads [default: all cores].
+        metric: Option<String>,
+        /// Parameter fitted week by week.
+        #[arg(long, default_value = "r_week")]
+        param: String,
+        /// Largest value tried for it.
+        #[arg(long, default_value_t = 15.0)]
+        param_max: f64,
+        /// Weight of the penalty on week-to-week changes of the fitted value (log scale):
+        /// 0.01 makes a doubling cost as much as a 7% miss of a week's count.
+        #[arg(long, default_value_t = 0.01)]
+        smoothness: f64,
+        /// Parameter holding the initial infections, fitted too; `none` keeps the scenario's value.
+        #[arg(long, default_value = "initial_infected")]
+        initial: String,
+        /// Initial infections tried, LOW:HIGH [default: 1 to 1% of the agents].
+        #[arg(long, value_parser = parse_range, value_name = "LOW:HIGH")]
+        initial_range: Option<(f64, f64)>,
+        /// Fit only the first N weeks [default: all weeks of the series that the scenario's steps cover].
         #[arg(long)]
-        threads: Option<usize>,
-        /// Change a scenario value, as for `run`.
-        #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
-        set: Vec<String>,
+        weeks: Option<u32>,
+        /// Seeds averaged per candidate; every candidate uses the same ones (common random numbers).
+        #[arg(long, default_value_t = 1)]
+        seeds: u32,
     },
     /// Check a scenario (keys, ranges, data files) without running it.
     Validate {
@@ -138,19 +206,15 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run {
             scenario,
-            out,
-            force,
-            seed,
-            threads: t,
-            set,
+            output,
             quiet,
         } => {
-            let s = scenario::load(&scenario, &scenario::Overrides { set, seed })?;
-            let threads = threads(t)?;
+            let s = scenario.load()?;
+            let threads = threads(scenario.threads)?;
             let stop = run::stop_on_ctrl_c()?;
             let opts = run::RunOptions {
-                out,
-                force,
+                out: output.out,
+                force: output.force,
                 threads,
                 quiet,
             };
@@ -159,29 +223,62 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 run::Outcome::Interrupted => Ok(ExitCode::from(130)),
             }
         }
-        Command::Ensemble {
-            scenario,
-            runs,
-            out,
-            force,
-            seed,
-            threads: t,
-            set,
-        } => {
-            let s = scenario::load(&scenario, &scenario::Overrides { set: set.clone(), seed })?;
-            let threads = threads(t)?;
-            let out = out.unwrap_or_else(|| run::default_out(&s.name, "-ensemble"));
+        Command::Ensemble { scenario, output, runs } => {
+            let s = scenario.load()?;
+            let threads = threads(scenario.threads)?;
+            let out = output.out.unwrap_or_else(|| run::default_out(&s.name, "-ensemble"));
             let stop = run::stop_on_ctrl_c()?;
             let opts = ensemble::EnsembleOptions {
-                scenario,
+                scenario: scenario.scenario,
                 runs,
                 out,
-                force,
-                set,
-                seed,
+                force: output.force,
+                set: scenario.set,
+                seed: scenario.seed,
                 threads,
             };
             ensemble::run(&opts, stop).map_err(classify)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Calibrate {
+            scenario,
+            output,
+            target,
+            observed,
+            column,
+            metric,
+            param,
+            param_max,
+            smoothness,
+            initial,
+            initial_range,
+            weeks,
+            seeds,
+        } => {
+            let s = scenario.load()?;
+            let threads = threads(scenario.threads)?;
+            let out = output.out.unwrap_or_else(|| run::default_out(&s.name, "-calibrate"));
+            let stop = run::stop_on_ctrl_c()?;
+            let opts = calibrate::CalibrateOptions {
+                scenario: scenario.scenario,
+                set: scenario.set,
+                seed: scenario.seed,
+                seeds,
+                weeks,
+                target,
+                observed,
+                column,
+                metric,
+                param,
+                param_max,
+                smoothness,
+                initial: (initial != "none").then_some(initial),
+                initial_range,
+                out,
+                force: output.force,
+                threads,
+            };
+            calibrate::run(&opts, stop).map_err(classify)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { scenario, set } => {

@@ -77,6 +77,7 @@ fn panel(
             label: name.clone(),
             colour: COLOURS[k % COLOURS.len()],
             points: steps.iter().zip(values).map(|(&s, &v)| (s as f64, v)).collect(),
+            band: Vec::new(),
         })
         .collect();
     line_chart(area, title, "step", ylabel, x_max, &lines)
@@ -87,6 +88,43 @@ struct Line {
     label: String,
     colour: RGBColor,
     points: Vec<(f64, f64)>,
+    /// A shaded band (x, low, high) around the line, e.g. a 5-95% range.
+    band: Vec<(f64, f64, f64)>,
+}
+
+/// A series of [`chart_png`]: a line and an optional band `(x, low, high)`.
+pub struct Series {
+    /// Legend text.
+    pub label: String,
+    /// The line.
+    pub points: Vec<(f64, f64)>,
+    /// Shaded range around it (empty for none).
+    pub band: Vec<(f64, f64, f64)>,
+}
+
+/// A single-panel line chart with bands, colours in series order.
+pub fn chart_png(path: &Path, title: &str, xlabel: &str, ylabel: &str, series: &[Series]) -> Result<()> {
+    register_font();
+    let e = |x: &dyn std::fmt::Display| anyhow!("{}: cannot draw plot: {x}", path.display());
+    let root = BitMapBackend::new(path, (1100, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let lines: Vec<Line> = series
+        .iter()
+        .enumerate()
+        .map(|(k, s)| Line {
+            label: s.label.clone(),
+            colour: COLOURS[k % COLOURS.len()],
+            points: s.points.clone(),
+            band: s.band.clone(),
+        })
+        .collect();
+    let x_max = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.0))
+        .fold(1.0f64, f64::max);
+    line_chart(&root, title, xlabel, ylabel, x_max, &lines).map_err(|x| e(&x))?;
+    root.present().map_err(|x| e(&x))?;
+    Ok(())
 }
 
 /// A line chart from x = 0 to `x_max` and y = 0 to just above the largest
@@ -101,7 +139,8 @@ fn line_chart(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let y_max = lines
         .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .flat_map(|l| l.points.iter().map(|p| p.1).chain(l.band.iter().map(|b| b.2)))
+        .filter(|y| y.is_finite())
         .fold(0.0f64, f64::max)
         .max(1.0)
         * 1.05;
@@ -115,10 +154,21 @@ fn line_chart(
         .configure_mesh()
         .x_desc(xlabel)
         .y_desc(ylabel)
+        // Whole-number x axes (steps, weeks, months): never more labels than values.
+        .x_labels((x_max.ceil() as usize + 1).clamp(2, 12))
         .label_style(("sans-serif", 15))
         .x_label_formatter(&|x| format!("{x:.0}"))
         .y_label_formatter(&|y| format_si(*y))
         .draw()?;
+    for l in lines.iter().filter(|l| !l.band.is_empty()) {
+        let outline: Vec<(f64, f64)> = l
+            .band
+            .iter()
+            .map(|b| (b.0, b.2))
+            .chain(l.band.iter().rev().map(|b| (b.0, b.1)))
+            .collect();
+        chart.draw_series(std::iter::once(Polygon::new(outline, l.colour.mix(0.2).filled())))?;
+    }
     for l in lines {
         let colour = l.colour;
         chart
@@ -170,11 +220,13 @@ pub fn weekly_vs_observed(path: &Path, weeks: &[Vec<f64>], observed: &[f64], lab
             label: "model: new infections".into(),
             colour: COLOURS[0],
             points: modelled.iter().enumerate().map(|(w, &v)| (w as f64, v)).collect(),
+            band: Vec::new(),
         },
         Line {
             label: observed_label,
             colour: COLOURS[2],
             points: observed.iter().enumerate().map(|(w, &o)| (w as f64, o)).collect(),
+            band: Vec::new(),
         },
     ];
     let draw = || {

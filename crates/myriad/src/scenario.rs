@@ -153,6 +153,48 @@ pub fn load(file: &Path, overrides: &Overrides) -> Result<Scenario, ScenarioErro
     parse(file, &text, overrides)
 }
 
+/// The scenario file after `--set` and `--seed`, as an editable document:
+/// for commands that write a changed scenario (`calibrate`).
+pub fn resolved_document(file: &Path, overrides: &Overrides) -> Result<toml_edit::DocumentMut, ScenarioError> {
+    let text = std::fs::read_to_string(file).map_err(|e| ScenarioError {
+        file: file.to_path_buf(),
+        line: None,
+        key: String::new(),
+        message: format!("cannot read the scenario file: {e}"),
+    })?;
+    apply_overrides(file, &text, overrides).map(|(doc, _)| doc)
+}
+
+/// Parse `text` and apply the overrides; also returns the key paths changed.
+fn apply_overrides(
+    file: &Path,
+    text: &str,
+    overrides: &Overrides,
+) -> Result<(toml_edit::DocumentMut, Vec<String>), ScenarioError> {
+    let plain_err = |line: Option<usize>, key: &str, message: String| ScenarioError {
+        file: file.to_path_buf(),
+        line,
+        key: key.to_string(),
+        message,
+    };
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        plain_err(line, "", format!("invalid TOML: {}", e.message().trim()))
+    })?;
+    let mut overridden = Vec::new();
+    for assignment in &overrides.set {
+        let path = apply_set(&mut doc, assignment).map_err(|m| plain_err(None, assignment, m))?;
+        overridden.push(path);
+    }
+    if let Some(seed) = overrides.seed {
+        doc["seed"] = toml_edit::value(seed as i64);
+        overridden.push("seed".into());
+    }
+    Ok((doc, overridden))
+}
+
 /// Check a scenario given as text (`file` is used for messages and relative paths).
 pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario, ScenarioError> {
     let plain_err = |line: Option<usize>, key: &str, message: String| ScenarioError {
@@ -168,16 +210,7 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
         plain_err(line, "", format!("invalid TOML: {}", e.message().trim()))
     };
     // Apply --set on an editable copy, then re-parse for spans.
-    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| syntax(e, text))?;
-    let mut overridden = Vec::new();
-    for assignment in &overrides.set {
-        let path = apply_set(&mut doc, assignment).map_err(|m| plain_err(None, assignment, m))?;
-        overridden.push(path);
-    }
-    if let Some(seed) = overrides.seed {
-        doc["seed"] = toml_edit::value(seed as i64);
-        overridden.push("seed".into());
-    }
+    let (doc, overridden) = apply_overrides(file, text, overrides)?;
     let text = doc.to_string();
     let parsed = toml_edit::Document::parse(text.as_str()).map_err(|e| syntax(e, &text))?;
     let src = Source {

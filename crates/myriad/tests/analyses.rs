@@ -1,0 +1,253 @@
+//! The three analyses of the COVID-19 case study end to end on a small area:
+//! retrospective (`calibrate`), counterfactual (`counterfactual`) and
+//! prospective (`ensemble`, also in cli.rs).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn myriad(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_myriad"))
+        .args(args)
+        .output()
+        .expect("run myriad")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Staten Island at 10%: about 48,700 agents.
+const SMALL_CITY: &str = r#"
+model = "covid"
+seed = 11
+steps = 28
+
+[population]
+synthetic = "nyc"
+boroughs = ["SI"]
+scale = 0.1
+
+[params]
+initial_infected = 150
+isolation_sensitivity = 0
+
+[[layers]]
+name = "household"
+type = "groups"
+column = "household"
+
+[[layers]]
+name = "work"
+type = "groups"
+column = "work_team"
+"#;
+
+/// Weekly sums of a column of timeseries.csv (steps 1-7, 8-14, ...).
+fn weekly(csv: &str, column: &str) -> Vec<f64> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let j = header.iter().position(|h| *h == column).unwrap();
+    let mut weeks = Vec::new();
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        let step: usize = cells[0].parse().unwrap();
+        if step == 0 {
+            continue;
+        }
+        let w = (step - 1) / 7;
+        if weeks.len() <= w {
+            weeks.push(0.0);
+        }
+        weeks[w] += cells[j].parse::<f64>().unwrap();
+    }
+    weeks
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn calibrate_recovers_the_weekly_r_of_a_synthetic_truth() {
+    let d = tempfile::tempdir().unwrap();
+    // The truth: R = 4 for two weeks, then 1.5.
+    let truth = format!(
+        "{SMALL_CITY}
+[[interventions]]
+start = 1
+end = 15
+param = \"r_week\"
+value = 4.0
+
+[[interventions]]
+start = 15
+param = \"r_week\"
+value = 1.5
+"
+    );
+    let truth_file = write(d.path(), "truth.toml", &truth);
+    let out = d.path().join("truth");
+    let o = myriad(&[
+        "run",
+        truth_file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let observed = weekly(
+        &std::fs::read_to_string(out.join("timeseries.csv")).unwrap(),
+        "new_infections",
+    );
+    let mut text = String::from("week,cases\n");
+    for (w, c) in observed.iter().enumerate() {
+        text.push_str(&format!("{w},{c}\n"));
+    }
+    let obs_file = write(d.path(), "observed.csv", &text);
+
+    // Fit the same scenario without its R schedule, with the same seed
+    // (the truth is one of the candidates, so a perfect fit exists).
+    let plain = write(d.path(), "plain.toml", SMALL_CITY);
+    let fit_dir = d.path().join("fit");
+    let o = myriad(&[
+        "calibrate",
+        plain.to_str().unwrap(),
+        "--observed",
+        obs_file.to_str().unwrap(),
+        "--column",
+        "cases",
+        "--initial-range",
+        "20:600",
+        "--out",
+        fit_dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = read_json(&fit_dir.join("calibration.json"));
+    let fitted: Vec<f64> = serde_json::from_value(summary["fitted_values"].clone()).unwrap();
+    let series: Vec<f64> = serde_json::from_value(summary["fitted_series"].clone()).unwrap();
+    assert_eq!(fitted.len(), 4);
+    // The search space holds an exact fit; the optimiser must come within 5%
+    // (rmsle 0.05) of the observed counts.
+    let rmsle = summary["rmsle"].as_f64().unwrap();
+    assert!(rmsle < 0.05, "rmsle {rmsle}: {series:?} vs {observed:?}");
+    // A week's count c carries relative noise about 1/sqrt(c), so a value
+    // fitted to it can differ from the truth by that much; allow 3 sd. (The
+    // smoothness prior pulls the fit towards constant R by a few percent.)
+    let truth_r = [4.0, 4.0, 1.5, 1.5];
+    for w in 0..4 {
+        let tolerance = 3.0 / observed[w].sqrt();
+        let rel = (fitted[w] - truth_r[w]).abs() / truth_r[w];
+        assert!(
+            rel < tolerance,
+            "week {w}: fitted R {} vs truth {} (relative error {rel:.3} > {tolerance:.3})",
+            fitted[w],
+            truth_r[w]
+        );
+    }
+    // The initial count is identified only through the smoothness prior
+    // (week 0 shows initial count x R), so only its range is checked.
+    let initial = summary["fitted_initial"].as_f64().unwrap();
+    assert!((20.0..=600.0).contains(&initial));
+}
+
+#[test]
+fn calibrate_on_the_bundled_cases_writes_a_scenario_that_reproduces_the_fit() {
+    let d = tempfile::tempdir().unwrap();
+    let scenario = write(d.path(), "si.toml", &SMALL_CITY.replace("scale = 0.1", "scale = 0.05"));
+    let fit_dir = d.path().join("fit");
+    let o = myriad(&[
+        "calibrate",
+        scenario.to_str().unwrap(),
+        "--target",
+        "SI",
+        "--weeks",
+        "3",
+        "--initial-range",
+        "1:50",
+        "--out",
+        fit_dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["calibration.csv", "calibration.json", "fitted.toml", "fit.png"] {
+        assert!(fit_dir.join(f).exists(), "{f} missing");
+    }
+    let summary = read_json(&fit_dir.join("calibration.json"));
+    assert_eq!(summary["metric"], "new_infections_SI");
+    let series: Vec<f64> = serde_json::from_value(summary["fitted_series"].clone()).unwrap();
+    let observed: Vec<f64> = serde_json::from_value(summary["observed_values"].clone()).unwrap();
+    // Staten Island's first three observed weeks, scaled by 0.05.
+    assert_eq!(observed, vec![27.0 * 0.05, 46.0 * 0.05, 87.0 * 0.05]);
+
+    // Common random numbers: running the fitted scenario with the same seed
+    // gives exactly the fitted weekly series.
+    let run_dir = d.path().join("rerun");
+    let fitted = fit_dir.join("fitted.toml");
+    let o = myriad(&[
+        "run",
+        fitted.to_str().unwrap(),
+        "--out",
+        run_dir.to_str().unwrap(),
+        "-q",
+        "--set",
+        "steps=21",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rerun = weekly(
+        &std::fs::read_to_string(run_dir.join("timeseries.csv")).unwrap(),
+        "new_infections_SI",
+    );
+    assert_eq!(rerun, series);
+}
+
+#[test]
+fn calibrate_rejects_bad_requests_with_exit_code_2_and_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let city = write(d.path(), "si.toml", &SMALL_CITY.replace("scale = 0.1", "scale = 0.02"));
+    let plain = write(
+        d.path(),
+        "plain.toml",
+        "model = \"sir\"\nsteps = 28\n[population]\nsize = 1000\n[[layers]]\nname = \"c\"\ntype = \"erdos_renyi\"\nmean_degree = 4\n",
+    );
+    let ragged = write(d.path(), "ragged.csv", "week,cases\n0,5\n1,oops\n");
+    let out = d.path().join("out");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec![city.to_str().unwrap(), "--target", "XX"], "--target 'XX'"),
+        (vec![city.to_str().unwrap(), "--target", "BK"], "does not include"),
+        (vec![plain.to_str().unwrap(), "--param", "beta"], "--observed"),
+        (
+            vec![
+                city.to_str().unwrap(),
+                "--observed",
+                ragged.to_str().unwrap(),
+                "--column",
+                "cases",
+            ],
+            "ragged.csv: line 3",
+        ),
+        (
+            vec![city.to_str().unwrap(), "--observed", ragged.to_str().unwrap()],
+            "--column",
+        ),
+        (vec![city.to_str().unwrap(), "--param", "beta"], "no parameter 'beta'"),
+        (vec![city.to_str().unwrap(), "--metric", "cases"], "no metric 'cases'"),
+        (
+            vec![city.to_str().unwrap(), "--initial-range", "50:10"],
+            "--initial-range",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut full = vec!["calibrate"];
+        full.extend(args);
+        full.extend(["--out", out.to_str().unwrap()]);
+        let o = myriad(&full);
+        assert_eq!(o.status.code(), Some(2), "{full:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expected), "{full:?}: {}", stderr(&o));
+        assert!(!out.exists(), "{full:?} wrote output");
+    }
+}
