@@ -2,6 +2,7 @@
 //! median and the 5-95% band of every metric at every step (the
 //! prospective analysis).
 
+use crate::plot;
 use crate::run::{self, Outcome, RunOptions};
 use crate::scenario::{self, Overrides};
 use anyhow::{bail, Context, Result};
@@ -38,7 +39,8 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
 }
 
-fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
+/// Read a `timeseries.csv`: the header and the rows as numbers.
+pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut lines = text.lines();
     let header: Vec<String> = lines
@@ -60,7 +62,104 @@ fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
     Ok((header, rows))
 }
 
-/// Run the ensemble and write `ensemble.csv` beside the runs.
+/// Metric rows of completed runs: the CSV header and, per run, its rows.
+pub struct Runs {
+    /// `step` and the metric names.
+    pub header: Vec<String>,
+    /// Per run, per step: the row (step first).
+    pub rows: Vec<Vec<Vec<f64>>>,
+    /// Seeds of the completed runs.
+    pub seeds: Vec<u64>,
+}
+
+/// One run of `scenario` with `set` and `seed` into `dir`, quietly; returns
+/// its rows, or None if it was interrupted.
+pub fn run_one(
+    scenario: &Path,
+    set: &[String],
+    seed: u64,
+    dir: &Path,
+    threads: usize,
+    stop: &Arc<AtomicBool>,
+) -> Result<Option<(Vec<String>, Vec<Vec<f64>>)>> {
+    let s = scenario::load(
+        scenario,
+        &Overrides {
+            set: set.to_vec(),
+            seed: Some(seed),
+        },
+    )?;
+    let outcome = run::run(
+        &s,
+        &RunOptions {
+            out: Some(dir.to_path_buf()),
+            force: false,
+            threads,
+            quiet: true,
+        },
+        stop.clone(),
+    )?;
+    if matches!(outcome, Outcome::Interrupted) {
+        return Ok(None);
+    }
+    read_csv(&dir.join("timeseries.csv")).map(Some)
+}
+
+/// Per step, the median and the 5-95% band of every metric over the runs,
+/// as CSV text (`<metric>_median, <metric>_p05, <metric>_p95`).
+pub fn bands_csv(runs: &Runs) -> String {
+    let steps = runs.rows.iter().map(|r| r.len()).min().unwrap_or(0);
+    let mut out = String::from("step");
+    for name in &runs.header[1..] {
+        out.push_str(&format!(",{name}_median,{name}_p05,{name}_p95"));
+    }
+    out.push('\n');
+    for t in 0..steps {
+        out.push_str(&format!("{}", runs.rows[0][t][0]));
+        for j in 1..runs.header.len() {
+            let (median, lo, hi) = band(runs, t, j);
+            out.push_str(&format!(",{median},{lo},{hi}"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Median, 5% and 95% quantiles of metric column `j` at step index `t`.
+pub fn band(runs: &Runs, t: usize, j: usize) -> (f64, f64, f64) {
+    let mut v: Vec<f64> = runs.rows.iter().map(|r| r[t][j]).collect();
+    v.sort_by(f64::total_cmp);
+    (quantile(&v, 0.5), quantile(&v, 0.05), quantile(&v, 0.95))
+}
+
+/// The metric an ensemble plot shows: the first per-step event count
+/// (`new_...`), else the first metric.
+pub fn headline_metric(header: &[String]) -> usize {
+    header
+        .iter()
+        .position(|h| h.starts_with("new_"))
+        .unwrap_or(1.min(header.len() - 1))
+}
+
+/// A plot series of the median and band of column `j`.
+pub fn band_series(runs: &Runs, j: usize, label: String) -> plot::Series {
+    let steps = runs.rows.iter().map(|r| r.len()).min().unwrap_or(0);
+    let mut points = Vec::with_capacity(steps);
+    let mut area = Vec::with_capacity(steps);
+    for t in 0..steps {
+        let x = runs.rows[0][t][0];
+        let (median, lo, hi) = band(runs, t, j);
+        points.push((x, median));
+        area.push((x, lo, hi));
+    }
+    plot::Series {
+        label,
+        points,
+        band: area,
+    }
+}
+
+/// Run the ensemble and write `ensemble.csv` and `ensemble.png` beside the runs.
 pub fn run(o: &EnsembleOptions, stop: Arc<AtomicBool>) -> Result<()> {
     if o.runs == 0 {
         bail!(crate::build::InputError("--runs must be at least 1".into()));
@@ -74,66 +173,46 @@ pub fn run(o: &EnsembleOptions, stop: Arc<AtomicBool>) -> Result<()> {
     )?;
     run::prepare_out(&o.out, o.force, &["ensemble.csv"])?;
     let base = first.seed;
-    let mut header = Vec::new();
-    let mut all: Vec<Vec<Vec<f64>>> = Vec::new();
+    let mut runs = Runs {
+        header: Vec::new(),
+        rows: Vec::new(),
+        seeds: Vec::new(),
+    };
     for k in 0..o.runs as u64 {
         let seed = base + k;
-        let s = scenario::load(
-            &o.scenario,
-            &Overrides {
-                set: o.set.clone(),
-                seed: Some(seed),
-            },
-        )?;
         let dir = o.out.join("runs").join(format!("seed-{seed}"));
         eprintln!("run {}/{} (seed {seed})", k + 1, o.runs);
-        let outcome = run::run(
-            &s,
-            &RunOptions {
-                out: Some(dir.clone()),
-                force: false,
-                threads: o.threads,
-                quiet: true,
-            },
-            stop.clone(),
-        )?;
-        if matches!(outcome, Outcome::Interrupted) {
-            eprintln!("interrupted: the ensemble summarises the {k} completed runs");
-            break;
+        match run_one(&o.scenario, &o.set, seed, &dir, o.threads, &stop)? {
+            Some((header, rows)) => {
+                runs.header = header;
+                runs.rows.push(rows);
+                runs.seeds.push(seed);
+            }
+            None => {
+                eprintln!("interrupted: the ensemble summarises the {k} completed runs");
+                break;
+            }
         }
-        let (h, rows) = read_csv(&dir.join("timeseries.csv"))?;
-        header = h;
-        all.push(rows);
     }
-    if all.is_empty() {
+    if runs.rows.is_empty() {
         bail!("no run completed");
     }
-    let steps = all.iter().map(|r| r.len()).min().unwrap_or(0);
-    let mut out = String::from("step");
-    for name in &header[1..] {
-        out.push_str(&format!(",{name}_median,{name}_p05,{name}_p95"));
-    }
-    out.push('\n');
-    for t in 0..steps {
-        out.push_str(&format!("{}", all[0][t][0]));
-        for j in 1..header.len() {
-            let mut v: Vec<f64> = all.iter().map(|r| r[t][j]).collect();
-            v.sort_by(f64::total_cmp);
-            out.push_str(&format!(
-                ",{},{},{}",
-                quantile(&v, 0.5),
-                quantile(&v, 0.05),
-                quantile(&v, 0.95)
-            ));
-        }
-        out.push('\n');
-    }
     let path = o.out.join("ensemble.csv");
-    std::fs::write(&path, out).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, bands_csv(&runs)).with_context(|| format!("writing {}", path.display()))?;
+    if first.output.plot {
+        let j = headline_metric(&runs.header);
+        plot::chart_png(
+            &o.out.join("ensemble.png"),
+            &format!("{}: {} runs, median and 5-95% band", first.name, runs.rows.len()),
+            "step",
+            &runs.header[j],
+            &[band_series(&runs, j, runs.header[j].clone())],
+        )?;
+    }
     eprintln!(
         "{} runs (seeds {base}..={}); median and 5-95% band per step in {}",
-        all.len(),
-        base + all.len() as u64 - 1,
+        runs.rows.len(),
+        base + runs.rows.len() as u64 - 1,
         path.display()
     );
     Ok(())

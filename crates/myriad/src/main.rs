@@ -3,6 +3,7 @@
 mod bench;
 mod build;
 mod calibrate;
+mod counterfactual;
 mod ensemble;
 mod plot;
 mod run;
@@ -95,6 +96,21 @@ enum Command {
         output: OutArgs,
         /// Number of runs (seeds seed, seed+1, ...).
         #[arg(long, default_value_t = 20)]
+        runs: u32,
+    },
+    /// Counterfactual analysis: run the scenario with and without --change on the same seeds
+    /// and report each outcome's difference with a 95% interval (difference.csv, comparison.png).
+    Counterfactual {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        #[command(flatten)]
+        output: OutArgs,
+        /// What differs in the counterfactual, as for --set, e.g.
+        /// --change "interventions.schools closed.start=16". Repeatable.
+        #[arg(long = "change", value_name = "KEY.PATH=VALUE", required = true)]
+        change: Vec<String>,
+        /// Number of seed pairs.
+        #[arg(long, default_value_t = 10)]
         runs: u32,
     },
     /// Retrospective analysis: fit a weekly parameter (default r_week) and the initial
@@ -238,6 +254,31 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 threads,
             };
             ensemble::run(&opts, stop).map_err(classify)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Counterfactual {
+            scenario,
+            output,
+            change,
+            runs,
+        } => {
+            let s = scenario.load()?;
+            let threads = threads(scenario.threads)?;
+            let out = output
+                .out
+                .unwrap_or_else(|| run::default_out(&s.name, "-counterfactual"));
+            let stop = run::stop_on_ctrl_c()?;
+            let opts = counterfactual::CounterfactualOptions {
+                scenario: scenario.scenario,
+                set: scenario.set,
+                change,
+                seed: scenario.seed,
+                runs,
+                out,
+                force: output.force,
+                threads,
+            };
+            counterfactual::run(&opts, stop).map_err(classify)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Calibrate {

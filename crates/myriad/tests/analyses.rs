@@ -251,3 +251,129 @@ fn calibrate_rejects_bad_requests_with_exit_code_2_and_writes_nothing() {
         assert!(!out.exists(), "{full:?} wrote output");
     }
 }
+
+/// A small city with schools, closed from day 30.
+fn school_city() -> String {
+    SMALL_CITY
+        .replace("scale = 0.1", "scale = 0.05")
+        .replace("steps = 28", "steps = 42")
+        + r#"
+[[layers]]
+name = "school"
+type = "groups"
+column = "class"
+
+[[interventions]]
+name = "schools closed"
+start = 30
+layer = "school"
+value = 0
+"#
+}
+
+fn difference_rows(dir: &Path) -> Vec<(String, Vec<f64>)> {
+    std::fs::read_to_string(dir.join("difference.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (name, rest) = l.split_once(',').unwrap();
+            (name.to_string(), rest.split(',').map(|x| x.parse().unwrap()).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn counterfactual_pairs_seeds_so_a_change_of_nothing_differs_by_exactly_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let s = write(d.path(), "city.toml", &school_city());
+    let out = d.path().join("cf");
+    // The "change" restates the scenario's own value.
+    let o = myriad(&[
+        "counterfactual",
+        s.to_str().unwrap(),
+        "--change",
+        "interventions.schools closed.start=30",
+        "--runs",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = difference_rows(&out);
+    assert!(rows.iter().any(|(n, _)| n == "total new_infections"));
+    for (name, v) in &rows {
+        // baseline mean, counterfactual mean, difference, ci low, ci high, p05, p95
+        assert_eq!(v[0], v[1], "{name}");
+        assert_eq!(&v[2..], &[0.0; 5], "{name}");
+    }
+    for f in [
+        "summary.json",
+        "comparison.png",
+        "baseline/ensemble.csv",
+        "counterfactual/ensemble.csv",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    assert!(out.join("counterfactual/runs/seed-13/timeseries.csv").exists());
+}
+
+#[test]
+fn counterfactual_reports_the_paired_difference_of_a_real_change() {
+    let d = tempfile::tempdir().unwrap();
+    let s = write(d.path(), "city.toml", &school_city());
+    let out = d.path().join("cf");
+    // No transmission at all in the counterfactual: every pair loses exactly
+    // the baseline's infections.
+    let o = myriad(&[
+        "counterfactual",
+        s.to_str().unwrap(),
+        "--change",
+        "params.r_week=0",
+        "--runs",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = difference_rows(&out);
+    let (_, v) = rows.iter().find(|(n, _)| n == "total new_infections").unwrap();
+    assert!(v[0] > 0.0, "the baseline has infections");
+    assert_eq!(v[1], 0.0);
+    assert!((v[2] + v[0]).abs() < 1e-9 * v[0], "difference {} vs -{}", v[2], v[0]);
+    assert!(v[3] <= v[2] && v[2] <= v[4], "interval contains the mean");
+    // The per-run baselines from the runs themselves.
+    let mut totals = Vec::new();
+    for seed in 11..15 {
+        let csv = std::fs::read_to_string(out.join(format!("baseline/runs/seed-{seed}/timeseries.csv"))).unwrap();
+        totals.push(weekly(&csv, "new_infections").iter().sum::<f64>());
+    }
+    let mean = totals.iter().sum::<f64>() / 4.0;
+    assert!((mean - v[0]).abs() < 1e-9 * mean, "{mean} vs {}", v[0]);
+    // And the interval is the t interval over the four pairs.
+    let sd = (totals.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / 3.0).sqrt();
+    let half = 3.182_446 * sd / 2.0; // t(0.975, 3) x sd / sqrt(4)
+    assert!(
+        (v[4] - v[2] - half).abs() < 1e-3 * half.max(1.0),
+        "{} vs {half}",
+        v[4] - v[2]
+    );
+}
+
+#[test]
+fn counterfactual_rejects_a_bad_change_before_running() {
+    let d = tempfile::tempdir().unwrap();
+    let s = write(d.path(), "city.toml", &school_city());
+    let out = d.path().join("cf");
+    let o = myriad(&[
+        "counterfactual",
+        s.to_str().unwrap(),
+        "--change",
+        "interventions.schools shut.start=16",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no entry named 'schools shut'"), "{}", stderr(&o));
+    assert!(!out.exists());
+}
