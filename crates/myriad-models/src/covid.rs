@@ -27,10 +27,13 @@
 //! in its borough (columns `area` and `borough`; without them, anywhere).
 //!
 //! Behaviour, weekly (on steps 1, 8, 15, ...). Each agent isolates with
-//! probability `min(isolation_max, isolation_base + isolation_sensitivity x g_b)
-//! x (1 + isolation_age_slope x (age - 2))` (clamped to [0, 1]) where `g_b` is
-//! the relative growth of new infections in its borough over the last two
-//! weeks (0 if falling). An isolating agent has no school, work or community
+//! probability `P_b x (1 + isolation_age_slope x (age - 2))` (clamped to
+//! [0, 1]), where its borough's propensity `P_b = isolation_memory x P_b(last
+//! week) + (1 - isolation_memory) x min(isolation_max, isolation_base +
+//! isolation_sensitivity x g_b)` (starting at `isolation_base`) and `g_b` is
+//! the relative growth of new infections in the borough over the last two
+//! weeks (0 if falling). The memory term stands for habit: without it the
+//! response chases its own effect and swings week to week. An isolating agent has no school, work or community
 //! contacts that week. Each employed agent who does not isolate goes to work
 //! with probability `work_probability`.
 //!
@@ -39,7 +42,8 @@
 //! most of them, has lost income and counts as unemployed that month. A
 //! borough's unemployment rate is (initially unemployed + those) / labour
 //! force, with employment from the `employment` column (1 employed, 2
-//! unemployed, 0 outside the labour force).
+//! unemployed, 0 outside the labour force); members of the labour force who
+//! died have left it.
 
 use crate::registry::{ColumnDoc, ModelError, ModelInfo, ModelInput};
 use crate::setup::{check_layer_sizes, initial_stages, seed_infections};
@@ -235,6 +239,14 @@ fn params() -> Vec<ParamSpec> {
             "Cap on the growth-driven isolation probability.",
         ),
         num(
+            "isolation_memory",
+            0.5,
+            0.0,
+            0.99,
+            "fraction",
+            "Weight of last week's isolation propensity in this week's (habit; damps week-to-week swings).",
+        ),
+        num(
             "isolation_age_slope",
             0.1,
             -1.0,
@@ -406,6 +418,8 @@ struct Fixed {
     areas: Groups,
     boroughs: Groups,
     employed: Vec<bool>,
+    /// 0 outside the labour force, 1 employed, 2 unemployed (at the start).
+    employment: Vec<u8>,
     labour_force: [u64; 5],
     initially_unemployed: [u64; 5],
     layers: Vec<(Layer, Role)>,
@@ -427,6 +441,9 @@ pub struct Covid {
     hit: Vec<AtomicBool>,
     week_cases: [u64; 5],
     weekly: Vec<[u64; 5]>,
+    /// Isolation propensity per borough before the age factor (smoothed).
+    pressure: [f64; 5],
+    weeks_decided: u32,
     unemployment: [f64; 5],
     tally: Tally,
 }
@@ -446,6 +463,8 @@ impl Clone for Covid {
             hit: (0..self.hit.len()).map(|_| AtomicBool::new(false)).collect(),
             week_cases: self.week_cases,
             weekly: self.weekly.clone(),
+            pressure: self.pressure,
+            weeks_decided: self.weeks_decided,
             unemployment: self.unemployment,
             tally: self.tally,
         }
@@ -666,6 +685,7 @@ impl Covid {
                 borough,
                 area,
                 employed,
+                employment,
                 labour_force,
                 initially_unemployed,
                 layers,
@@ -683,21 +703,25 @@ impl Covid {
             hit: (0..n).map(|_| AtomicBool::new(false)).collect(),
             week_cases: [0; 5],
             weekly: Vec::new(),
+            pressure: [0.0; 5],
+            weeks_decided: 0,
             unemployment: [0.0; 5],
             tally: Tally::default(),
         };
-        m.update_unemployment(&[0; 5]);
+        m.update_unemployment(&[0; 5], &[0; 5], &[0; 5]);
         m.tally = m.count(Tally::default());
         Ok(m)
     }
 
     /// Unemployment rate (percent) per borough: the initially unemployed plus
     /// `lost` (employed agents who lost income this month) over the labour force.
-    fn update_unemployment(&mut self, lost: &[u64; 5]) {
+    /// `dead` (members of the labour force who died) have left it.
+    fn update_unemployment(&mut self, lost: &[u64; 5], dead: &[u64; 5], dead_unemployed: &[u64; 5]) {
         for (b, rate) in self.unemployment.iter_mut().enumerate() {
-            if self.fixed.labour_force[b] > 0 {
-                *rate =
-                    100.0 * (self.fixed.initially_unemployed[b] + lost[b]) as f64 / self.fixed.labour_force[b] as f64;
+            let force = self.fixed.labour_force[b] - dead[b];
+            if force > 0 {
+                let unemployed = self.fixed.initially_unemployed[b] - dead_unemployed[b] + lost[b];
+                *rate = 100.0 * unemployed as f64 / force as f64;
             }
         }
     }
@@ -739,6 +763,15 @@ impl Covid {
         let base = p.num("isolation_base");
         let sens = p.num("isolation_sensitivity");
         let cap = p.num("isolation_max");
+        let memory = p.num("isolation_memory");
+        if self.weeks_decided == 0 {
+            self.pressure = [base; 5];
+        }
+        for (b, pressure) in self.pressure.iter_mut().enumerate() {
+            *pressure = memory * *pressure + (1.0 - memory) * (base + sens * growth[b]).min(cap);
+        }
+        self.weeks_decided += 1;
+        let pressure = self.pressure;
         let slope = p.num("isolation_age_slope");
         let work_p = p.num("work_probability");
         let rng = CounterRng::new(self.fixed.seed, Stream::DECISION);
@@ -761,7 +794,7 @@ impl Covid {
                     *work = false;
                     return;
                 }
-                let q = (base + sens * growth[borough[i] as usize]).min(cap) * (1.0 + slope * (age[i] as f64 - 2.0));
+                let q = pressure[borough[i] as usize] * (1.0 + slope * (age[i] as f64 - 2.0));
                 *iso = to_unit(rng.at(step, i as u32, 0)) < q.clamp(0.0, 1.0);
                 *work = employed[i] && !*iso && to_unit(rng.at(step, i as u32, 1)) < work_p;
                 if *work && work_open {
@@ -1033,13 +1066,18 @@ impl Model for Covid {
             self.week_cases = [0; 5];
         }
         if step.is_multiple_of(30) && self.weeks_in_month > 0 {
-            let mut lost = [0u64; 5];
+            let (mut lost, mut dead, mut dead_unemployed) = ([0u64; 5], [0u64; 5], [0u64; 5]);
+            let fixed = &self.fixed;
             for i in 0..self.stage.len() {
-                if self.fixed.employed[i] && (self.weeks_worked[i] as u32) * 2 < self.weeks_in_month as u32 {
-                    lost[self.fixed.borough[i] as usize] += 1;
+                let b = fixed.borough[i] as usize;
+                if self.stage[i] == D {
+                    dead[b] += (fixed.employment[i] > 0) as u64;
+                    dead_unemployed[b] += (fixed.employment[i] == 2) as u64;
+                } else if fixed.employed[i] && (self.weeks_worked[i] as u32) * 2 < self.weeks_in_month as u32 {
+                    lost[b] += 1;
                 }
             }
-            self.update_unemployment(&lost);
+            self.update_unemployment(&lost, &dead, &dead_unemployed);
             self.weeks_worked.iter_mut().for_each(|w| *w = 0);
             self.weeks_in_month = 0;
         }

@@ -242,3 +242,68 @@ fn city_run_conserves_agents_and_is_identical_on_1_2_and_7_threads() {
     assert_eq!(one, go(2));
     assert_eq!(one, go(7));
 }
+
+/// Unemployment rate (percent, borough BK: no borough column) after 30 days.
+fn unemployment_after_a_month(set: &[(&str, f64)], stage: Vec<i64>, work_weight: f64) -> f64 {
+    // 6,000 employed, 1,000 unemployed, 3,000 outside the labour force.
+    let n = 10_000usize;
+    let employment: Vec<i64> = (0..n)
+        .map(|i| {
+            if i < 6000 {
+                1
+            } else if i < 7000 {
+                2
+            } else {
+                0
+            }
+        })
+        .collect();
+    let p = params(set);
+    let pairs: Vec<u32> = (0..n as u32 / 2).flat_map(|i| [2 * i, 2 * i + 1]).collect();
+    let mut m = Covid::new(ModelInput {
+        population: population(vec![2; n], stage, employment),
+        layers: vec![layer("work", n as u32, pairs)],
+        params: p.clone(),
+        seed: 8,
+    })
+    .unwrap();
+    let column = m.metrics().iter().position(|s| s.name == "unemployment_BK").unwrap();
+    let mut row = Vec::new();
+    for t in 1..=30 {
+        row = step(&mut m, &p, t, &[work_weight]);
+    }
+    row[column]
+}
+
+#[test]
+fn monthly_unemployment_counts_those_who_did_not_work_most_weeks() {
+    let healthy = vec![0i64; 10_000];
+    // Everyone works every week: only the initially unemployed.
+    let all_work = unemployment_after_a_month(&[("work_probability", 1.0)], healthy.clone(), 1.0);
+    assert!((all_work - 100.0 * 1000.0 / 7000.0).abs() < 1e-9, "{all_work}");
+    // Nobody works, or the workplaces are closed: the whole labour force.
+    let none = unemployment_after_a_month(&[("work_probability", 0.0)], healthy.clone(), 1.0);
+    assert!((none - 100.0).abs() < 1e-9, "{none}");
+    let closed = unemployment_after_a_month(&[("work_probability", 1.0)], healthy.clone(), 0.0);
+    assert!((closed - 100.0).abs() < 1e-9, "{closed}");
+    // Half the weeks on average: decisions on days 1, 8, 15, 22, 29, so an
+    // agent loses income when it works at most 2 of 5 weeks: P = 1/2 for
+    // work_probability 1/2. Expected 1000 + 3000 unemployed of 7000; the
+    // binomial sd of the 6000 is sqrt(6000/4) = 38.7 agents; allow 5 sd.
+    let half = unemployment_after_a_month(&[("work_probability", 0.5)], healthy, 1.0);
+    let expected = 100.0 * 4000.0 / 7000.0;
+    assert!(
+        (half - expected).abs() < 100.0 * 5.0 * 38.73 / 7000.0,
+        "{half} vs {expected}"
+    );
+    // 600 employed agents start infected and all die after 5 days: they
+    // leave the labour force instead of counting as unemployed.
+    let mut stage = vec![0i64; 10_000];
+    stage[..600].iter_mut().for_each(|s| *s = 2);
+    let after_deaths = unemployment_after_a_month(
+        &[("work_probability", 1.0), ("death_fraction", 1.0), ("r_week", 0.0)],
+        stage,
+        1.0,
+    );
+    assert!((after_deaths - 100.0 * 1000.0 / 6400.0).abs() < 1e-9, "{after_deaths}");
+}

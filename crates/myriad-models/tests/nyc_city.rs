@@ -162,3 +162,21 @@ fn scaled_city_is_deterministic_and_proportional() {
     )
     .is_err());
 }
+
+#[test]
+fn observed_series_are_complete_and_consistent_with_the_tables() {
+    use myriad_models::nyc::data::{observed_unemployment, observed_weekly_cases, tables};
+    let months = observed_unemployment();
+    assert_eq!(months.len(), 41);
+    assert!(months.iter().flatten().all(|r| r.is_finite() && *r > 0.0 && *r < 100.0));
+    // The first month is the one the city's employment is drawn from.
+    let labour = tables().labour;
+    for b in 0..5 {
+        assert_eq!(months[0][b], labour[b].1);
+    }
+    let weeks = observed_weekly_cases();
+    assert_eq!(weeks.len(), 27);
+    for (by, total) in &weeks {
+        assert!((by.iter().sum::<f64>() - total).abs() < 1e-9, "{by:?} vs {total}");
+    }
+}

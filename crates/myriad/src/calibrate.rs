@@ -556,12 +556,13 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
                     .map(|(w, &v)| (w as f64, v))
                     .collect(),
                 band: Vec::new(),
+                markers: true,
+                colour: None,
             },
-            plot::Series {
-                label: format!("fitted model ({})", observed.metric),
-                points: fit.simulated.iter().enumerate().map(|(w, &v)| (w as f64, v)).collect(),
-                band: Vec::new(),
-            },
+            plot::Series::line(
+                format!("fitted model ({})", observed.metric),
+                fit.simulated.iter().enumerate().map(|(w, &v)| (w as f64, v)).collect(),
+            ),
         ],
     )?;
     let summary = json!({

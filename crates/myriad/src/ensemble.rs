@@ -153,9 +153,8 @@ pub fn band_series(runs: &Runs, j: usize, label: String) -> plot::Series {
         area.push((x, lo, hi));
     }
     plot::Series {
-        label,
-        points,
         band: area,
+        ..plot::Series::line(label, points)
     }
 }
 

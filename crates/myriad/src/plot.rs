@@ -78,6 +78,7 @@ fn panel(
             colour: COLOURS[k % COLOURS.len()],
             points: steps.iter().zip(values).map(|(&s, &v)| (s as f64, v)).collect(),
             band: Vec::new(),
+            markers: false,
         })
         .collect();
     line_chart(area, title, "step", ylabel, x_max, &lines)
@@ -90,6 +91,8 @@ struct Line {
     points: Vec<(f64, f64)>,
     /// A shaded band (x, low, high) around the line, e.g. a 5-95% range.
     band: Vec<(f64, f64, f64)>,
+    /// Mark each point (observations) rather than only joining them.
+    markers: bool,
 }
 
 /// A series of [`chart_png`]: a line and an optional band `(x, low, high)`.
@@ -100,6 +103,23 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// Shaded range around it (empty for none).
     pub band: Vec<(f64, f64, f64)>,
+    /// Mark each point (for observations).
+    pub markers: bool,
+    /// Colour index [default: the series' position].
+    pub colour: Option<usize>,
+}
+
+impl Series {
+    /// A plain line.
+    pub fn line(label: impl Into<String>, points: Vec<(f64, f64)>) -> Series {
+        Series {
+            label: label.into(),
+            points,
+            band: Vec::new(),
+            markers: false,
+            colour: None,
+        }
+    }
 }
 
 /// A single-panel line chart with bands, colours in series order.
@@ -113,9 +133,10 @@ pub fn chart_png(path: &Path, title: &str, xlabel: &str, ylabel: &str, series: &
         .enumerate()
         .map(|(k, s)| Line {
             label: s.label.clone(),
-            colour: COLOURS[k % COLOURS.len()],
+            colour: COLOURS[s.colour.unwrap_or(k) % COLOURS.len()],
             points: s.points.clone(),
             band: s.band.clone(),
+            markers: s.markers,
         })
         .collect();
     let x_max = lines
@@ -169,6 +190,9 @@ fn line_chart(
             .collect();
         chart.draw_series(std::iter::once(Polygon::new(outline, l.colour.mix(0.2).filled())))?;
     }
+    for l in lines.iter().filter(|l| l.markers) {
+        chart.draw_series(l.points.iter().map(|&p| Circle::new(p, 4, l.colour.filled())))?;
+    }
     for l in lines {
         let colour = l.colour;
         chart
@@ -221,12 +245,14 @@ pub fn weekly_vs_observed(path: &Path, weeks: &[Vec<f64>], observed: &[f64], lab
             colour: COLOURS[0],
             points: modelled.iter().enumerate().map(|(w, &v)| (w as f64, v)).collect(),
             band: Vec::new(),
+            markers: false,
         },
         Line {
             label: observed_label,
             colour: COLOURS[2],
             points: observed.iter().enumerate().map(|(w, &o)| (w as f64, o)).collect(),
             band: Vec::new(),
+            markers: false,
         },
     ];
     let draw = || {

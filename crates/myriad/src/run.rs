@@ -224,6 +224,12 @@ pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Out
             plot::weekly_vs_observed(&out.join("weekly_cases.png"), weeks, &observed, &label, opts.scale)?;
         }
     }
+    if let Some(months) = monthly_rows(&rec) {
+        write_monthly(&out.join("monthly.csv"), s, &months)?;
+        if let (true, crate::scenario::PopulationSource::City(opts)) = (s.output.plot, &s.population) {
+            plot_unemployment(&out.join("unemployment.png"), s, opts, &months)?;
+        }
+    }
     let last = rec.last().expect("step 0 is always recorded");
     let final_metrics: serde_json::Map<String, serde_json::Value> = specs
         .iter()
@@ -323,6 +329,121 @@ fn write_weekly(path: &Path, names: &[String], weeks: &[Vec<f64>]) -> Result<()>
         text.push_str(&format!("{w},{},{},{}\n", 7 * w + 1, 7 * w + 7, values.join(",")));
     }
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Monthly metrics (`unemployment_<borough>`), read at steps 0, 30, 60, ...:
+/// per month, the step and the values. None if the model has none.
+struct Months {
+    names: Vec<String>,
+    rows: Vec<(u32, Vec<f64>)>,
+}
+
+fn monthly_rows(rec: &Recorder) -> Option<Months> {
+    let cols: Vec<usize> = rec
+        .specs()
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.name.starts_with("unemployment_"))
+        .map(|(j, _)| j)
+        .collect();
+    if cols.is_empty() {
+        return None;
+    }
+    let rows = rec
+        .steps()
+        .iter()
+        .enumerate()
+        .filter(|(_, &step)| step.is_multiple_of(30))
+        .map(|(i, &step)| (step, cols.iter().map(|&j| rec.row(i)[j]).collect()))
+        .collect();
+    Some(Months {
+        names: cols.iter().map(|&j| rec.specs()[j].name.clone()).collect(),
+        rows,
+    })
+}
+
+/// Boroughs of the synthetic city in the scenario: (index, code).
+fn city_boroughs(opts: &myriad_models::nyc::CityOptions) -> Vec<(usize, &'static str)> {
+    myriad_models::nyc::data::BOROUGHS
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, c)| opts.boroughs.is_empty() || opts.boroughs.iter().any(|x| x == c))
+        .collect()
+}
+
+/// `monthly.csv`: month k is the month ending at step 30k (month 0: the
+/// initial state); for the synthetic city, the observed rate of the k-th
+/// month of borough_unemployment.csv beside it (month 0: its first month).
+fn write_monthly(path: &Path, s: &Scenario, m: &Months) -> Result<()> {
+    let observed = match &s.population {
+        crate::scenario::PopulationSource::City(opts) => {
+            Some((city_boroughs(opts), myriad_models::nyc::data::observed_unemployment()))
+        }
+        _ => None,
+    };
+    let mut text = format!("month,step,{}", m.names.join(","));
+    if let Some((boroughs, _)) = &observed {
+        for (_, code) in boroughs {
+            text.push_str(&format!(",observed_unemployment_{code}"));
+        }
+    }
+    text.push('\n');
+    for (step, values) in &m.rows {
+        let month = (step / 30) as usize;
+        let v: Vec<String> = values.iter().map(|x| x.to_string()).collect();
+        text.push_str(&format!("{month},{step},{}", v.join(",")));
+        if let Some((boroughs, obs)) = &observed {
+            for &(b, _) in boroughs {
+                match obs.get(month) {
+                    Some(o) => text.push_str(&format!(",{}", o[b])),
+                    None => text.push(','),
+                }
+            }
+        }
+        text.push('\n');
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `unemployment.png`: modelled monthly unemployment per borough (lines)
+/// against the observed rates (points), same colour per borough.
+fn plot_unemployment(path: &Path, s: &Scenario, opts: &myriad_models::nyc::CityOptions, m: &Months) -> Result<()> {
+    let observed = myriad_models::nyc::data::observed_unemployment();
+    let months = m.rows.len();
+    let mut series = Vec::new();
+    for (b, code) in city_boroughs(opts) {
+        let Some(j) = m.names.iter().position(|n| *n == format!("unemployment_{code}")) else {
+            continue;
+        };
+        series.push(plot::Series {
+            colour: Some(b),
+            ..plot::Series::line(
+                format!("{code} model"),
+                m.rows.iter().map(|(step, v)| ((step / 30) as f64, v[j])).collect(),
+            )
+        });
+        series.push(plot::Series {
+            colour: Some(b),
+            markers: true,
+            ..plot::Series::line(
+                format!("{code} observed"),
+                observed
+                    .iter()
+                    .take(months)
+                    .enumerate()
+                    .map(|(k, o)| (k as f64, o[b]))
+                    .collect(),
+            )
+        });
+    }
+    plot::chart_png(
+        path,
+        &format!("{}: unemployment rate by borough, model vs observed", s.name),
+        "month",
+        "percent",
+        &series,
+    )
 }
 
 /// A progress bar on a terminal, plain log lines otherwise.

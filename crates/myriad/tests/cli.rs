@@ -443,6 +443,28 @@ fn weekly_file_sums_the_daily_event_counts() {
     }
     let png = std::fs::read(out.join("weekly_cases.png")).unwrap();
     assert_eq!(&png[..4], b"\x89PNG");
+
+    // Monthly: month 0 (the start) and month 1 (step 30), the model's rate
+    // beside the observed one; the start matches the table's first month.
+    let monthly = std::fs::read_to_string(out.join("monthly.csv")).unwrap();
+    let lines: Vec<&str> = monthly.lines().collect();
+    assert_eq!(lines.len(), 3, "{monthly}");
+    let head: Vec<&str> = lines[0].split(',').collect();
+    let model = head.iter().position(|h| *h == "unemployment_SI").unwrap();
+    let observed = head.iter().position(|h| *h == "observed_unemployment_SI").unwrap();
+    let cells = |l: &str| -> Vec<f64> { l.split(',').map(|x| x.parse().unwrap()).collect() };
+    let (m0, m1) = (cells(lines[1]), cells(lines[2]));
+    assert_eq!((m0[0], m0[1], m1[0], m1[1]), (0.0, 0.0, 1.0, 30.0));
+    // Employment is set per borough to the July 2020 rate (12.5% in SI), up
+    // to rounding to whole agents.
+    assert!((m0[model] - 12.5).abs() < 0.1, "{}", m0[model]);
+    assert_eq!((m0[observed], m1[observed]), (12.5, 11.7));
+    assert_eq!(&std::fs::read(out.join("unemployment.png")).unwrap()[..4], b"\x89PNG");
+    // Step 30's row of the daily file carries the same rate.
+    assert_eq!(
+        rows[30][header.iter().position(|h| *h == "unemployment_SI").unwrap()],
+        m1[model]
+    );
 }
 
 #[test]

@@ -21,6 +21,32 @@ pub fn observed_weekly_cases() -> Vec<([f64; 5], f64)> {
         .collect()
 }
 
+/// Observed unemployment rate (percent) per month, from the first month of
+/// the table (year 1, month 7) on, per borough in [`BOROUGHS`] order. Rows
+/// are taken in (year, month) order: the table's months run 7..11 in year 1
+/// and 0..11 afterwards, so they are consecutive.
+pub fn observed_unemployment() -> Vec<[f64; 5]> {
+    let mut by_month: Vec<((u32, u32), [f64; 5])> = Vec::new();
+    for r in rows(UNEMPLOYMENT) {
+        let b = index(&BOROUGH_NAMES, &r[0]);
+        let key = (
+            r[2].parse().expect("year is an index"),
+            r[3].parse().expect("month is an index"),
+        );
+        let rate: f64 = r[5].parse().expect("rate is a number");
+        match by_month.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v[b] = rate,
+            None => {
+                let mut v = [f64::NAN; 5];
+                v[b] = rate;
+                by_month.push((key, v));
+            }
+        }
+    }
+    by_month.sort_by_key(|(k, _)| *k);
+    by_month.into_iter().map(|(_, v)| v).collect()
+}
+
 /// The five boroughs, in the order used for borough codes.
 pub const BOROUGHS: [&str; 5] = ["BK", "BX", "MN", "QN", "SI"];
 /// Borough names as in the unemployment table.
