@@ -40,7 +40,7 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// Read a `timeseries.csv`: the header and the rows as numbers.
-pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
+pub fn read_csv(path: &Path) -> Result<Table> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut lines = text.lines();
     let header: Vec<String> = lines
@@ -62,6 +62,9 @@ pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
     Ok((header, rows))
 }
 
+/// A `timeseries.csv` as numbers: the header and the rows (step first).
+pub type Table = (Vec<String>, Vec<Vec<f64>>);
+
 /// Metric rows of completed runs: the CSV header and, per run, its rows.
 pub struct Runs {
     /// `step` and the metric names.
@@ -81,7 +84,7 @@ pub fn run_one(
     dir: &Path,
     threads: usize,
     stop: &Arc<AtomicBool>,
-) -> Result<Option<(Vec<String>, Vec<Vec<f64>>)>> {
+) -> Result<Option<Table>> {
     let s = scenario::load(
         scenario,
         &Overrides {
