@@ -188,7 +188,29 @@ struct TextBuilder {
     index: HashMap<String, u32>,
 }
 
+/// Field metadata key holding a text column's labels in code order, so that
+/// a written population reads back with the same codes (and labels no agent
+/// has, like a neighbourhood with no residents).
+const LABELS_KEY: &str = "myriad:labels";
+
 impl TextBuilder {
+    /// A builder that starts from the labels stored with the field, if any.
+    fn seeded(field: &arrow_schema::Field) -> TextBuilder {
+        let mut t = TextBuilder::default();
+        let labels: Vec<String> = field
+            .metadata()
+            .get(LABELS_KEY)
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default();
+        for l in labels {
+            if !t.index.contains_key(&l) {
+                t.index.insert(l.clone(), t.labels.len() as u32);
+                t.labels.push(l);
+            }
+        }
+        t
+    }
+
     fn push(&mut self, s: &str) {
         let code = match self.index.get(s) {
             Some(&c) => c,
@@ -200,6 +222,27 @@ impl TextBuilder {
             }
         };
         self.codes.push(code);
+    }
+
+    /// A dictionary-encoded batch: each distinct value is looked up once.
+    fn push_dictionary(&mut self, arr: &arrow_array::DictionaryArray<Int32Type>) {
+        let values = arr.values().as_string::<i32>();
+        let map: Vec<u32> = values
+            .iter()
+            .map(|s| {
+                let s = s.unwrap_or("");
+                match self.index.get(s) {
+                    Some(&c) => c,
+                    None => {
+                        let c = self.labels.len() as u32;
+                        self.labels.push(s.to_string());
+                        self.index.insert(s.to_string(), c);
+                        c
+                    }
+                }
+            })
+            .collect();
+        self.codes.extend(arr.keys().values().iter().map(|&k| map[k as usize]));
     }
 
     fn finish(self) -> ColumnData {
@@ -325,7 +368,10 @@ fn read_parquet_columns(path: &Path) -> Result<Vec<Column>, IoError> {
         accs.push(match field.data_type() {
             DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 | DataType::Boolean => Acc::Int(Vec::new()),
             DataType::Float32 | DataType::Float64 => Acc::Float(Vec::new()),
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Acc::Text(TextBuilder::default()),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Acc::Text(TextBuilder::seeded(field)),
+            DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {
+                Acc::Text(TextBuilder::seeded(field))
+            }
             other => {
                 return Err(IoError::format(
                     path,
@@ -389,6 +435,9 @@ fn read_parquet_columns(path: &Path) -> Result<Vec<Column>, IoError> {
                     arr.as_string::<i64>().iter().for_each(|s| t.push(s.unwrap_or("")))
                 }
                 (Acc::Text(t), DataType::Utf8View) => arr.as_string_view().iter().for_each(|s| t.push(s.unwrap_or(""))),
+                (Acc::Text(t), DataType::Dictionary(k, _)) if **k == DataType::Int32 => {
+                    t.push_dictionary(arr.as_dictionary::<Int32Type>())
+                }
                 (_, other) => {
                     return Err(IoError::format(
                         path,
@@ -416,4 +465,65 @@ fn read_parquet_columns(path: &Path) -> Result<Vec<Column>, IoError> {
             },
         })
         .collect())
+}
+
+/// Write a population to Parquet, one row per agent in id order: integer
+/// columns as int64, decimals as float64, text as dictionary-encoded
+/// strings. [`read_population`] reads it back unchanged (the cache of a
+/// built synthetic population).
+pub fn write_population_parquet(path: &Path, population: &Population) -> Result<(), IoError> {
+    use arrow_array::{ArrayRef, DictionaryArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
+    use arrow_schema::{Field, Schema};
+    use std::sync::Arc;
+    let err = |e: &dyn std::fmt::Display| IoError::format(path, None, e.to_string());
+    if population.columns().is_empty() {
+        return Err(IoError::format(
+            path,
+            None,
+            "the population has no attribute columns to write".to_string(),
+        ));
+    }
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for c in population.columns() {
+        match &c.data {
+            ColumnData::Int(v) => {
+                fields.push(Field::new(&c.name, DataType::Int64, false));
+                arrays.push(Arc::new(Int64Array::from(v.clone())));
+            }
+            ColumnData::Float(v) => {
+                fields.push(Field::new(&c.name, DataType::Float64, false));
+                arrays.push(Arc::new(Float64Array::from(v.clone())));
+            }
+            ColumnData::Text { codes, labels } => {
+                let keys = Int32Array::from_iter_values(codes.iter().map(|&k| k as i32));
+                let values = Arc::new(StringArray::from_iter_values(labels.iter()));
+                let dict = DictionaryArray::<Int32Type>::try_new(keys, values).map_err(|e| err(&e))?;
+                let labels_json = serde_json::to_string(labels).map_err(|e| err(&e))?;
+                fields.push(
+                    Field::new(
+                        &c.name,
+                        DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                        false,
+                    )
+                    .with_metadata(HashMap::from([(LABELS_KEY.to_string(), labels_json)])),
+                );
+                arrays.push(Arc::new(dict));
+            }
+        }
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| err(&e))?;
+    let f = File::create(path).map_err(|e| IoError::file(path, e))?;
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None).map_err(|e| err(&e))?;
+    // Row groups of a million agents keep the writer's buffers small.
+    let rows = batch.num_rows();
+    let mut start = 0;
+    while start < rows {
+        let len = (rows - start).min(1 << 20);
+        w.write(&batch.slice(start, len)).map_err(|e| err(&e))?;
+        start += len;
+    }
+    w.close().map_err(|e| err(&e))?;
+    Ok(())
 }

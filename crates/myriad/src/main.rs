@@ -157,6 +157,18 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seeds: u32,
     },
+    /// Build a scenario's population and save it as Parquet: a cache to reload with
+    /// [population] file = "FILE.parquet" (columns and agent order are kept).
+    Population {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        /// Parquet file to write.
+        #[arg(long, value_name = "FILE.parquet")]
+        out: PathBuf,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Check a scenario (keys, ranges, data files) without running it.
     Validate {
         /// Scenario file (TOML).
@@ -320,6 +332,28 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 threads,
             };
             calibrate::run(&opts, stop).map_err(classify)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Population { scenario, out, force } => {
+            let s = scenario.load()?;
+            threads(scenario.threads)?;
+            if out.exists() && !force {
+                return Err(InputError(format!("{} already exists; pass --force to replace it", out.display())).into());
+            }
+            let t = std::time::Instant::now();
+            let pop = build::population(&s).map_err(classify)?;
+            let built = t.elapsed().as_secs_f64();
+            let t = std::time::Instant::now();
+            myriad_io::write_population_parquet(&out, &pop)?;
+            let names: Vec<&str> = pop.columns().iter().map(|c| c.name.as_str()).collect();
+            println!(
+                "{}: {} agents, columns {} (built in {built:.2} s, written in {:.2} s)\nreload with:\n[population]\nfile = \"{}\"",
+                out.display(),
+                pop.size(),
+                names.join(", "),
+                t.elapsed().as_secs_f64(),
+                out.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { scenario, set } => {

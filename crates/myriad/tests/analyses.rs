@@ -377,3 +377,112 @@ fn counterfactual_rejects_a_bad_change_before_running() {
     assert!(stderr(&o).contains("no entry named 'schools shut'"), "{}", stderr(&o));
     assert!(!out.exists());
 }
+
+#[test]
+fn a_cached_city_reloads_from_parquet_and_runs_identically() {
+    let d = tempfile::tempdir().unwrap();
+    let city = write(d.path(), "city.toml", &school_city());
+    let cache = d.path().join("city.parquet");
+    let o = myriad(&["population", city.to_str().unwrap(), "--out", cache.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Refuses to overwrite without --force.
+    let o = myriad(&["population", city.to_str().unwrap(), "--out", cache.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+
+    let cached = write(
+        d.path(),
+        "cached.toml",
+        &school_city().replace(
+            "synthetic = \"nyc\"\nboroughs = [\"SI\"]\nscale = 0.05",
+            &format!("file = {:?}", cache.to_str().unwrap()),
+        ),
+    );
+    assert!(std::fs::read_to_string(&cached).unwrap().contains("city.parquet"));
+    let run = |s: &Path, name: &str| {
+        let out = d.path().join(name);
+        let o = myriad(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read_to_string(out.join("timeseries.csv")).unwrap()
+    };
+    assert_eq!(run(&city, "built"), run(&cached, "reloaded"));
+}
+
+#[test]
+fn covid_runs_on_a_users_own_population_and_contact_list() {
+    let d = tempfile::tempdir().unwrap();
+    // 3,000 people: age labels, a few initially infected and recovered,
+    // households of 3 and a ring of friends as the edge list.
+    let n = 3000;
+    let ages = ["U19", "20t29", "30t39", "40t49", "50t64", "65A"];
+    let mut people = String::from("id,age_group,stage,employment,household\n");
+    for i in 0..n {
+        let stage = if i % 100 == 0 {
+            2
+        } else if i % 50 == 0 {
+            3
+        } else {
+            0
+        };
+        people.push_str(&format!("{i},{},{stage},{},{}\n", ages[i % 6], i % 3 % 2, i / 3));
+    }
+    write(d.path(), "people.csv", &people);
+    let mut edges = String::from("source,target\n");
+    for i in 0..n {
+        edges.push_str(&format!("{i},{}\n", (i + 1) % n));
+        edges.push_str(&format!("{i},{}\n", (i + 7) % n));
+    }
+    write(d.path(), "friends.csv", &edges);
+    let s = write(
+        d.path(),
+        "own.toml",
+        r#"
+model = "covid"
+seed = 4
+steps = 40
+
+[population]
+file = "people.csv"
+
+[params]
+initial_infected = 0
+
+[[layers]]
+name = "household"
+type = "groups"
+column = "household"
+
+[[layers]]
+name = "friends"
+type = "edge_list"
+file = "friends.csv"
+"#,
+    );
+    let out = d.path().join("own");
+    let o = myriad(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let row = |k: usize| -> Vec<f64> {
+        csv.lines()
+            .nth(k + 1)
+            .unwrap()
+            .split(',')
+            .map(|x| x.parse().unwrap())
+            .collect()
+    };
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    // Step 0 is the stage column: 30 infected (every 100th), 30 recovered
+    // (every 50th that is not a 100th).
+    let first = row(0);
+    assert_eq!(
+        (first[col("S")], first[col("I")], first[col("R")]),
+        (2940.0, 30.0, 30.0)
+    );
+    // It spreads over the user's contacts, and agents are conserved.
+    let last = row(40);
+    assert!(last[col("S")] < 2940.0, "no transmission on the user's network");
+    let total: f64 = ["S", "E", "I", "R", "D"].iter().map(|c| last[col(c)]).sum();
+    assert_eq!(total, 3000.0);
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(summary.contains("\"name\": \"friends\""), "{summary}");
+}
