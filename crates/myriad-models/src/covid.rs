@@ -439,6 +439,11 @@ pub struct Covid {
     weeks_worked: Vec<u8>,
     weeks_in_month: u8,
     hit: Vec<AtomicBool>,
+    /// Per agent, rebuilt each step: stage (bits 0-2), isolating (bit 3),
+    /// working (bit 4), age group (bits 5-7). The transmission pass reads
+    /// this one byte per contact instead of four arrays: on the full city
+    /// that keeps its random reads within the cache.
+    flags: Vec<u8>,
     week_cases: [u64; 5],
     weekly: Vec<[u64; 5]>,
     /// Isolation propensity per borough before the age factor (smoothed).
@@ -461,6 +466,7 @@ impl Clone for Covid {
             weeks_in_month: self.weeks_in_month,
             // Flags are clear between steps.
             hit: (0..self.hit.len()).map(|_| AtomicBool::new(false)).collect(),
+            flags: vec![0; self.flags.len()],
             week_cases: self.week_cases,
             weekly: self.weekly.clone(),
             pressure: self.pressure,
@@ -701,6 +707,7 @@ impl Covid {
             weeks_worked: vec![0; n],
             weeks_in_month: 0,
             hit: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            flags: vec![0; n],
             week_cases: [0; 5],
             weekly: Vec::new(),
             pressure: [0.0; 5],
@@ -914,6 +921,19 @@ impl Model for Covid {
             })
             .filter(|(_, role, _)| weekday || !matches!(role, Role::School | Role::Work))
             .collect();
+        {
+            let (stage, iso, working, age) = (&self.stage, &self.isolating, &self.working, &self.fixed.age);
+            self.flags
+                .par_iter_mut()
+                .enumerate()
+                .with_min_len(1 << 14)
+                .for_each(|(i, f)| {
+                    *f = stage[i] | (iso[i] as u8) << 3 | (working[i] as u8) << 4 | age[i] << 5;
+                });
+        }
+        const ISOLATING: u8 = 1 << 3;
+        const WORKING: u8 = 1 << 4;
+        let flags = &self.flags;
         let (stage, iso, working, hit, age, g) = (
             &self.stage,
             &self.isolating,
@@ -929,12 +949,32 @@ impl Model for Covid {
             &self.fixed.borough,
             &self.infected_at,
         );
-        let try_infect = |i: usize, h: f64, j: u32, slot: u64| {
-            if stage[i] == S && !hit[i].load(Ordering::Relaxed) {
-                let hazard = h * susc[age[i] as usize];
-                if to_unit(tx.at(step, j, slot)) < 1.0 - (-hazard).exp() {
-                    hit[i].store(true, Ordering::Relaxed);
+        // Per-contact infection probability `1 - exp(-h x susceptibility)`
+        // for the hazard `h` a source applies to all its contacts of one
+        // layer: computed once per age group met, not once per contact (the
+        // same arithmetic, so the same bits).
+        struct Chance<'a> {
+            h: f64,
+            susc: &'a [f64; 6],
+            p: [f64; 6],
+        }
+        impl Chance<'_> {
+            fn of(&mut self, age: u8) -> f64 {
+                let a = age as usize;
+                if self.p[a].is_nan() {
+                    self.p[a] = 1.0 - (-(self.h * self.susc[a])).exp();
                 }
+                self.p[a]
+            }
+        }
+        let chance = |h: f64| Chance {
+            h,
+            susc: &susc,
+            p: [f64::NAN; 6],
+        };
+        let try_infect = |i: usize, f: u8, c: &mut Chance, j: u32, slot: u64| {
+            if f & 7 == S && !hit[i].load(Ordering::Relaxed) && to_unit(tx.at(step, j, slot)) < c.of(f >> 5) {
+                hit[i].store(true, Ordering::Relaxed);
             }
         };
         (0..stage.len()).into_par_iter().with_min_len(1 << 12).for_each(|j| {
@@ -958,16 +998,21 @@ impl Model for Covid {
                 }
                 let (start, _) = csr.range(j as u32);
                 let weights = csr.edge_weights(j as u32);
+                let mut unweighted = chance(base * w);
                 for (k, &i) in csr.neighbours(j as u32).iter().enumerate() {
                     let i = i as usize;
+                    let f = flags[i];
                     let target_goes = match role {
                         Role::Household => true,
-                        Role::Work => working[i],
-                        Role::School | Role::Other => !iso[i],
+                        Role::Work => f & WORKING != 0,
+                        Role::School | Role::Other => f & ISOLATING == 0,
                     };
                     if target_goes {
-                        let ew = weights.map_or(1.0, |x| x[k] as f64);
-                        try_infect(i, base * w * ew, j as u32, ((l as u64) << 48) | (start + k) as u64);
+                        let slot = ((l as u64) << 48) | (start + k) as u64;
+                        match weights {
+                            None => try_infect(i, f, &mut unweighted, j as u32, slot),
+                            Some(x) => try_infect(i, f, &mut chance(base * w * x[k] as f64), j as u32, slot),
+                        }
                     }
                 }
             }
@@ -986,6 +1031,7 @@ impl Model for Covid {
             } else {
                 0
             };
+            let mut community = chance(base * community_w);
             for c in 0..k {
                 let u = to_unit(comm.draw(((step as u64) << 32) | j as u64, (1 << 40) + 2 * c));
                 let pool = if u < area_share {
@@ -1001,8 +1047,9 @@ impl Model for Covid {
                     (1 << 40) + 2 * c + 1,
                     pool.len() as u64,
                 ) as usize] as usize;
-                if i != j && !iso[i] {
-                    try_infect(i, base * community_w, j as u32, (7 << 48) | c);
+                let f = flags[i];
+                if i != j && f & ISOLATING == 0 {
+                    try_infect(i, f, &mut community, j as u32, (7 << 48) | c);
                 }
             }
         });

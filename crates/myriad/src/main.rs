@@ -184,8 +184,11 @@ enum Command {
         /// Model name (see `myriad models`).
         model: String,
     },
-    /// Time SEIR on an Erdős–Rényi network (network build, seconds per day, peak memory).
+    /// Time a model on an Erdős–Rényi network (network build, seconds per day, peak memory).
     Bench {
+        /// Model: seir, or covid (age groups, weekly decisions, no community contacts).
+        #[arg(long, default_value = "seir")]
+        model: String,
         /// Number of agents.
         #[arg(long, default_value_t = 1_000_000)]
         agents: u32,
@@ -388,6 +391,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
+            model,
             agents,
             degree,
             days,
@@ -395,6 +399,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => {
             let threads = threads(t)?;
             bench::run(&bench::BenchOptions {
+                model,
                 agents,
                 degree,
                 days,
