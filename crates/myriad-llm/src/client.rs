@@ -1,0 +1,597 @@
+//! The OpenAI-compatible HTTP client: chat completions or plain completions,
+//! against one or more endpoints (vLLM, llama.cpp's server, Ollama, SGLang,
+//! hosted APIs).
+//!
+//! Every request goes through, in order: the answer cache (per [`Mode`]),
+//! a concurrency limit, a requests-per-second limit, the least-loaded
+//! endpoint, and retries with exponential backoff and full jitter on
+//! timeouts, connection errors, 429 and 5xx (a `Retry-After` header in
+//! seconds is honoured instead of the backoff). Other 4xx answers (a wrong
+//! key, a wrong URL) are not retried: they will not get better.
+
+use crate::cache::{Cache, CacheError, Entry, Key, Mode};
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Which OpenAI endpoint to call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Api {
+    /// `POST {base}/chat/completions` with a user message.
+    Chat,
+    /// `POST {base}/completions` with a prompt.
+    Completions,
+}
+
+impl Api {
+    fn name(self) -> &'static str {
+        match self {
+            Api::Chat => "chat",
+            Api::Completions => "completions",
+        }
+    }
+}
+
+/// Client settings (the scenario's `[llm]` table).
+#[derive(Clone, Debug)]
+pub struct LlmConfig {
+    /// Base URLs, e.g. `http://127.0.0.1:8000/v1`.
+    pub endpoints: Vec<String>,
+    /// Model name sent with each request.
+    pub model: String,
+    /// Chat or plain completions.
+    pub api: Api,
+    /// Environment variable holding the API key (never written anywhere).
+    pub api_key_env: Option<String>,
+    /// Optional system message for chat requests.
+    pub system: Option<String>,
+    /// Sampling temperature.
+    pub temperature: f64,
+    /// Completion token limit.
+    pub max_tokens: u32,
+    /// Time limit per request.
+    pub timeout: Duration,
+    /// Requests in flight at most.
+    pub max_concurrency: usize,
+    /// Requests started per second at most (`None`: no limit).
+    pub requests_per_second: Option<f64>,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// First backoff delay (doubled each retry, up to `backoff_max`).
+    pub backoff_initial: Duration,
+    /// Largest backoff delay.
+    pub backoff_max: Duration,
+    /// Answer cache file (needed for `record` and `replay`).
+    pub cache: Option<PathBuf>,
+    /// Cache mode.
+    pub mode: Mode,
+}
+
+impl LlmConfig {
+    /// Defaults for an endpoint and model: chat, temperature 0.7, 16 tokens,
+    /// 30 s timeout, 64 concurrent requests, 5 retries from 0.5 s to 30 s.
+    pub fn new(endpoint: &str, model: &str) -> LlmConfig {
+        LlmConfig {
+            endpoints: vec![endpoint.to_string()],
+            model: model.to_string(),
+            api: Api::Chat,
+            api_key_env: None,
+            system: None,
+            temperature: 0.7,
+            max_tokens: 16,
+            timeout: Duration::from_secs(30),
+            max_concurrency: 64,
+            requests_per_second: None,
+            max_retries: 5,
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            cache: None,
+            mode: Mode::Live,
+        }
+    }
+}
+
+/// One answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Completion {
+    /// The text.
+    pub text: String,
+    /// Prompt tokens (as reported; 0 if the endpoint does not say).
+    pub tokens_in: u64,
+    /// Completion tokens.
+    pub tokens_out: u64,
+    /// Came from the cache.
+    pub cached: bool,
+}
+
+/// Why a request failed for good.
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    /// Every attempt failed with a retryable error.
+    #[error("LLM endpoint {endpoint} unreachable after {attempts} attempts: {last}")]
+    Unreachable {
+        /// The endpoint(s) tried.
+        endpoint: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        last: String,
+    },
+    /// The endpoint refused the request (a 4xx other than 429).
+    #[error("LLM endpoint {endpoint} answered HTTP {status}: {body}")]
+    Refused {
+        /// The endpoint.
+        endpoint: String,
+        /// HTTP status.
+        status: u16,
+        /// Start of the response body.
+        body: String,
+    },
+    /// Replay mode and the prompt is not in the cache.
+    #[error("replay: no cached answer in {cache} for sample {sample} of prompt \"{prompt}\" (record it first with mode = \"record\")")]
+    ReplayMiss {
+        /// The cache file.
+        cache: String,
+        /// Start of the prompt.
+        prompt: String,
+        /// Sample index.
+        sample: u32,
+    },
+    /// The configuration cannot work.
+    #[error("LLM configuration: {0}")]
+    Config(String),
+    /// The cache file.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
+/// Counters for `summary.json`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    calls: AtomicU64,
+    cache_hits: AtomicU64,
+    tokens_in: AtomicU64,
+    tokens_out: AtomicU64,
+    retries: AtomicU64,
+    failures: AtomicU64,
+    wait_micros: AtomicU64,
+}
+
+/// A snapshot of [`Stats`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct StatsSnapshot {
+    /// HTTP requests that returned an answer.
+    pub calls: u64,
+    /// Answers served from the cache.
+    pub cache_hits: u64,
+    /// Prompt tokens of the calls.
+    pub tokens_in: u64,
+    /// Completion tokens of the calls.
+    pub tokens_out: u64,
+    /// Retried attempts.
+    pub retries: u64,
+    /// Requests that failed for good.
+    pub failures: u64,
+    /// Wall time spent waiting on the LLM (seconds, summed over waits made
+    /// by the caller, not over concurrent requests).
+    pub wait_seconds: f64,
+}
+
+struct Endpoint {
+    url: String,
+    in_flight: AtomicUsize,
+}
+
+/// The client. Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct LlmClient {
+    cfg: LlmConfig,
+    http: reqwest::Client,
+    endpoints: Vec<Endpoint>,
+    api_key: Option<String>,
+    permits: tokio::sync::Semaphore,
+    next_start: Mutex<Instant>,
+    cache: Option<Cache>,
+    stats: Stats,
+}
+
+enum Attempt {
+    Done(Completion),
+    Retry { reason: String, after: Option<Duration> },
+    Fatal(LlmError),
+}
+
+fn shorten(s: &str, n: usize) -> String {
+    let t: String = s.chars().take(n).collect();
+    if s.chars().count() > n {
+        format!("{t}...")
+    } else {
+        t
+    }
+}
+
+impl LlmClient {
+    /// Check the configuration, read the API key, open the cache.
+    pub fn new(cfg: LlmConfig) -> Result<LlmClient, LlmError> {
+        if cfg.endpoints.is_empty() {
+            return Err(LlmError::Config("no endpoint given".into()));
+        }
+        for e in &cfg.endpoints {
+            if !(e.starts_with("http://") || e.starts_with("https://")) {
+                return Err(LlmError::Config(format!(
+                    "endpoint '{e}' must start with http:// or https://"
+                )));
+            }
+        }
+        if cfg.max_concurrency == 0 {
+            return Err(LlmError::Config("max_concurrency must be at least 1".into()));
+        }
+        if cfg.requests_per_second.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+            return Err(LlmError::Config("requests_per_second must be positive".into()));
+        }
+        let api_key =
+            match &cfg.api_key_env {
+                None => None,
+                Some(var) => Some(std::env::var(var).map_err(|_| {
+                    LlmError::Config(format!("the API key variable {var} is not set in the environment"))
+                })?),
+            };
+        let cache = match (&cfg.cache, cfg.mode) {
+            (Some(path), _) => Some(Cache::open(path)?),
+            (None, Mode::Live) => None,
+            (None, m) => {
+                return Err(LlmError::Config(format!(
+                    "mode {m:?} needs a cache file (cache = \"llm-cache.jsonl\")"
+                )))
+            }
+        };
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .pool_max_idle_per_host(cfg.max_concurrency)
+            .build()
+            .map_err(|e| LlmError::Config(format!("cannot start the HTTP client: {e}")))?;
+        Ok(LlmClient {
+            endpoints: cfg
+                .endpoints
+                .iter()
+                .map(|u| Endpoint {
+                    url: u.trim_end_matches('/').to_string(),
+                    in_flight: AtomicUsize::new(0),
+                })
+                .collect(),
+            permits: tokio::sync::Semaphore::new(cfg.max_concurrency),
+            next_start: Mutex::new(Instant::now()),
+            http,
+            api_key,
+            cache,
+            stats: Stats::default(),
+            cfg,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &LlmConfig {
+        &self.cfg
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> StatsSnapshot {
+        let s = &self.stats;
+        StatsSnapshot {
+            calls: s.calls.load(Ordering::Relaxed),
+            cache_hits: s.cache_hits.load(Ordering::Relaxed),
+            tokens_in: s.tokens_in.load(Ordering::Relaxed),
+            tokens_out: s.tokens_out.load(Ordering::Relaxed),
+            retries: s.retries.load(Ordering::Relaxed),
+            failures: s.failures.load(Ordering::Relaxed),
+            wait_seconds: s.wait_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        }
+    }
+
+    fn key<'a>(&'a self, prompt: &'a str, sample: u32) -> Key<'a> {
+        Key {
+            model: &self.cfg.model,
+            api: self.cfg.api.name(),
+            prompt,
+            temperature: self.cfg.temperature,
+            max_tokens: self.cfg.max_tokens,
+            sample,
+        }
+    }
+
+    /// Answer `prompt` (sample `sample`: several samples of one prompt are
+    /// independent answers, cached separately).
+    pub async fn complete(&self, prompt: &str, sample: u32) -> Result<Completion, LlmError> {
+        let key = self.key(prompt, sample).hash();
+        if let (Some(cache), true) = (&self.cache, self.cfg.mode != Mode::Live) {
+            if let Some(e) = cache.get(&key) {
+                self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(Completion {
+                    text: e.text,
+                    tokens_in: e.tokens_in,
+                    tokens_out: e.tokens_out,
+                    cached: true,
+                });
+            }
+            if self.cfg.mode == Mode::Replay {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                return Err(LlmError::ReplayMiss {
+                    cache: cache.path().display().to_string(),
+                    prompt: shorten(prompt, 80),
+                    sample,
+                });
+            }
+        }
+        let result = self.ask(prompt, sample).await;
+        match &result {
+            Ok(c) => {
+                if let (Some(cache), Mode::Record) = (&self.cache, self.cfg.mode) {
+                    cache.put(Entry {
+                        key,
+                        model: self.cfg.model.clone(),
+                        sample,
+                        prompt: prompt.to_string(),
+                        text: c.text.clone(),
+                        tokens_in: c.tokens_in,
+                        tokens_out: c.tokens_out,
+                    })?;
+                }
+            }
+            Err(_) => {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        result
+    }
+
+    /// Answer many `(prompt, sample)` requests, at most `max_concurrency`
+    /// at a time; identical requests are sent once and share the answer (or
+    /// the error). Results are in request order.
+    pub async fn complete_all(&self, requests: &[(String, u32)]) -> Vec<Result<Completion, Arc<LlmError>>> {
+        let t0 = Instant::now();
+        let mut unique: Vec<(&str, u32)> = Vec::new();
+        let mut index: HashMap<(&str, u32), usize> = HashMap::new();
+        let slots: Vec<usize> = requests
+            .iter()
+            .map(|(p, s)| {
+                *index.entry((p.as_str(), *s)).or_insert_with(|| {
+                    unique.push((p.as_str(), *s));
+                    unique.len() - 1
+                })
+            })
+            .collect();
+        let answers: Vec<Result<Completion, Arc<LlmError>>> = stream::iter(unique.iter())
+            .map(|&(p, s)| async move { self.complete(p, s).await.map_err(Arc::new) })
+            .buffered(self.cfg.max_concurrency)
+            .collect()
+            .await;
+        self.stats
+            .wait_micros
+            .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+        slots.into_iter().map(|k| answers[k].clone()).collect()
+    }
+
+    /// Wait for a concurrency permit and the rate limit, then try the
+    /// endpoints with retries.
+    async fn ask(&self, prompt: &str, sample: u32) -> Result<Completion, LlmError> {
+        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let mut last = String::new();
+        let attempts = self.cfg.max_retries + 1;
+        let mut tried = Vec::new();
+        for attempt in 0..attempts {
+            if let Some(rps) = self.cfg.requests_per_second {
+                let start = {
+                    let mut next = self.next_start.lock().expect("rate lock");
+                    let now = Instant::now();
+                    let start = (*next).max(now);
+                    *next = start + Duration::from_secs_f64(1.0 / rps);
+                    start
+                };
+                tokio::time::sleep_until(start.into()).await;
+            }
+            let e = self.pick(attempt);
+            if !tried.contains(&e) {
+                tried.push(e);
+            }
+            let endpoint = &self.endpoints[e];
+            endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
+            let outcome = self.attempt(&endpoint.url, prompt, sample).await;
+            endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
+            match outcome {
+                Attempt::Done(c) => {
+                    self.stats.calls.fetch_add(1, Ordering::Relaxed);
+                    self.stats.tokens_in.fetch_add(c.tokens_in, Ordering::Relaxed);
+                    self.stats.tokens_out.fetch_add(c.tokens_out, Ordering::Relaxed);
+                    return Ok(c);
+                }
+                Attempt::Fatal(err) => return Err(err),
+                Attempt::Retry { reason, after } => {
+                    last = format!("{} ({})", reason, endpoint.url);
+                    if attempt + 1 < attempts {
+                        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(after.unwrap_or_else(|| self.backoff(attempt))).await;
+                    }
+                }
+            }
+        }
+        Err(LlmError::Unreachable {
+            endpoint: tried
+                .iter()
+                .map(|&e| self.endpoints[e].url.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            attempts,
+            last,
+        })
+    }
+
+    /// The least-loaded endpoint; among equals, a different one on each
+    /// retry so that a dead endpoint is not hit every time.
+    fn pick(&self, attempt: u32) -> usize {
+        let n = self.endpoints.len();
+        (0..n)
+            .map(|k| (k + attempt as usize) % n)
+            .min_by_key(|&k| self.endpoints[k].in_flight.load(Ordering::Relaxed))
+            .unwrap_or(0)
+    }
+
+    /// Exponential backoff with full jitter: uniform in [0, min(max, initial x 2^attempt)].
+    fn backoff(&self, attempt: u32) -> Duration {
+        let cap = self
+            .cfg
+            .backoff_initial
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.cfg.backoff_max);
+        // Jitter only spreads retries out; it never affects results.
+        let r = std::collections::hash_map::RandomState::new().hash_one(attempt);
+        cap.mul_f64((r >> 11) as f64 / (1u64 << 53) as f64)
+    }
+
+    async fn attempt(&self, base: &str, prompt: &str, sample: u32) -> Attempt {
+        let (url, body) = match self.cfg.api {
+            Api::Chat => {
+                let mut messages = Vec::new();
+                if let Some(system) = &self.cfg.system {
+                    messages.push(json!({"role": "system", "content": system}));
+                }
+                messages.push(json!({"role": "user", "content": prompt}));
+                (
+                    format!("{base}/chat/completions"),
+                    json!({
+                        "model": self.cfg.model,
+                        "messages": messages,
+                        "temperature": self.cfg.temperature,
+                        "max_tokens": self.cfg.max_tokens,
+                        "seed": sample,
+                    }),
+                )
+            }
+            Api::Completions => (
+                format!("{base}/completions"),
+                json!({
+                    "model": self.cfg.model,
+                    "prompt": prompt,
+                    "temperature": self.cfg.temperature,
+                    "max_tokens": self.cfg.max_tokens,
+                    "seed": sample,
+                }),
+            ),
+        };
+        let mut req = self.http.post(&url).json(&body);
+        if let Some(key) = &self.api_key {
+            req = req.bearer_auth(key);
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let reason = if e.is_timeout() {
+                    format!("no answer within {:.1} s", self.cfg.timeout.as_secs_f64())
+                } else if e.is_connect() {
+                    "connection failed".to_string()
+                } else {
+                    format!("request failed: {}", root_cause(&e))
+                };
+                return Attempt::Retry { reason, after: None };
+            }
+        };
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::from_secs_f64(s.min(self.cfg.backoff_max.as_secs_f64())));
+        let text = match resp.text().await {
+            Ok(t) => t,
+            Err(e) => {
+                return Attempt::Retry {
+                    reason: if e.is_timeout() {
+                        format!("no answer within {:.1} s", self.cfg.timeout.as_secs_f64())
+                    } else {
+                        format!("reading the answer failed: {}", root_cause(&e))
+                    },
+                    after: None,
+                }
+            }
+        };
+        if status.as_u16() == 429 || status.is_server_error() {
+            return Attempt::Retry {
+                reason: format!("HTTP {}", status.as_u16()),
+                after: retry_after,
+            };
+        }
+        if !status.is_success() {
+            return Attempt::Fatal(LlmError::Refused {
+                endpoint: base.to_string(),
+                status: status.as_u16(),
+                body: shorten(&text, 200),
+            });
+        }
+        match read_answer(&text, self.cfg.api) {
+            Ok(c) => Attempt::Done(c),
+            Err(reason) => Attempt::Retry {
+                reason: format!("malformed answer: {reason}"),
+                after: None,
+            },
+        }
+    }
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// The text and token counts of an OpenAI-style response body.
+fn read_answer(body: &str, api: Api) -> Result<Completion, String> {
+    let v: Value = serde_json::from_str(body).map_err(|e| format!("not JSON ({e})"))?;
+    let choice = v
+        .get("choices")
+        .and_then(|c| c.get(0))
+        .ok_or_else(|| "no choices".to_string())?;
+    let text = match api {
+        Api::Chat => choice.get("message").and_then(|m| m.get("content")),
+        Api::Completions => choice.get("text"),
+    }
+    .and_then(Value::as_str)
+    .ok_or_else(|| "no text in the first choice".to_string())?;
+    let usage = |k: &str| {
+        v.get("usage")
+            .and_then(|u| u.get(k))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    Ok(Completion {
+        text: text.to_string(),
+        tokens_in: usage("prompt_tokens"),
+        tokens_out: usage("completion_tokens"),
+        cached: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_chat_and_completion_bodies() {
+        let chat = r#"{"choices":[{"message":{"role":"assistant","content":"Yes"}}],"usage":{"prompt_tokens":12,"completion_tokens":1}}"#;
+        let c = read_answer(chat, Api::Chat).unwrap();
+        assert_eq!((c.text.as_str(), c.tokens_in, c.tokens_out), ("Yes", 12, 1));
+        let comp = r#"{"choices":[{"text":" no"}]}"#;
+        assert_eq!(read_answer(comp, Api::Completions).unwrap().text, " no");
+        assert!(read_answer("{", Api::Chat).is_err());
+        assert!(read_answer(r#"{"choices":[]}"#, Api::Chat).is_err());
+        assert!(read_answer(r#"{"choices":[{"text":"x"}]}"#, Api::Chat).is_err());
+    }
+}

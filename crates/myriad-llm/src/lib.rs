@@ -1,0 +1,22 @@
+//! myriad-llm: large language models as decision makers of agents.
+//!
+//! - [`client`]: an OpenAI-compatible HTTP client (chat or completions) with
+//!   concurrency and rate limits, least-loaded endpoint choice, retries with
+//!   backoff and jitter, and the answer cache ([`cache`]: live, record,
+//!   replay);
+//! - [`template`]: prompt templates filled from agent attributes and model
+//!   observations;
+//! - [`parse`]: robust reading of answers (yes/no, number, choice, JSON);
+//! - [`archetype`]: asking once per group of agents that share the prompt's
+//!   attributes, and drawing each agent's decision from the group's answers.
+
+pub mod archetype;
+pub mod cache;
+pub mod client;
+pub mod parse;
+pub mod template;
+
+pub use cache::Mode;
+pub use client::{Api, Completion, LlmClient, LlmConfig, LlmError, StatsSnapshot};
+pub use parse::{parse, Answer, AnswerKind, ParseError};
+pub use template::{Template, TemplateError};
