@@ -5,8 +5,10 @@
 //! - [`csr`] and [`generators`]: contact layers as CSR adjacency and their generators;
 //! - [`params`] and [`schedule`]: documented model parameters and scheduled interventions;
 //! - [`metrics`]: the per-step aggregate recorder;
-//! - [`model`]: the trait every model implements.
+//! - [`model`]: the trait every model implements;
+//! - [`behaviour`]: providers of decision probabilities (LLM archetypes, policies).
 
+pub mod behaviour;
 pub mod csr;
 pub mod generators;
 pub mod memory;

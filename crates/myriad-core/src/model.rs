@@ -1,5 +1,6 @@
 //! The contract between the engine and a model.
 
+use crate::behaviour::Behaviour;
 use crate::csr::Csr;
 use crate::metrics::MetricSpec;
 use crate::params::ParamSet;
@@ -57,6 +58,24 @@ pub trait Model: Send {
     /// continued from here several times (calibration tries candidate
     /// parameters week by week). `None` if the model cannot copy itself.
     fn fork(&self) -> Option<Box<dyn Model>> {
+        None
+    }
+
+    /// Take decisions from `behaviour` instead of the model's own rule.
+    /// Models without decisions refuse.
+    fn set_behaviour(&mut self, behaviour: Box<dyn Behaviour>) -> Result<(), String> {
+        drop(behaviour);
+        Err("this model has no decisions a behaviour provider could make".into())
+    }
+
+    /// An error met during the last step (a step cannot fail midway: it
+    /// finishes with fallbacks and reports here, and the run stops).
+    fn take_error(&mut self) -> Option<String> {
+        None
+    }
+
+    /// The behaviour provider's counters, if one is attached.
+    fn behaviour_report(&self) -> Option<serde_json::Value> {
         None
     }
 }

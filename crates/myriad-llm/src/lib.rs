@@ -11,6 +11,7 @@
 //!   attributes, and drawing each agent's decision from the group's answers.
 
 pub mod archetype;
+pub mod behaviour;
 pub mod cache;
 pub mod client;
 pub mod parse;

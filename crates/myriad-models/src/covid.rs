@@ -47,6 +47,7 @@
 
 use crate::registry::{ColumnDoc, ModelError, ModelInfo, ModelInput};
 use crate::setup::{check_layer_sizes, initial_stages, seed_infections};
+use myriad_core::behaviour::{Behaviour, Observations};
 use myriad_core::metrics::MetricSpec;
 use myriad_core::model::{Contacts, Layer, Model, StepContext};
 use myriad_core::params::{Limit, ParamKind, ParamSet, ParamSpec, ParamValue};
@@ -338,6 +339,10 @@ pub const COVID_INFO: ModelInfo = ModelInfo {
     metrics: metric_specs,
     columns: COLUMNS,
     exclusive: &[],
+    decisions: &[
+        ("isolate", "each week, does the agent stay home (no school, work or community contacts)? yes/no; placeholders: agent columns (e.g. {age_group}, {borough}) and {week}, {cases}, {cases_change} (new infections in the agent's borough last week, and the change on the week before)"),
+        ("work", "each week, does an employed agent who is not isolating go to work? yes/no; same placeholders"),
+    ],
     build: |input| Covid::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 
@@ -448,6 +453,10 @@ pub struct Covid {
     weekly: Vec<[u64; 5]>,
     /// Isolation propensity per borough before the age factor (smoothed).
     pressure: [f64; 5],
+    /// Where decisions come from instead of the heuristic (LLM archetypes).
+    behaviour: Option<Box<dyn Behaviour>>,
+    /// A provider error to report after the step.
+    error: Option<String>,
     weeks_decided: u32,
     unemployment: [f64; 5],
     tally: Tally,
@@ -470,6 +479,9 @@ impl Clone for Covid {
             week_cases: self.week_cases,
             weekly: self.weekly.clone(),
             pressure: self.pressure,
+            // A provider is not copied; `fork` refuses when one is attached.
+            behaviour: None,
+            error: None,
             weeks_decided: self.weeks_decided,
             unemployment: self.unemployment,
             tally: self.tally,
@@ -711,6 +723,8 @@ impl Covid {
             week_cases: [0; 5],
             weekly: Vec::new(),
             pressure: [0.0; 5],
+            behaviour: None,
+            error: None,
             weeks_decided: 0,
             unemployment: [0.0; 5],
             tally: Tally::default(),
@@ -789,6 +803,8 @@ impl Covid {
             .iter()
             .enumerate()
             .all(|(l, (_, role))| *role != Role::Work || ctx.layer_weights[l] > 0.0);
+        let (iso_llm, work_llm) = self.ask_behaviour();
+        let (iso_llm, work_llm) = (iso_llm.as_deref(), work_llm.as_deref());
         let (age, borough, stage, employed) = (&self.fixed.age, &self.fixed.borough, &self.stage, &self.fixed.employed);
         self.isolating
             .par_iter_mut()
@@ -801,14 +817,71 @@ impl Covid {
                     *work = false;
                     return;
                 }
-                let q = pressure[borough[i] as usize] * (1.0 + slope * (age[i] as f64 - 2.0));
+                // A provider's probability where it has one, else the heuristic.
+                let q = iso_llm
+                    .map(|v| v[i])
+                    .filter(|x| !x.is_nan())
+                    .unwrap_or_else(|| pressure[borough[i] as usize] * (1.0 + slope * (age[i] as f64 - 2.0)));
+                let w = work_llm.map(|v| v[i]).filter(|x| !x.is_nan()).unwrap_or(work_p);
                 *iso = to_unit(rng.at(step, i as u32, 0)) < q.clamp(0.0, 1.0);
-                *work = employed[i] && !*iso && to_unit(rng.at(step, i as u32, 1)) < work_p;
+                *work = employed[i] && !*iso && to_unit(rng.at(step, i as u32, 1)) < w;
                 if *work && work_open {
                     *worked += 1;
                 }
             });
         self.weeks_in_month += 1;
+    }
+
+    /// Isolation and work probabilities from the behaviour provider, if one
+    /// is attached. Observations: `week`, and per borough `cases` (new
+    /// infections last week) and `cases_change` (against the week before).
+    /// A provider error is kept for the run to report; this week falls back
+    /// to the heuristic.
+    fn ask_behaviour(&mut self) -> (Option<Vec<f64>>, Option<Vec<f64>>) {
+        let Some(behaviour) = self.behaviour.as_mut() else {
+            return (None, None);
+        };
+        let weekly = &self.weekly;
+        let cases = move |b: Option<usize>, back: usize| -> Option<u64> {
+            let k = weekly.len().checked_sub(back)?;
+            Some(match b {
+                Some(b) => weekly[k][b],
+                None => weekly[k].iter().sum(),
+            })
+        };
+        let by_group = move |attrs: &std::collections::BTreeMap<String, String>| {
+            let b = attrs
+                .get("borough")
+                .and_then(|code| BOROUGH_CODES.iter().position(|c| c == code));
+            let last = cases(b, 1);
+            let change = match (last, cases(b, 2)) {
+                (Some(l), Some(p)) if p > 0 => format!("{:+.0}%", 100.0 * (l as f64 - p as f64) / p as f64),
+                (Some(_), Some(_)) => "up from none".to_string(),
+                _ => "not known yet".to_string(),
+            };
+            std::collections::BTreeMap::from([
+                (
+                    "cases".to_string(),
+                    last.map_or("not known yet".into(), |c| c.to_string()),
+                ),
+                ("cases_change".to_string(), change),
+            ])
+        };
+        let obs = Observations {
+            common: std::collections::BTreeMap::from([("week".to_string(), self.weekly.len().to_string())]),
+            by_group: &by_group,
+        };
+        let mut ask = |decision: &str| match behaviour.probabilities(decision, &obs) {
+            Ok(p) => p,
+            Err(e) => {
+                self.error
+                    .get_or_insert(format!("behaviour '{decision}' in week {}: {e}", obs.common["week"]));
+                None
+            }
+        };
+        let iso = ask("isolate");
+        let work = ask("work");
+        (iso, work)
     }
 
     fn count(&self, t: Tally) -> Tally {
@@ -885,7 +958,24 @@ impl Model for Covid {
     }
 
     fn fork(&self) -> Option<Box<dyn Model>> {
-        Some(Box::new(self.clone()))
+        // An external provider's state (its cache, its smoothing) cannot be
+        // copied faithfully.
+        self.behaviour
+            .is_none()
+            .then(|| Box::new(self.clone()) as Box<dyn Model>)
+    }
+
+    fn set_behaviour(&mut self, behaviour: Box<dyn Behaviour>) -> Result<(), String> {
+        self.behaviour = Some(behaviour);
+        Ok(())
+    }
+
+    fn take_error(&mut self) -> Option<String> {
+        self.error.take()
+    }
+
+    fn behaviour_report(&self) -> Option<serde_json::Value> {
+        self.behaviour.as_ref().map(|b| b.report())
     }
 
     fn step(&mut self, ctx: &StepContext, row: &mut [f64]) {

@@ -58,6 +58,9 @@ pub struct ModelInfo {
     pub columns: &'static [ColumnDoc],
     /// Parameters that are alternatives: setting more than one in a scenario is an error.
     pub exclusive: &'static [&'static [&'static str]],
+    /// Decisions a behaviour provider can make (`[behaviour.<name>]`),
+    /// with what each means.
+    pub decisions: &'static [(&'static str, &'static str)],
     /// Constructor.
     pub build: fn(ModelInput) -> Result<Box<dyn Model>, ModelError>,
 }

@@ -1,5 +1,6 @@
 //! The `myriad` command line.
 
+mod behaviour;
 mod bench;
 mod build;
 mod calibrate;
@@ -169,6 +170,11 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// LLM tools: `myriad llm check SCENARIO` sends one prompt to the scenario's [llm] endpoint.
+    Llm {
+        #[command(subcommand)]
+        command: LlmCommand,
+    },
     /// Check a scenario (keys, ranges, data files) without running it.
     Validate {
         /// Scenario file (TOML).
@@ -201,6 +207,22 @@ enum Command {
         /// Worker threads [default: all cores].
         #[arg(long)]
         threads: Option<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LlmCommand {
+    /// Send one test prompt to the scenario's [llm] endpoint (no cache) and report the
+    /// latency, the answer and how it parses as yes/no.
+    Check {
+        /// Scenario file with an [llm] table.
+        scenario: PathBuf,
+        /// Prompt [default: the first decision's prompt for the first group, with sample observations].
+        #[arg(long)]
+        prompt: Option<String>,
+        /// Change a scenario value first.
+        #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+        set: Vec<String>,
     },
 }
 
@@ -356,6 +378,60 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 names.join(", "),
                 t.elapsed().as_secs_f64(),
                 out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Llm {
+            command: LlmCommand::Check { scenario, prompt, set },
+        } => {
+            let s = scenario::load(&scenario, &scenario::Overrides { set, seed: None })?;
+            let spec = s.behaviour.as_ref().ok_or_else(|| {
+                InputError(format!(
+                    "{}: no LLM configured ([behaviour] provider = \"llm\" with an [llm] table)",
+                    scenario.display()
+                ))
+            })?;
+            let prompt = match prompt {
+                Some(p) => p,
+                None => {
+                    let (name, template) = &spec.decisions[0];
+                    let mut values: std::collections::BTreeMap<String, String> = template
+                        .placeholders()
+                        .iter()
+                        .map(|p| (p.to_string(), format!("<{p}>")))
+                        .collect();
+                    for (k, v) in [("week", "3"), ("cases", "1200"), ("cases_change", "+35%")] {
+                        values.insert(k.into(), v.into());
+                    }
+                    let filled = template.fill(&values).map_err(|e| InputError(e.to_string()))?;
+                    println!("decision '{name}', prompt with sample values:\n{filled}\n");
+                    filled
+                }
+            };
+            let mut cfg = spec.llm.clone();
+            cfg.mode = myriad_llm::Mode::Live;
+            cfg.cache = None;
+            let endpoints = cfg.endpoints.join(", ");
+            let client = myriad_llm::LlmClient::new(cfg).map_err(|e| InputError(format!("[llm]: {e}")))?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let t = std::time::Instant::now();
+            let answer = runtime.block_on(client.complete(&prompt, 0))?;
+            let latency = t.elapsed().as_secs_f64();
+            let parsed = match myriad_llm::parse(&answer.text, &myriad_llm::AnswerKind::YesNo) {
+                Ok(a) => format!("{a:?}"),
+                Err(e) => format!("unreadable ({e})"),
+            };
+            let stats = client.stats();
+            println!(
+                "endpoint(s) {endpoints}, model {}: answered in {latency:.3} s after {} retries\nanswer: {:?}\nas yes/no: {parsed}\ntokens: {} in, {} out",
+                client.config().model,
+                stats.retries,
+                answer.text,
+                answer.tokens_in,
+                answer.tokens_out
             );
             Ok(ExitCode::SUCCESS)
         }

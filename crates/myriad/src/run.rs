@@ -131,6 +131,7 @@ pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Out
     }
     let build_seconds = t_layers.elapsed().as_secs_f64();
     let base_weights: Vec<f64> = layers.iter().map(|l| l.weight).collect();
+    let provider = crate::behaviour::provider(s, &population)?;
     let mut model = (s.model.build)(ModelInput {
         population,
         layers,
@@ -138,6 +139,11 @@ pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Out
         seed: s.seed,
     })
     .with_context(|| format!("{}: cannot set up model '{}'", s.file.display(), s.model.name))?;
+    if let Some(p) = provider {
+        model
+            .set_behaviour(p)
+            .map_err(|e| build::InputError(format!("{}: [behaviour]: {e}", s.file.display())))?;
+    }
 
     prepare_out(&out, opts.force, &["summary.json", "timeseries.csv"])?;
     let specs = model.metrics();
@@ -163,6 +169,7 @@ pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Out
     let progress = Progress::new(s.steps, n, opts.quiet);
     let t_run = Instant::now();
     let mut done = 0;
+    let mut failure = None;
     for step in 1..=s.steps {
         if stop.load(Ordering::Relaxed) {
             break;
@@ -180,6 +187,12 @@ pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Out
             &mut row,
         );
         rec.record(step, &row);
+        if let Some(e) = model.take_error() {
+            // The step finished on fallbacks; stop here and keep what is done.
+            failure = Some(format!("step {step}: {e}"));
+            done = step;
+            break;
+        }
         if let Some(e) = write_error.lock().expect("writer lock").take() {
             return Err(e).context(format!("writing step {step}; steps before it are in {}", out.display()));
         }
@@ -275,11 +288,19 @@ pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Out
             "agent_steps_per_second": if run_seconds > 0.0 { agent_steps / run_seconds } else { 0.0 },
         },
         "peak_memory_bytes": peak_memory_bytes(),
+        "behaviour": model.behaviour_report(),
+        "error": failure,
         "final_metrics": final_metrics,
     });
     let summary_path = out.join("summary.json");
     std::fs::write(&summary_path, serde_json::to_string_pretty(&summary)? + "\n")
         .with_context(|| format!("writing {}", summary_path.display()))?;
+    if let Some(f) = failure {
+        bail!(
+            "{f}\nthe {done} steps done are in {} (summary.json has \"error\")",
+            out.display()
+        );
+    }
     log(format!(
         "{} {done} steps of {n} agents in {run_seconds:.2} s ({:.1} M agent-steps/s); results in {}",
         if interrupted { "interrupted after" } else { "done:" },

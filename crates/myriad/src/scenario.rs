@@ -96,6 +96,24 @@ pub struct OutputSpec {
     pub plot: bool,
 }
 
+/// Decisions asked of an LLM per archetype (`[behaviour] provider = "llm"`
+/// with an `[llm]` table).
+#[derive(Clone, Debug)]
+pub struct BehaviourSpec {
+    /// The client settings.
+    pub llm: myriad_llm::LlmConfig,
+    /// Samples per group and decision period.
+    pub samples: u32,
+    /// Rounds of re-asking unreadable answers.
+    pub reasks: u32,
+    /// Weight of the previous period's probability.
+    pub smoothing: f64,
+    /// Probability for a group with no readable answer (`None`: the model's rule).
+    pub fallback: Option<f64>,
+    /// Decision name and prompt.
+    pub decisions: Vec<(String, myriad_llm::Template)>,
+}
+
 /// A fully checked scenario.
 pub struct Scenario {
     /// The file it was read from.
@@ -118,6 +136,8 @@ pub struct Scenario {
     pub schedule: Schedule,
     /// Outputs.
     pub output: OutputSpec,
+    /// Decisions from an LLM instead of the model's rule (`None`: the rule).
+    pub behaviour: Option<BehaviourSpec>,
     /// The scenario as resolved (after `--set`), as JSON for `summary.json`.
     pub resolved: serde_json::Value,
 }
@@ -193,6 +213,150 @@ fn apply_overrides(
         overridden.push("seed".into());
     }
     Ok((doc, overridden))
+}
+
+/// `[behaviour]` and `[llm]`.
+fn parse_behaviour(
+    root: &mut Table,
+    model: &'static ModelInfo,
+    base_dir: &Path,
+) -> Result<Option<BehaviourSpec>, ScenarioError> {
+    let llm = match root.table("llm")? {
+        None => None,
+        Some(mut t) => {
+            let endpoints: Vec<String> = match t.get("endpoints") {
+                None => {
+                    let one = t.string("endpoint")?.ok_or_else(|| {
+                        t.error_here("needs endpoint = \"http://host:port/v1\" (or endpoints = [...])")
+                    })?;
+                    vec![one]
+                }
+                Some(item) => item
+                    .as_array()
+                    .and_then(|a| {
+                        a.iter()
+                            .map(|v| v.as_str().map(str::to_string))
+                            .collect::<Option<Vec<_>>>()
+                    })
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| t.error("endpoints", "must be a non-empty list of URLs"))?,
+            };
+            for e in &endpoints {
+                if !(e.starts_with("http://") || e.starts_with("https://")) {
+                    return Err(t.error("endpoints", format!("'{e}' must start with http:// or https://")));
+                }
+            }
+            let model_name = t
+                .string("model")?
+                .ok_or_else(|| t.error_here("needs model = \"<model name the endpoint serves>\""))?;
+            let mut c = myriad_llm::LlmConfig::new(&endpoints[0], &model_name);
+            c.endpoints = endpoints;
+            c.api = match t.string("api")?.as_deref() {
+                None | Some("chat") => myriad_llm::Api::Chat,
+                Some("completions") => myriad_llm::Api::Completions,
+                Some(other) => return Err(t.error("api", format!("'{other}': use chat or completions"))),
+            };
+            c.api_key_env = t.string("api_key_env")?;
+            c.system = t.string("system")?;
+            if let Some(x) = t.f64_where("temperature", |x| (0.0..=2.0).contains(&x), "between 0 and 2")? {
+                c.temperature = x;
+            }
+            if let Some(x) = t.int("max_tokens", 1, 100_000)? {
+                c.max_tokens = x as u32;
+            }
+            if let Some(x) = t.f64_where("timeout_seconds", |x| x > 0.0, "a positive number of seconds")? {
+                c.timeout = std::time::Duration::from_secs_f64(x);
+            }
+            if let Some(x) = t.int("max_concurrency", 1, 100_000)? {
+                c.max_concurrency = x as usize;
+            }
+            c.requests_per_second = t.f64_where("requests_per_second", |x| x > 0.0, "positive")?;
+            if let Some(x) = t.int("max_retries", 0, 100)? {
+                c.max_retries = x as u32;
+            }
+            c.cache = t.string("cache")?.map(|f| base_dir.join(f));
+            c.mode = match t.string("mode")? {
+                None => {
+                    if c.cache.is_some() {
+                        myriad_llm::Mode::Record
+                    } else {
+                        myriad_llm::Mode::Live
+                    }
+                }
+                Some(m) => myriad_llm::Mode::parse(&m)
+                    .ok_or_else(|| t.error("mode", format!("'{m}': use live, record or replay")))?,
+            };
+            if c.mode != myriad_llm::Mode::Live && c.cache.is_none() {
+                return Err(t.error("mode", "record and replay need cache = \"llm-cache.jsonl\""));
+            }
+            t.finish()?;
+            Some(c)
+        }
+    };
+    let Some(mut t) = root.table("behaviour")? else {
+        return Ok(None);
+    };
+    let provider = t.string("provider")?.unwrap_or_else(|| "heuristic".into());
+    let samples = t.int("samples", 1, 10_000)?.unwrap_or(5) as u32;
+    let reasks = t.int("reasks", 0, 100)?.unwrap_or(2) as u32;
+    let smoothing = t
+        .f64_where("smoothing", |x| (0.0..1.0).contains(&x), "in [0, 1)")?
+        .unwrap_or(0.0);
+    let fallback = match t.get("fallback") {
+        None => None,
+        Some(item) => match item.as_value() {
+            Some(Value::String(s)) if s.value() == "heuristic" => None,
+            Some(Value::Float(f)) if (0.0..=1.0).contains(f.value()) => Some(*f.value()),
+            Some(Value::Integer(i)) if (0..=1).contains(i.value()) => Some(*i.value() as f64),
+            _ => return Err(t.error("fallback", "must be \"heuristic\" or a probability in [0, 1]")),
+        },
+    };
+    let mut decisions = Vec::new();
+    for (name, _) in model.decisions {
+        if let Some(mut d) = t.table(name)? {
+            let text = d
+                .string("prompt")?
+                .ok_or_else(|| d.error_here("needs prompt = \"...\" (placeholders like {age_group}, {cases})"))?;
+            let template = myriad_llm::Template::parse(&text).map_err(|e| d.error("prompt", e.to_string()))?;
+            d.finish()?;
+            decisions.push((name.to_string(), template));
+        }
+    }
+    let unknown_hint = if model.decisions.is_empty() {
+        format!("model '{}' makes no decisions", model.name)
+    } else {
+        format!(
+            "decisions of model '{}': {}",
+            model.name,
+            model.decisions.iter().map(|d| d.0).collect::<Vec<_>>().join(", ")
+        )
+    };
+    let spec = match provider.as_str() {
+        "heuristic" => None,
+        "llm" => {
+            let llm =
+                llm.ok_or_else(|| t.error("provider", "provider = \"llm\" needs an [llm] table (endpoint, model)"))?;
+            if decisions.is_empty() {
+                return Err(t.error_here(format!(
+                    "add a [behaviour.<decision>] table with a prompt ({unknown_hint})"
+                )));
+            }
+            Some(BehaviourSpec {
+                llm,
+                samples,
+                reasks,
+                smoothing,
+                fallback,
+                decisions,
+            })
+        }
+        other => return Err(t.error("provider", format!("'{other}': use heuristic or llm"))),
+    };
+    t.finish().map_err(|mut e| {
+        e.message = format!("{} ({unknown_hint})", e.message);
+        e
+    })?;
+    Ok(spec)
 }
 
 /// Check a scenario given as text (`file` is used for messages and relative paths).
@@ -578,6 +742,8 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
         }
     }
 
+    let behaviour = parse_behaviour(&mut root, model, &base_dir)?;
+
     let output = match root.table("output")? {
         None => OutputSpec {
             parquet: true,
@@ -607,6 +773,7 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
         layers,
         schedule,
         output,
+        behaviour,
         resolved,
     })
 }

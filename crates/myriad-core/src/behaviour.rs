@@ -1,0 +1,33 @@
+//! Behaviour providers: where an agent's decision probabilities come from
+//! when they do not come from the model's own rule (an LLM asked per
+//! archetype, later a learned policy). A model asks by decision name; the
+//! provider answers one probability per agent.
+
+use std::collections::BTreeMap;
+
+/// Placeholder values by name.
+pub type Values = BTreeMap<String, String>;
+
+/// Values that depend on a group's attributes.
+pub type GroupValues<'a> = &'a (dyn Fn(&Values) -> Values + Sync);
+
+/// Observations a model passes with a question: values shared by everyone,
+/// and values that depend on a group's attributes (for example the cases in
+/// the group's borough).
+pub struct Observations<'a> {
+    /// Shared values, by placeholder name.
+    pub common: Values,
+    /// Values for a group, given its attribute values by name.
+    pub by_group: GroupValues<'a>,
+}
+
+/// A provider of decision probabilities.
+pub trait Behaviour: Send + Sync {
+    /// Probability per agent of "yes" for `decision` (NaN where the
+    /// provider has no answer and the model's own rule applies), or
+    /// `Ok(None)` if the provider does not handle this decision.
+    fn probabilities(&mut self, decision: &str, obs: &Observations) -> Result<Option<Vec<f64>>, String>;
+
+    /// Counters for the run summary (calls, cache hits, tokens, ...).
+    fn report(&self) -> serde_json::Value;
+}

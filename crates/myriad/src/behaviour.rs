@@ -1,0 +1,81 @@
+//! The scenario's behaviour provider, built from `[behaviour]` and `[llm]`:
+//! LLM archetypes grouped by the population columns each prompt mentions.
+
+use crate::build::InputError;
+use crate::scenario::Scenario;
+use anyhow::Result;
+use myriad_core::behaviour::Behaviour;
+use myriad_core::population::{ColumnData, Population};
+use myriad_llm::archetype::{Archetypes, Question};
+use myriad_llm::behaviour::{Decision, LlmBehaviour};
+use myriad_llm::{AnswerKind, LlmClient};
+use std::collections::BTreeMap;
+
+/// Largest number of distinct values an integer column may have to serve as
+/// an archetype attribute (beyond it, it is not a category).
+const MAX_CATEGORIES: usize = 1000;
+
+/// Per-agent codes and the label of each code.
+type Categories = (Vec<u32>, Vec<String>);
+
+/// Codes and labels of a categorical column.
+fn categories(pop: &Population, name: &str) -> Result<Option<Categories>, String> {
+    let Some(col) = pop.column(name) else { return Ok(None) };
+    match &col.data {
+        ColumnData::Text { codes, labels } => Ok(Some((codes.clone(), labels.clone()))),
+        ColumnData::Int(v) => {
+            let mut index: BTreeMap<i64, u32> = BTreeMap::new();
+            for &x in v {
+                let next = index.len() as u32;
+                index.entry(x).or_insert(next);
+                if index.len() > MAX_CATEGORIES {
+                    return Err(format!(
+                        "column '{name}' has more than {MAX_CATEGORIES} distinct values; archetypes need a categorical column"
+                    ));
+                }
+            }
+            // Codes in value order, labels the values.
+            let sorted: Vec<i64> = index.keys().copied().collect();
+            let code: BTreeMap<i64, u32> = sorted.iter().enumerate().map(|(k, &x)| (x, k as u32)).collect();
+            Ok(Some((
+                v.iter().map(|x| code[x]).collect(),
+                sorted.iter().map(|x| x.to_string()).collect(),
+            )))
+        }
+        ColumnData::Float(_) => Err(format!(
+            "column '{name}' holds decimal numbers; archetypes need a categorical column"
+        )),
+    }
+}
+
+/// The provider, or None when decisions come from the model's rule.
+pub fn provider(s: &Scenario, pop: &Population) -> Result<Option<Box<dyn Behaviour>>> {
+    let Some(spec) = &s.behaviour else { return Ok(None) };
+    let bad = |m: String| InputError(format!("{}: {m}", s.file.display()));
+    let client = LlmClient::new(spec.llm.clone()).map_err(|e| bad(format!("[llm]: {e}")))?;
+    let mut decisions = Vec::new();
+    for (name, template) in &spec.decisions {
+        let mut attributes = Vec::new();
+        for p in template.placeholders() {
+            if let Some((codes, labels)) =
+                categories(pop, p).map_err(|m| bad(format!("behaviour.{name}.prompt: {m}")))?
+            {
+                attributes.push((p.to_string(), codes, labels));
+            }
+        }
+        decisions.push(Decision {
+            name: name.clone(),
+            archetypes: Archetypes::new(&attributes),
+            question: Question {
+                template: template.clone(),
+                kind: AnswerKind::YesNo,
+                samples: spec.samples,
+                reasks: spec.reasks,
+                smoothing: spec.smoothing,
+                fallback: spec.fallback,
+            },
+        });
+    }
+    let b = LlmBehaviour::new(client, decisions).map_err(|e| anyhow::anyhow!("starting the LLM runtime: {e}"))?;
+    Ok(Some(Box::new(b)))
+}

@@ -1,0 +1,213 @@
+//! LLM-driven decisions end to end: the `covid` model's weekly isolation
+//! asked of a local OpenAI-compatible server per archetype, recorded, and
+//! replayed byte for byte without the server.
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+fn myriad(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_myriad"))
+        .args(args)
+        .output()
+        .expect("run myriad")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A chat-completions server answering "Yes." when the prompt mentions
+/// 65A and "No." otherwise; returns its base URL and hit counter.
+fn serve() -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = Router::new()
+                .route(
+                    "/v1/chat/completions",
+                    post(|State(h): State<Arc<AtomicUsize>>, Json(req): Json<Value>| async move {
+                        h.fetch_add(1, Ordering::SeqCst);
+                        let prompt = req["messages"][0]["content"].as_str().unwrap_or_default().to_string();
+                        let text = if prompt.contains("65A") { "Yes." } else { "No." };
+                        Json(json!({
+                            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
+                            "usage": {"prompt_tokens": 20, "completion_tokens": 2}
+                        }))
+                    }),
+                )
+                .with_state(h);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    let addr = rx.recv().unwrap();
+    (format!("http://{addr}/v1"), hits)
+}
+
+/// 3,000 people, ages cycling through the six groups (500 each), no one infected.
+fn people(dir: &Path) {
+    let ages = ["U19", "20t29", "30t39", "40t49", "50t64", "65A"];
+    let mut text = String::from("age_group,household\n");
+    for i in 0..3000 {
+        text.push_str(&format!("{},{}\n", ages[i % 6], i / 3));
+    }
+    std::fs::write(dir.join("people.csv"), text).unwrap();
+}
+
+fn scenario(dir: &Path, endpoint: &str, mode: &str, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"
+model = "covid"
+seed = 3
+steps = 14
+
+[population]
+file = "people.csv"
+
+[params]
+initial_infected = 30
+
+[[layers]]
+name = "household"
+type = "groups"
+column = "household"
+
+[llm]
+endpoint = "{endpoint}"
+model = "test-model"
+cache = "llm-cache.jsonl"
+mode = "{mode}"
+timeout_seconds = 2
+{extra}
+
+[behaviour]
+provider = "llm"
+samples = 3
+
+[behaviour.isolate]
+prompt = "You are aged {{age_group}}. Last week {{cases}} new cases ({{cases_change}}). Do you stay home this week? Answer yes or no."
+"#
+    );
+    let p = dir.join(format!("llm-{mode}.toml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn column(csv: &str, name: &str, step: usize) -> f64 {
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let j = header.iter().position(|h| *h == name).unwrap();
+    csv.lines()
+        .nth(step + 1)
+        .unwrap()
+        .split(',')
+        .nth(j)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn archetype_decisions_come_from_the_llm_and_replay_byte_identically() {
+    let d = tempfile::tempdir().unwrap();
+    people(d.path());
+    let (url, hits) = serve();
+    let recorded = d.path().join("recorded");
+    let s = scenario(d.path(), &url, "record", "");
+    let o = myriad(&["run", s.to_str().unwrap(), "--out", recorded.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(recorded.join("timeseries.csv")).unwrap();
+    // The LLM says yes exactly for 65A: 500 of 3,000 agents isolate.
+    assert_eq!(column(&csv, "isolating_fraction", 1), 500.0 / 3000.0);
+    // 6 archetypes (age groups) x 3 samples x 2 weeks, each prompt new.
+    assert_eq!(hits.load(Ordering::SeqCst), 36);
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(recorded.join("summary.json")).unwrap()).unwrap();
+    let b = &summary["behaviour"];
+    assert_eq!(b["decisions"][0]["groups"], 6);
+    assert_eq!(b["answers_requested"], 36);
+    assert_eq!(b["client"]["calls"], 36);
+    assert_eq!(b["client"]["tokens_in"], 720);
+    assert_eq!(b["fallbacks"], 0);
+    assert!(!summary.to_string().contains("api_key"));
+
+    // Replay with no server at all: the same run, byte for byte.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/v1", l.local_addr().unwrap())
+    };
+    let s = scenario(d.path(), &dead, "replay", "");
+    let replayed = d.path().join("replayed");
+    let o = myriad(&["run", s.to_str().unwrap(), "--out", replayed.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(replayed.join("timeseries.csv")).unwrap(), csv);
+    assert_eq!(hits.load(Ordering::SeqCst), 36);
+
+    // The heuristic, by switching the provider: no LLM involved.
+    let heuristic = d.path().join("heuristic");
+    let o = myriad(&[
+        "run",
+        s.to_str().unwrap(),
+        "--out",
+        heuristic.to_str().unwrap(),
+        "-q",
+        "--set",
+        "behaviour.provider=heuristic",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let h = std::fs::read_to_string(heuristic.join("timeseries.csv")).unwrap();
+    assert_ne!(column(&h, "isolating_fraction", 1), 500.0 / 3000.0);
+}
+
+#[test]
+fn an_unreachable_endpoint_stops_the_run_naming_it_and_keeps_the_steps_done() {
+    let d = tempfile::tempdir().unwrap();
+    people(d.path());
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/v1", l.local_addr().unwrap())
+    };
+    let s = scenario(d.path(), &dead, "live", "max_retries = 1");
+    // `cache` with mode live is allowed (the cache is not used).
+    let out = d.path().join("out");
+    let o = myriad(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains(&dead) && err.contains("unreachable"), "{err}");
+    let csv = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "step 0 and step 1 are kept: {csv}");
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(
+        summary.contains("\"error\": \"step 1: behaviour 'isolate'"),
+        "{summary}"
+    );
+
+    // `llm check` names the endpoint too.
+    let o = myriad(&["llm", "check", s.to_str().unwrap()]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains(&dead), "{}", stderr(&o));
+}
+
+#[test]
+fn llm_check_reports_the_answer() {
+    let d = tempfile::tempdir().unwrap();
+    let (url, _) = serve();
+    let s = scenario(d.path(), &url, "live", "");
+    let o = myriad(&["llm", "check", s.to_str().unwrap(), "--prompt", "Are you 65A?"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("answer: \"Yes.\"") && out.contains("YesNo(true)"), "{out}");
+}
