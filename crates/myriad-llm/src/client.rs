@@ -377,6 +377,165 @@ impl LlmClient {
         slots.into_iter().map(|k| answers[k].clone()).collect()
     }
 
+    /// Answer many prompts with several prompts per HTTP request (the
+    /// completions API accepts a list of prompts; vLLM and llama.cpp's
+    /// server answer them together), `batch` at a time, at most
+    /// `max_concurrency` requests in flight. Identical requests are sent
+    /// once; cached answers are used per the mode; each failed batch is
+    /// retried like a single request. Results are in request order.
+    pub async fn complete_batched(
+        &self,
+        requests: &[(String, u32)],
+        batch: usize,
+    ) -> Result<Vec<Completion>, LlmError> {
+        if self.cfg.api != Api::Completions {
+            return Err(LlmError::Config(
+                "batching needs api = \"completions\" (chat requests carry one conversation)".into(),
+            ));
+        }
+        let t0 = Instant::now();
+        let mut unique: Vec<(&str, u32)> = Vec::new();
+        let mut index: HashMap<(&str, u32), usize> = HashMap::new();
+        let slots: Vec<usize> = requests
+            .iter()
+            .map(|(p, s)| {
+                *index.entry((p.as_str(), *s)).or_insert_with(|| {
+                    unique.push((p.as_str(), *s));
+                    unique.len() - 1
+                })
+            })
+            .collect();
+        let mut answers: Vec<Option<Completion>> = vec![None; unique.len()];
+        let mut to_ask = Vec::new();
+        for (k, &(p, s)) in unique.iter().enumerate() {
+            let cached = match (&self.cache, self.cfg.mode) {
+                (Some(c), Mode::Record | Mode::Replay) => c.get(&self.key(p, s).hash()),
+                _ => None,
+            };
+            match cached {
+                Some(e) => {
+                    self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+                    answers[k] = Some(Completion {
+                        text: e.text,
+                        tokens_in: e.tokens_in,
+                        tokens_out: e.tokens_out,
+                        cached: true,
+                    });
+                }
+                None if self.cfg.mode == Mode::Replay => {
+                    return Err(LlmError::ReplayMiss {
+                        cache: self
+                            .cache
+                            .as_ref()
+                            .map(|c| c.path().display().to_string())
+                            .unwrap_or_default(),
+                        prompt: shorten(p, 80),
+                        sample: s,
+                    })
+                }
+                None => to_ask.push(k),
+            }
+        }
+        let chunks: Vec<Vec<usize>> = to_ask.chunks(batch.max(1)).map(|c| c.to_vec()).collect();
+        let unique_ref = &unique;
+        let results: Vec<Result<(Vec<usize>, Vec<Completion>), LlmError>> = stream::iter(chunks)
+            .map(|chunk| async move {
+                let prompts: Vec<&str> = chunk.iter().map(|&k| unique_ref[k].0).collect();
+                let seed = unique_ref[chunk[0]].1;
+                self.ask_many(&prompts, seed).await.map(|c| (chunk, c))
+            })
+            .buffer_unordered(self.cfg.max_concurrency)
+            .collect()
+            .await;
+        for r in results {
+            let (chunk, completions) = r.inspect_err(|_| {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+            })?;
+            for (k, c) in chunk.into_iter().zip(completions) {
+                if let (Some(cache), Mode::Record) = (&self.cache, self.cfg.mode) {
+                    let (p, s) = unique[k];
+                    cache.put(Entry {
+                        key: self.key(p, s).hash(),
+                        model: self.cfg.model.clone(),
+                        sample: s,
+                        prompt: p.to_string(),
+                        text: c.text.clone(),
+                        tokens_in: c.tokens_in,
+                        tokens_out: c.tokens_out,
+                    })?;
+                }
+                answers[k] = Some(c);
+            }
+        }
+        self.stats
+            .wait_micros
+            .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+        Ok(slots
+            .into_iter()
+            .map(|k| answers[k].clone().expect("every unique request was answered"))
+            .collect())
+    }
+
+    /// One batched request with retries (like [`Self::ask`]).
+    async fn ask_many(&self, prompts: &[&str], seed: u32) -> Result<Vec<Completion>, LlmError> {
+        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let attempts = self.cfg.max_retries + 1;
+        let mut last = String::new();
+        for attempt in 0..attempts {
+            let e = self.pick(attempt);
+            let endpoint = &self.endpoints[e];
+            endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
+            let body = json!({
+                "model": self.cfg.model,
+                "prompt": prompts,
+                "temperature": self.cfg.temperature,
+                "max_tokens": self.cfg.max_tokens,
+                "seed": seed,
+            });
+            let mut req = self.http.post(format!("{}/completions", endpoint.url)).json(&body);
+            if let Some(key) = &self.api_key {
+                req = req.bearer_auth(key);
+            }
+            let outcome = async {
+                let resp = req.send().await.map_err(|e| root_cause(&e))?;
+                let status = resp.status();
+                let text = resp.text().await.map_err(|e| root_cause(&e))?;
+                if !status.is_success() {
+                    return Err(format!("HTTP {}", status.as_u16()));
+                }
+                read_batch(&text, prompts.len())
+            }
+            .await;
+            endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
+            match outcome {
+                Ok(c) => {
+                    self.stats.calls.fetch_add(1, Ordering::Relaxed);
+                    for x in &c {
+                        self.stats.tokens_out.fetch_add(x.tokens_out, Ordering::Relaxed);
+                    }
+                    return Ok(c);
+                }
+                Err(reason) => {
+                    last = format!("{reason} ({})", endpoint.url);
+                    if attempt + 1 < attempts {
+                        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(self.backoff(attempt)).await;
+                    }
+                }
+            }
+        }
+        Err(LlmError::Unreachable {
+            endpoint: self
+                .endpoints
+                .iter()
+                .map(|e| e.url.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            attempts,
+            last,
+        })
+    }
+
     /// Wait for a concurrency permit and the rate limit, then try the
     /// endpoints with retries.
     async fn ask(&self, prompt: &str, sample: u32) -> Result<Completion, LlmError> {
@@ -550,6 +709,35 @@ fn root_cause(e: &dyn std::error::Error) -> String {
         cur = next;
     }
     cur.to_string()
+}
+
+/// The texts of a batched completions response, by choice index.
+fn read_batch(body: &str, n: usize) -> Result<Vec<Completion>, String> {
+    let v: Value = serde_json::from_str(body).map_err(|e| format!("malformed answer: not JSON ({e})"))?;
+    let choices = v
+        .get("choices")
+        .and_then(Value::as_array)
+        .ok_or_else(|| "malformed answer: no choices".to_string())?;
+    let mut out: Vec<Option<Completion>> = vec![None; n];
+    for (k, c) in choices.iter().enumerate() {
+        let i = c.get("index").and_then(Value::as_u64).map_or(k, |i| i as usize);
+        let text = c
+            .get("text")
+            .and_then(Value::as_str)
+            .ok_or_else(|| "malformed answer: a choice without text".to_string())?;
+        if let Some(slot) = out.get_mut(i) {
+            *slot = Some(Completion {
+                text: text.to_string(),
+                tokens_in: 0,
+                tokens_out: 1,
+                cached: false,
+            });
+        }
+    }
+    out.into_iter()
+        .enumerate()
+        .map(|(i, c)| c.ok_or_else(|| format!("malformed answer: no choice for prompt {i}")))
+        .collect()
 }
 
 /// The text and token counts of an OpenAI-style response body.

@@ -6,6 +6,7 @@ mod build;
 mod calibrate;
 mod counterfactual;
 mod ensemble;
+mod mock_llm;
 mod plot;
 mod run;
 mod scenario;
@@ -224,6 +225,38 @@ enum LlmCommand {
         #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
         set: Vec<String>,
     },
+    /// Time per-agent decisions: one yes/no prompt per agent, sent to an endpoint with
+    /// request concurrency and (for the completions API) several prompts per request.
+    Bench {
+        /// Base URL, e.g. http://127.0.0.1:8000/v1 (see `myriad llm serve`).
+        #[arg(long)]
+        endpoint: String,
+        /// Model name sent with the requests.
+        #[arg(long, default_value = "mock")]
+        model: String,
+        /// Agents, one prompt each.
+        #[arg(long, default_value_t = 1_000_000)]
+        agents: u32,
+        /// Requests in flight at most.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Prompts per request (1: one chat request per agent).
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+    },
+    /// Run a mock OpenAI-compatible server on 127.0.0.1 that answers yes or no at random
+    /// (repeatably): for trying LLM scenarios and measuring the client without a model.
+    Serve {
+        /// Port (0: any free port).
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+        /// Delay before each answer, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// Share of yes answers.
+        #[arg(long, default_value_t = 0.5)]
+        yes_share: f64,
+    },
 }
 
 /// Exit codes: 0 success, 1 failure while running, 2 bad input, 130 interrupted.
@@ -435,6 +468,37 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Llm {
+            command:
+                LlmCommand::Bench {
+                    endpoint,
+                    model,
+                    agents,
+                    concurrency,
+                    batch,
+                },
+        } => {
+            llm_bench(&endpoint, &model, agents, concurrency, batch)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Llm {
+            command:
+                LlmCommand::Serve {
+                    port,
+                    latency_ms,
+                    yes_share,
+                },
+        } => {
+            if !(0.0..=1.0).contains(&yes_share) {
+                return Err(InputError("--yes-share must be in [0, 1]".into()).into());
+            }
+            mock_llm::serve(mock_llm::MockOptions {
+                port,
+                latency: std::time::Duration::from_millis(latency_ms),
+                yes_share,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate { scenario, set } => {
             let s = scenario::load(&scenario, &scenario::Overrides { set, seed: None })?;
             // Data files are read too: a scenario that validates can run.
@@ -484,6 +548,66 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `myriad llm bench`: per-agent decisions per second against an endpoint.
+fn llm_bench(endpoint: &str, model: &str, agents: u32, concurrency: usize, batch: usize) -> Result<()> {
+    let mut cfg = myriad_llm::LlmConfig::new(endpoint, model);
+    cfg.max_concurrency = concurrency;
+    cfg.timeout = std::time::Duration::from_secs(120);
+    cfg.api = if batch > 1 {
+        myriad_llm::Api::Completions
+    } else {
+        myriad_llm::Api::Chat
+    };
+    let client = myriad_llm::LlmClient::new(cfg).map_err(|e| InputError(e.to_string()))?;
+    let prompts: Vec<(String, u32)> = (0..agents)
+        .map(|i| {
+            (
+                format!("You are agent {i}. Cases in your area rose last week. Do you stay home? Answer yes or no."),
+                0,
+            )
+        })
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let t = std::time::Instant::now();
+    let texts: Vec<String> = if batch > 1 {
+        runtime
+            .block_on(client.complete_batched(&prompts, batch))?
+            .into_iter()
+            .map(|c| c.text)
+            .collect()
+    } else {
+        runtime
+            .block_on(client.complete_all(&prompts))
+            .into_iter()
+            .map(|r| r.map(|c| c.text).map_err(|e| anyhow::anyhow!("{e}")))
+            .collect::<Result<_>>()?
+    };
+    let wall = t.elapsed().as_secs_f64();
+    let yes = texts
+        .iter()
+        .filter(|t| {
+            matches!(
+                myriad_llm::parse(t, &myriad_llm::AnswerKind::YesNo),
+                Ok(myriad_llm::Answer::YesNo(true))
+            )
+        })
+        .count();
+    let stats = client.stats();
+    println!(
+        "{agents} per-agent decisions in {wall:.2} s: {:.0} decisions/s ({} HTTP requests, {} prompts each, {} in flight at most, {} retries); {:.1}% yes",
+        agents as f64 / wall,
+        stats.calls,
+        batch.max(1),
+        concurrency,
+        stats.retries,
+        100.0 * yes as f64 / agents.max(1) as f64
+    );
+    Ok(())
 }
 
 /// Errors from reading data files are input errors.
