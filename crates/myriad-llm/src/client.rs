@@ -438,7 +438,7 @@ impl LlmClient {
         }
         let chunks: Vec<Vec<usize>> = to_ask.chunks(batch.max(1)).map(|c| c.to_vec()).collect();
         let unique_ref = &unique;
-        let results: Vec<Result<(Vec<usize>, Vec<Completion>), LlmError>> = stream::iter(chunks)
+        let results: Vec<Result<Answered, LlmError>> = stream::iter(chunks)
             .map(|chunk| async move {
                 let prompts: Vec<&str> = chunk.iter().map(|&k| unique_ref[k].0).collect();
                 let seed = unique_ref[chunk[0]].1;
@@ -710,6 +710,9 @@ fn root_cause(e: &dyn std::error::Error) -> String {
     }
     cur.to_string()
 }
+
+/// Indices of a batch's prompts and their answers.
+type Answered = (Vec<usize>, Vec<Completion>);
 
 /// The texts of a batched completions response, by choice index.
 fn read_batch(body: &str, n: usize) -> Result<Vec<Completion>, String> {

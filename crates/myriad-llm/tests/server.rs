@@ -365,3 +365,71 @@ async fn archetypes_ask_each_group_k_times_and_fall_back_when_nothing_parses() {
     assert_eq!(round.probabilities, [0.25; 6]);
     assert_eq!((round.unparsed, round.fallbacks, round.requests), (90, 6, 90));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_completions_send_many_prompts_per_request_and_keep_their_order() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let app = Router::new().route(
+        "/v1/completions",
+        post(move |Json(req): Json<Value>| {
+            let h = h.clone();
+            async move {
+                h.fetch_add(1, Ordering::SeqCst);
+                let prompts = req["prompt"].as_array().unwrap().clone();
+                // Answer in reverse order with explicit indices: the client
+                // must place answers by index, not by position.
+                let choices: Vec<Value> = prompts
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .map(|(i, p)| json!({"index": i, "text": format!("echo {}", p.as_str().unwrap())}))
+                    .collect();
+                Json(json!({"choices": choices}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let d = tempfile::tempdir().unwrap();
+    let mut cfg = config(&url);
+    cfg.api = Api::Completions;
+    cfg.cache = Some(d.path().join("c.jsonl"));
+    cfg.mode = Mode::Record;
+    let client = LlmClient::new(cfg.clone()).unwrap();
+    let mut requests: Vec<(String, u32)> = (0..2500).map(|i| (format!("p{i}"), 0)).collect();
+    requests.push(("p7".into(), 0)); // a duplicate
+    let out = client.complete_batched(&requests, 1000).await.unwrap();
+    assert_eq!(out.len(), 2501);
+    for (r, c) in requests.iter().zip(&out) {
+        assert_eq!(c.text, format!("echo {}", r.0));
+    }
+    // 2,500 distinct prompts in batches of 1,000: 3 requests.
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    // Recorded: a replay needs no server.
+    let mut replay = cfg.clone();
+    replay.endpoints = vec![closed()];
+    replay.mode = Mode::Replay;
+    let again = LlmClient::new(replay)
+        .unwrap()
+        .complete_batched(&requests, 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        out.iter()
+            .map(|c| myriad_llm::Completion {
+                cached: true,
+                ..c.clone()
+            })
+            .collect::<Vec<_>>()
+    );
+    // Chat cannot batch.
+    assert!(LlmClient::new(config(&url))
+        .unwrap()
+        .complete_batched(&requests, 10)
+        .await
+        .is_err());
+}
