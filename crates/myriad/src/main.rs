@@ -646,6 +646,12 @@ fn describe(m: &myriad_models::ModelInfo) -> String {
     for mt in (m.metrics)() {
         s.push_str(&format!("  {:<24} {}\n", mt.name, mt.doc));
     }
+    if !m.decisions.is_empty() {
+        s.push_str("\nDecisions an LLM can make instead of the rule ([behaviour] provider = \"llm\", [behaviour.<name>] prompt = ...):\n");
+        for (name, doc) in m.decisions {
+            s.push_str(&format!("  {name:<24} {doc}\n"));
+        }
+    }
     if !m.columns.is_empty() {
         s.push_str("\nPopulation columns read when present:\n");
         for c in m.columns {
