@@ -355,17 +355,7 @@ impl LlmClient {
     /// the error). Results are in request order.
     pub async fn complete_all(&self, requests: &[(String, u32)]) -> Vec<Result<Completion, Arc<LlmError>>> {
         let t0 = Instant::now();
-        let mut unique: Vec<(&str, u32)> = Vec::new();
-        let mut index: HashMap<(&str, u32), usize> = HashMap::new();
-        let slots: Vec<usize> = requests
-            .iter()
-            .map(|(p, s)| {
-                *index.entry((p.as_str(), *s)).or_insert_with(|| {
-                    unique.push((p.as_str(), *s));
-                    unique.len() - 1
-                })
-            })
-            .collect();
+        let (unique, slots) = dedup(requests);
         let answers: Vec<Result<Completion, Arc<LlmError>>> = stream::iter(unique.iter())
             .map(|&(p, s)| async move { self.complete(p, s).await.map_err(Arc::new) })
             .buffered(self.cfg.max_concurrency)
@@ -394,17 +384,7 @@ impl LlmClient {
             ));
         }
         let t0 = Instant::now();
-        let mut unique: Vec<(&str, u32)> = Vec::new();
-        let mut index: HashMap<(&str, u32), usize> = HashMap::new();
-        let slots: Vec<usize> = requests
-            .iter()
-            .map(|(p, s)| {
-                *index.entry((p.as_str(), *s)).or_insert_with(|| {
-                    unique.push((p.as_str(), *s));
-                    unique.len() - 1
-                })
-            })
-            .collect();
+        let (unique, slots) = dedup(requests);
         let mut answers: Vec<Option<Completion>> = vec![None; unique.len()];
         let mut to_ask = Vec::new();
         for (k, &(p, s)) in unique.iter().enumerate() {
@@ -709,6 +689,22 @@ fn root_cause(e: &dyn std::error::Error) -> String {
         cur = next;
     }
     cur.to_string()
+}
+
+/// The distinct requests, and for each request the index of its distinct one.
+fn dedup(requests: &[(String, u32)]) -> (Vec<(&str, u32)>, Vec<usize>) {
+    let mut unique: Vec<(&str, u32)> = Vec::new();
+    let mut index: HashMap<(&str, u32), usize> = HashMap::new();
+    let slots = requests
+        .iter()
+        .map(|(p, s)| {
+            *index.entry((p.as_str(), *s)).or_insert_with(|| {
+                unique.push((p.as_str(), *s));
+                unique.len() - 1
+            })
+        })
+        .collect();
+    (unique, slots)
 }
 
 /// Indices of a batch's prompts and their answers.

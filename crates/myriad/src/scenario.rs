@@ -164,25 +164,22 @@ const LAYER_TYPES: &[&str] = &[
 
 /// Read and check a scenario file.
 pub fn load(file: &Path, overrides: &Overrides) -> Result<Scenario, ScenarioError> {
-    let text = std::fs::read_to_string(file).map_err(|e| ScenarioError {
+    parse(file, &read(file)?, overrides)
+}
+
+fn read(file: &Path) -> Result<String, ScenarioError> {
+    std::fs::read_to_string(file).map_err(|e| ScenarioError {
         file: file.to_path_buf(),
         line: None,
         key: String::new(),
         message: format!("cannot read the scenario file: {e}"),
-    })?;
-    parse(file, &text, overrides)
+    })
 }
 
 /// The scenario file after `--set` and `--seed`, as an editable document:
 /// for commands that write a changed scenario (`calibrate`).
 pub fn resolved_document(file: &Path, overrides: &Overrides) -> Result<toml_edit::DocumentMut, ScenarioError> {
-    let text = std::fs::read_to_string(file).map_err(|e| ScenarioError {
-        file: file.to_path_buf(),
-        line: None,
-        key: String::new(),
-        message: format!("cannot read the scenario file: {e}"),
-    })?;
-    apply_overrides(file, &text, overrides).map(|(doc, _)| doc)
+    apply_overrides(file, &read(file)?, overrides).map(|(doc, _)| doc)
 }
 
 /// Parse `text` and apply the overrides; also returns the key paths changed.
