@@ -2,25 +2,10 @@
 //! retrospective (`calibrate`), counterfactual (`counterfactual`) and
 //! prospective (`ensemble`, also in cli.rs).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::{myriad, stderr, write};
 
-fn myriad(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_myriad"))
-        .args(args)
-        .output()
-        .expect("run myriad")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
+use std::path::Path;
 
 /// Staten Island at 10%: about 48,700 agents.
 const SMALL_CITY: &str = r#"

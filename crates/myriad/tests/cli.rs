@@ -1,25 +1,11 @@
 //! The `myriad` command end to end: outputs, byte-identical reruns across
 //! thread counts, located errors, refusal to overwrite, Ctrl-C.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::{myriad, stderr, write};
 
-fn myriad(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_myriad"))
-        .args(args)
-        .output()
-        .expect("run myriad")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
+use std::path::Path;
+use std::process::Command;
 
 const SCENARIO: &str = r#"
 model = "seir"

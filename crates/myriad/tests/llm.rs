@@ -2,25 +2,16 @@
 //! asked of a local OpenAI-compatible server per archetype, recorded, and
 //! replayed byte for byte without the server.
 
+mod common;
+use common::{myriad, stderr};
+
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-
-fn myriad(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_myriad"))
-        .args(args)
-        .output()
-        .expect("run myriad")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// A chat-completions server answering "Yes." when the prompt mentions
 /// 65A and "No." otherwise; returns its base URL and hit counter.
