@@ -201,7 +201,8 @@ pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Out
     }
     progress.finish();
     let run_seconds = t_run.elapsed().as_secs_f64();
-    let interrupted = done < s.steps;
+    // Stopped early by Ctrl-C; a provider failure is reported as "error" instead.
+    let interrupted = done < s.steps && failure.is_none();
 
     let steps = rec.steps().to_vec();
     let rows: Vec<&[f64]> = (0..rec.len()).map(|i| rec.row(i)).collect();

@@ -185,6 +185,7 @@ fn an_unreachable_endpoint_stops_the_run_naming_it_and_keeps_the_steps_done() {
         summary.contains("\"error\": \"step 1: behaviour 'isolate'"),
         "{summary}"
     );
+    assert!(summary.contains("\"interrupted\": false"), "{summary}");
 
     // `llm check` names the endpoint too.
     let o = myriad(&["llm", "check", s.to_str().unwrap()]);
