@@ -1,21 +1,54 @@
 //! LLM archetypes as a behaviour provider for any model that asks for
 //! decision probabilities by name (`myriad_core::behaviour::Behaviour`).
 
+use crate::agents::PerAgent;
 use crate::archetype::{per_agent, Archetypes, Question};
 use crate::client::LlmClient;
 use myriad_core::behaviour::{Behaviour, Observations};
 use serde_json::json;
 use std::collections::BTreeMap;
 
+/// Per-agent attribute columns: `(name, codes, labels)`.
+pub type Columns = Vec<(String, Vec<u32>, Vec<String>)>;
+
+/// Who is asked.
+pub enum Asking {
+    /// One question per group of agents sharing the prompt's attributes.
+    Archetypes(Archetypes),
+    /// One question per agent, with its memory.
+    Agents {
+        /// The agents and their memories.
+        agents: PerAgent,
+        /// The prompt's attribute columns, one value per agent.
+        columns: Columns,
+        /// Number of agents.
+        count: usize,
+    },
+}
+
 /// One decision answered by the LLM.
 pub struct Decision {
     /// Name the model asks by (e.g. `isolate`).
     pub name: String,
-    /// The agents' groups for this decision's prompt.
-    pub archetypes: Archetypes,
+    /// Who is asked.
+    pub asking: Asking,
     /// The question.
     pub question: Question,
 }
+
+impl Decision {
+    /// Number of distinct questions per period (groups or agents).
+    pub fn askers(&self) -> usize {
+        match &self.asking {
+            Asking::Archetypes(a) => a.len(),
+            Asking::Agents { count, .. } => *count,
+        }
+    }
+}
+
+/// Placeholder (and observation attribute) holding an agent's index in
+/// per-agent mode, so a model can give each agent its own observations.
+pub const AGENT: &str = "agent";
 
 /// The provider: a client, a runtime to drive it from the (synchronous)
 /// model step, and the decisions it answers.
@@ -53,21 +86,45 @@ impl Behaviour for LlmBehaviour {
         let Some(d) = self.decisions.iter_mut().find(|d| d.name == decision) else {
             return Ok(None);
         };
-        let extra: Vec<BTreeMap<String, String>> = (0..d.archetypes.len())
-            .map(|g| (obs.by_group)(&d.archetypes.attributes(g)))
-            .collect();
-        let round = self
-            .runtime
-            .block_on(
-                d.archetypes
-                    .ask(&self.client, &d.question, &obs.common, |g| extra[g].clone()),
-            )
-            .map_err(|e| e.to_string())?;
+        let (values, requests, unparsed, fallbacks) = match &mut d.asking {
+            Asking::Archetypes(archetypes) => {
+                let extra: Vec<BTreeMap<String, String>> = (0..archetypes.len())
+                    .map(|g| (obs.by_group)(&archetypes.attributes(g)))
+                    .collect();
+                let round = self
+                    .runtime
+                    .block_on(archetypes.ask(&self.client, &d.question, &obs.common, |g| extra[g].clone()))
+                    .map_err(|e| e.to_string())?;
+                let values = per_agent(archetypes, &round.probabilities);
+                (values, round.requests, round.unparsed, round.fallbacks)
+            }
+            Asking::Agents { agents, columns, count } => {
+                let values = |i: usize| {
+                    let mut v: BTreeMap<String, String> = columns
+                        .iter()
+                        .map(|(name, codes, labels)| {
+                            let c = codes[i] as usize;
+                            (name.clone(), labels.get(c).cloned().unwrap_or_else(|| c.to_string()))
+                        })
+                        .collect();
+                    v.insert(AGENT.to_string(), i.to_string());
+                    let extra = (obs.by_group)(&v);
+                    v.extend(extra);
+                    v.extend(obs.common.clone());
+                    v
+                };
+                let round = self
+                    .runtime
+                    .block_on(agents.ask(&self.client, &d.question, *count, values))
+                    .map_err(|e| e.to_string())?;
+                (round.values, round.requests, round.unparsed, round.fallbacks)
+            }
+        };
         self.rounds += 1;
-        self.requests += round.requests;
-        self.unparsed += round.unparsed;
-        self.fallbacks += round.fallbacks;
-        Ok(Some(per_agent(&d.archetypes, &round.probabilities)))
+        self.requests += requests;
+        self.unparsed += unparsed;
+        self.fallbacks += fallbacks;
+        Ok(Some(values))
     }
 
     fn report(&self) -> serde_json::Value {
@@ -79,7 +136,19 @@ impl Behaviour for LlmBehaviour {
             "mode": c.mode,
             "decisions": self.decisions.iter().map(|d| json!({
                 "name": d.name,
-                "groups": d.archetypes.len(),
+                "asking": match &d.asking {
+                    Asking::Archetypes(_) => "archetypes",
+                    Asking::Agents { .. } => "agents",
+                },
+                "groups": matches!(d.asking, Asking::Archetypes(_)).then(|| d.askers()),
+                "agents": match &d.asking {
+                    Asking::Agents { count, .. } => Some(*count),
+                    Asking::Archetypes(_) => None,
+                },
+                "memory_turns": match &d.asking {
+                    Asking::Agents { agents, .. } => Some(agents.memory().turns()),
+                    Asking::Archetypes(_) => None,
+                },
                 "samples_per_group": d.question.samples,
             })).collect::<Vec<_>>(),
             "rounds": self.rounds,

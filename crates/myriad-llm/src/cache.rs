@@ -122,7 +122,9 @@ impl Cache {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
         let mut entries = HashMap::new();
-        if path.exists() {
+        // Only a regular file holds entries: a device or pipe given as the
+        // cache (e.g. /dev/full) is written to but never read back.
+        if path.is_file() {
             let lines: Vec<String> = BufReader::new(File::open(path).map_err(io)?)
                 .lines()
                 .collect::<Result<_, _>>()

@@ -10,6 +10,7 @@
 //! - [`archetype`]: asking once per group of agents that share the prompt's
 //!   attributes, and drawing each agent's decision from the group's answers.
 
+pub mod agents;
 pub mod archetype;
 pub mod behaviour;
 pub mod cache;

@@ -45,7 +45,7 @@
 //! unemployed, 0 outside the labour force); members of the labour force who
 //! died have left it.
 
-use crate::registry::{ColumnDoc, ModelError, ModelInfo, ModelInput};
+use crate::registry::{ColumnDoc, DecisionAnswer, DecisionDoc, ModelError, ModelInfo, ModelInput};
 use crate::setup::{check_layer_sizes, initial_stages, seed_infections};
 use myriad_core::behaviour::{Behaviour, Observations};
 use myriad_core::metrics::MetricSpec;
@@ -340,8 +340,16 @@ pub const COVID_INFO: ModelInfo = ModelInfo {
     columns: COLUMNS,
     exclusive: &[],
     decisions: &[
-        ("isolate", "each week, does the agent stay home (no school, work or community contacts)? yes/no; placeholders: agent columns (e.g. {age_group}, {borough}) and {week}, {cases}, {cases_change} (new infections in the agent's borough last week, and the change on the week before)"),
-        ("work", "each week, does an employed agent who is not isolating go to work? yes/no; same placeholders"),
+        DecisionDoc {
+            name: "isolate",
+            doc: "each week, does the agent stay home (no school, work or community contacts)? yes/no; placeholders: agent columns (e.g. {age_group}, {borough}) and {week}, {cases}, {cases_change} (new infections in the agent's borough last week, and the change on the week before)",
+            answer: DecisionAnswer::YesNo,
+        },
+        DecisionDoc {
+            name: "work",
+            doc: "each week, does an employed agent who is not isolating go to work? yes/no; same placeholders",
+            answer: DecisionAnswer::YesNo,
+        },
     ],
     build: |input| Covid::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };

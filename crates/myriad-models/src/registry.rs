@@ -42,6 +42,31 @@ pub struct ColumnDoc {
     pub doc: &'static str,
 }
 
+/// The answer a decision expects from a behaviour provider.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DecisionAnswer {
+    /// Yes or no: the provider gives the probability of yes.
+    YesNo,
+    /// A number in `[min, max]`: the provider gives the value.
+    Number {
+        /// Smallest accepted value.
+        min: f64,
+        /// Largest accepted value.
+        max: f64,
+    },
+}
+
+/// A decision a behaviour provider can make.
+#[derive(Clone, Copy, Debug)]
+pub struct DecisionDoc {
+    /// Name (`[behaviour.<name>]`).
+    pub name: &'static str,
+    /// What is decided, and the placeholders the model fills.
+    pub doc: &'static str,
+    /// The answer expected.
+    pub answer: DecisionAnswer,
+}
+
 /// A model's name, documentation and constructor.
 pub struct ModelInfo {
     /// Name used in scenario files (`model = "..."`).
@@ -58,9 +83,8 @@ pub struct ModelInfo {
     pub columns: &'static [ColumnDoc],
     /// Parameters that are alternatives: setting more than one in a scenario is an error.
     pub exclusive: &'static [&'static [&'static str]],
-    /// Decisions a behaviour provider can make (`[behaviour.<name>]`),
-    /// with what each means.
-    pub decisions: &'static [(&'static str, &'static str)],
+    /// Decisions a behaviour provider can make (`[behaviour.<name>]`).
+    pub decisions: &'static [DecisionDoc],
     /// Constructor.
     pub build: fn(ModelInput) -> Result<Box<dyn Model>, ModelError>,
 }

@@ -6,9 +6,10 @@ use crate::scenario::Scenario;
 use anyhow::Result;
 use myriad_core::behaviour::Behaviour;
 use myriad_core::population::{ColumnData, Population};
+use myriad_llm::agents::PerAgent;
 use myriad_llm::archetype::{Archetypes, Question};
-use myriad_llm::behaviour::{Decision, LlmBehaviour};
-use myriad_llm::{AnswerKind, LlmClient};
+use myriad_llm::behaviour::{Asking, Decision, LlmBehaviour};
+use myriad_llm::LlmClient;
 use std::collections::BTreeMap;
 
 /// Largest number of distinct values an integer column may have to serve as
@@ -53,22 +54,39 @@ pub fn provider(s: &Scenario, pop: &Population) -> Result<Option<Box<dyn Behavio
     let Some(spec) = &s.behaviour else { return Ok(None) };
     let bad = |m: String| InputError(format!("{}: {m}", s.file.display()));
     let client = LlmClient::new(spec.llm.clone()).map_err(|e| bad(format!("[llm]: {e}")))?;
+    if let (Some(_), n) = (spec.per_agent, pop.size()) {
+        if n > spec.max_agents {
+            return Err(bad(format!(
+                "behaviour.ask = \"agents\" would send one prompt per agent for {n} agents, more than behaviour.max_agents = {}; use ask = \"archetypes\" or raise max_agents",
+                spec.max_agents
+            ))
+            .into());
+        }
+    }
     let mut decisions = Vec::new();
-    for (name, template) in &spec.decisions {
+    for d in &spec.decisions {
         let mut attributes = Vec::new();
-        for p in template.placeholders() {
+        for p in d.template.placeholders() {
             if let Some((codes, labels)) =
-                categories(pop, p).map_err(|m| bad(format!("behaviour.{name}.prompt: {m}")))?
+                categories(pop, p).map_err(|m| bad(format!("behaviour.{}.prompt: {m}", d.name)))?
             {
                 attributes.push((p.to_string(), codes, labels));
             }
         }
+        let asking = match spec.per_agent {
+            None => Asking::Archetypes(Archetypes::new(&attributes)),
+            Some(turns) => Asking::Agents {
+                agents: PerAgent::new(pop.size() as usize, turns, d.remember.clone()),
+                columns: attributes,
+                count: pop.size() as usize,
+            },
+        };
         decisions.push(Decision {
-            name: name.clone(),
-            archetypes: Archetypes::new(&attributes),
+            name: d.name.clone(),
+            asking,
             question: Question {
-                template: template.clone(),
-                kind: AnswerKind::YesNo,
+                template: d.template.clone(),
+                kind: d.answer.clone(),
                 samples: spec.samples,
                 reasks: spec.reasks,
                 smoothing: spec.smoothing,

@@ -57,6 +57,8 @@ enum Reduce {
     Final,
     /// Largest value over the steps.
     Peak,
+    /// Step of the largest value (the first, on ties): the timing of a wave.
+    PeakStep,
     /// Mean over steps 1.. (fractions like the isolating share).
     Mean,
 }
@@ -78,6 +80,7 @@ fn outcomes(header: &[String], kinds: &[MetricKind]) -> Vec<Outcome> {
             MetricKind::Count => {
                 push("final", Reduce::Final);
                 push("peak", Reduce::Peak);
+                push("peak step of", Reduce::PeakStep);
             }
             MetricKind::Value => {
                 push("mean", Reduce::Mean);
@@ -94,6 +97,10 @@ fn reduce(rows: &[Vec<f64>], o: &Outcome) -> f64 {
         Reduce::Total => col.sum(),
         Reduce::Final => rows.last().map_or(f64::NAN, |r| r[o.column]),
         Reduce::Peak => col.fold(f64::NEG_INFINITY, f64::max),
+        Reduce::PeakStep => {
+            let peak = rows.iter().map(|r| r[o.column]).fold(f64::NEG_INFINITY, f64::max);
+            rows.iter().find(|r| r[o.column] == peak).map_or(f64::NAN, |r| r[0])
+        }
         Reduce::Mean => {
             let steps: Vec<f64> = rows.iter().skip(1).map(|r| r[o.column]).collect();
             steps.iter().sum::<f64>() / steps.len().max(1) as f64
@@ -306,6 +313,7 @@ mod tests {
             [
                 "final I",
                 "peak I",
+                "peak step of I",
                 "total new_infections",
                 "mean isolating_fraction",
                 "final isolating_fraction"
@@ -317,6 +325,6 @@ mod tests {
             vec![2.0, 7.0, 3.0, 0.4],
         ];
         let v: Vec<f64> = list.iter().map(|o| reduce(&rows, o)).collect();
-        assert_eq!(v, [7.0, 9.0, 7.0, (0.2 + 0.4) / 2.0, 0.4]);
+        assert_eq!(v, [7.0, 9.0, 1.0, 7.0, (0.2 + 0.4) / 2.0, 0.4]);
     }
 }

@@ -427,7 +427,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let prompt = match prompt {
                 Some(p) => p,
                 None => {
-                    let (name, template) = &spec.decisions[0];
+                    let d = &spec.decisions[0];
+                    let (name, template) = (&d.name, &d.template);
                     let mut values: std::collections::BTreeMap<String, String> = template
                         .placeholders()
                         .iter()
@@ -648,8 +649,8 @@ fn describe(m: &myriad_models::ModelInfo) -> String {
     }
     if !m.decisions.is_empty() {
         s.push_str("\nDecisions an LLM can make instead of the rule ([behaviour] provider = \"llm\", [behaviour.<name>] prompt = ...):\n");
-        for (name, doc) in m.decisions {
-            s.push_str(&format!("  {name:<24} {doc}\n"));
+        for d in m.decisions {
+            s.push_str(&format!("  {:<24} {}\n", d.name, d.doc));
         }
     }
     if !m.columns.is_empty() {

@@ -110,8 +110,25 @@ pub struct BehaviourSpec {
     pub smoothing: f64,
     /// Probability for a group with no readable answer (`None`: the model's rule).
     pub fallback: Option<f64>,
-    /// Decision name and prompt.
-    pub decisions: Vec<(String, myriad_llm::Template)>,
+    /// Per agent instead of per archetype: `Some(memory turns)`.
+    pub per_agent: Option<usize>,
+    /// Largest population per-agent mode accepts.
+    pub max_agents: u32,
+    /// The decisions asked.
+    pub decisions: Vec<DecisionSpec>,
+}
+
+/// One decision asked of the LLM.
+#[derive(Clone, Debug)]
+pub struct DecisionSpec {
+    /// Decision name (as the model asks).
+    pub name: String,
+    /// The prompt.
+    pub template: myriad_llm::Template,
+    /// Memory entry written after each answer (per-agent mode).
+    pub remember: Option<myriad_llm::Template>,
+    /// The answer the model expects.
+    pub answer: myriad_llm::AnswerKind,
 }
 
 /// A fully checked scenario.
@@ -302,21 +319,59 @@ fn parse_behaviour(
     let fallback = match t.get("fallback") {
         None => None,
         Some(item) => match item.as_value() {
-            Some(Value::String(s)) if s.value() == "heuristic" => None,
-            Some(Value::Float(f)) if (0.0..=1.0).contains(f.value()) => Some(*f.value()),
-            Some(Value::Integer(i)) if (0..=1).contains(i.value()) => Some(*i.value() as f64),
-            _ => return Err(t.error("fallback", "must be \"heuristic\" or a probability in [0, 1]")),
+            Some(Value::String(s)) if s.value() == "heuristic" || s.value() == "rule" => None,
+            Some(Value::Float(f)) if f.value().is_finite() => Some(*f.value()),
+            Some(Value::Integer(i)) => Some(*i.value() as f64),
+            _ => {
+                return Err(t.error(
+                    "fallback",
+                    "must be \"heuristic\" (the model's rule) or a value: a probability for yes/no decisions, a number in range for numeric ones",
+                ))
+            }
         },
     };
+    let per_agent = match t.string("ask")?.as_deref() {
+        None | Some("archetypes") => None,
+        Some("agents") => Some(t.int("memory_turns", 0, 1000)?.unwrap_or(0) as usize),
+        Some(other) => return Err(t.error("ask", format!("'{other}': use archetypes or agents"))),
+    };
+    if per_agent.is_none() && t.get("memory_turns").is_some() {
+        return Err(t.error("memory_turns", "memory is per agent: it needs ask = \"agents\""));
+    }
+    let max_agents = t.int("max_agents", 1, u32::MAX as i64)?.unwrap_or(100_000) as u32;
     let mut decisions = Vec::new();
-    for (name, _) in model.decisions {
-        if let Some(mut d) = t.table(name)? {
+    for doc in model.decisions {
+        if let Some(mut d) = t.table(doc.name)? {
             let text = d
                 .string("prompt")?
                 .ok_or_else(|| d.error_here("needs prompt = \"...\" (placeholders like {age_group}, {cases})"))?;
             let template = myriad_llm::Template::parse(&text).map_err(|e| d.error("prompt", e.to_string()))?;
+            let remember = match d.string("remember")? {
+                None => None,
+                Some(r) if per_agent.is_some() => {
+                    Some(myriad_llm::Template::parse(&r).map_err(|e| d.error("remember", e.to_string()))?)
+                }
+                Some(_) => return Err(d.error("remember", "memory is per agent: it needs ask = \"agents\"")),
+            };
             d.finish()?;
-            decisions.push((name.to_string(), template));
+            let (answer, lo, hi) = match doc.answer {
+                myriad_models::DecisionAnswer::YesNo => (myriad_llm::AnswerKind::YesNo, 0.0, 1.0),
+                myriad_models::DecisionAnswer::Number { min, max } => {
+                    (myriad_llm::AnswerKind::Number { min, max }, min, max)
+                }
+            };
+            if let Some(f) = fallback.filter(|f| !(lo..=hi).contains(f)) {
+                return Err(t.error(
+                    "fallback",
+                    format!("{f} is outside [{lo}, {hi}], the answers decision '{}' takes", doc.name),
+                ));
+            }
+            decisions.push(DecisionSpec {
+                name: doc.name.to_string(),
+                template,
+                remember,
+                answer,
+            });
         }
     }
     let unknown_hint = if model.decisions.is_empty() {
@@ -325,7 +380,7 @@ fn parse_behaviour(
         format!(
             "decisions of model '{}': {}",
             model.name,
-            model.decisions.iter().map(|d| d.0).collect::<Vec<_>>().join(", ")
+            model.decisions.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
         )
     };
     let spec = match provider.as_str() {
@@ -344,6 +399,8 @@ fn parse_behaviour(
                 reasks,
                 smoothing,
                 fallback,
+                per_agent,
+                max_agents,
                 decisions,
             })
         }

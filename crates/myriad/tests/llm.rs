@@ -32,7 +32,12 @@ fn serve() -> (String, Arc<AtomicUsize>) {
                     post(|State(h): State<Arc<AtomicUsize>>, Json(req): Json<Value>| async move {
                         h.fetch_add(1, Ordering::SeqCst);
                         let prompt = req["messages"][0]["content"].as_str().unwrap_or_default().to_string();
-                        let text = if prompt.contains("65A") { "Yes." } else { "No." };
+                        // Per-agent memory test: "yes" after a remembered "no".
+                        let text = if prompt.contains("65A") || prompt.contains(": no") {
+                            "Yes."
+                        } else {
+                            "No."
+                        };
                         Json(json!({
                             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
                             "usage": {"prompt_tokens": 20, "completion_tokens": 2}
@@ -51,9 +56,14 @@ fn serve() -> (String, Arc<AtomicUsize>) {
 
 /// 3,000 people, ages cycling through the six groups (500 each), no one infected.
 fn people(dir: &Path) {
+    people_n(dir, 3000);
+}
+
+/// `n` people, ages cycling through the six groups.
+fn people_n(dir: &Path, n: usize) {
     let ages = ["U19", "20t29", "30t39", "40t49", "50t64", "65A"];
     let mut text = String::from("age_group,household\n");
-    for i in 0..3000 {
+    for i in 0..n {
         text.push_str(&format!("{},{}\n", ages[i % 6], i / 3));
     }
     std::fs::write(dir.join("people.csv"), text).unwrap();
@@ -202,4 +212,115 @@ fn llm_check_reports_the_answer() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("answer: \"Yes.\"") && out.contains("YesNo(true)"), "{out}");
+}
+
+/// A per-agent scenario: every agent asks itself, remembering `turns` answers.
+fn per_agent_scenario(dir: &Path, endpoint: &str, turns: u32, cache: &str, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"
+model = "covid"
+seed = 3
+steps = 21
+
+[population]
+file = "people.csv"
+
+[params]
+initial_infected = 0
+
+[[layers]]
+name = "household"
+type = "groups"
+column = "household"
+
+[llm]
+endpoint = "{endpoint}"
+model = "test-model"
+cache = "{cache}"
+mode = "record"
+timeout_seconds = 2
+
+[behaviour]
+provider = "llm"
+ask = "agents"
+memory_turns = {turns}
+samples = 1
+{extra}
+
+[behaviour.isolate]
+prompt = "You are aged {{age_group}}. Your earlier answers:\n{{memory}}\nDo you stay home this week? Answer yes or no."
+remember = "week {{week}}: {{answer}}"
+"#
+    );
+    let p = dir.join(format!("agents-{turns}.toml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn per_agent_decisions_remember_exactly_the_configured_turns() {
+    // The server says yes after a remembered "no" (and always for 65A). An
+    // agent under 65 answers no in week 1, yes in week 2 (it remembers the
+    // no); in week 3 it says no again if it remembers one turn (only the
+    // yes), yes if it remembers two. So the share isolating in week 3 shows
+    // the memory bound.
+    let d = tempfile::tempdir().unwrap();
+    people_n(d.path(), 300);
+    let (url, hits) = serve();
+    let week_shares = |turns: u32| {
+        let s = per_agent_scenario(d.path(), &url, turns, &format!("cache-{turns}.jsonl"), "");
+        let out = d.path().join(format!("out-{turns}"));
+        let o = myriad(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let csv = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
+        let summary: Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        let dec = &summary["behaviour"]["decisions"][0];
+        assert_eq!(dec["asking"], "agents");
+        assert_eq!(dec["agents"], 300);
+        assert_eq!(dec["memory_turns"], turns);
+        [1, 8, 15].map(|step| column(&csv, "isolating_fraction", step))
+    };
+    let old = 50.0 / 300.0; // the 65A agents always stay home
+    assert_eq!(week_shares(1), [old, 1.0, old]);
+    // 300 agents x 3 weeks, one call each: agents with equal prompts are
+    // still asked separately (their own sample indices).
+    assert_eq!(hits.load(Ordering::SeqCst), 900);
+    assert_eq!(week_shares(2), [old, 1.0, 1.0]);
+    assert_eq!(hits.load(Ordering::SeqCst), 1800);
+}
+
+#[test]
+fn per_agent_mode_refuses_a_population_over_max_agents() {
+    let d = tempfile::tempdir().unwrap();
+    people_n(d.path(), 300);
+    let s = per_agent_scenario(d.path(), "http://127.0.0.1:9/v1", 0, "c.jsonl", "max_agents = 299");
+    let out = d.path().join("out");
+    let o = myriad(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("300 agents") && err.contains("max_agents = 299"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_full_disk_under_the_cache_stops_the_run_naming_the_file_and_keeps_the_steps_done() {
+    // /dev/full accepts the open and fails every write with ENOSPC.
+    if !Path::new("/dev/full").exists() {
+        eprintln!("no /dev/full on this system; skipped");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    people_n(d.path(), 60);
+    let (url, _) = serve();
+    let s = per_agent_scenario(d.path(), &url, 1, "/dev/full", "");
+    let out = d.path().join("out");
+    let o = myriad(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("/dev/full") && err.contains("No space left"), "{err}");
+    let csv = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    // Step 1 finishes on the model's rule, then the run stops.
+    assert_eq!(csv.lines().count(), 3, "steps 0 and 1 are kept: {csv}");
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(summary.contains("No space left"), "{summary}");
 }

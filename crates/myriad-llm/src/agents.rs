@@ -1,0 +1,227 @@
+//! Per-agent questions: every agent asks the LLM itself, with its own
+//! attributes and a bounded memory of its recent turns. Meant for small
+//! populations (a commons of five, a donor game of twelve) or for runs where
+//! the cost of one call per agent is wanted; large populations use
+//! [`crate::archetype`].
+//!
+//! The memory holds at most `turns` entries per agent, so it costs
+//! `agents x turns` short strings however long the run: an unbounded
+//! conversation history is the failure mode of the platforms this replaces.
+
+use crate::archetype::{ArchetypeError, Question};
+use crate::client::LlmClient;
+use crate::parse::parse;
+use crate::template::Template;
+use std::collections::{BTreeMap, VecDeque};
+
+/// Name of the placeholder that receives an agent's memory.
+pub const MEMORY: &str = "memory";
+/// Name of the placeholder that receives the answer in a memory entry.
+pub const ANSWER: &str = "answer";
+/// What `{memory}` holds before the first turn.
+const EMPTY_MEMORY: &str = "(nothing yet)";
+
+/// The last `turns` entries of every agent.
+#[derive(Clone, Debug)]
+pub struct Memory {
+    turns: usize,
+    entries: Vec<VecDeque<String>>,
+}
+
+impl Memory {
+    /// Empty memories for `agents` agents, each holding at most `turns` entries.
+    pub fn new(agents: usize, turns: usize) -> Memory {
+        Memory {
+            turns,
+            entries: vec![VecDeque::new(); if turns == 0 { 0 } else { agents }],
+        }
+    }
+
+    /// Most entries kept per agent.
+    pub fn turns(&self) -> usize {
+        self.turns
+    }
+
+    /// An agent's entries, oldest first.
+    pub fn entries(&self, agent: usize) -> impl Iterator<Item = &str> {
+        self.entries.get(agent).into_iter().flatten().map(String::as_str)
+    }
+
+    /// An agent's memory as prompt text: one entry per line.
+    pub fn text(&self, agent: usize) -> String {
+        let lines: Vec<&str> = self.entries(agent).collect();
+        if lines.is_empty() {
+            EMPTY_MEMORY.to_string()
+        } else {
+            lines.join("\n")
+        }
+    }
+
+    /// Add an entry, forgetting the oldest one when the memory is full.
+    pub fn remember(&mut self, agent: usize, entry: String) {
+        if self.turns == 0 {
+            return;
+        }
+        let m = &mut self.entries[agent];
+        if m.len() == self.turns {
+            m.pop_front();
+        }
+        m.push_back(entry);
+    }
+}
+
+/// What one round of per-agent asking produced.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AgentRound {
+    /// Per agent: the mean of its readable answers (the share of "yes"), or
+    /// NaN where the caller's fallback applies.
+    pub values: Vec<f64>,
+    /// Answers requested (before deduplication and cache).
+    pub requests: u64,
+    /// Answers that could not be read.
+    pub unparsed: u64,
+    /// Agents that got no readable answer.
+    pub fallbacks: u64,
+}
+
+/// Agents that each ask their own question and remember their answers.
+pub struct PerAgent {
+    memory: Memory,
+    remember: Option<Template>,
+}
+
+impl PerAgent {
+    /// `agents` agents with `turns` turns of memory; `remember` is the
+    /// template of a memory entry (`{answer}` plus any placeholder of the
+    /// prompt); without it an entry is "You answered: {answer}".
+    pub fn new(agents: usize, turns: usize, remember: Option<Template>) -> PerAgent {
+        PerAgent {
+            memory: Memory::new(agents, turns),
+            remember,
+        }
+    }
+
+    /// The memories.
+    pub fn memory(&self) -> &Memory {
+        &self.memory
+    }
+
+    /// Ask every agent in `0..agents` its question `q.samples` times.
+    /// `values(i)` gives agent i's placeholder values (attributes and
+    /// observations); `{memory}` is filled here. Each agent's samples use
+    /// sample indices of its own, so agents with the same prompt still give
+    /// independent answers (and are cached separately).
+    pub async fn ask(
+        &mut self,
+        client: &LlmClient,
+        q: &Question,
+        agents: usize,
+        values: impl Fn(usize) -> BTreeMap<String, String>,
+    ) -> Result<AgentRound, ArchetypeError> {
+        let k = q.samples.max(1);
+        let mut filled: Vec<BTreeMap<String, String>> = Vec::with_capacity(agents);
+        let mut prompts = Vec::with_capacity(agents);
+        for i in 0..agents {
+            let mut v = values(i);
+            v.insert(MEMORY.to_string(), self.memory.text(i));
+            prompts.push(q.template.fill(&v)?);
+            filled.push(v);
+        }
+        // Sample indices: agent i, sample s, attempt a -> (a * agents + i) * k + s.
+        let index = |attempt: u32, i: usize, s: u32| -> u32 {
+            ((u64::from(attempt) * agents as u64 + i as u64) * u64::from(k) + u64::from(s)) as u32
+        };
+        let mut round = AgentRound::default();
+        let mut sums = vec![0.0; agents];
+        let mut counts = vec![0u32; agents];
+        let mut last_text: Vec<Option<String>> = vec![None; agents];
+        let mut pending: Vec<(usize, u32)> = (0..agents).flat_map(|i| (0..k).map(move |s| (i, s))).collect();
+        for attempt in 0..=q.reasks {
+            if pending.is_empty() {
+                break;
+            }
+            let requests: Vec<(String, u32)> = pending
+                .iter()
+                .map(|&(i, s)| (prompts[i].clone(), index(attempt, i, s)))
+                .collect();
+            round.requests += requests.len() as u64;
+            let answers = client.complete_all(&requests).await;
+            let mut again = Vec::new();
+            for (&(i, s), answer) in pending.iter().zip(answers) {
+                let answer = answer?;
+                match parse(&answer.text, &q.kind).ok().and_then(|a| a.value()) {
+                    Some(v) => {
+                        sums[i] += v;
+                        counts[i] += 1;
+                        if last_text[i].is_none() {
+                            last_text[i] = Some(shown(&q.kind, v));
+                        }
+                    }
+                    None => {
+                        round.unparsed += 1;
+                        again.push((i, s));
+                    }
+                }
+            }
+            pending = again;
+        }
+        round.values = (0..agents)
+            .map(|i| {
+                if counts[i] > 0 {
+                    sums[i] / counts[i] as f64
+                } else {
+                    round.fallbacks += 1;
+                    q.fallback.unwrap_or(f64::NAN)
+                }
+            })
+            .collect();
+        if self.memory.turns() > 0 {
+            for (i, mut v) in filled.into_iter().enumerate() {
+                let answer = last_text[i].take().unwrap_or_else(|| "(no readable answer)".into());
+                v.insert(ANSWER.to_string(), answer.clone());
+                let entry = match &self.remember {
+                    Some(t) => t.fill(&v)?,
+                    None => format!("You answered: {answer}"),
+                };
+                self.memory.remember(i, entry);
+            }
+        }
+        Ok(round)
+    }
+}
+
+/// An answer as the agent is reminded of it.
+fn shown(kind: &crate::parse::AnswerKind, v: f64) -> String {
+    use crate::parse::AnswerKind;
+    match kind {
+        AnswerKind::YesNo => if v >= 0.5 { "yes" } else { "no" }.to_string(),
+        AnswerKind::Choice { options } => options.get(v as usize).cloned().unwrap_or_default(),
+        _ => format!("{v}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_keeps_only_the_last_turns() {
+        let mut m = Memory::new(2, 3);
+        assert_eq!(m.text(0), EMPTY_MEMORY);
+        for t in 0..10 {
+            m.remember(0, format!("turn {t}"));
+        }
+        m.remember(1, "only".into());
+        assert_eq!(m.entries(0).collect::<Vec<_>>(), ["turn 7", "turn 8", "turn 9"]);
+        assert_eq!(m.text(0), "turn 7\nturn 8\nturn 9");
+        assert_eq!(m.text(1), "only");
+    }
+
+    #[test]
+    fn zero_turns_remember_nothing_and_allocate_nothing() {
+        let mut m = Memory::new(1_000_000, 0);
+        m.remember(5, "x".into());
+        assert_eq!(m.text(5), EMPTY_MEMORY);
+        assert!(m.entries.is_empty());
+    }
+}
