@@ -17,8 +17,12 @@ pub type GroupValues<'a> = &'a (dyn Fn(&Values) -> Values + Sync);
 pub struct Observations<'a> {
     /// Shared values, by placeholder name.
     pub common: Values,
-    /// Values for a group, given its attribute values by name.
+    /// Values for a group, given its attribute values by name (in
+    /// per-agent mode the attributes include `agent`, the agent's index).
     pub by_group: GroupValues<'a>,
+    /// The agents who decide this time (`None`: everyone). A per-agent
+    /// provider asks only these; the others' entries are NaN.
+    pub askers: Option<&'a [u32]>,
 }
 
 /// A provider of decision probabilities.

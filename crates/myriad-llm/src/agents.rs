@@ -86,6 +86,7 @@ pub struct AgentRound {
 
 /// Agents that each ask their own question and remember their answers.
 pub struct PerAgent {
+    count: usize,
     memory: Memory,
     remember: Option<Template>,
 }
@@ -96,6 +97,7 @@ impl PerAgent {
     /// prompt); without it an entry is "You answered: {answer}".
     pub fn new(agents: usize, turns: usize, remember: Option<Template>) -> PerAgent {
         PerAgent {
+            count: agents,
             memory: Memory::new(agents, turns),
             remember,
         }
@@ -106,69 +108,74 @@ impl PerAgent {
         &self.memory
     }
 
-    /// Ask every agent in `0..agents` its question `q.samples` times.
-    /// `values(i)` gives agent i's placeholder values (attributes and
-    /// observations); `{memory}` is filled here. Each agent's samples use
-    /// sample indices of its own, so agents with the same prompt still give
-    /// independent answers (and are cached separately).
+    /// Ask each agent in `who` its question `q.samples` times; the result
+    /// has one value per agent of `who`, in that order. `values(i)` gives
+    /// agent i's placeholder values (attributes and observations);
+    /// `{memory}` is filled here. Each agent's samples use sample indices of
+    /// its own, so agents with the same prompt still give independent
+    /// answers (and are cached separately).
     pub async fn ask(
         &mut self,
         client: &LlmClient,
         q: &Question,
-        agents: usize,
+        who: &[usize],
         values: impl Fn(usize) -> BTreeMap<String, String>,
     ) -> Result<AgentRound, ArchetypeError> {
         let k = q.samples.max(1);
-        let mut filled: Vec<BTreeMap<String, String>> = Vec::with_capacity(agents);
-        let mut prompts = Vec::with_capacity(agents);
-        for i in 0..agents {
+        let total = self.count as u64;
+        let mut filled: Vec<BTreeMap<String, String>> = Vec::with_capacity(who.len());
+        let mut prompts = Vec::with_capacity(who.len());
+        for &i in who {
             let mut v = values(i);
             v.insert(MEMORY.to_string(), self.memory.text(i));
             prompts.push(q.template.fill(&v)?);
             filled.push(v);
         }
-        // Sample indices: agent i, sample s, attempt a -> (a * agents + i) * k + s.
+        // Sample index of agent i, sample s, attempt a: (a * agents + i) * k + s
+        // (wrapping past 2^32, where indices would repeat).
         let index = |attempt: u32, i: usize, s: u32| -> u32 {
-            ((u64::from(attempt) * agents as u64 + i as u64) * u64::from(k) + u64::from(s)) as u32
+            ((u64::from(attempt) * total + i as u64) * u64::from(k) + u64::from(s)) as u32
         };
+        let n = who.len();
         let mut round = AgentRound::default();
-        let mut sums = vec![0.0; agents];
-        let mut counts = vec![0u32; agents];
-        let mut last_text: Vec<Option<String>> = vec![None; agents];
-        let mut pending: Vec<(usize, u32)> = (0..agents).flat_map(|i| (0..k).map(move |s| (i, s))).collect();
+        let mut sums = vec![0.0; n];
+        let mut counts = vec![0u32; n];
+        let mut last_text: Vec<Option<String>> = vec![None; n];
+        // (position in `who`, sample) still to be answered.
+        let mut pending: Vec<(usize, u32)> = (0..n).flat_map(|j| (0..k).map(move |s| (j, s))).collect();
         for attempt in 0..=q.reasks {
             if pending.is_empty() {
                 break;
             }
             let requests: Vec<(String, u32)> = pending
                 .iter()
-                .map(|&(i, s)| (prompts[i].clone(), index(attempt, i, s)))
+                .map(|&(j, s)| (prompts[j].clone(), index(attempt, who[j], s)))
                 .collect();
             round.requests += requests.len() as u64;
-            let answers = client.complete_all(&requests).await;
+            let answers = client.answer_all(&requests).await;
             let mut again = Vec::new();
-            for (&(i, s), answer) in pending.iter().zip(answers) {
+            for (&(j, s), answer) in pending.iter().zip(answers) {
                 let answer = answer?;
                 match parse(&answer.text, &q.kind).ok().and_then(|a| a.value()) {
                     Some(v) => {
-                        sums[i] += v;
-                        counts[i] += 1;
-                        if last_text[i].is_none() {
-                            last_text[i] = Some(shown(&q.kind, v));
+                        sums[j] += v;
+                        counts[j] += 1;
+                        if last_text[j].is_none() {
+                            last_text[j] = Some(shown(&q.kind, v));
                         }
                     }
                     None => {
                         round.unparsed += 1;
-                        again.push((i, s));
+                        again.push((j, s));
                     }
                 }
             }
             pending = again;
         }
-        round.values = (0..agents)
-            .map(|i| {
-                if counts[i] > 0 {
-                    sums[i] / counts[i] as f64
+        round.values = (0..n)
+            .map(|j| {
+                if counts[j] > 0 {
+                    sums[j] / counts[j] as f64
                 } else {
                     round.fallbacks += 1;
                     q.fallback.unwrap_or(f64::NAN)
@@ -176,14 +183,14 @@ impl PerAgent {
             })
             .collect();
         if self.memory.turns() > 0 {
-            for (i, mut v) in filled.into_iter().enumerate() {
-                let answer = last_text[i].take().unwrap_or_else(|| "(no readable answer)".into());
+            for (j, mut v) in filled.into_iter().enumerate() {
+                let answer = last_text[j].take().unwrap_or_else(|| "(no readable answer)".into());
                 v.insert(ANSWER.to_string(), answer.clone());
                 let entry = match &self.remember {
                     Some(t) => t.fill(&v)?,
                     None => format!("You answered: {answer}"),
                 };
-                self.memory.remember(i, entry);
+                self.memory.remember(who[j], entry);
             }
         }
         Ok(round)

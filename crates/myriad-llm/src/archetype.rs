@@ -152,7 +152,7 @@ impl Archetypes {
             }
             let requests: Vec<(String, u32)> = pending.iter().map(|&(g, s)| (prompts[g].clone(), s)).collect();
             round.requests += requests.len() as u64;
-            let answers = client.complete_all(&requests).await;
+            let answers = client.answer_all(&requests).await;
             let mut again = Vec::new();
             for (&(g, s), answer) in pending.iter().zip(answers) {
                 let answer = answer?;

@@ -113,11 +113,19 @@ impl Behaviour for LlmBehaviour {
                     v.extend(obs.common.clone());
                     v
                 };
+                let who: Vec<usize> = match obs.askers {
+                    Some(a) => a.iter().map(|&i| i as usize).filter(|&i| i < *count).collect(),
+                    None => (0..*count).collect(),
+                };
                 let round = self
                     .runtime
-                    .block_on(agents.ask(&self.client, &d.question, *count, values))
+                    .block_on(agents.ask(&self.client, &d.question, &who, values))
                     .map_err(|e| e.to_string())?;
-                (round.values, round.requests, round.unparsed, round.fallbacks)
+                let mut all = vec![f64::NAN; *count];
+                for (&i, v) in who.iter().zip(round.values) {
+                    all[i] = v;
+                }
+                (all, round.requests, round.unparsed, round.fallbacks)
             }
         };
         self.rounds += 1;

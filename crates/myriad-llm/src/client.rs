@@ -72,6 +72,9 @@ pub struct LlmConfig {
     pub cache: Option<PathBuf>,
     /// Cache mode.
     pub mode: Mode,
+    /// Prompts per HTTP request (1: one each; more needs the completions
+    /// API, which takes a list of prompts).
+    pub batch: usize,
 }
 
 impl LlmConfig {
@@ -94,6 +97,7 @@ impl LlmConfig {
             backoff_max: Duration::from_secs(30),
             cache: None,
             mode: Mode::Live,
+            batch: 1,
         }
     }
 }
@@ -367,6 +371,22 @@ impl LlmClient {
         slots.into_iter().map(|k| answers[k].clone()).collect()
     }
 
+    /// Answer many `(prompt, sample)` requests the configured way: batched
+    /// when `batch` > 1 (a failed batch fails all its requests), else one
+    /// request each. Results are in request order.
+    pub async fn answer_all(&self, requests: &[(String, u32)]) -> Vec<Result<Completion, Arc<LlmError>>> {
+        if self.cfg.batch <= 1 {
+            return self.complete_all(requests).await;
+        }
+        match self.complete_batched(requests, self.cfg.batch).await {
+            Ok(v) => v.into_iter().map(Ok).collect(),
+            Err(e) => {
+                let e = Arc::new(e);
+                requests.iter().map(|_| Err(e.clone())).collect()
+            }
+        }
+    }
+
     /// Answer many prompts with several prompts per HTTP request (the
     /// completions API accepts a list of prompts; vLLM and llama.cpp's
     /// server answer them together), `batch` at a time, at most
@@ -421,8 +441,7 @@ impl LlmClient {
         let results: Vec<Result<Answered, LlmError>> = stream::iter(chunks)
             .map(|chunk| async move {
                 let prompts: Vec<&str> = chunk.iter().map(|&k| unique_ref[k].0).collect();
-                let seed = unique_ref[chunk[0]].1;
-                self.ask_many(&prompts, seed).await.map(|c| (chunk, c))
+                self.ask_many(&prompts).await.map(|c| (chunk, c))
             })
             .buffer_unordered(self.cfg.max_concurrency)
             .collect()
@@ -457,7 +476,7 @@ impl LlmClient {
     }
 
     /// One batched request with retries (like [`Self::ask`]).
-    async fn ask_many(&self, prompts: &[&str], seed: u32) -> Result<Vec<Completion>, LlmError> {
+    async fn ask_many(&self, prompts: &[&str]) -> Result<Vec<Completion>, LlmError> {
         let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
         let attempts = self.cfg.max_retries + 1;
         let mut last = String::new();
@@ -465,12 +484,15 @@ impl LlmClient {
             let e = self.pick(attempt);
             let endpoint = &self.endpoints[e];
             endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
+            // No seed: a server applies one request seed to every prompt of
+            // the batch, so identical prompts (agents asked the same
+            // question) would all get the same answer. Reruns are
+            // reproduced from the cache instead.
             let body = json!({
                 "model": self.cfg.model,
                 "prompt": prompts,
                 "temperature": self.cfg.temperature,
                 "max_tokens": self.cfg.max_tokens,
-                "seed": seed,
             });
             let mut req = self.http.post(format!("{}/completions", endpoint.url)).json(&body);
             if let Some(key) = &self.api_key {
@@ -488,11 +510,10 @@ impl LlmClient {
             .await;
             endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
             match outcome {
-                Ok(c) => {
+                Ok((c, (tokens_in, tokens_out))) => {
                     self.stats.calls.fetch_add(1, Ordering::Relaxed);
-                    for x in &c {
-                        self.stats.tokens_out.fetch_add(x.tokens_out, Ordering::Relaxed);
-                    }
+                    self.stats.tokens_in.fetch_add(tokens_in, Ordering::Relaxed);
+                    self.stats.tokens_out.fetch_add(tokens_out, Ordering::Relaxed);
                     return Ok(c);
                 }
                 Err(reason) => {
@@ -711,7 +732,10 @@ fn dedup(requests: &[(String, u32)]) -> (Vec<(&str, u32)>, Vec<usize>) {
 type Answered = (Vec<usize>, Vec<Completion>);
 
 /// The texts of a batched completions response, by choice index.
-fn read_batch(body: &str, n: usize) -> Result<Vec<Completion>, String> {
+/// The completions of a batched answer, by prompt, and the request's
+/// (prompt, completion) token totals. Each completion carries an equal share
+/// of the totals (the API reports usage per request only).
+fn read_batch(body: &str, n: usize) -> Result<(Vec<Completion>, (u64, u64)), String> {
     let v: Value = serde_json::from_str(body).map_err(|e| format!("malformed answer: not JSON ({e})"))?;
     let choices = v
         .get("choices")
@@ -733,10 +757,23 @@ fn read_batch(body: &str, n: usize) -> Result<Vec<Completion>, String> {
             });
         }
     }
-    out.into_iter()
+    let usage = |k: &str| v.get("usage").and_then(|u| u.get(k)).and_then(Value::as_u64);
+    let tokens_in = usage("prompt_tokens").unwrap_or(0);
+    let tokens_out = usage("completion_tokens").unwrap_or(n as u64);
+    let share = |total: u64| total / n.max(1) as u64;
+    let out: Vec<Completion> = out
+        .into_iter()
         .enumerate()
-        .map(|(i, c)| c.ok_or_else(|| format!("malformed answer: no choice for prompt {i}")))
-        .collect()
+        .map(|(i, c)| {
+            c.map(|c| Completion {
+                tokens_in: share(tokens_in),
+                tokens_out: share(tokens_out),
+                ..c
+            })
+            .ok_or_else(|| format!("malformed answer: no choice for prompt {i}"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((out, (tokens_in, tokens_out)))
 }
 
 /// The text and token counts of an OpenAI-style response body.

@@ -339,6 +339,7 @@ pub const COVID_INFO: ModelInfo = ModelInfo {
     metrics: metric_specs,
     columns: COLUMNS,
     exclusive: &[],
+    uses_layers: true,
     decisions: &[
         DecisionDoc {
             name: "isolate",
@@ -878,6 +879,7 @@ impl Covid {
         let obs = Observations {
             common: std::collections::BTreeMap::from([("week".to_string(), self.weekly.len().to_string())]),
             by_group: &by_group,
+            askers: None,
         };
         let mut ask = |decision: &str| match behaviour.probabilities(decision, &obs) {
             Ok(p) => p,

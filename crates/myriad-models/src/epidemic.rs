@@ -125,6 +125,7 @@ pub const SIR_INFO: ModelInfo = ModelInfo {
     metrics: || metric_specs(false),
     columns: COLUMNS,
     exclusive: EXCLUSIVE,
+    uses_layers: true,
     decisions: &[],
     build: |input| Epidemic::new(input, false).map(|m| Box::new(m) as Box<dyn Model>),
 };
@@ -138,6 +139,7 @@ pub const SEIR_INFO: ModelInfo = ModelInfo {
     metrics: || metric_specs(true),
     columns: COLUMNS,
     exclusive: EXCLUSIVE,
+    uses_layers: true,
     decisions: &[],
     build: |input| Epidemic::new(input, true).map(|m| Box::new(m) as Box<dyn Model>),
 };

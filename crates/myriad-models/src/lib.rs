@@ -3,6 +3,7 @@
 
 pub mod covid;
 pub mod epidemic;
+pub mod games;
 pub mod nyc;
 pub mod registry;
 pub mod setup;

@@ -83,6 +83,8 @@ pub struct ModelInfo {
     pub columns: &'static [ColumnDoc],
     /// Parameters that are alternatives: setting more than one in a scenario is an error.
     pub exclusive: &'static [&'static [&'static str]],
+    /// Does the model read contact layers (`[[layers]]`)?
+    pub uses_layers: bool,
     /// Decisions a behaviour provider can make (`[behaviour.<name>]`).
     pub decisions: &'static [DecisionDoc],
     /// Constructor.
@@ -99,8 +101,11 @@ pub fn find(name: &str) -> Option<&'static ModelInfo> {
     MODELS.iter().find(|m| m.name == name)
 }
 
-static MODELS: [ModelInfo; 3] = [
+static MODELS: [ModelInfo; 6] = [
     crate::epidemic::SIR_INFO,
     crate::epidemic::SEIR_INFO,
     crate::covid::COVID_INFO,
+    crate::games::commons::COMMONS_INFO,
+    crate::games::donor::DONOR_INFO,
+    crate::games::guess::GUESS_INFO,
 ];

@@ -109,19 +109,20 @@ pub fn run_one(
 }
 
 /// Per step, the median and the 5-95% band of every metric over the runs,
-/// as CSV text (`<metric>_median, <metric>_p05, <metric>_p95`).
+/// as CSV text (`<metric>_median, <metric>_p05, <metric>_p95, <metric>_mean`).
 pub fn bands_csv(runs: &Runs) -> String {
     let steps = runs.rows.iter().map(|r| r.len()).min().unwrap_or(0);
     let mut out = String::from("step");
     for name in &runs.header[1..] {
-        out.push_str(&format!(",{name}_median,{name}_p05,{name}_p95"));
+        out.push_str(&format!(",{name}_median,{name}_p05,{name}_p95,{name}_mean"));
     }
     out.push('\n');
     for t in 0..steps {
         out.push_str(&format!("{}", runs.rows[0][t][0]));
         for j in 1..runs.header.len() {
             let (median, lo, hi) = band(runs, t, j);
-            out.push_str(&format!(",{median},{lo},{hi}"));
+            let mean = runs.rows.iter().map(|r| r[t][j]).sum::<f64>() / runs.rows.len() as f64;
+            out.push_str(&format!(",{median},{lo},{hi},{mean}"));
         }
         out.push('\n');
     }

@@ -67,6 +67,25 @@ impl ScenarioArgs {
             },
         )?)
     }
+
+    /// What every command that runs the scenario several times sets up:
+    /// the checked scenario (so bad input fails before anything runs), the
+    /// thread pool, the output folder (`runs/<name><suffix>-<time>` unless
+    /// given) and the Ctrl-C flag.
+    fn prepare(&self, output: &OutArgs, suffix: &str) -> Result<Prepared> {
+        let s = self.load()?;
+        let threads = threads(self.threads)?;
+        let out = output.out.clone().unwrap_or_else(|| run::default_out(&s.name, suffix));
+        let stop = run::stop_on_ctrl_c()?;
+        Ok(Prepared { threads, out, stop })
+    }
+}
+
+/// See [`ScenarioArgs::prepare`].
+struct Prepared {
+    threads: usize,
+    out: PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn parse_range(text: &str) -> Result<(f64, f64), String> {
@@ -256,7 +275,21 @@ enum LlmCommand {
         /// Share of yes answers.
         #[arg(long, default_value_t = 0.5)]
         yes_share: f64,
+        /// Answer whole numbers drawn uniformly from LO:HI instead of yes/no
+        /// (for numeric decisions such as the guess game).
+        #[arg(long, value_name = "LO:HI", value_parser = parse_numbers)]
+        numbers: Option<(u64, u64)>,
     },
+}
+
+fn parse_numbers(text: &str) -> Result<(u64, u64), String> {
+    let (lo, hi) = text.split_once(':').ok_or("expected LO:HI, e.g. 0:100")?;
+    let lo: u64 = lo.trim().parse().map_err(|_| format!("'{lo}' is not a whole number"))?;
+    let hi: u64 = hi.trim().parse().map_err(|_| format!("'{hi}' is not a whole number"))?;
+    if lo > hi {
+        return Err(format!("{lo} is larger than {hi}"));
+    }
+    Ok((lo, hi))
 }
 
 /// Exit codes: 0 success, 1 failure while running, 2 bad input, 130 interrupted.
@@ -310,10 +343,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Ensemble { scenario, output, runs } => {
-            let s = scenario.load()?;
-            let threads = threads(scenario.threads)?;
-            let out = output.out.unwrap_or_else(|| run::default_out(&s.name, "-ensemble"));
-            let stop = run::stop_on_ctrl_c()?;
+            let Prepared { threads, out, stop } = scenario.prepare(&output, "-ensemble")?;
             let opts = ensemble::EnsembleOptions {
                 scenario: scenario.scenario,
                 runs,
@@ -332,12 +362,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             change,
             runs,
         } => {
-            let s = scenario.load()?;
-            let threads = threads(scenario.threads)?;
-            let out = output
-                .out
-                .unwrap_or_else(|| run::default_out(&s.name, "-counterfactual"));
-            let stop = run::stop_on_ctrl_c()?;
+            let Prepared { threads, out, stop } = scenario.prepare(&output, "-counterfactual")?;
             let opts = counterfactual::CounterfactualOptions {
                 scenario: scenario.scenario,
                 set: scenario.set,
@@ -366,10 +391,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             weeks,
             seeds,
         } => {
-            let s = scenario.load()?;
-            let threads = threads(scenario.threads)?;
-            let out = output.out.unwrap_or_else(|| run::default_out(&s.name, "-calibrate"));
-            let stop = run::stop_on_ctrl_c()?;
+            let Prepared { threads, out, stop } = scenario.prepare(&output, "-calibrate")?;
             let opts = calibrate::CalibrateOptions {
                 scenario: scenario.scenario,
                 set: scenario.set,
@@ -488,6 +510,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     port,
                     latency_ms,
                     yes_share,
+                    numbers,
                 },
         } => {
             if !(0.0..=1.0).contains(&yes_share) {
@@ -497,6 +520,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 port,
                 latency: std::time::Duration::from_millis(latency_ms),
                 yes_share,
+                numbers,
             })?;
             Ok(ExitCode::SUCCESS)
         }

@@ -1,7 +1,7 @@
 //! `myriad llm serve`: a stand-in OpenAI-compatible server for trying LLM
 //! scenarios and measuring the client without a model. It answers yes or no
-//! at random (a hash of the prompt and the request's seed, so answers are
-//! repeatable), after an optional latency. Plain completions accept a list
+//! (or a number in a range) at random (a hash of the prompt and the
+//! request's seed, so answers are repeatable), after an optional latency. Plain completions accept a list
 //! of prompts in one request (batching), as vLLM does.
 
 use anyhow::{Context, Result};
@@ -21,14 +21,18 @@ pub struct MockOptions {
     pub latency: Duration,
     /// Share of "yes" answers.
     pub yes_share: f64,
+    /// Answer a whole number drawn uniformly from this range instead of yes/no.
+    pub numbers: Option<(u64, u64)>,
 }
 
-fn answer(prompt: &str, seed: u64, yes_share: f64) -> &'static str {
-    let h = BuildHasherDefault::<DefaultHasher>::default().hash_one((prompt, seed));
-    if ((h >> 11) as f64 / (1u64 << 53) as f64) < yes_share {
-        "Yes."
-    } else {
-        "No."
+/// The answer to `prompt` at position `index` of a request with `seed`.
+fn answer(prompt: &str, seed: u64, index: usize, o: &MockOptions) -> String {
+    let h = BuildHasherDefault::<DefaultHasher>::default().hash_one((prompt, seed, index));
+    let u = (h >> 11) as f64 / (1u64 << 53) as f64;
+    match o.numbers {
+        Some((lo, hi)) => format!("{}", lo + (u * (hi - lo + 1) as f64) as u64),
+        None if u < o.yes_share => "Yes.".into(),
+        None => "No.".into(),
     }
 }
 
@@ -43,7 +47,7 @@ async fn chat(State(o): State<Arc<MockOptions>>, Json(req): Json<Value>) -> Json
         .and_then(|m| m.last())
         .and_then(|m| m["content"].as_str())
         .unwrap_or_default();
-    let text = answer(prompt, req["seed"].as_u64().unwrap_or(0), o.yes_share);
+    let text = answer(prompt, req["seed"].as_u64().unwrap_or(0), 0, &o);
     Json(json!({
         "object": "chat.completion",
         "model": req["model"],
@@ -62,7 +66,7 @@ async fn completions(State(o): State<Arc<MockOptions>>, Json(req): Json<Value>) 
     let choices: Vec<Value> = prompts
         .iter()
         .enumerate()
-        .map(|(i, p)| json!({"index": i, "text": answer(p, seed, o.yes_share), "finish_reason": "stop"}))
+        .map(|(i, p)| json!({"index": i, "text": answer(p, seed, i, &o), "finish_reason": "stop"}))
         .collect();
     let used: u64 = prompts.iter().map(|p| tokens(p)).sum();
     Json(json!({
@@ -84,9 +88,12 @@ pub fn serve(o: MockOptions) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on 127.0.0.1:{}", o.port))?;
         let addr = listener.local_addr()?;
+        let answers = match o.numbers {
+            Some((lo, hi)) => format!("numbers {lo} to {hi}"),
+            None => format!("{:.0}% yes", o.yes_share * 100.0),
+        };
         eprintln!(
-            "mock OpenAI-compatible server on http://{addr}/v1 (chat and completions; {:.0}% yes, {} ms latency); Ctrl-C stops it",
-            o.yes_share * 100.0,
+            "mock OpenAI-compatible server on http://{addr}/v1 (chat and completions; {answers}, {} ms latency); Ctrl-C stops it",
             o.latency.as_millis()
         );
         let app = Router::new()

@@ -288,6 +288,15 @@ fn parse_behaviour(
             if let Some(x) = t.int("max_retries", 0, 100)? {
                 c.max_retries = x as u32;
             }
+            if let Some(b) = t.int("batch", 1, 100_000)? {
+                if b > 1 && c.api != myriad_llm::Api::Completions {
+                    return Err(t.error(
+                        "batch",
+                        "several prompts per request need api = \"completions\" (a chat request carries one conversation)",
+                    ));
+                }
+                c.batch = b as usize;
+            }
             c.cache = t.string("cache")?.map(|f| base_dir.join(f));
             c.mode = match t.string("mode")? {
                 None => {
@@ -726,8 +735,14 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
             origin,
         });
     }
-    if layers.is_empty() {
+    if layers.is_empty() && model.uses_layers {
         return Err(root.error_here("no contact layers: add at least one [[layers]] table"));
+    }
+    if !layers.is_empty() && !model.uses_layers {
+        return Err(root.error_here(format!(
+            "model '{}' has no contact layers: remove the [[layers]] tables",
+            model.name
+        )));
     }
     if let PopulationSource::Synthetic(n) = population {
         check_sizes(&layers, n).map_err(|(i, key, msg)| {

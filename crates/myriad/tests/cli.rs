@@ -471,7 +471,7 @@ fn ensemble_reports_median_and_band_of_its_runs() {
     assert!(o.status.success(), "{}", stderr(&o));
     let ens = std::fs::read_to_string(out.join("ensemble.csv")).unwrap();
     let header: Vec<&str> = ens.lines().next().unwrap().split(',').collect();
-    assert_eq!(&header[..4], &["step", "S_median", "S_p05", "S_p95"]);
+    assert_eq!(&header[..5], &["step", "S_median", "S_p05", "S_p95", "S_mean"]);
     let row20: Vec<f64> = ens
         .lines()
         .nth(21)
@@ -492,6 +492,7 @@ fn ensemble_reports_median_and_band_of_its_runs() {
     assert_eq!(row20[j], r[2]);
     assert!(row20[j + 1] <= row20[j] && row20[j] <= row20[j + 2]);
     assert!(row20[j + 1] >= r[0] && row20[j + 2] <= r[4]);
+    assert_eq!(row20[j + 3], r.iter().sum::<f64>() / 5.0);
     let again = myriad(&[
         "ensemble",
         s.to_str().unwrap(),

@@ -1,0 +1,427 @@
+//! The GovSim commons ("Cooperate or Collapse", Piatti et al. 2024): agents
+//! share a renewable resource under three framings with identical dynamics
+//! (fish in a lake, grass on a pasture, unpolluted water).
+//!
+//! Each month every agent privately asks for a whole number of units. If the
+//! total fits in the stock, everyone gets what they asked; otherwise units
+//! are handed out one at a time, each to an agent drawn uniformly among
+//! those still wanting (seeded). The run collapses when the stock after the
+//! harvest is below the collapse threshold; otherwise the remainder doubles,
+//! capped at the capacity.
+
+use super::{gini, number, Provider};
+use crate::registry::{DecisionAnswer, DecisionDoc, ModelError, ModelInfo, ModelInput};
+use myriad_core::behaviour::{Behaviour, Observations};
+use myriad_core::metrics::MetricSpec;
+use myriad_core::model::{Model, StepContext};
+use myriad_core::params::{ParamKind, ParamSpec, ParamValue};
+use myriad_core::rng::{CounterRng, Stream};
+use std::collections::BTreeMap;
+
+const FRAMINGS: &[&str] = &["fishery", "pasture", "pollution"];
+const PLAYERS: &[&str] = &["constant", "sustainable", "greedy", "random"];
+const SWITCH: &[&str] = &["off", "on"];
+
+/// Random stream of the hand-out of scarce units.
+const ALLOCATION: Stream = Stream::custom(1);
+/// Random stream of `random` players.
+const RANDOM_PLAYERS: Stream = Stream::custom(2);
+
+fn params() -> Vec<ParamSpec> {
+    vec![
+        ParamSpec {
+            name: "framing",
+            kind: ParamKind::Choice(FRAMINGS),
+            default: ParamValue::Choice("fishery".into()),
+            unit: "",
+            doc: "Story told to LLM players (fish in a lake in tons, grass on a pasture in hectares, unpolluted water in percent); the dynamics are identical.",
+        },
+        ParamSpec {
+            name: "capacity",
+            kind: number(1.0, 1e6, true),
+            default: ParamValue::Number(100.0),
+            unit: "units",
+            doc: "Largest stock; the pool starts full.",
+        },
+        ParamSpec {
+            name: "collapse_threshold",
+            kind: number(0.0, 1e6, false),
+            default: ParamValue::Number(5.0),
+            unit: "units",
+            doc: "The resource collapses (and the run ends) when the stock after a harvest is below this.",
+        },
+        ParamSpec {
+            name: "max_request",
+            kind: number(0.0, 1e6, true),
+            default: ParamValue::Number(100.0),
+            unit: "units",
+            doc: "Largest amount an agent may ask for in a month (larger answers are cut to it).",
+        },
+        ParamSpec {
+            name: "players",
+            kind: ParamKind::Choice(PLAYERS),
+            default: ParamValue::Choice("constant".into()),
+            unit: "",
+            doc: "Rule of players without an LLM (and of LLM players whose answer is unreadable): \"constant\" asks `request`; \"sustainable\" asks the universalization threshold floor(floor(stock/2)/agents); \"greedy\" asks max_request; \"random\" asks a uniform whole number in [0, max_request].",
+        },
+        ParamSpec {
+            name: "request",
+            kind: number(0.0, 1e6, true),
+            default: ParamValue::Number(10.0),
+            unit: "units per month",
+            doc: "What a \"constant\" player asks for each month.",
+        },
+        ParamSpec {
+            name: "newcomer_month",
+            kind: number(0.0, 1e6, true),
+            default: ParamValue::Number(0.0),
+            unit: "month",
+            doc: "Month from which a greedy newcomer (one more agent, always rule-driven) joins; 0: none.",
+        },
+        ParamSpec {
+            name: "newcomer_request",
+            kind: number(0.0, 1e6, true),
+            default: ParamValue::Number(50.0),
+            unit: "units per month",
+            doc: "What the newcomer asks for each month.",
+        },
+        ParamSpec {
+            name: "universalization",
+            kind: ParamKind::Choice(SWITCH),
+            default: ParamValue::Choice("off".into()),
+            unit: "",
+            doc: "\"on\" fills the {hint} placeholder of LLM prompts with \"if everyone takes more than f, the stock shrinks\" (f the sustainable threshold); \"off\" leaves it empty.",
+        },
+        ParamSpec {
+            name: "sustainable_total",
+            kind: number(0.0, 1e6, false),
+            default: ParamValue::Number(50.0),
+            unit: "units per month",
+            doc: "f0 of the efficiency metric: the total monthly harvest the full pool sustains (half the capacity).",
+        },
+    ]
+}
+
+fn metrics() -> Vec<MetricSpec> {
+    vec![
+        MetricSpec::value("stock", "units in the pool at the end of the month (after regrowth; after the harvest if it collapsed)"),
+        MetricSpec::value("sustainable_threshold", "f = floor(floor(stock/2)/agents) at the start of the month: the most each agent can take without shrinking the stock"),
+        MetricSpec::value("requested", "units asked for this month"),
+        MetricSpec::value("harvest", "units handed out this month"),
+        MetricSpec::count("agents", "agents taking part this month"),
+        MetricSpec::count("collapsed", "1 once the resource has collapsed"),
+        MetricSpec::value("survival_time", "months the resource lasted so far (the collapse month counts)"),
+        MetricSpec::value("mean_gain", "units harvested so far per agent (the original agents)"),
+        MetricSpec::value("efficiency", "1 - max(0, t x f0 - total harvest)/(t x f0) after t months"),
+        MetricSpec::value("equality", "1 - Gini of the units harvested so far by every agent that has played"),
+        MetricSpec::value("over_usage", "share of requests so far above the sustainable threshold"),
+        MetricSpec::count("llm_invalid", "LLM answers this month that could not be read (the rule was used)"),
+    ]
+}
+
+/// The registry entry.
+pub const COMMONS_INFO: ModelInfo = ModelInfo {
+    name: "commons",
+    summary: "GovSim commons: agents share a renewable pool (fishery, pasture, pollution)",
+    description: "Each month every agent privately asks for a whole number of units. If the total fits in the stock, everyone gets what they asked; otherwise units are handed out one at a time to an agent drawn uniformly among those still wanting. The resource collapses when the stock after the harvest is below collapse_threshold; otherwise it doubles, capped at capacity. Set the population size to the number of agents (5 in GovSim) and steps to the months (12). Asked 10 each by 5 agents the pool stays full; 11 each collapses it in month 4; 20 each in month 1.",
+    params,
+    metrics,
+    columns: &[],
+    exclusive: &[],
+    uses_layers: false,
+    decisions: &[DecisionDoc {
+        name: "harvest",
+        doc: "each month, how many units does the agent ask for? a number in [0, max_request], rounded; ask = \"agents\". Placeholders: {agent}, {agents}, {month}, {stock}, {capacity}, {resource}, {unit}, {threshold}, {hint} (universalization, or empty), {last_harvests} (everyone's harvest last month), {your_total}, {memory}",
+        answer: DecisionAnswer::Number { min: 0.0, max: 1e6 },
+    }],
+    build: |input| Commons::new(input).map(|m| Box::new(m) as Box<dyn Model>),
+};
+
+/// The commons' state.
+pub struct Commons {
+    agents: u32,
+    seed: u64,
+    stock: f64,
+    collapsed_in: Option<u32>,
+    gains: Vec<f64>,
+    last_harvests: Vec<Option<u64>>,
+    requests_made: u64,
+    requests_over: u64,
+    total_harvest: f64,
+    sustainable_f0: f64,
+    provider: Provider,
+}
+
+impl Commons {
+    fn new(input: ModelInput) -> Result<Commons, ModelError> {
+        let agents = input.population.size();
+        if agents == 0 {
+            return Err(ModelError::Infeasible("the commons needs at least one agent".into()));
+        }
+        let newcomer = input.params.num("newcomer_month") > 0.0;
+        let all = agents as usize + usize::from(newcomer);
+        Ok(Commons {
+            agents,
+            seed: input.seed,
+            stock: input.params.num("capacity"),
+            collapsed_in: None,
+            gains: vec![0.0; all],
+            last_harvests: vec![None; all],
+            requests_made: 0,
+            requests_over: 0,
+            total_harvest: 0.0,
+            sustainable_f0: input.params.num("sustainable_total"),
+            provider: Provider::default(),
+        })
+    }
+
+    fn row(&self, month: u32, m: &Month, row: &mut [f64]) {
+        let p = self.sustainable_f0 * month as f64;
+        let efficiency = if month == 0 || p <= 0.0 {
+            1.0
+        } else {
+            1.0 - (p - self.total_harvest).max(0.0) / p
+        };
+        let played: Vec<f64> = self
+            .gains
+            .iter()
+            .zip(&self.last_harvests)
+            .filter(|(_, h)| h.is_some())
+            .map(|(g, _)| *g)
+            .collect();
+        let original = &self.gains[..self.agents as usize];
+        row.copy_from_slice(&[
+            self.stock,
+            m.threshold,
+            m.requested,
+            m.harvest,
+            m.active as f64,
+            f64::from(u8::from(self.collapsed_in.is_some())),
+            self.collapsed_in.unwrap_or(month) as f64,
+            original.iter().sum::<f64>() / original.len() as f64,
+            efficiency,
+            1.0 - gini(&played),
+            if self.requests_made == 0 {
+                0.0
+            } else {
+                self.requests_over as f64 / self.requests_made as f64
+            },
+            m.invalid as f64,
+        ]);
+    }
+}
+
+/// What happened in one month.
+#[derive(Default)]
+struct Month {
+    threshold: f64,
+    requested: f64,
+    harvest: f64,
+    active: usize,
+    invalid: u64,
+}
+
+/// Each agent's harvest when `requests` exceed or fit the `stock`.
+fn allocate(requests: &[u64], stock: u64, rng: &CounterRng, month: u32) -> Vec<u64> {
+    let total: u64 = requests.iter().sum();
+    if total <= stock {
+        return requests.to_vec();
+    }
+    let mut got = vec![0u64; requests.len()];
+    let mut wanting: Vec<usize> = (0..requests.len()).filter(|&i| requests[i] > 0).collect();
+    for unit in 0..stock {
+        let k = rng.below(u64::from(month), unit, wanting.len() as u64) as usize;
+        let i = wanting[k];
+        got[i] += 1;
+        if got[i] == requests[i] {
+            // Keeps the list in a seeded, reproducible order.
+            wanting.remove(k);
+        }
+    }
+    got
+}
+
+impl Model for Commons {
+    fn metrics(&self) -> Vec<MetricSpec> {
+        metrics()
+    }
+
+    fn agent_count(&self) -> u32 {
+        self.gains.len() as u32
+    }
+
+    fn observe(&self, row: &mut [f64]) {
+        let m = Month {
+            threshold: (self.stock / 2.0).floor() / f64::from(self.agents),
+            active: self.agents as usize,
+            ..Month::default()
+        };
+        self.row(0, &m, row);
+    }
+
+    fn set_behaviour(&mut self, behaviour: Box<dyn Behaviour>) -> Result<(), String> {
+        self.provider.behaviour = Some(behaviour);
+        Ok(())
+    }
+
+    fn take_error(&mut self) -> Option<String> {
+        self.provider.error.take()
+    }
+
+    fn behaviour_report(&self) -> Option<serde_json::Value> {
+        self.provider.behaviour.as_ref().map(|b| b.report())
+    }
+
+    fn step(&mut self, ctx: &StepContext, row: &mut [f64]) {
+        let month = ctx.step;
+        let p = ctx.params;
+        self.sustainable_f0 = p.num("sustainable_total");
+        let newcomer_month = p.num("newcomer_month") as u32;
+        let newcomer = newcomer_month > 0 && month >= newcomer_month && self.gains.len() > self.agents as usize;
+        let active = self.agents as usize + usize::from(newcomer);
+        let threshold = ((self.stock / 2.0).floor() / active as f64).floor();
+        if self.collapsed_in.is_some() {
+            let m = Month {
+                threshold,
+                active,
+                ..Month::default()
+            };
+            self.row(month, &m, row);
+            return;
+        }
+        let asked = self.ask(ctx, threshold, active);
+        let max_request = p.num("max_request");
+        let (agents, seed) = (self.agents as usize, self.seed);
+        let rule = |i: usize| -> f64 {
+            if i >= agents {
+                return p.num("newcomer_request");
+            }
+            match p.choice("players") {
+                "sustainable" => threshold,
+                "greedy" => max_request,
+                "random" => {
+                    CounterRng::new(seed, RANDOM_PLAYERS).below(u64::from(month), i as u64, max_request as u64 + 1)
+                        as f64
+                }
+                _ => p.num("request"),
+            }
+        };
+        let mut invalid = 0;
+        let requests: Vec<u64> = (0..active)
+            .map(|i| {
+                let v = match asked.as_ref().and_then(|a| a.get(i)) {
+                    Some(v) if v.is_finite() => v.round(),
+                    Some(_) => {
+                        invalid += 1;
+                        rule(i)
+                    }
+                    None => rule(i),
+                };
+                v.clamp(0.0, max_request) as u64
+            })
+            .collect();
+        self.requests_made += requests.len() as u64;
+        self.requests_over += requests.iter().filter(|&&r| r as f64 > threshold).count() as u64;
+        let got = allocate(
+            &requests,
+            self.stock.floor() as u64,
+            &CounterRng::new(self.seed, ALLOCATION),
+            month,
+        );
+        let harvest: u64 = got.iter().sum();
+        for (i, &g) in got.iter().enumerate() {
+            self.gains[i] += g as f64;
+            self.last_harvests[i] = Some(g);
+        }
+        self.total_harvest += harvest as f64;
+        self.stock -= harvest as f64;
+        if self.stock < p.num("collapse_threshold") {
+            self.collapsed_in = Some(month);
+        } else {
+            self.stock = (2.0 * self.stock).min(p.num("capacity"));
+        }
+        let m = Month {
+            threshold,
+            requested: requests.iter().sum::<u64>() as f64,
+            harvest: harvest as f64,
+            active,
+            invalid,
+        };
+        self.row(month, &m, row);
+    }
+
+    fn fork(&self) -> Option<Box<dyn Model>> {
+        if self.provider.behaviour.is_some() {
+            return None;
+        }
+        Some(Box::new(Commons {
+            gains: self.gains.clone(),
+            last_harvests: self.last_harvests.clone(),
+            provider: Provider::default(),
+            ..*self
+        }))
+    }
+}
+
+impl Commons {
+    /// The LLM players' requests this month (None without a provider).
+    fn ask(&mut self, ctx: &StepContext, threshold: f64, active: usize) -> Option<Vec<f64>> {
+        self.provider.behaviour.as_ref()?;
+        let p = ctx.params;
+        let (resource, unit) = match p.choice("framing") {
+            "pasture" => ("hectares of grass on the shared pasture", "hectares"),
+            "pollution" => ("percent of unpolluted water in the shared river", "percent"),
+            _ => ("tons of fish in the shared lake", "tons"),
+        };
+        let hint = if p.choice("universalization") == "on" {
+            format!(
+                "If everyone takes more than {threshold} {unit}, the {} will shrink.",
+                match p.choice("framing") {
+                    "pasture" => "pasture",
+                    "pollution" => "clean water",
+                    _ => "fish population",
+                }
+            )
+        } else {
+            String::new()
+        };
+        let last = if self.last_harvests.iter().all(Option::is_none) {
+            "none yet".to_string()
+        } else {
+            self.last_harvests
+                .iter()
+                .enumerate()
+                .filter_map(|(i, h)| h.map(|h| format!("agent {i}: {h}")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let common = BTreeMap::from([
+            ("month".to_string(), ctx.step.to_string()),
+            ("agents".to_string(), active.to_string()),
+            ("stock".to_string(), format!("{}", self.stock)),
+            ("capacity".to_string(), format!("{}", p.num("capacity"))),
+            ("resource".to_string(), resource.to_string()),
+            ("unit".to_string(), unit.to_string()),
+            ("threshold".to_string(), format!("{threshold}")),
+            ("hint".to_string(), hint),
+            ("last_harvests".to_string(), last),
+        ]);
+        let gains = self.gains.clone();
+        let by_agent = move |attrs: &BTreeMap<String, String>| {
+            let total = attrs
+                .get("agent")
+                .and_then(|a| a.parse::<usize>().ok())
+                .and_then(|i| gains.get(i))
+                .copied()
+                .unwrap_or(0.0);
+            BTreeMap::from([("your_total".to_string(), format!("{total}"))])
+        };
+        let askers: Vec<u32> = (0..self.agents).collect();
+        let obs = Observations {
+            common,
+            by_group: &by_agent,
+            askers: Some(&askers),
+        };
+        self.provider.ask("harvest", &format!("month {}", ctx.step), &obs)
+    }
+}

@@ -1,0 +1,460 @@
+//! The Donor Game with cultural evolution ("Cultural Evolution of
+//! Cooperation among LLM Agents", Vallinder & Hughes 2024).
+//!
+//! One step is one generation. The population (an even number n of agents,
+//! 12 in the study) is split once per generation, at random, into two
+//! halves A and B. A game has n rounds: in round r, A_i meets
+//! B_((i + floor(r/2)) mod n/2), and A donates in even rounds, B in odd
+//! ones, so every agent meets each agent of the other half once as donor
+//! and once as recipient. A generation plays `games` games in a row
+//! (resources carry over). The donor gives any amount up to its resources;
+//! the recipient receives it times `multiplier`. With punishment on, a donor
+//! may instead pay x for the recipient to lose 2x (floored at 0).
+//!
+//! After a generation the richer half survives (ties broken at random),
+//! everyone's resources return to the endowment, and n/2 new agents take
+//! the others' places, each copying a random survivor's strategy with a
+//! mutation.
+//!
+//! The most the average can reach (multiplier m >= 1, endowment e, R =
+//! games x n rounds) is e (1 + m) m^(R-1) / 2: when everyone always gives
+//! everything, the holding half's wealth is multiplied by m every round
+//! after the first. Keeping a unit back forgoes that factor, and punishing
+//! only destroys, so no schedule of choices does better.
+
+use super::{number, Provider};
+use crate::registry::{DecisionAnswer, DecisionDoc, ModelError, ModelInfo, ModelInput};
+use myriad_core::behaviour::{Behaviour, Observations};
+use myriad_core::metrics::MetricSpec;
+use myriad_core::model::{Model, StepContext};
+use myriad_core::params::{ParamKind, ParamSpec, ParamValue};
+use myriad_core::rng::{to_unit, CounterRng, Stream};
+use std::collections::{BTreeMap, VecDeque};
+
+const PLAYERS: &[&str] = &["evolving", "fixed"];
+const SWITCH: &[&str] = &["off", "on"];
+
+/// Random stream of the split into halves.
+const SPLIT: Stream = Stream::custom(1);
+/// Random stream of strategies (initial draws and mutations).
+const STRATEGY: Stream = Stream::custom(2);
+/// Random stream of survival ties and parents.
+const SELECTION: Stream = Stream::custom(3);
+
+/// The most the average final resources can reach (see the module docs).
+pub fn max_average(endowment: f64, multiplier: f64, rounds: u32) -> f64 {
+    if multiplier < 1.0 || rounds == 0 {
+        return endowment;
+    }
+    endowment * (1.0 + multiplier) * multiplier.powi(rounds as i32 - 1) / 2.0
+}
+
+fn params() -> Vec<ParamSpec> {
+    vec![
+        ParamSpec {
+            name: "endowment",
+            kind: number(0.0, 1e9, false),
+            default: ParamValue::Number(10.0),
+            unit: "units",
+            doc: "Resources of every agent at the start of a generation.",
+        },
+        ParamSpec {
+            name: "multiplier",
+            kind: number(0.0, 100.0, false),
+            default: ParamValue::Number(2.0),
+            unit: "",
+            doc: "The recipient receives the donation times this (the study uses 1.5, 2 and 3).",
+        },
+        ParamSpec {
+            name: "games",
+            kind: number(1.0, 1000.0, true),
+            default: ParamValue::Number(2.0),
+            unit: "games per generation",
+            doc: "Games played in a row per generation, each of n rounds (n agents).",
+        },
+        ParamSpec {
+            name: "trace_length",
+            kind: number(0.0, 100.0, true),
+            default: ParamValue::Number(3.0),
+            unit: "donations",
+            doc: "How many of the recipient's last donations (as donor) the donor sees.",
+        },
+        ParamSpec {
+            name: "punishment",
+            kind: ParamKind::Choice(SWITCH),
+            default: ParamValue::Choice("off".into()),
+            unit: "",
+            doc: "\"on\": a donor may pay x for the recipient to lose 2x (floored at 0) instead of giving.",
+        },
+        ParamSpec {
+            name: "players",
+            kind: ParamKind::Choice(PLAYERS),
+            default: ParamValue::Choice("evolving".into()),
+            unit: "",
+            doc: "Rule players give a fraction g + r x (recipient's recent fraction - g) of their resources (g generosity, r reciprocity). \"evolving\": the first generation draws g and r uniformly in [0, 1], new agents copy a survivor's with Gaussian mutation; \"fixed\": every agent uses the parameters generosity and reciprocity.",
+        },
+        ParamSpec {
+            name: "generosity",
+            kind: number(0.0, 1.0, false),
+            default: ParamValue::Number(0.5),
+            unit: "fraction of resources",
+            doc: "g of \"fixed\" players.",
+        },
+        ParamSpec {
+            name: "reciprocity",
+            kind: number(0.0, 1.0, false),
+            default: ParamValue::Number(0.0),
+            unit: "",
+            doc: "r of \"fixed\" players: how far they move towards the recipient's own recent generosity.",
+        },
+        ParamSpec {
+            name: "mutation",
+            kind: number(0.0, 10.0, false),
+            default: ParamValue::Number(0.1),
+            unit: "",
+            doc: "Standard deviation of the Gaussian change to a copied strategy (results clamped to [0, 1]).",
+        },
+        ParamSpec {
+            name: "punish_below",
+            kind: number(0.0, 1.0, false),
+            default: ParamValue::Number(0.1),
+            unit: "fraction",
+            doc: "With punishment on, rule players punish a recipient whose recent donations average below this fraction, spending punish_fraction of their resources.",
+        },
+        ParamSpec {
+            name: "punish_fraction",
+            kind: number(0.0, 1.0, false),
+            default: ParamValue::Number(0.1),
+            unit: "fraction of resources",
+            doc: "What a rule player spends on a punishment.",
+        },
+    ]
+}
+
+fn metrics() -> Vec<MetricSpec> {
+    vec![
+        MetricSpec::value("mean_resources", "average final resources of the generation"),
+        MetricSpec::value("min_resources", "smallest final resources"),
+        MetricSpec::value("max_resources", "largest final resources"),
+        MetricSpec::value(
+            "donation_fraction",
+            "mean share of their resources donors gave (donors with resources)",
+        ),
+        MetricSpec::count("punishments", "punishments this generation"),
+        MetricSpec::value("mean_generosity", "mean g of the generation's rule strategies"),
+        MetricSpec::value("max_reachable", "the most mean_resources can reach under this schedule"),
+        MetricSpec::count(
+            "llm_invalid",
+            "LLM answers this generation that could not be read (the rule was used)",
+        ),
+    ]
+}
+
+/// The registry entry.
+pub const DONOR_INFO: ModelInfo = ModelInfo {
+    name: "donor",
+    summary: "Donor Game with cultural evolution across generations",
+    description: "One step is a generation of n agents (n even; 12 in the study). The population is split at random into halves; a game has n rounds, in round r agent A_i meets B_(i + r/2 mod n/2), A donating in even rounds and B in odd ones, so everyone meets each agent of the other half once as donor and once as recipient. `games` games run in a row. Donors give any amount up to their resources; the recipient receives it x multiplier; donors see the recipient's last trace_length donations. After each generation the richer half survives and n/2 new agents copy survivors' strategies with mutation. The most the average can reach is endowment x (1 + m) x m^(R-1) / 2 for m >= 1 and R = games x n rounds (everyone always giving everything); it is the max_reachable metric.",
+    params,
+    metrics,
+    columns: &[],
+    exclusive: &[],
+    uses_layers: false,
+    decisions: &[DecisionDoc {
+        name: "donate",
+        doc: "how many units the donor gives this round, a number from 0 to its resources (cut to them); with punishment on, a negative number -x pays x to take 2x from the recipient. ask = \"agents\"; only the round's donors are asked. Placeholders: {agent}, {generation}, {round}, {resources}, {recipient}, {recipient_resources}, {recipient_traces}, {multiplier}, {punishment} (a sentence, or empty), {advice} (the survivors' mean donated share last generation), {memory}",
+        answer: DecisionAnswer::Number { min: -1e15, max: 1e15 },
+    }],
+    build: |input| Donor::new(input).map(|m| Box::new(m) as Box<dyn Model>),
+};
+
+/// One donation as the recipient's future donors see it.
+#[derive(Clone, Debug)]
+struct Trace {
+    recipient: usize,
+    given: f64,
+    had: f64,
+}
+
+/// The game's state between generations.
+pub struct Donor {
+    n: usize,
+    seed: u64,
+    generosity: Vec<f64>,
+    reciprocity: Vec<f64>,
+    survivor_share: Option<f64>,
+    provider: Provider,
+}
+
+impl Donor {
+    fn new(input: ModelInput) -> Result<Donor, ModelError> {
+        let n = input.population.size() as usize;
+        if n < 2 || !n.is_multiple_of(2) {
+            return Err(ModelError::Infeasible(format!(
+                "the donor game needs an even number of agents, at least 2 (the population has {n})"
+            )));
+        }
+        let p = &input.params;
+        let (generosity, reciprocity) = if p.choice("players") == "fixed" {
+            (vec![p.num("generosity"); n], vec![p.num("reciprocity"); n])
+        } else {
+            let rng = CounterRng::new(input.seed, STRATEGY);
+            (
+                (0..n).map(|i| to_unit(rng.draw(0, 2 * i as u64))).collect(),
+                (0..n).map(|i| to_unit(rng.draw(0, 2 * i as u64 + 1))).collect(),
+            )
+        };
+        Ok(Donor {
+            n,
+            seed: input.seed,
+            generosity,
+            reciprocity,
+            survivor_share: None,
+            provider: Provider::default(),
+        })
+    }
+
+    /// What a rule player gives (positive) or spends punishing (negative).
+    fn rule(&self, i: usize, resources: f64, seen: Option<f64>, punish: Option<(f64, f64)>) -> f64 {
+        let g = self.generosity[i];
+        let recent = seen.unwrap_or(g);
+        if let (Some((below, spend)), Some(s)) = (punish, seen) {
+            if s < below {
+                return -spend * resources;
+            }
+        }
+        (g + self.reciprocity[i] * (recent - g)).clamp(0.0, 1.0) * resources
+    }
+}
+
+/// Mean donated share of a trace list.
+fn share(traces: &VecDeque<Trace>) -> Option<f64> {
+    let v: Vec<f64> = traces.iter().filter(|t| t.had > 0.0).map(|t| t.given / t.had).collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+/// A standard normal draw from two uniforms (Box-Muller).
+fn gaussian(rng: &CounterRng, a: u64, b: u64) -> f64 {
+    let u1 = 1.0 - to_unit(rng.draw(a, 2 * b));
+    let u2 = to_unit(rng.draw(a, 2 * b + 1));
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+impl Model for Donor {
+    fn metrics(&self) -> Vec<MetricSpec> {
+        metrics()
+    }
+
+    fn agent_count(&self) -> u32 {
+        self.n as u32
+    }
+
+    fn observe(&self, row: &mut [f64]) {
+        row.fill(0.0);
+        row[5] = self.generosity.iter().sum::<f64>() / self.n as f64;
+    }
+
+    fn set_behaviour(&mut self, behaviour: Box<dyn Behaviour>) -> Result<(), String> {
+        self.provider.behaviour = Some(behaviour);
+        Ok(())
+    }
+
+    fn take_error(&mut self) -> Option<String> {
+        self.provider.error.take()
+    }
+
+    fn behaviour_report(&self) -> Option<serde_json::Value> {
+        self.provider.behaviour.as_ref().map(|b| b.report())
+    }
+
+    fn step(&mut self, ctx: &StepContext, row: &mut [f64]) {
+        let p = ctx.params;
+        let generation = u64::from(ctx.step);
+        let n = self.n;
+        let half = n / 2;
+        let m = p.num("multiplier");
+        let keep = p.num("trace_length") as usize;
+        let punish = (p.choice("punishment") == "on").then(|| (p.num("punish_below"), p.num("punish_fraction")));
+        let games = p.num("games") as usize;
+        let mut resources = vec![p.num("endowment"); n];
+        let mut traces: Vec<VecDeque<Trace>> = vec![VecDeque::new(); n];
+        // A seeded shuffle: sort by random keys.
+        let split_rng = CounterRng::new(self.seed, SPLIT);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| (split_rng.draw(generation, i as u64), i));
+        let (a, b) = order.split_at(half);
+        let mut shares = Vec::new();
+        let mut punishments = 0u64;
+        let mut invalid = 0u64;
+        for round in 0..games * n {
+            let r = round % n;
+            let pairs: Vec<(usize, usize)> = (0..half)
+                .map(|i| {
+                    let (x, y) = (a[i], b[(i + r / 2) % half]);
+                    if r.is_multiple_of(2) {
+                        (x, y)
+                    } else {
+                        (y, x)
+                    }
+                })
+                .collect();
+            let asked = self.ask(ctx, round, &pairs, &resources, &traces, punish.is_some());
+            for &(donor, recipient) in &pairs {
+                let had = resources[donor];
+                let seen = share(&traces[recipient]);
+                let choice = match asked.as_ref().map(|v| v[donor]) {
+                    Some(x) if x.is_finite() => x,
+                    Some(_) => {
+                        invalid += 1;
+                        self.rule(donor, had, seen, punish)
+                    }
+                    None => self.rule(donor, had, seen, punish),
+                };
+                let given = if choice < 0.0 && punish.is_some() {
+                    let x = (-choice).min(had);
+                    resources[donor] -= x;
+                    resources[recipient] = (resources[recipient] - 2.0 * x).max(0.0);
+                    punishments += 1;
+                    0.0
+                } else {
+                    let d = choice.clamp(0.0, had);
+                    resources[donor] -= d;
+                    resources[recipient] += m * d;
+                    d
+                };
+                if had > 0.0 {
+                    shares.push(given / had);
+                }
+                traces[donor].push_back(Trace { recipient, given, had });
+                if traces[donor].len() > keep {
+                    traces[donor].pop_front();
+                }
+            }
+        }
+        let mean = resources.iter().sum::<f64>() / n as f64;
+        row[0] = mean;
+        row[1] = resources.iter().copied().fold(f64::INFINITY, f64::min);
+        row[2] = resources.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        row[3] = if shares.is_empty() {
+            0.0
+        } else {
+            shares.iter().sum::<f64>() / shares.len() as f64
+        };
+        row[4] = punishments as f64;
+        row[5] = self.generosity.iter().sum::<f64>() / n as f64;
+        row[6] = max_average(p.num("endowment"), m, (games * n) as u32);
+        row[7] = invalid as f64;
+
+        // Selection: the richer half survives, ties broken at random.
+        let sel = CounterRng::new(self.seed, SELECTION);
+        let mut rank: Vec<usize> = (0..n).collect();
+        rank.sort_by(|&x, &y| {
+            resources[y]
+                .total_cmp(&resources[x])
+                .then(sel.draw(generation, x as u64).cmp(&sel.draw(generation, y as u64)))
+        });
+        let (survivors, dead) = rank.split_at(half);
+        let survivor_shares: Vec<f64> = survivors.iter().filter_map(|&i| share(&traces[i])).collect();
+        self.survivor_share =
+            (!survivor_shares.is_empty()).then(|| survivor_shares.iter().sum::<f64>() / survivor_shares.len() as f64);
+        if p.choice("players") == "evolving" {
+            let sd = p.num("mutation");
+            let mutation = CounterRng::new(self.seed, STRATEGY);
+            for (k, &slot) in dead.iter().enumerate() {
+                let parent = survivors[sel.below(generation, (n + k) as u64, half as u64) as usize];
+                let (g, r) = (self.generosity[parent], self.reciprocity[parent]);
+                self.generosity[slot] = (g + sd * gaussian(&mutation, generation, 2 * slot as u64)).clamp(0.0, 1.0);
+                self.reciprocity[slot] =
+                    (r + sd * gaussian(&mutation, generation, 2 * slot as u64 + 1)).clamp(0.0, 1.0);
+            }
+        }
+    }
+
+    fn fork(&self) -> Option<Box<dyn Model>> {
+        if self.provider.behaviour.is_some() {
+            return None;
+        }
+        Some(Box::new(Donor {
+            n: self.n,
+            seed: self.seed,
+            generosity: self.generosity.clone(),
+            reciprocity: self.reciprocity.clone(),
+            survivor_share: self.survivor_share,
+            provider: Provider::default(),
+        }))
+    }
+}
+
+impl Donor {
+    /// The LLM donors' choices this round, indexed by agent (None without a provider).
+    fn ask(
+        &mut self,
+        ctx: &StepContext,
+        round: usize,
+        pairs: &[(usize, usize)],
+        resources: &[f64],
+        traces: &[VecDeque<Trace>],
+        punishment: bool,
+    ) -> Option<Vec<f64>> {
+        self.provider.behaviour.as_ref()?;
+        let m = ctx.params.num("multiplier");
+        let common = BTreeMap::from([
+            ("generation".to_string(), ctx.step.to_string()),
+            ("round".to_string(), (round + 1).to_string()),
+            ("multiplier".to_string(), format!("{m}")),
+            (
+                "punishment".to_string(),
+                if punishment {
+                    "Instead of giving, you may punish the recipient: answer -x to pay x units and take 2x units from them.".to_string()
+                } else {
+                    String::new()
+                },
+            ),
+            (
+                "advice".to_string(),
+                match self.survivor_share {
+                    Some(s) => format!(
+                        "The survivors of the previous generation gave on average {:.0}% of their resources.",
+                        100.0 * s
+                    ),
+                    None => "You are in the first generation.".to_string(),
+                },
+            ),
+        ]);
+        let mut partner: BTreeMap<usize, usize> = BTreeMap::new();
+        for &(d, r) in pairs {
+            partner.insert(d, r);
+        }
+        let by_agent = |attrs: &BTreeMap<String, String>| {
+            let Some(d) = attrs.get("agent").and_then(|a| a.parse::<usize>().ok()) else {
+                return BTreeMap::new();
+            };
+            let Some(&r) = partner.get(&d) else {
+                return BTreeMap::new();
+            };
+            let seen = if traces[r].is_empty() {
+                "none yet".to_string()
+            } else {
+                traces[r]
+                    .iter()
+                    .map(|t| format!("gave {:.2} of {:.2} units to agent {}", t.given, t.had, t.recipient))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            BTreeMap::from([
+                ("resources".to_string(), format!("{:.2}", resources[d])),
+                ("recipient".to_string(), r.to_string()),
+                ("recipient_resources".to_string(), format!("{:.2}", resources[r])),
+                ("recipient_traces".to_string(), seen),
+            ])
+        };
+        let askers: Vec<u32> = pairs.iter().map(|&(d, _)| d as u32).collect();
+        let obs = Observations {
+            common,
+            by_group: &by_agent,
+            askers: Some(&askers),
+        };
+        self.provider
+            .ask("donate", &format!("generation {} round {}", ctx.step, round + 1), &obs)
+    }
+}

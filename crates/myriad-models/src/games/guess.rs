@@ -1,0 +1,335 @@
+//! Guess 2/3 of the average (AgentScope's very-large-scale experiment): N
+//! players each report a number in [0, 100]; the target is `ratio` x the
+//! mean of the valid reports; players within `margin` of the target win.
+//! Several rounds, each player told the previous target.
+//!
+//! Sums run over fixed-size chunks added in order, so the statistics do not
+//! depend on the number of threads.
+
+use super::{number, Provider};
+use crate::registry::{DecisionAnswer, DecisionDoc, ModelError, ModelInfo, ModelInput};
+use myriad_core::behaviour::{Behaviour, Observations};
+use myriad_core::metrics::MetricSpec;
+use myriad_core::model::{Model, StepContext};
+use myriad_core::params::{ParamKind, ParamSpec, ParamValue};
+use myriad_core::rng::{to_unit, CounterRng, Stream};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+
+const PLAYERS: &[&str] = &["uniform", "level-k", "best-response"];
+const VARIANTS: &[&str] = &["direct", "step-by-step", "rational", "strategic"];
+
+/// Histogram bins of the reports: [0, 10), [10, 20), ..., [90, 100].
+const BINS: usize = 10;
+/// Reports summed per chunk (fixed, so sums are thread-count independent).
+const CHUNK: usize = 1 << 14;
+
+/// Random stream of uniform reports.
+const REPORTS: Stream = Stream::custom(1);
+/// Random stream of the players' levels.
+const LEVELS: Stream = Stream::custom(2);
+
+/// The instruction each prompt variant adds (the `{instruction}` placeholder).
+pub fn instruction(variant: &str) -> &'static str {
+    match variant {
+        "step-by-step" => "Think step by step, then give your number on the last line as \"Answer: <number>\".",
+        "rational" => "All players are rational. Think step by step, then give your number on the last line as \"Answer: <number>\".",
+        "strategic" => "All players are rational and will try to guess the other players' strategies. Think step by step, then give your number on the last line as \"Answer: <number>\".",
+        _ => "Report your number directly, with no explanation.",
+    }
+}
+
+fn params() -> Vec<ParamSpec> {
+    vec![
+        ParamSpec {
+            name: "ratio",
+            kind: number(0.0, 10.0, false),
+            default: ParamValue::Number(2.0 / 3.0),
+            unit: "",
+            doc: "The target is ratio x the mean of the valid reports.",
+        },
+        ParamSpec {
+            name: "margin",
+            kind: number(0.0, 100.0, false),
+            default: ParamValue::Number(0.5),
+            unit: "",
+            doc: "Players within this distance of the target win.",
+        },
+        ParamSpec {
+            name: "players",
+            kind: ParamKind::Choice(PLAYERS),
+            default: ParamValue::Choice("uniform".into()),
+            unit: "",
+            doc: "Rule players: \"uniform\" report a uniform number in [0, 100]; \"level-k\" players have a level k drawn uniformly from 0..=max_level, level 0 reports uniformly, level k reports 50 x ratio^k; \"best-response\" players report uniformly in round 1 and the previous target afterwards (the best reply if everyone repeats last round).",
+        },
+        ParamSpec {
+            name: "max_level",
+            kind: number(0.0, 50.0, true),
+            default: ParamValue::Number(3.0),
+            unit: "",
+            doc: "Highest reasoning level of level-k players.",
+        },
+        ParamSpec {
+            name: "prompt_variant",
+            kind: ParamKind::Choice(VARIANTS),
+            default: ParamValue::Choice("direct".into()),
+            unit: "",
+            doc: "LLM prompt variant of the original study, given to prompts as {instruction}: \"direct\" (report directly), \"step-by-step\" (think step by step), \"rational\" (plus: all players are rational), \"strategic\" (plus: all players will try to guess the others' strategies).",
+        },
+    ]
+}
+
+fn metrics() -> Vec<MetricSpec> {
+    let mut v = vec![
+        MetricSpec::count("valid", "players with a valid report in [0, 100] this round"),
+        MetricSpec::value("mean", "mean of the valid reports"),
+        MetricSpec::value("sd", "standard deviation of the valid reports (population)"),
+        MetricSpec::value("median", "median of the valid reports"),
+        MetricSpec::value("target", "ratio x mean"),
+        MetricSpec::count("winners", "players within margin of the target"),
+    ];
+    for b in 0..BINS {
+        let (lo, hi) = (b * 10, b * 10 + 10);
+        v.push(MetricSpec::count(
+            &format!("reports_{lo:02}_{hi}"),
+            &format!("reports in [{lo}, {hi}{}", if b + 1 == BINS { "]" } else { ")" }),
+        ));
+    }
+    v
+}
+
+/// The registry entry.
+pub const GUESS_INFO: ModelInfo = ModelInfo {
+    name: "guess",
+    summary: "Guess 2/3 of the average with up to millions of players",
+    description: "Each round, every player reports a number in [0, 100]; the target is ratio x the mean of the valid reports, and players within margin of it win. Players are told the previous target. The rounds' statistics and a 10-bin histogram of the reports are the metrics. Set the population size to the number of players and steps to the rounds.",
+    params,
+    metrics,
+    columns: &[],
+    exclusive: &[],
+    uses_layers: false,
+    decisions: &[DecisionDoc {
+        name: "guess",
+        doc: "each round, the player's number in [0, 100] (ask = \"agents\"; an unreadable answer is an invalid report unless fallback is a number). Placeholders: {players}, {round}, {rounds_played}, {ratio} (e.g. 2/3), {previous_target} (or \"none yet\"), {instruction} (the prompt_variant's sentence), {memory}",
+        answer: DecisionAnswer::Number { min: 0.0, max: 100.0 },
+    }],
+    build: |input| Guess::new(input).map(|m| Box::new(m) as Box<dyn Model>),
+};
+
+/// The game's state.
+pub struct Guess {
+    seed: u64,
+    reports: Vec<f64>,
+    levels: Vec<u8>,
+    previous_target: Option<f64>,
+    provider: Provider,
+}
+
+impl Guess {
+    fn new(input: ModelInput) -> Result<Guess, ModelError> {
+        let n = input.population.size();
+        if n == 0 {
+            return Err(ModelError::Infeasible("the game needs at least one player".into()));
+        }
+        let max_level = input.params.num("max_level") as u64;
+        let rng = CounterRng::new(input.seed, LEVELS);
+        let levels = (0..n)
+            .map(|i| rng.below(u64::from(i), 0, max_level + 1) as u8)
+            .collect();
+        Ok(Guess {
+            seed: input.seed,
+            reports: vec![f64::NAN; n as usize],
+            levels,
+            previous_target: None,
+            provider: Provider::default(),
+        })
+    }
+
+    /// Every player's report by the rule (NaN-free).
+    fn rule_reports(&mut self, ctx: &StepContext) {
+        let p = ctx.params;
+        let ratio = p.num("ratio");
+        let rng = CounterRng::new(self.seed, REPORTS);
+        let round = u64::from(ctx.step);
+        let players = p.choice("players");
+        let previous = self.previous_target;
+        let levels = &self.levels;
+        self.reports.par_iter_mut().enumerate().for_each(|(i, r)| {
+            let uniform = || 100.0 * to_unit(rng.draw(round, i as u64));
+            *r = match (players, previous) {
+                ("level-k", _) if levels[i] > 0 => 50.0 * ratio.powi(i32::from(levels[i])),
+                ("best-response", Some(t)) => t.clamp(0.0, 100.0),
+                _ => uniform(),
+            };
+        });
+    }
+
+    fn ask(&mut self, ctx: &StepContext) -> Option<Vec<f64>> {
+        self.provider.behaviour.as_ref()?;
+        let p = ctx.params;
+        let ratio = p.num("ratio");
+        let ratio_text = if (ratio - 2.0 / 3.0).abs() < 1e-12 {
+            "2/3".to_string()
+        } else {
+            format!("{ratio}")
+        };
+        let common = BTreeMap::from([
+            ("players".to_string(), self.reports.len().to_string()),
+            ("round".to_string(), ctx.step.to_string()),
+            ("rounds_played".to_string(), (ctx.step - 1).to_string()),
+            ("ratio".to_string(), ratio_text),
+            (
+                "previous_target".to_string(),
+                self.previous_target
+                    .map_or("none yet".to_string(), |t| format!("{t:.2}")),
+            ),
+            (
+                "instruction".to_string(),
+                instruction(p.choice("prompt_variant")).to_string(),
+            ),
+        ]);
+        let nothing = |_: &BTreeMap<String, String>| BTreeMap::new();
+        let obs = Observations {
+            common,
+            by_group: &nothing,
+            askers: None,
+        };
+        self.provider.ask("guess", &format!("round {}", ctx.step), &obs)
+    }
+}
+
+/// Sum of `f(x)` over valid reports, in fixed chunks added in order.
+fn ordered_sum(v: &[f64], f: impl Fn(f64) -> f64 + Sync) -> f64 {
+    v.par_chunks(CHUNK)
+        .map(|c| c.iter().filter(|x| x.is_finite()).map(|&x| f(x)).sum::<f64>())
+        .collect::<Vec<f64>>()
+        .iter()
+        .sum()
+}
+
+/// Median of the finite values (mean of the two middle ones for an even count).
+fn median(v: &[f64]) -> f64 {
+    let mut x: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    let n = x.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let (_, &mut hi, _) = x.select_nth_unstable_by(n / 2, f64::total_cmp);
+    if !n.is_multiple_of(2) {
+        hi
+    } else {
+        let lo = x[..n / 2].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (lo + hi) / 2.0
+    }
+}
+
+impl Model for Guess {
+    fn metrics(&self) -> Vec<MetricSpec> {
+        metrics()
+    }
+
+    fn agent_count(&self) -> u32 {
+        self.reports.len() as u32
+    }
+
+    fn observe(&self, row: &mut [f64]) {
+        row.fill(0.0);
+        for x in &mut row[1..5] {
+            *x = f64::NAN;
+        }
+    }
+
+    fn set_behaviour(&mut self, behaviour: Box<dyn Behaviour>) -> Result<(), String> {
+        self.provider.behaviour = Some(behaviour);
+        Ok(())
+    }
+
+    fn take_error(&mut self) -> Option<String> {
+        self.provider.error.take()
+    }
+
+    fn behaviour_report(&self) -> Option<serde_json::Value> {
+        self.provider.behaviour.as_ref().map(|b| b.report())
+    }
+
+    fn step(&mut self, ctx: &StepContext, row: &mut [f64]) {
+        match self.ask(ctx) {
+            // LLM reports: unreadable ones (NaN) are invalid.
+            Some(v) => {
+                self.reports = v
+                    .into_iter()
+                    .map(|x| if (0.0..=100.0).contains(&x) { x } else { f64::NAN })
+                    .collect()
+            }
+            None => self.rule_reports(ctx),
+        }
+        let valid = self
+            .reports
+            .par_chunks(CHUNK)
+            .map(|c| c.iter().filter(|x| x.is_finite()).count())
+            .sum::<usize>();
+        let n = valid as f64;
+        let mean = ordered_sum(&self.reports, |x| x) / n;
+        let sd = (ordered_sum(&self.reports, |x| (x - mean) * (x - mean)) / n).sqrt();
+        let target = ctx.params.num("ratio") * mean;
+        let margin = ctx.params.num("margin");
+        let (winners, bins) = self
+            .reports
+            .par_chunks(CHUNK)
+            .map(|c| {
+                let mut w = 0u64;
+                let mut b = [0u64; BINS];
+                for &x in c.iter().filter(|x| x.is_finite()) {
+                    w += u64::from((x - target).abs() <= margin);
+                    b[((x / 10.0) as usize).min(BINS - 1)] += 1;
+                }
+                (w, b)
+            })
+            .reduce(
+                || (0, [0; BINS]),
+                |(w1, mut b1), (w2, b2)| {
+                    for (x, y) in b1.iter_mut().zip(b2) {
+                        *x += y;
+                    }
+                    (w1 + w2, b1)
+                },
+            );
+        row[0] = n;
+        row[1] = mean;
+        row[2] = sd;
+        row[3] = median(&self.reports);
+        row[4] = target;
+        row[5] = winners as f64;
+        for (x, b) in row[6..].iter_mut().zip(bins) {
+            *x = b as f64;
+        }
+        if target.is_finite() {
+            self.previous_target = Some(target);
+        }
+    }
+
+    fn fork(&self) -> Option<Box<dyn Model>> {
+        if self.provider.behaviour.is_some() {
+            return None;
+        }
+        Some(Box::new(Guess {
+            seed: self.seed,
+            reports: self.reports.clone(),
+            levels: self.levels.clone(),
+            previous_target: self.previous_target,
+            provider: Provider::default(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_of_odd_and_even_counts_ignores_invalid_reports() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, f64::NAN, 3.0, 2.0]), 2.5);
+        assert!(median(&[f64::NAN]).is_nan());
+    }
+}

@@ -1,0 +1,284 @@
+//! The games with LLM players, end to end against a local
+//! OpenAI-compatible server with scripted answers, and the shipped game
+//! scenarios.
+
+mod common;
+use common::{myriad, stderr, write};
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+type Prompts = Arc<Mutex<Vec<String>>>;
+
+/// Scripted answers: chat prompts about a donor game get "0", other chat
+/// prompts "I will take 10."; every plain-completions prompt "Answer: 30".
+/// Returns the base URL and the prompts received, in arrival order.
+fn serve() -> (String, Prompts) {
+    let seen: Prompts = Arc::default();
+    let state = seen.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = Router::new()
+                .route(
+                    "/v1/chat/completions",
+                    post(|State(seen): State<Prompts>, Json(req): Json<Value>| async move {
+                        let prompt = req["messages"][0]["content"].as_str().unwrap_or_default().to_string();
+                        let text = if prompt.contains("donor game") {
+                            "0"
+                        } else {
+                            "I will take 10."
+                        };
+                        seen.lock().unwrap().push(prompt);
+                        Json(json!({
+                            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
+                            "usage": {"prompt_tokens": 50, "completion_tokens": 3}
+                        }))
+                    }),
+                )
+                .route(
+                    "/v1/completions",
+                    post(|State(seen): State<Prompts>, Json(req): Json<Value>| async move {
+                        let prompts: Vec<String> = req["prompt"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|p| p.as_str().unwrap().to_string())
+                            .collect();
+                        let choices: Vec<Value> = (0..prompts.len())
+                            .map(|i| json!({"index": i, "text": " Answer: 30"}))
+                            .collect();
+                        seen.lock().unwrap().extend(prompts);
+                        Json(json!({"choices": choices, "usage": {"prompt_tokens": 7, "completion_tokens": 3}}))
+                    }),
+                )
+                .with_state(state);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    let addr = rx.recv().unwrap();
+    (format!("http://{addr}/v1"), seen)
+}
+
+fn run(scenario: &Path, out: &Path) -> (String, Value) {
+    let o = myriad(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    let summary = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    (csv, summary)
+}
+
+fn column(csv: &str, name: &str) -> Vec<f64> {
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let j = header.iter().position(|h| *h == name).unwrap();
+    csv.lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(j).unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn commons_llm_players_answer_per_agent_with_public_harvests_and_bounded_memory() {
+    let d = tempfile::tempdir().unwrap();
+    let (url, seen) = serve();
+    let s = write(
+        d.path(),
+        "commons.toml",
+        &format!(
+            r#"
+model = "commons"
+seed = 1
+steps = 12
+[population]
+size = 5
+[llm]
+endpoint = "{url}"
+model = "m"
+[behaviour]
+provider = "llm"
+ask = "agents"
+memory_turns = 2
+samples = 1
+[behaviour.harvest]
+prompt = "Agent {{agent}}: {{stock}} {{resource}}. Last month: {{last_harvests}}. Memory:\n{{memory}}\nHow many {{unit}}?"
+remember = "Month {{month}}: asked {{answer}}"
+"#
+        ),
+    );
+    let (csv, summary) = run(&s, &d.path().join("out"));
+    // Everyone takes 10 of 100: the lake stays full for 12 months.
+    assert!(column(&csv, "stock").iter().all(|&x| x == 100.0));
+    assert_eq!(*column(&csv, "survival_time").last().unwrap(), 12.0);
+    assert_eq!(*column(&csv, "efficiency").last().unwrap(), 1.0);
+    assert_eq!(summary["behaviour"]["client"]["calls"], 60);
+    let prompts = seen.lock().unwrap();
+    let last = prompts
+        .iter()
+        .find(|p| p.starts_with("Agent 3:") && p.contains("Month 11"))
+        .unwrap();
+    assert!(last.contains("100 tons of fish"), "{last}");
+    assert!(
+        last.contains("agent 0: 10, agent 1: 10, agent 2: 10, agent 3: 10, agent 4: 10"),
+        "{last}"
+    );
+    // Two turns of memory: months 10 and 11, not earlier ones.
+    assert!(last.contains("Month 10: asked 10\nMonth 11: asked 10\n"), "{last}");
+    assert!(!last.contains("Month 9:"), "{last}");
+}
+
+#[test]
+fn guess_llm_players_are_asked_in_batches_and_told_the_previous_target() {
+    let d = tempfile::tempdir().unwrap();
+    let (url, seen) = serve();
+    let s = write(
+        d.path(),
+        "guess.toml",
+        &format!(
+            r#"
+model = "guess"
+seed = 1
+steps = 2
+[population]
+size = 1000
+[params]
+prompt_variant = "strategic"
+[llm]
+endpoint = "{url}"
+model = "m"
+api = "completions"
+batch = 100
+[behaviour]
+provider = "llm"
+ask = "agents"
+samples = 1
+[behaviour.guess]
+prompt = "{{players}} players, round {{round}}, target {{ratio}} of the mean, previous {{previous_target}}. {{instruction}}"
+"#
+        ),
+    );
+    let (csv, summary) = run(&s, &d.path().join("out"));
+    assert_eq!(column(&csv, "valid")[1..], [1000.0, 1000.0]);
+    assert_eq!(column(&csv, "mean")[1..], [30.0, 30.0]);
+    assert_eq!(column(&csv, "target")[1..], [20.0, 20.0]);
+    assert_eq!(column(&csv, "reports_30_40")[1..], [1000.0, 1000.0]);
+    // 1,000 players x 2 rounds in batches of 100.
+    assert_eq!(summary["behaviour"]["client"]["calls"], 20);
+    assert_eq!(summary["behaviour"]["client"]["tokens_in"], 140);
+    let prompts = seen.lock().unwrap();
+    assert_eq!(prompts.len(), 2000);
+    assert!(prompts[0].contains("previous none yet") && prompts[0].contains("2/3"));
+    assert!(prompts[1999].contains("round 2") && prompts[1999].contains("previous 20.00"));
+    assert!(prompts[0].contains("guess the other players' strategies"));
+}
+
+#[test]
+fn donor_llm_donors_are_the_only_ones_asked_and_see_the_recipients_traces() {
+    let d = tempfile::tempdir().unwrap();
+    let (url, seen) = serve();
+    let s = write(
+        d.path(),
+        "donor.toml",
+        &format!(
+            r#"
+model = "donor"
+seed = 1
+steps = 1
+[population]
+size = 12
+[llm]
+endpoint = "{url}"
+model = "m"
+[behaviour]
+provider = "llm"
+ask = "agents"
+samples = 1
+[behaviour.donate]
+prompt = "A donor game: you are {{agent}} with {{resources}}; recipient {{recipient}} has {{recipient_resources}}; they did: {{recipient_traces}}."
+"#
+        ),
+    );
+    let (csv, summary) = run(&s, &d.path().join("out"));
+    // Nobody gives: everyone keeps the endowment.
+    assert_eq!(column(&csv, "mean_resources")[1], 10.0);
+    assert_eq!(column(&csv, "max_resources")[1], 10.0);
+    // 6 donors per round, 2 games of 12 rounds.
+    assert_eq!(summary["behaviour"]["client"]["calls"], 144);
+    let prompts = seen.lock().unwrap();
+    assert!(prompts[0].contains("they did: none yet"), "{}", prompts[0]);
+    assert!(
+        prompts
+            .iter()
+            .any(|p| p.contains("they did: gave 0.00 of 10.00 units to agent")),
+        "traces are shown"
+    );
+}
+
+#[test]
+fn shipped_game_scenarios_run() {
+    let d = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    for (name, set) in [
+        ("commons-fishery", "steps=12"),
+        ("donor-game", "steps=3"),
+        ("guess-million", "population.size=20000"),
+    ] {
+        let out = d.path().join(name);
+        let s = root.join(format!("{name}.toml"));
+        let o = myriad(&[
+            "run",
+            s.to_str().unwrap(),
+            "--set",
+            set,
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert!(out.join("timeseries.png").exists());
+    }
+    for name in ["commons-llm", "guess-llm", "donor-llm"] {
+        let o = myriad(&["validate", root.join(format!("{name}.toml")).to_str().unwrap()]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn games_refuse_layers_and_odd_donor_populations() {
+    let d = tempfile::tempdir().unwrap();
+    let s = write(
+        d.path(),
+        "bad.toml",
+        "model = \"guess\"\nsteps = 1\n[population]\nsize = 10\n[[layers]]\nname = \"x\"\ntype = \"well_mixed\"\n",
+    );
+    let o = myriad(&["validate", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("model 'guess' has no contact layers"),
+        "{}",
+        stderr(&o)
+    );
+    let s = write(
+        d.path(),
+        "odd.toml",
+        "model = \"donor\"\nsteps = 1\n[population]\nsize = 7\n",
+    );
+    let o = myriad(&[
+        "run",
+        s.to_str().unwrap(),
+        "--out",
+        d.path().join("o").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("even number of agents"), "{}", stderr(&o));
+}
