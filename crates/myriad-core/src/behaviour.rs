@@ -32,6 +32,15 @@ pub trait Behaviour: Send + Sync {
     /// `Ok(None)` if the provider does not handle this decision.
     fn probabilities(&mut self, decision: &str, obs: &Observations) -> Result<Option<Vec<f64>>, String>;
 
+    /// Free-text answers for `decision` (what an agent says in a
+    /// discussion, a strategy it writes down), one per agent of
+    /// `obs.askers` (all agents if `None`), `None` where no readable answer
+    /// came; `Ok(None)` if the provider does not handle this decision.
+    fn texts(&mut self, decision: &str, obs: &Observations) -> Result<Option<Vec<Option<String>>>, String> {
+        let _ = (decision, obs);
+        Ok(None)
+    }
+
     /// Counters for the run summary (calls, cache hits, tokens, ...).
     fn report(&self) -> serde_json::Value;
 }

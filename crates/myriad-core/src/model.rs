@@ -74,6 +74,12 @@ pub trait Model: Send {
         None
     }
 
+    /// Text events of the last step (what agents said or wrote), as JSON
+    /// objects; the run appends them to `transcript.jsonl`.
+    fn take_transcript(&mut self) -> Vec<serde_json::Value> {
+        Vec::new()
+    }
+
     /// The behaviour provider's counters, if one is attached.
     fn behaviour_report(&self) -> Option<serde_json::Value> {
         None

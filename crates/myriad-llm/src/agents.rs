@@ -10,7 +10,7 @@
 
 use crate::archetype::{ArchetypeError, Question};
 use crate::client::LlmClient;
-use crate::parse::parse;
+use crate::parse::{parse, Answer};
 use crate::template::Template;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -82,6 +82,9 @@ pub struct AgentRound {
     pub unparsed: u64,
     /// Agents that got no readable answer.
     pub fallbacks: u64,
+    /// Per agent: its first readable answer as text (what its memory
+    /// records; for free-text questions, the answer itself).
+    pub texts: Vec<Option<String>>,
 }
 
 /// Agents that each ask their own question and remember their answers.
@@ -123,13 +126,22 @@ impl PerAgent {
     ) -> Result<AgentRound, ArchetypeError> {
         let k = q.samples.max(1);
         let total = self.count as u64;
-        let mut filled: Vec<BTreeMap<String, String>> = Vec::with_capacity(who.len());
-        let mut prompts = Vec::with_capacity(who.len());
-        for &i in who {
+        let remembering = self.memory.turns() > 0;
+        // Placeholder values are kept only to write memory entries.
+        let mut filled: Vec<BTreeMap<String, String>> = Vec::new();
+        // (position in `who`, sample, prompt) still to be answered.
+        let mut pending: Vec<(usize, u32, String)> = Vec::with_capacity(who.len() * k as usize);
+        for (j, &i) in who.iter().enumerate() {
             let mut v = values(i);
             v.insert(MEMORY.to_string(), self.memory.text(i));
-            prompts.push(q.template.fill(&v)?);
-            filled.push(v);
+            let prompt = q.template.fill(&v)?;
+            for s in 1..k {
+                pending.push((j, s, prompt.clone()));
+            }
+            pending.push((j, 0, prompt));
+            if remembering {
+                filled.push(v);
+            }
         }
         // Sample index of agent i, sample s, attempt a: (a * agents + i) * k + s
         // (wrapping past 2^32, where indices would repeat).
@@ -141,32 +153,36 @@ impl PerAgent {
         let mut sums = vec![0.0; n];
         let mut counts = vec![0u32; n];
         let mut last_text: Vec<Option<String>> = vec![None; n];
-        // (position in `who`, sample) still to be answered.
-        let mut pending: Vec<(usize, u32)> = (0..n).flat_map(|j| (0..k).map(move |s| (j, s))).collect();
         for attempt in 0..=q.reasks {
             if pending.is_empty() {
                 break;
             }
+            let slots: Vec<(usize, u32)> = pending.iter().map(|&(j, s, _)| (j, s)).collect();
             let requests: Vec<(String, u32)> = pending
-                .iter()
-                .map(|&(j, s)| (prompts[j].clone(), index(attempt, who[j], s)))
+                .into_iter()
+                .map(|(j, s, prompt)| (prompt, index(attempt, who[j], s)))
                 .collect();
             round.requests += requests.len() as u64;
             let answers = client.answer_all(&requests).await;
             let mut again = Vec::new();
-            for (&(j, s), answer) in pending.iter().zip(answers) {
+            for ((&(j, s), answer), (prompt, _)) in slots.iter().zip(answers).zip(requests) {
                 let answer = answer?;
-                match parse(&answer.text, &q.kind).ok().and_then(|a| a.value()) {
-                    Some(v) => {
+                let read = match parse(&answer.text, &q.kind) {
+                    Ok(Answer::Text(t)) => Some((0.0, t)),
+                    Ok(a) => a.value().map(|v| (v, shown(&q.kind, v))),
+                    Err(_) => None,
+                };
+                match read {
+                    Some((v, text)) => {
                         sums[j] += v;
                         counts[j] += 1;
                         if last_text[j].is_none() {
-                            last_text[j] = Some(shown(&q.kind, v));
+                            last_text[j] = Some(text);
                         }
                     }
                     None => {
                         round.unparsed += 1;
-                        again.push((j, s));
+                        again.push((j, s, prompt));
                     }
                 }
             }
@@ -182,9 +198,9 @@ impl PerAgent {
                 }
             })
             .collect();
-        if self.memory.turns() > 0 {
+        if remembering {
             for (j, mut v) in filled.into_iter().enumerate() {
-                let answer = last_text[j].take().unwrap_or_else(|| "(no readable answer)".into());
+                let answer = last_text[j].clone().unwrap_or_else(|| "(no readable answer)".into());
                 v.insert(ANSWER.to_string(), answer.clone());
                 let entry = match &self.remember {
                     Some(t) => t.fill(&v)?,
@@ -193,6 +209,7 @@ impl PerAgent {
                 self.memory.remember(who[j], entry);
             }
         }
+        round.texts = last_text;
         Ok(round)
     }
 }

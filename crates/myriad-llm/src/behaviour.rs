@@ -4,6 +4,7 @@
 use crate::agents::PerAgent;
 use crate::archetype::{per_agent, Archetypes, Question};
 use crate::client::LlmClient;
+use crate::parse::AnswerKind;
 use myriad_core::behaviour::{Behaviour, Observations};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -81,12 +82,19 @@ impl LlmBehaviour {
     }
 }
 
-impl Behaviour for LlmBehaviour {
-    fn probabilities(&mut self, decision: &str, obs: &Observations) -> Result<Option<Vec<f64>>, String> {
+impl LlmBehaviour {
+    /// Ask `decision`: per-agent values (NaN where none) and, in per-agent
+    /// mode, the answers as text for the askers (in `obs.askers` order).
+    #[allow(clippy::type_complexity)]
+    fn answer(
+        &mut self,
+        decision: &str,
+        obs: &Observations,
+    ) -> Result<Option<(Vec<f64>, Option<Vec<Option<String>>>)>, String> {
         let Some(d) = self.decisions.iter_mut().find(|d| d.name == decision) else {
             return Ok(None);
         };
-        let (values, requests, unparsed, fallbacks) = match &mut d.asking {
+        let (values, texts, requests, unparsed, fallbacks) = match &mut d.asking {
             Asking::Archetypes(archetypes) => {
                 let extra: Vec<BTreeMap<String, String>> = (0..archetypes.len())
                     .map(|g| (obs.by_group)(&archetypes.attributes(g)))
@@ -96,7 +104,7 @@ impl Behaviour for LlmBehaviour {
                     .block_on(archetypes.ask(&self.client, &d.question, &obs.common, |g| extra[g].clone()))
                     .map_err(|e| e.to_string())?;
                 let values = per_agent(archetypes, &round.probabilities);
-                (values, round.requests, round.unparsed, round.fallbacks)
+                (values, None, round.requests, round.unparsed, round.fallbacks)
             }
             Asking::Agents { agents, columns, count } => {
                 let values = |i: usize| {
@@ -125,14 +133,37 @@ impl Behaviour for LlmBehaviour {
                 for (&i, v) in who.iter().zip(round.values) {
                     all[i] = v;
                 }
-                (all, round.requests, round.unparsed, round.fallbacks)
+                (all, Some(round.texts), round.requests, round.unparsed, round.fallbacks)
             }
         };
         self.rounds += 1;
         self.requests += requests;
         self.unparsed += unparsed;
         self.fallbacks += fallbacks;
-        Ok(Some(values))
+        Ok(Some((values, texts)))
+    }
+}
+
+impl Behaviour for LlmBehaviour {
+    fn probabilities(&mut self, decision: &str, obs: &Observations) -> Result<Option<Vec<f64>>, String> {
+        match self.decisions.iter().find(|d| d.name == decision) {
+            None => return Ok(None),
+            Some(d) if d.question.kind == AnswerKind::Text => {
+                return Err(format!("decision '{decision}' is answered in free text, not a value"))
+            }
+            Some(_) => {}
+        }
+        Ok(self.answer(decision, obs)?.map(|(values, _)| values))
+    }
+
+    fn texts(&mut self, decision: &str, obs: &Observations) -> Result<Option<Vec<Option<String>>>, String> {
+        match self.decisions.iter().find(|d| d.name == decision) {
+            None => Ok(None),
+            Some(d) if !matches!(d.asking, Asking::Agents { .. }) => Err(format!(
+                "decision '{decision}' is free text, which needs ask = \"agents\""
+            )),
+            Some(_) => Ok(self.answer(decision, obs)?.and_then(|(_, texts)| texts)),
+        }
     }
 
     fn report(&self) -> serde_json::Value {

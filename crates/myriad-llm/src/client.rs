@@ -731,7 +731,6 @@ fn dedup(requests: &[(String, u32)]) -> (Vec<(&str, u32)>, Vec<usize>) {
 /// Indices of a batch's prompts and their answers.
 type Answered = (Vec<usize>, Vec<Completion>);
 
-/// The texts of a batched completions response, by choice index.
 /// The completions of a batched answer, by prompt, and the request's
 /// (prompt, completion) token totals. Each completion carries an equal share
 /// of the totals (the API reports usage per request only).

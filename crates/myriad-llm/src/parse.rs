@@ -34,6 +34,9 @@ pub enum AnswerKind {
         /// `(field, type)` pairs.
         fields: Vec<(String, String)>,
     },
+    /// Free text (something an agent says or writes down), trimmed; only
+    /// an empty answer is refused.
+    Text,
 }
 
 /// A parsed answer.
@@ -47,17 +50,19 @@ pub enum Answer {
     Choice(usize),
     /// The JSON object.
     Json(serde_json::Value),
+    /// Free text.
+    Text(String),
 }
 
 impl Answer {
     /// The answer as a number for averaging: yes 1, no 0, the number, the
-    /// choice index; JSON has none.
+    /// choice index; JSON and text have none.
     pub fn value(&self) -> Option<f64> {
         match self {
             Answer::YesNo(b) => Some(f64::from(u8::from(*b))),
             Answer::Number(x) => Some(*x),
             Answer::Choice(i) => Some(*i as f64),
-            Answer::Json(_) => None,
+            Answer::Json(_) | Answer::Text(_) => None,
         }
     }
 }
@@ -121,6 +126,10 @@ pub fn parse(text: &str, kind: &AnswerKind) -> Result<Answer, ParseError> {
         AnswerKind::Number { min, max } => parse_number(text, *min, *max),
         AnswerKind::Choice { options } => parse_choice(text, options),
         AnswerKind::Json { fields } => parse_json(text, fields),
+        AnswerKind::Text => match text.trim() {
+            "" => Err(fail("text", "the answer is empty")),
+            t => Ok(Answer::Text(t.to_string())),
+        },
     }
 }
 

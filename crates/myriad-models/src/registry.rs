@@ -54,6 +54,8 @@ pub enum DecisionAnswer {
         /// Largest accepted value.
         max: f64,
     },
+    /// Free text (what an agent says or writes), asked per agent.
+    Text,
 }
 
 /// A decision a behaviour provider can make.

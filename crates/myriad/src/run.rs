@@ -88,6 +88,23 @@ pub fn prepare_out(dir: &Path, force: bool, markers: &[&str]) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating output folder {}", dir.display()))
 }
 
+/// Append a step's transcript events, one JSON object per line with the step.
+fn append_events(path: &std::path::Path, step: u32, events: &[serde_json::Value]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut text = String::new();
+    for e in events {
+        let mut e = e.clone();
+        if let Some(obj) = e.as_object_mut() {
+            obj.insert("step".into(), json!(step));
+        }
+        text.push_str(&e.to_string());
+        text.push('\n');
+    }
+    f.write_all(text.as_bytes())?;
+    f.flush()
+}
+
 /// Run a scenario. Everything that can fail because of the input (population
 /// file, edge lists, layer sizes) is done before the output folder is made.
 pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Outcome> {
@@ -187,6 +204,11 @@ pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Out
             &mut row,
         );
         rec.record(step, &row);
+        let events = model.take_transcript();
+        if !events.is_empty() {
+            let path = out.join("transcript.jsonl");
+            append_events(&path, step, &events).with_context(|| format!("writing {}", path.display()))?;
+        }
         if let Some(e) = model.take_error() {
             // The step finished on fallbacks; stop here and keep what is done.
             failure = Some(format!("step {step}: {e}"));

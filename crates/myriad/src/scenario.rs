@@ -362,13 +362,22 @@ fn parse_behaviour(
                 }
                 Some(_) => return Err(d.error("remember", "memory is per agent: it needs ask = \"agents\"")),
             };
-            d.finish()?;
             let (answer, lo, hi) = match doc.answer {
                 myriad_models::DecisionAnswer::YesNo => (myriad_llm::AnswerKind::YesNo, 0.0, 1.0),
                 myriad_models::DecisionAnswer::Number { min, max } => {
                     (myriad_llm::AnswerKind::Number { min, max }, min, max)
                 }
+                myriad_models::DecisionAnswer::Text => {
+                    if per_agent.is_none() {
+                        return Err(d.error_here(format!(
+                            "decision '{}' is free text, asked of each agent: it needs [behaviour] ask = \"agents\"",
+                            doc.name
+                        )));
+                    }
+                    (myriad_llm::AnswerKind::Text, f64::NEG_INFINITY, f64::INFINITY)
+                }
             };
+            d.finish()?;
             if let Some(f) = fallback.filter(|f| !(lo..=hi).contains(f)) {
                 return Err(t.error(
                     "fallback",

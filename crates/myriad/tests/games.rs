@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 
 type Prompts = Arc<Mutex<Vec<String>>>;
 
-/// Scripted answers: chat prompts about a donor game get "0", other chat
-/// prompts "I will take 10."; every plain-completions prompt "Answer: 30".
+/// Scripted answers: donor-game prompts get "0" (and a strategy when asked
+/// to write one); commons prompts "I will take 10.", a line of discussion or
+/// a reflection; every plain-completions prompt "Answer: 30".
 /// Returns the base URL and the prompts received, in arrival order.
 fn serve() -> (String, Prompts) {
     let seen: Prompts = Arc::default();
@@ -33,8 +34,19 @@ fn serve() -> (String, Prompts) {
                     "/v1/chat/completions",
                     post(|State(seen): State<Prompts>, Json(req): Json<Value>| async move {
                         let prompt = req["messages"][0]["content"].as_str().unwrap_or_default().to_string();
-                        let text = if prompt.contains("donor game") {
+                        let text = if prompt.contains("write your strategy") {
+                            "Give half to those who give."
+                        } else if prompt.contains("donor game") {
                             "0"
+                        } else if prompt.contains("say to the group") {
+                            // The fourth speaker closes the discussion.
+                            if prompt.contains("agent 2: We") {
+                                "Agreed. [end]"
+                            } else {
+                                "We should take 10 each."
+                            }
+                        } else if prompt.contains("take away") {
+                            "Keep to 10."
                         } else {
                             "I will take 10."
                         };
@@ -138,6 +150,71 @@ remember = "Month {{month}}: asked {{answer}}"
 }
 
 #[test]
+fn commons_llm_players_discuss_reflect_and_see_both_next_month() {
+    let d = tempfile::tempdir().unwrap();
+    let (url, seen) = serve();
+    let scenario = |communication: &str| {
+        write(
+            d.path(),
+            &format!("talk-{communication}.toml"),
+            &format!(
+                r#"
+model = "commons"
+seed = 1
+steps = 3
+[population]
+size = 5
+[params]
+communication = "{communication}"
+[llm]
+endpoint = "{url}"
+model = "m"
+[behaviour]
+provider = "llm"
+ask = "agents"
+samples = 1
+[behaviour.harvest]
+prompt = "Agent {{agent}} harvest. Discussion: {{discussion}}. Reflection: {{reflection}}."
+[behaviour.discuss]
+prompt = "Agent {{agent}}: harvests {{harvests}}. So far:\n{{conversation}}\nWhat do you say to the group?"
+[behaviour.reflect]
+prompt = "Agent {{agent}}: after\n{{conversation}}\nwhat do you take away?"
+"#
+            ),
+        )
+    };
+    let out = d.path().join("on");
+    let (csv, summary) = run(&scenario("on"), &out);
+    // Agents 0, 1, 2 speak, agent 3 agrees and closes: 4 utterances a month.
+    assert_eq!(column(&csv, "utterances")[1..], [4.0, 4.0, 4.0]);
+    // Per month: 5 harvests, 4 utterances, 5 reflections.
+    assert_eq!(summary["behaviour"]["client"]["calls"], 42);
+    let prompts = seen.lock().unwrap().clone();
+    let month2 = prompts
+        .iter()
+        .find(|p| p.starts_with("Agent 4 harvest") && !p.contains("none yet"))
+        .unwrap();
+    assert!(
+        month2.contains("agent 0: We should take 10 each.\nagent 1: We should take 10 each.\nagent 2: We should take 10 each.\nagent 3: Agreed."),
+        "{month2}"
+    );
+    assert!(month2.contains("Reflection: Keep to 10."), "{month2}");
+    let transcript = std::fs::read_to_string(out.join("transcript.jsonl")).unwrap();
+    let events: Vec<Value> = transcript.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let kinds = |k: &str| events.iter().filter(|e| e["kind"] == k).count();
+    assert_eq!((kinds("harvest"), kinds("say"), kinds("reflect")), (15, 12, 15));
+    assert!(events
+        .iter()
+        .any(|e| e["kind"] == "say" && e["text"] == "Agreed." && e["step"] == 2));
+
+    // GovSim's no-communication perturbation: harvests only.
+    seen.lock().unwrap().clear();
+    let (csv, summary) = run(&scenario("off"), &d.path().join("off"));
+    assert_eq!(column(&csv, "utterances")[1..], [0.0, 0.0, 0.0]);
+    assert_eq!(summary["behaviour"]["client"]["calls"], 15);
+}
+
+#[test]
 fn guess_llm_players_are_asked_in_batches_and_told_the_previous_target() {
     let d = tempfile::tempdir().unwrap();
     let (url, seen) = serve();
@@ -203,19 +280,38 @@ model = "m"
 provider = "llm"
 ask = "agents"
 samples = 1
+[behaviour.strategy]
+prompt = "A donor game, generation {{generation}}. {{advice}} Agent {{agent}}, write your strategy."
 [behaviour.donate]
-prompt = "A donor game: you are {{agent}} with {{resources}}; recipient {{recipient}} has {{recipient_resources}}; they did: {{recipient_traces}}."
+prompt = "A donor game: you are {{agent}} with {{resources}}, strategy '{{strategy}}'; recipient {{recipient}} has {{recipient_resources}}; they did: {{recipient_traces}}."
 "#
         ),
     );
-    let (csv, summary) = run(&s, &d.path().join("out"));
+    let out = d.path().join("out");
+    let (csv, summary) = run(&s, &out);
     // Nobody gives: everyone keeps the endowment.
     assert_eq!(column(&csv, "mean_resources")[1], 10.0);
     assert_eq!(column(&csv, "max_resources")[1], 10.0);
-    // 6 donors per round, 2 games of 12 rounds.
-    assert_eq!(summary["behaviour"]["client"]["calls"], 144);
+    // 12 strategies, then 6 donors per round, 2 games of 12 rounds.
+    assert_eq!(summary["behaviour"]["client"]["calls"], 12 + 144);
+    let transcript = std::fs::read_to_string(out.join("transcript.jsonl")).unwrap();
+    assert_eq!(
+        transcript
+            .lines()
+            .filter(|l| l.contains("\"kind\":\"strategy\""))
+            .count(),
+        12
+    );
+    assert_eq!(
+        transcript.lines().filter(|l| l.contains("\"kind\":\"donate\"")).count(),
+        144
+    );
     let prompts = seen.lock().unwrap();
-    assert!(prompts[0].contains("they did: none yet"), "{}", prompts[0]);
+    assert!(prompts
+        .iter()
+        .any(|p| p.contains("strategy 'Give half to those who give.'")));
+    let first = prompts.iter().find(|p| p.contains("recipient")).unwrap();
+    assert!(first.contains("they did: none yet"), "{first}");
     assert!(
         prompts
             .iter()

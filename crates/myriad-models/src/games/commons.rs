@@ -16,7 +16,11 @@ use myriad_core::metrics::MetricSpec;
 use myriad_core::model::{Model, StepContext};
 use myriad_core::params::{ParamKind, ParamSpec, ParamValue};
 use myriad_core::rng::{CounterRng, Stream};
+use serde_json::json;
 use std::collections::BTreeMap;
+
+/// What a text placeholder holds before there is anything to show.
+const NONE_YET: &str = "none yet";
 
 const FRAMINGS: &[&str] = &["fishery", "pasture", "pollution"];
 const PLAYERS: &[&str] = &["constant", "sustainable", "greedy", "random"];
@@ -93,6 +97,20 @@ fn params() -> Vec<ParamSpec> {
             doc: "\"on\" fills the {hint} placeholder of LLM prompts with \"if everyone takes more than f, the stock shrinks\" (f the sustainable threshold); \"off\" leaves it empty.",
         },
         ParamSpec {
+            name: "communication",
+            kind: ParamKind::Choice(SWITCH),
+            default: ParamValue::Choice("on".into()),
+            unit: "",
+            doc: "\"on\": after the harvests are made public, LLM players hold a discussion (the `discuss` decision) and each writes a reflection (`reflect`), both shown in next month's prompts; \"off\" is GovSim's no-communication perturbation. Rule players never talk.",
+        },
+        ParamSpec {
+            name: "utterances",
+            kind: number(0.0, 1000.0, true),
+            default: ParamValue::Number(10.0),
+            unit: "per month",
+            doc: "Most utterances in a month's discussion; agents speak in turn, and one saying [end] closes it.",
+        },
+        ParamSpec {
             name: "sustainable_total",
             kind: number(0.0, 1e6, false),
             default: ParamValue::Number(50.0),
@@ -116,6 +134,7 @@ fn metrics() -> Vec<MetricSpec> {
         MetricSpec::value("equality", "1 - Gini of the units harvested so far by every agent that has played"),
         MetricSpec::value("over_usage", "share of requests so far above the sustainable threshold"),
         MetricSpec::count("llm_invalid", "LLM answers this month that could not be read (the rule was used)"),
+        MetricSpec::count("utterances", "utterances in this month's discussion"),
     ]
 }
 
@@ -129,11 +148,23 @@ pub const COMMONS_INFO: ModelInfo = ModelInfo {
     columns: &[],
     exclusive: &[],
     uses_layers: false,
-    decisions: &[DecisionDoc {
-        name: "harvest",
-        doc: "each month, how many units does the agent ask for? a number in [0, max_request], rounded; ask = \"agents\". Placeholders: {agent}, {agents}, {month}, {stock}, {capacity}, {resource}, {unit}, {threshold}, {hint} (universalization, or empty), {last_harvests} (everyone's harvest last month), {your_total}, {memory}",
-        answer: DecisionAnswer::Number { min: 0.0, max: 1e6 },
-    }],
+    decisions: &[
+        DecisionDoc {
+            name: "harvest",
+            doc: "each month, how many units does the agent ask for? a number in [0, max_request], rounded; ask = \"agents\". Placeholders: {agent}, {agents}, {month}, {stock}, {capacity}, {resource}, {unit}, {threshold}, {hint} (universalization, or empty), {last_harvests} (everyone's harvest last month), {your_total}, {discussion} (last month's, or \"none\"), {reflection} (the agent's own, from last month), {memory}",
+            answer: DecisionAnswer::Number { min: 0.0, max: 1e6 },
+        },
+        DecisionDoc {
+            name: "discuss",
+            doc: "after the harvests, what the agent says to the group (free text; [end] closes the discussion). Placeholders: those of harvest plus {harvests} (this month's, public) and {conversation} (so far)",
+            answer: DecisionAnswer::Text,
+        },
+        DecisionDoc {
+            name: "reflect",
+            doc: "after the discussion, what the agent takes away for next month (free text, shown to it as {reflection}). Placeholders: as discuss",
+            answer: DecisionAnswer::Text,
+        },
+    ],
     build: |input| Commons::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 
@@ -149,6 +180,9 @@ pub struct Commons {
     requests_over: u64,
     total_harvest: f64,
     sustainable_f0: f64,
+    discussion: String,
+    reflections: Vec<String>,
+    transcript: Vec<serde_json::Value>,
     provider: Provider,
 }
 
@@ -171,6 +205,9 @@ impl Commons {
             requests_over: 0,
             total_harvest: 0.0,
             sustainable_f0: input.params.num("sustainable_total"),
+            discussion: NONE_YET.to_string(),
+            reflections: vec![NONE_YET.to_string(); agents as usize],
+            transcript: Vec::new(),
             provider: Provider::default(),
         })
     }
@@ -207,6 +244,7 @@ impl Commons {
                 self.requests_over as f64 / self.requests_made as f64
             },
             m.invalid as f64,
+            m.utterances as f64,
         ]);
     }
 }
@@ -219,6 +257,7 @@ struct Month {
     harvest: f64,
     active: usize,
     invalid: u64,
+    utterances: u64,
 }
 
 /// Each agent's harvest when `requests` exceed or fit the `stock`.
@@ -340,14 +379,28 @@ impl Model for Commons {
         } else {
             self.stock = (2.0 * self.stock).min(p.num("capacity"));
         }
+        for (i, (&asked, &got)) in requests.iter().zip(&got).enumerate() {
+            self.transcript
+                .push(json!({"kind": "harvest", "agent": i, "asked": asked, "got": got}));
+        }
+        let utterances = if self.collapsed_in.is_none() && p.choice("communication") == "on" {
+            self.talk(ctx, threshold, active)
+        } else {
+            0
+        };
         let m = Month {
             threshold,
             requested: requests.iter().sum::<u64>() as f64,
             harvest: harvest as f64,
             active,
             invalid,
+            utterances,
         };
         self.row(month, &m, row);
+    }
+
+    fn take_transcript(&mut self) -> Vec<serde_json::Value> {
+        std::mem::take(&mut self.transcript)
     }
 
     fn fork(&self) -> Option<Box<dyn Model>> {
@@ -357,6 +410,9 @@ impl Model for Commons {
         Some(Box::new(Commons {
             gains: self.gains.clone(),
             last_harvests: self.last_harvests.clone(),
+            discussion: self.discussion.clone(),
+            reflections: self.reflections.clone(),
+            transcript: Vec::new(),
             provider: Provider::default(),
             ..*self
         }))
@@ -364,29 +420,25 @@ impl Model for Commons {
 }
 
 impl Commons {
-    /// The LLM players' requests this month (None without a provider).
-    fn ask(&mut self, ctx: &StepContext, threshold: f64, active: usize) -> Option<Vec<f64>> {
-        self.provider.behaviour.as_ref()?;
+    /// Placeholder values every prompt of the month shares.
+    fn common(&self, ctx: &StepContext, threshold: f64, active: usize) -> BTreeMap<String, String> {
         let p = ctx.params;
-        let (resource, unit) = match p.choice("framing") {
-            "pasture" => ("hectares of grass on the shared pasture", "hectares"),
-            "pollution" => ("percent of unpolluted water in the shared river", "percent"),
-            _ => ("tons of fish in the shared lake", "tons"),
+        let (resource, unit, what) = match p.choice("framing") {
+            "pasture" => ("hectares of grass on the shared pasture", "hectares", "pasture"),
+            "pollution" => (
+                "percent of unpolluted water in the shared river",
+                "percent",
+                "clean water",
+            ),
+            _ => ("tons of fish in the shared lake", "tons", "fish population"),
         };
         let hint = if p.choice("universalization") == "on" {
-            format!(
-                "If everyone takes more than {threshold} {unit}, the {} will shrink.",
-                match p.choice("framing") {
-                    "pasture" => "pasture",
-                    "pollution" => "clean water",
-                    _ => "fish population",
-                }
-            )
+            format!("If everyone takes more than {threshold} {unit}, the {what} will shrink.")
         } else {
             String::new()
         };
         let last = if self.last_harvests.iter().all(Option::is_none) {
-            "none yet".to_string()
+            NONE_YET.to_string()
         } else {
             self.last_harvests
                 .iter()
@@ -395,7 +447,7 @@ impl Commons {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let common = BTreeMap::from([
+        BTreeMap::from([
             ("month".to_string(), ctx.step.to_string()),
             ("agents".to_string(), active.to_string()),
             ("stock".to_string(), format!("{}", self.stock)),
@@ -405,23 +457,127 @@ impl Commons {
             ("threshold".to_string(), format!("{threshold}")),
             ("hint".to_string(), hint),
             ("last_harvests".to_string(), last),
-        ]);
-        let gains = self.gains.clone();
-        let by_agent = move |attrs: &BTreeMap<String, String>| {
-            let total = attrs
-                .get("agent")
-                .and_then(|a| a.parse::<usize>().ok())
-                .and_then(|i| gains.get(i))
-                .copied()
-                .unwrap_or(0.0);
-            BTreeMap::from([("your_total".to_string(), format!("{total}"))])
-        };
+            ("discussion".to_string(), self.discussion.clone()),
+        ])
+    }
+
+    /// Values for one agent: its total so far and its last reflection.
+    fn per_agent(&self) -> impl Fn(&BTreeMap<String, String>) -> BTreeMap<String, String> + Sync + '_ {
+        move |attrs: &BTreeMap<String, String>| {
+            let i = attrs.get("agent").and_then(|a| a.parse::<usize>().ok());
+            let total = i.and_then(|i| self.gains.get(i)).copied().unwrap_or(0.0);
+            let reflection = i
+                .and_then(|i| self.reflections.get(i))
+                .cloned()
+                .unwrap_or_else(|| NONE_YET.to_string());
+            BTreeMap::from([
+                ("your_total".to_string(), format!("{total}")),
+                ("reflection".to_string(), reflection),
+            ])
+        }
+    }
+
+    /// The LLM players' requests this month (None without a provider).
+    fn ask(&mut self, ctx: &StepContext, threshold: f64, active: usize) -> Option<Vec<f64>> {
+        self.provider.behaviour.as_ref()?;
+        let common = self.common(ctx, threshold, active);
         let askers: Vec<u32> = (0..self.agents).collect();
-        let obs = Observations {
-            common,
-            by_group: &by_agent,
-            askers: Some(&askers),
+        let mut provider = std::mem::take(&mut self.provider);
+        let values = {
+            let by_agent = self.per_agent();
+            let obs = Observations {
+                common,
+                by_group: &by_agent,
+                askers: Some(&askers),
+            };
+            provider.ask("harvest", &format!("month {}", ctx.step), &obs)
         };
-        self.provider.ask("harvest", &format!("month {}", ctx.step), &obs)
+        self.provider = provider;
+        values
+    }
+
+    /// The month's discussion and reflections (LLM players only); returns
+    /// the number of utterances.
+    fn talk(&mut self, ctx: &StepContext, threshold: f64, active: usize) -> u64 {
+        if self.provider.behaviour.is_none() {
+            return 0;
+        }
+        let when = format!("month {}", ctx.step);
+        let mut common = self.common(ctx, threshold, active);
+        let harvests = self
+            .last_harvests
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.map(|h| format!("agent {i}: {h}")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        common.insert("harvests".to_string(), harvests);
+        let mut provider = std::mem::take(&mut self.provider);
+        let mut lines: Vec<String> = Vec::new();
+        let mut said = 0;
+        let limit = ctx.params.num("utterances") as u64;
+        for u in 0..limit {
+            let speaker = (u % u64::from(self.agents)) as u32;
+            let mut c = common.clone();
+            c.insert("conversation".to_string(), conversation(&lines));
+            let texts = {
+                let by_agent = self.per_agent();
+                let obs = Observations {
+                    common: c,
+                    by_group: &by_agent,
+                    askers: Some(std::slice::from_ref(&speaker)),
+                };
+                provider.texts("discuss", &when, &obs)
+            };
+            let Some(texts) = texts else { break };
+            let text = texts.into_iter().next().flatten().unwrap_or_default();
+            let ended = text.to_ascii_lowercase().contains("[end]");
+            let text = text.replace("[end]", "").replace("[END]", "").trim().to_string();
+            if !text.is_empty() {
+                self.transcript
+                    .push(json!({"kind": "say", "agent": speaker, "text": text}));
+                lines.push(format!("agent {speaker}: {text}"));
+                said += 1;
+            }
+            if ended {
+                break;
+            }
+        }
+        common.insert("conversation".to_string(), conversation(&lines));
+        let askers: Vec<u32> = (0..self.agents).collect();
+        let reflections = {
+            let by_agent = self.per_agent();
+            let obs = Observations {
+                common,
+                by_group: &by_agent,
+                askers: Some(&askers),
+            };
+            provider.texts("reflect", &when, &obs)
+        };
+        if let Some(texts) = reflections {
+            for (i, t) in texts.into_iter().enumerate() {
+                if let Some(t) = t {
+                    self.transcript.push(json!({"kind": "reflect", "agent": i, "text": t}));
+                    self.reflections[i] = t;
+                }
+            }
+        }
+        self.provider = provider;
+        // Next month's prompts show this month's discussion only (bounded).
+        self.discussion = if lines.is_empty() {
+            "none".to_string()
+        } else {
+            lines.join("\n")
+        };
+        said
+    }
+}
+
+/// A conversation as prompt text.
+fn conversation(lines: &[String]) -> String {
+    if lines.is_empty() {
+        "(nobody has spoken yet)".to_string()
+    } else {
+        lines.join("\n")
     }
 }

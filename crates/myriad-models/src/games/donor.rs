@@ -29,6 +29,7 @@ use myriad_core::metrics::MetricSpec;
 use myriad_core::model::{Model, StepContext};
 use myriad_core::params::{ParamKind, ParamSpec, ParamValue};
 use myriad_core::rng::{to_unit, CounterRng, Stream};
+use serde_json::json;
 use std::collections::{BTreeMap, VecDeque};
 
 const PLAYERS: &[&str] = &["evolving", "fixed"];
@@ -161,8 +162,12 @@ pub const DONOR_INFO: ModelInfo = ModelInfo {
     exclusive: &[],
     uses_layers: false,
     decisions: &[DecisionDoc {
+        name: "strategy",
+        doc: "at the start of a generation, each new agent (everyone in the first) writes its strategy in free text; it fills {strategy} in that agent's donate prompts, and the survivors' strategies fill {advice} for the next generation's newcomers. Placeholders: {agent}, {generation}, {multiplier}, {endowment}, {punishment}, {advice}",
+        answer: DecisionAnswer::Text,
+    }, DecisionDoc {
         name: "donate",
-        doc: "how many units the donor gives this round, a number from 0 to its resources (cut to them); with punishment on, a negative number -x pays x to take 2x from the recipient. ask = \"agents\"; only the round's donors are asked. Placeholders: {agent}, {generation}, {round}, {resources}, {recipient}, {recipient_resources}, {recipient_traces}, {multiplier}, {punishment} (a sentence, or empty), {advice} (the survivors' mean donated share last generation), {memory}",
+        doc: "how many units the donor gives this round, a number from 0 to its resources (cut to them); with punishment on, a negative number -x pays x to take 2x from the recipient. ask = \"agents\"; only the round's donors are asked. Placeholders: {agent}, {generation}, {round}, {resources}, {recipient}, {recipient_resources}, {recipient_traces}, {multiplier}, {punishment} (a sentence, or empty), {advice} (the survivors' strategies if written, else their mean donated share last generation), {strategy} (the agent's own, if written), {memory}",
         answer: DecisionAnswer::Number { min: -1e15, max: 1e15 },
     }],
     build: |input| Donor::new(input).map(|m| Box::new(m) as Box<dyn Model>),
@@ -183,6 +188,9 @@ pub struct Donor {
     generosity: Vec<f64>,
     reciprocity: Vec<f64>,
     survivor_share: Option<f64>,
+    strategies: Vec<Option<String>>,
+    survivor_strategies: Option<String>,
+    transcript: Vec<serde_json::Value>,
     provider: Provider,
 }
 
@@ -210,6 +218,9 @@ impl Donor {
             generosity,
             reciprocity,
             survivor_share: None,
+            strategies: vec![None; n],
+            survivor_strategies: None,
+            transcript: Vec::new(),
             provider: Provider::default(),
         })
     }
@@ -276,6 +287,7 @@ impl Model for Donor {
         let keep = p.num("trace_length") as usize;
         let punish = (p.choice("punishment") == "on").then(|| (p.num("punish_below"), p.num("punish_fraction")));
         let games = p.num("games") as usize;
+        self.write_strategies(ctx, punish.is_some());
         let mut resources = vec![p.num("endowment"); n];
         let mut traces: Vec<VecDeque<Trace>> = vec![VecDeque::new(); n];
         // A seeded shuffle: sort by random keys.
@@ -325,6 +337,15 @@ impl Model for Donor {
                 if had > 0.0 {
                     shares.push(given / had);
                 }
+                self.transcript.push(json!({
+                    "kind": "donate",
+                    "round": round + 1,
+                    "donor": donor,
+                    "recipient": recipient,
+                    "had": had,
+                    "gave": given,
+                    "punished": choice < 0.0 && punish.is_some(),
+                }));
                 traces[donor].push_back(Trace { recipient, given, had });
                 if traces[donor].len() > keep {
                     traces[donor].pop_front();
@@ -354,6 +375,14 @@ impl Model for Donor {
                 .then(sel.draw(generation, x as u64).cmp(&sel.draw(generation, y as u64)))
         });
         let (survivors, dead) = rank.split_at(half);
+        let written: Vec<String> = survivors
+            .iter()
+            .filter_map(|&i| self.strategies[i].as_ref().map(|s| format!("agent {i}: {s}")))
+            .collect();
+        self.survivor_strategies = (!written.is_empty()).then(|| written.join("\n"));
+        for &slot in dead {
+            self.strategies[slot] = None;
+        }
         let survivor_shares: Vec<f64> = survivors.iter().filter_map(|&i| share(&traces[i])).collect();
         self.survivor_share =
             (!survivor_shares.is_empty()).then(|| survivor_shares.iter().sum::<f64>() / survivor_shares.len() as f64);
@@ -370,6 +399,10 @@ impl Model for Donor {
         }
     }
 
+    fn take_transcript(&mut self) -> Vec<serde_json::Value> {
+        std::mem::take(&mut self.transcript)
+    }
+
     fn fork(&self) -> Option<Box<dyn Model>> {
         if self.provider.behaviour.is_some() {
             return None;
@@ -380,12 +413,71 @@ impl Model for Donor {
             generosity: self.generosity.clone(),
             reciprocity: self.reciprocity.clone(),
             survivor_share: self.survivor_share,
+            strategies: self.strategies.clone(),
+            survivor_strategies: self.survivor_strategies.clone(),
+            transcript: Vec::new(),
             provider: Provider::default(),
         }))
     }
 }
 
 impl Donor {
+    /// What newcomers are told about the survivors of the last generation.
+    fn advice(&self) -> String {
+        match (&self.survivor_strategies, self.survivor_share) {
+            (Some(s), _) => format!("Strategies of the survivors of the previous generation:\n{s}"),
+            (None, Some(s)) => format!(
+                "The survivors of the previous generation gave on average {:.0}% of their resources.",
+                100.0 * s
+            ),
+            (None, None) => "You are in the first generation.".to_string(),
+        }
+    }
+
+    /// Agents without a written strategy write one (LLM players only).
+    fn write_strategies(&mut self, ctx: &StepContext, punishment: bool) {
+        if self.provider.behaviour.is_none() {
+            return;
+        }
+        let askers: Vec<u32> = (0..self.n as u32)
+            .filter(|&i| self.strategies[i as usize].is_none())
+            .collect();
+        if askers.is_empty() {
+            return;
+        }
+        let p = ctx.params;
+        let common = BTreeMap::from([
+            ("generation".to_string(), ctx.step.to_string()),
+            ("multiplier".to_string(), format!("{}", p.num("multiplier"))),
+            ("endowment".to_string(), format!("{}", p.num("endowment"))),
+            (
+                "punishment".to_string(),
+                if punishment {
+                    "Instead of giving, a donor may punish the recipient: pay x units to take 2x units from them."
+                        .to_string()
+                } else {
+                    String::new()
+                },
+            ),
+            ("advice".to_string(), self.advice()),
+        ]);
+        let nothing = |_: &BTreeMap<String, String>| BTreeMap::new();
+        let obs = Observations {
+            common,
+            by_group: &nothing,
+            askers: Some(&askers),
+        };
+        let when = format!("generation {}", ctx.step);
+        if let Some(texts) = self.provider.texts("strategy", &when, &obs) {
+            for (&i, t) in askers.iter().zip(texts) {
+                if let Some(t) = t {
+                    self.transcript.push(json!({"kind": "strategy", "agent": i, "text": t}));
+                    self.strategies[i as usize] = Some(t);
+                }
+            }
+        }
+    }
+
     /// The LLM donors' choices this round, indexed by agent (None without a provider).
     fn ask(
         &mut self,
@@ -410,16 +502,7 @@ impl Donor {
                     String::new()
                 },
             ),
-            (
-                "advice".to_string(),
-                match self.survivor_share {
-                    Some(s) => format!(
-                        "The survivors of the previous generation gave on average {:.0}% of their resources.",
-                        100.0 * s
-                    ),
-                    None => "You are in the first generation.".to_string(),
-                },
-            ),
+            ("advice".to_string(), self.advice()),
         ]);
         let mut partner: BTreeMap<usize, usize> = BTreeMap::new();
         for &(d, r) in pairs {
@@ -442,6 +525,10 @@ impl Donor {
                     .join("; ")
             };
             BTreeMap::from([
+                (
+                    "strategy".to_string(),
+                    self.strategies[d].clone().unwrap_or_else(|| "none written".to_string()),
+                ),
                 ("resources".to_string(), format!("{:.2}", resources[d])),
                 ("recipient".to_string(), r.to_string()),
                 ("recipient_resources".to_string(), format!("{:.2}", resources[r])),

@@ -60,6 +60,19 @@ impl Provider {
             }
         }
     }
+
+    /// Free-text answers for `decision`, one per asker (None as in [`Self::ask`]).
+    pub fn texts(&mut self, decision: &str, when: &str, obs: &Observations) -> Option<Vec<Option<String>>> {
+        let b = self.behaviour.as_mut()?;
+        match b.texts(decision, obs) {
+            Ok(v) => v,
+            Err(e) => {
+                self.error
+                    .get_or_insert(format!("behaviour '{decision}' in {when}: {e}"));
+                None
+            }
+        }
+    }
 }
 
 #[cfg(test)]
