@@ -233,7 +233,7 @@ enum Command {
 #[derive(Subcommand)]
 enum LlmCommand {
     /// Send one test prompt to the scenario's [llm] endpoint (no cache) and report the
-    /// latency, the answer and how it parses as yes/no.
+    /// latency, the answer and how it reads as the first decision's answer (yes/no, number, text).
     Check {
         /// Scenario file with an [llm] table.
         scenario: PathBuf,
@@ -476,13 +476,21 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let t = std::time::Instant::now();
             let answer = runtime.block_on(client.complete(&prompt, 0))?;
             let latency = t.elapsed().as_secs_f64();
-            let parsed = match myriad_llm::parse(&answer.text, &myriad_llm::AnswerKind::YesNo) {
+            // Read as the first decision's answer (yes/no, a number, text).
+            let kind = &spec.decisions[0].answer;
+            let parsed = match myriad_llm::parse(&answer.text, kind) {
                 Ok(a) => format!("{a:?}"),
                 Err(e) => format!("unreadable ({e})"),
             };
+            let kind_name = match kind {
+                myriad_llm::AnswerKind::YesNo => "yes/no".to_string(),
+                myriad_llm::AnswerKind::Number { min, max } => format!("a number in [{min}, {max}]"),
+                myriad_llm::AnswerKind::Text => "text".to_string(),
+                other => format!("{other:?}"),
+            };
             let stats = client.stats();
             println!(
-                "endpoint(s) {endpoints}, model {}: answered in {latency:.3} s after {} retries\nanswer: {:?}\nas yes/no: {parsed}\ntokens: {} in, {} out",
+                "endpoint(s) {endpoints}, model {}: answered in {latency:.3} s after {} retries\nanswer: {:?}\nas {kind_name}: {parsed}\ntokens: {} in, {} out",
                 client.config().model,
                 stats.retries,
                 answer.text,
