@@ -112,8 +112,9 @@ impl PerAgent {
     }
 
     /// Ask each agent in `who` its question `q.samples` times; the result
-    /// has one value per agent of `who`, in that order. `values(i)` gives
-    /// agent i's placeholder values (attributes and observations);
+    /// has one value per agent of `who`, in that order. `common` holds the
+    /// values shared by every agent; `values(i)` gives agent i's own
+    /// (attributes, its observations), which `common` overrides;
     /// `{memory}` is filled here. Each agent's samples use sample indices of
     /// its own, so agents with the same prompt still give independent
     /// answers (and are cached separately).
@@ -122,6 +123,7 @@ impl PerAgent {
         client: &LlmClient,
         q: &Question,
         who: &[usize],
+        common: &BTreeMap<String, String>,
         values: impl Fn(usize) -> BTreeMap<String, String>,
     ) -> Result<AgentRound, ArchetypeError> {
         let k = q.samples.max(1);
@@ -131,16 +133,24 @@ impl PerAgent {
         let mut filled: Vec<BTreeMap<String, String>> = Vec::new();
         // (position in `who`, sample, prompt) still to be answered.
         let mut pending: Vec<(usize, u32, String)> = Vec::with_capacity(who.len() * k as usize);
+        let needs_memory = q.template.placeholders().contains(&MEMORY);
         for (j, &i) in who.iter().enumerate() {
-            let mut v = values(i);
-            v.insert(MEMORY.to_string(), self.memory.text(i));
-            let prompt = q.template.fill(&v)?;
+            let v = values(i);
+            let memory = if needs_memory || remembering {
+                BTreeMap::from([(MEMORY.to_string(), self.memory.text(i))])
+            } else {
+                BTreeMap::new()
+            };
+            let prompt = q.template.fill_layered(&[&memory, common, &v])?;
             for s in 1..k {
                 pending.push((j, s, prompt.clone()));
             }
             pending.push((j, 0, prompt));
             if remembering {
-                filled.push(v);
+                let mut all = v;
+                all.extend(common.clone());
+                all.extend(memory);
+                filled.push(all);
             }
         }
         // Sample index of agent i, sample s, attempt a: (a * agents + i) * k + s

@@ -118,7 +118,6 @@ impl LlmBehaviour {
                     v.insert(AGENT.to_string(), i.to_string());
                     let extra = (obs.by_group)(&v);
                     v.extend(extra);
-                    v.extend(obs.common.clone());
                     v
                 };
                 let who: Vec<usize> = match obs.askers {
@@ -127,7 +126,7 @@ impl LlmBehaviour {
                 };
                 let round = self
                     .runtime
-                    .block_on(agents.ask(&self.client, &d.question, &who, values))
+                    .block_on(agents.ask(&self.client, &d.question, &who, &obs.common, values))
                     .map_err(|e| e.to_string())?;
                 let mut all = vec![f64::NAN; *count];
                 for (&i, v) in who.iter().zip(round.values) {

@@ -13,7 +13,6 @@ use crate::cache::{Cache, CacheError, Entry, Key, Mode};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -715,7 +714,9 @@ fn root_cause(e: &dyn std::error::Error) -> String {
 /// The distinct requests, and for each request the index of its distinct one.
 fn dedup(requests: &[(String, u32)]) -> (Vec<(&str, u32)>, Vec<usize>) {
     let mut unique: Vec<(&str, u32)> = Vec::new();
-    let mut index: HashMap<(&str, u32), usize> = HashMap::new();
+    // Fx hashing: the keys are our own prompts (no adversary), and SipHash
+    // over a million long prompts was the largest cost of a per-agent round.
+    let mut index: rustc_hash::FxHashMap<(&str, u32), usize> = rustc_hash::FxHashMap::default();
     let slots = requests
         .iter()
         .map(|(p, s)| {

@@ -102,14 +102,26 @@ impl Template {
 
     /// Fill every placeholder.
     pub fn fill(&self, values: &BTreeMap<String, String>) -> Result<String, TemplateError> {
-        let mut out = String::new();
+        self.fill_layered(&[values])
+    }
+
+    /// Fill every placeholder from the first of `layers` that has it, so
+    /// that values shared by many prompts need not be copied into each.
+    pub fn fill_layered(&self, layers: &[&BTreeMap<String, String>]) -> Result<String, TemplateError> {
+        let mut out = String::with_capacity(self.parts.len() * 16);
         for p in &self.parts {
             match p {
                 Part::Text(t) => out.push_str(t),
-                Part::Slot(n) => out.push_str(values.get(n).ok_or_else(|| TemplateError::Missing {
-                    name: n.clone(),
-                    known: values.keys().cloned().collect::<Vec<_>>().join(", "),
-                })?),
+                Part::Slot(n) => match layers.iter().find_map(|l| l.get(n)) {
+                    Some(v) => out.push_str(v),
+                    None => {
+                        let known: std::collections::BTreeSet<&String> = layers.iter().flat_map(|l| l.keys()).collect();
+                        return Err(TemplateError::Missing {
+                            name: n.clone(),
+                            known: known.into_iter().cloned().collect::<Vec<_>>().join(", "),
+                        });
+                    }
+                },
             }
         }
         Ok(out)
