@@ -3,7 +3,7 @@
 //! scenarios.
 
 mod common;
-use common::{myriad, stderr, write};
+use common::{myriad, serve_v1, stderr, write};
 
 use axum::extract::State;
 use axum::routing::post;
@@ -21,66 +21,52 @@ type Prompts = Arc<Mutex<Vec<String>>>;
 fn serve() -> (String, Prompts) {
     let seen: Prompts = Arc::default();
     let state = seen.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = Router::new()
-                .route(
-                    "/v1/chat/completions",
-                    post(|State(seen): State<Prompts>, Json(req): Json<Value>| async move {
-                        let prompt = req["messages"][0]["content"].as_str().unwrap_or_default().to_string();
-                        let text = if prompt.contains("write your strategy") {
-                            "Give half to those who give."
-                        } else if prompt.contains("donor game") {
-                            "0"
-                        } else if prompt.contains("say to the group") {
-                            // The fourth speaker closes the discussion.
-                            if prompt.contains("agent 2: We") {
-                                "Agreed. [end]"
-                            } else {
-                                "We should take 10 each."
-                            }
-                        } else if prompt.contains("take away") {
-                            "Keep to 10."
-                        } else {
-                            "I will take 10."
-                        };
-                        seen.lock().unwrap().push(prompt);
-                        Json(json!({
-                            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
-                            "usage": {"prompt_tokens": 50, "completion_tokens": 3}
-                        }))
-                    }),
-                )
-                .route(
-                    "/v1/completions",
-                    post(|State(seen): State<Prompts>, Json(req): Json<Value>| async move {
-                        let prompts: Vec<String> = req["prompt"]
-                            .as_array()
-                            .unwrap()
-                            .iter()
-                            .map(|p| p.as_str().unwrap().to_string())
-                            .collect();
-                        let choices: Vec<Value> = (0..prompts.len())
-                            .map(|i| json!({"index": i, "text": " Answer: 30"}))
-                            .collect();
-                        seen.lock().unwrap().extend(prompts);
-                        Json(json!({"choices": choices, "usage": {"prompt_tokens": 7, "completion_tokens": 3}}))
-                    }),
-                )
-                .with_state(state);
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    let addr = rx.recv().unwrap();
-    (format!("http://{addr}/v1"), seen)
+    let app = Router::new()
+        .route(
+            "/v1/chat/completions",
+            post(|State(seen): State<Prompts>, Json(req): Json<Value>| async move {
+                let prompt = req["messages"][0]["content"].as_str().unwrap_or_default().to_string();
+                let text = if prompt.contains("write your strategy") {
+                    "Give half to those who give."
+                } else if prompt.contains("donor game") {
+                    "0"
+                } else if prompt.contains("say to the group") {
+                    // The fourth speaker closes the discussion.
+                    if prompt.contains("agent 2: We") {
+                        "Agreed. [end]"
+                    } else {
+                        "We should take 10 each."
+                    }
+                } else if prompt.contains("take away") {
+                    "Keep to 10."
+                } else {
+                    "I will take 10."
+                };
+                seen.lock().unwrap().push(prompt);
+                Json(json!({
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
+                    "usage": {"prompt_tokens": 50, "completion_tokens": 3}
+                }))
+            }),
+        )
+        .route(
+            "/v1/completions",
+            post(|State(seen): State<Prompts>, Json(req): Json<Value>| async move {
+                let prompts: Vec<String> = req["prompt"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p.as_str().unwrap().to_string())
+                    .collect();
+                let choices: Vec<Value> = (0..prompts.len())
+                    .map(|i| json!({"index": i, "text": " Answer: 30"}))
+                    .collect();
+                seen.lock().unwrap().extend(prompts);
+                Json(json!({"choices": choices, "usage": {"prompt_tokens": 7, "completion_tokens": 3}}))
+            }),
+        )
+        .with_state(state);
+    (serve_v1(app), seen)
 }
 
 fn run(scenario: &Path, out: &Path) -> (String, Value) {

@@ -3,7 +3,7 @@
 //! replayed byte for byte without the server.
 
 mod common;
-use common::{myriad, stderr};
+use common::{myriad, serve_v1, stderr};
 
 use axum::extract::State;
 use axum::routing::post;
@@ -18,40 +18,26 @@ use std::sync::Arc;
 fn serve() -> (String, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
     let h = hits.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = Router::new()
-                .route(
-                    "/v1/chat/completions",
-                    post(|State(h): State<Arc<AtomicUsize>>, Json(req): Json<Value>| async move {
-                        h.fetch_add(1, Ordering::SeqCst);
-                        let prompt = req["messages"][0]["content"].as_str().unwrap_or_default().to_string();
-                        // Per-agent memory test: "yes" after a remembered "no".
-                        let text = if prompt.contains("65A") || prompt.contains(": no") {
-                            "Yes."
-                        } else {
-                            "No."
-                        };
-                        Json(json!({
-                            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
-                            "usage": {"prompt_tokens": 20, "completion_tokens": 2}
-                        }))
-                    }),
-                )
-                .with_state(h);
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    let addr = rx.recv().unwrap();
-    (format!("http://{addr}/v1"), hits)
+    let app = Router::new()
+        .route(
+            "/v1/chat/completions",
+            post(|State(h): State<Arc<AtomicUsize>>, Json(req): Json<Value>| async move {
+                h.fetch_add(1, Ordering::SeqCst);
+                let prompt = req["messages"][0]["content"].as_str().unwrap_or_default().to_string();
+                // Per-agent memory test: "yes" after a remembered "no".
+                let text = if prompt.contains("65A") || prompt.contains(": no") {
+                    "Yes."
+                } else {
+                    "No."
+                };
+                Json(json!({
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
+                    "usage": {"prompt_tokens": 20, "completion_tokens": 2}
+                }))
+            }),
+        )
+        .with_state(h);
+    (serve_v1(app), hits)
 }
 
 /// 3,000 people, ages cycling through the six groups (500 each), no one infected.

@@ -24,7 +24,7 @@
 
 use super::{number, Provider};
 use crate::registry::{DecisionAnswer, DecisionDoc, ModelError, ModelInfo, ModelInput};
-use myriad_core::behaviour::{Behaviour, Observations};
+use myriad_core::behaviour::Observations;
 use myriad_core::metrics::MetricSpec;
 use myriad_core::model::{Model, StepContext};
 use myriad_core::params::{ParamKind, ParamSpec, ParamValue};
@@ -265,18 +265,7 @@ impl Model for Donor {
         row[5] = self.generosity.iter().sum::<f64>() / self.n as f64;
     }
 
-    fn set_behaviour(&mut self, behaviour: Box<dyn Behaviour>) -> Result<(), String> {
-        self.provider.behaviour = Some(behaviour);
-        Ok(())
-    }
-
-    fn take_error(&mut self) -> Option<String> {
-        self.provider.error.take()
-    }
-
-    fn behaviour_report(&self) -> Option<serde_json::Value> {
-        self.provider.behaviour.as_ref().map(|b| b.report())
-    }
+    provider_methods!();
 
     fn step(&mut self, ctx: &StepContext, row: &mut [f64]) {
         let p = ctx.params;

@@ -4,6 +4,25 @@
 //! round); players follow a rule given by the parameters, or a behaviour
 //! provider (an LLM asked per agent) through the model's decisions.
 
+/// The `Model` methods that attach a behaviour provider and report on it,
+/// for a game whose provider sits in a `provider: Provider` field.
+macro_rules! provider_methods {
+    () => {
+        fn set_behaviour(&mut self, behaviour: Box<dyn myriad_core::behaviour::Behaviour>) -> Result<(), String> {
+            self.provider.behaviour = Some(behaviour);
+            Ok(())
+        }
+
+        fn take_error(&mut self) -> Option<String> {
+            self.provider.error.take()
+        }
+
+        fn behaviour_report(&self) -> Option<serde_json::Value> {
+            self.provider.behaviour.as_ref().map(|b| b.report())
+        }
+    };
+}
+
 pub mod commons;
 pub mod donor;
 pub mod guess;
