@@ -352,6 +352,7 @@ pub const COVID_INFO: ModelInfo = ModelInfo {
             answer: DecisionAnswer::YesNo,
         },
     ],
+    plots: &[],
     build: |input| Covid::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 

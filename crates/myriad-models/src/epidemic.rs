@@ -127,6 +127,7 @@ pub const SIR_INFO: ModelInfo = ModelInfo {
     exclusive: EXCLUSIVE,
     uses_layers: true,
     decisions: &[],
+    plots: &[],
     build: |input| Epidemic::new(input, false).map(|m| Box::new(m) as Box<dyn Model>),
 };
 
@@ -141,6 +142,7 @@ pub const SEIR_INFO: ModelInfo = ModelInfo {
     exclusive: EXCLUSIVE,
     uses_layers: true,
     decisions: &[],
+    plots: &[],
     build: |input| Epidemic::new(input, true).map(|m| Box::new(m) as Box<dyn Model>),
 };
 

@@ -8,4 +8,4 @@ pub mod nyc;
 pub mod registry;
 pub mod setup;
 
-pub use registry::{find, models, DecisionAnswer, DecisionDoc, ModelError, ModelInfo, ModelInput};
+pub use registry::{find, models, DecisionAnswer, DecisionDoc, ModelError, ModelInfo, ModelInput, PlotPanel};

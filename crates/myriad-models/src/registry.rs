@@ -69,6 +69,17 @@ pub struct DecisionDoc {
     pub answer: DecisionAnswer,
 }
 
+/// A panel of a model's `timeseries.png`.
+#[derive(Clone, Copy, Debug)]
+pub struct PlotPanel {
+    /// Axis label (what the metrics measure).
+    pub ylabel: &'static str,
+    /// Metrics drawn.
+    pub metrics: &'static [&'static str],
+    /// Bars of the last step's values (a histogram) instead of lines over time.
+    pub bars: bool,
+}
+
 /// A model's name, documentation and constructor.
 pub struct ModelInfo {
     /// Name used in scenario files (`model = "..."`).
@@ -89,6 +100,9 @@ pub struct ModelInfo {
     pub uses_layers: bool,
     /// Decisions a behaviour provider can make (`[behaviour.<name>]`).
     pub decisions: &'static [DecisionDoc],
+    /// Panels of `timeseries.png` (empty: compartment counts above, event
+    /// counts `new_*` below).
+    pub plots: &'static [PlotPanel],
     /// Constructor.
     pub build: fn(ModelInput) -> Result<Box<dyn Model>, ModelError>,
 }

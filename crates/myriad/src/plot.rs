@@ -32,11 +32,25 @@ const COLOURS: [RGBColor; 8] = [
 ];
 
 /// Plot metrics whose names start with `new_` in a lower panel, the rest above.
-pub fn timeseries_png(path: &Path, title: &str, rec: &Recorder) -> Result<()> {
+pub fn timeseries_png(path: &Path, title: &str, rec: &Recorder, panels: &[PlotPanel]) -> Result<()> {
     register_font();
     let root = BitMapBackend::new(path, (1100, 800)).into_drawing_area();
     let e = |x: &dyn std::fmt::Display| anyhow!("{}: cannot draw plot: {x}", path.display());
     root.fill(&WHITE).map_err(|x| e(&x))?;
+    if !panels.is_empty() {
+        // The model's own panels, stacked.
+        let areas = root.split_evenly((panels.len(), 1));
+        for (k, (area, p)) in areas.iter().zip(panels).enumerate() {
+            let caption = if k == 0 { title } else { "" };
+            if p.bars {
+                last_row_bars(area, caption, p, rec).map_err(|x| e(&x))?;
+            } else {
+                panel(area, caption, p.ylabel, p.metrics, rec).map_err(|x| e(&x))?;
+            }
+        }
+        root.present().map_err(|x| e(&x))?;
+        return Ok(());
+    }
     let (top, bottom) = root.split_vertically(480);
     // Upper panel: compartment counts (short names like S, E, I, R, D);
     // lower panel: per-step event counts (new_*). Fractions and per-group
@@ -76,12 +90,82 @@ fn panel(
         .map(|(k, (name, values))| Line {
             label: name.clone(),
             colour: COLOURS[k % COLOURS.len()],
-            points: steps.iter().zip(values).map(|(&s, &v)| (s as f64, v)).collect(),
+            // Undefined values (a mean before any report) are left out.
+            points: steps
+                .iter()
+                .zip(values)
+                .filter(|(_, v)| v.is_finite())
+                .map(|(&s, &v)| (s as f64, v))
+                .collect(),
             band: Vec::new(),
             markers: false,
         })
         .collect();
     line_chart(area, title, "step", ylabel, x_max, &lines)
+}
+
+/// A bar per metric of `p`, with its value at the last recorded step (a
+/// histogram when the metrics are bins); labels drop the common prefix.
+fn last_row_bars(
+    area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
+    title: &str,
+    p: &PlotPanel,
+    rec: &Recorder,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let values: Vec<f64> = p
+        .metrics
+        .iter()
+        .map(|m| rec.series(m).and_then(|v| v.last().copied()).unwrap_or(0.0))
+        .collect();
+    let prefix = common_prefix(p.metrics);
+    let labels: Vec<String> = p.metrics.iter().map(|m| m[prefix.len()..].replace('_', "-")).collect();
+    let y_max = values.iter().copied().filter(|v| v.is_finite()).fold(1.0, f64::max) * 1.05;
+    let step = rec.steps().last().copied().unwrap_or(0);
+    let n = values.len();
+    // Bar i spans [i, i + 1); its label sits at the centre.
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.0..n as f64, 0.0..y_max)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_desc(format!("{} at step {step}", p.ylabel))
+        .y_desc("count")
+        .label_style(("sans-serif", 15))
+        .x_labels(2 * n + 1)
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - i as f64 - 0.5).abs() < 1e-9 {
+                labels.get(i).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .y_label_formatter(&|y| format_si(*y))
+        .draw()?;
+    chart.draw_series(
+        values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(i, &v)| Rectangle::new([(i as f64 + 0.08, 0.0), (i as f64 + 0.92, v)], COLOURS[0].filled())),
+    )?;
+    Ok(())
+}
+
+/// The longest prefix ending in '_' that all names share.
+fn common_prefix<'a>(names: &[&'a str]) -> &'a str {
+    let Some(first) = names.first() else { return "" };
+    let mut end = 0;
+    for (i, c) in first.char_indices() {
+        if c == '_' && names.iter().all(|n| n.len() > i && n[..=i] == first[..=i]) {
+            end = i + 1;
+        }
+    }
+    &first[..end]
 }
 
 /// One labelled line of a chart.
@@ -94,6 +178,9 @@ struct Line {
     /// Mark each point (observations) rather than only joining them.
     markers: bool,
 }
+
+/// A panel of `timeseries.png` as a model declares it.
+pub use myriad_models::PlotPanel;
 
 /// A series of [`chart_png`]: a line and an optional band `(x, low, high)`.
 pub struct Series {
@@ -218,8 +305,12 @@ fn format_si(y: f64) -> String {
         format!("{:.0}k", y / 1e3)
     } else if a >= 1e3 {
         format!("{:.1}k", y / 1e3)
-    } else {
+    } else if a >= 10.0 {
         format!("{y:.0}")
+    } else {
+        // Fractions and small counts: 0.25, 1.5, 3.
+        let s = format!("{y:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 

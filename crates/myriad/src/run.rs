@@ -236,6 +236,7 @@ pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Out
             &out.join("timeseries.png"),
             &format!("{} ({})", s.name, s.model.name),
             &rec,
+            s.model.plots,
         )?;
     }
     let weekly = weekly_sums(&rec);

@@ -10,7 +10,7 @@
 //! capped at the capacity.
 
 use super::{gini, number, Provider};
-use crate::registry::{DecisionAnswer, DecisionDoc, ModelError, ModelInfo, ModelInput};
+use crate::registry::{DecisionAnswer, DecisionDoc, ModelError, ModelInfo, ModelInput, PlotPanel};
 use myriad_core::behaviour::Observations;
 use myriad_core::metrics::MetricSpec;
 use myriad_core::model::{Model, StepContext};
@@ -163,6 +163,18 @@ pub const COMMONS_INFO: ModelInfo = ModelInfo {
             name: "reflect",
             doc: "after the discussion, what the agent takes away for next month (free text, shown to it as {reflection}). Placeholders: as discuss",
             answer: DecisionAnswer::Text,
+        },
+    ],
+    plots: &[
+        PlotPanel {
+            ylabel: "units",
+            metrics: &["stock", "requested", "harvest"],
+            bars: false,
+        },
+        PlotPanel {
+            ylabel: "share",
+            metrics: &["efficiency", "equality", "over_usage"],
+            bars: false,
         },
     ],
     build: |input| Commons::new(input).map(|m| Box::new(m) as Box<dyn Model>),

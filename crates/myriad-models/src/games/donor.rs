@@ -23,7 +23,7 @@
 //! only destroys, so no schedule of choices does better.
 
 use super::{number, Provider};
-use crate::registry::{DecisionAnswer, DecisionDoc, ModelError, ModelInfo, ModelInput};
+use crate::registry::{DecisionAnswer, DecisionDoc, ModelError, ModelInfo, ModelInput, PlotPanel};
 use myriad_core::behaviour::Observations;
 use myriad_core::metrics::MetricSpec;
 use myriad_core::model::{Model, StepContext};
@@ -170,6 +170,18 @@ pub const DONOR_INFO: ModelInfo = ModelInfo {
         doc: "how many units the donor gives this round, a number from 0 to its resources (cut to them); with punishment on, a negative number -x pays x to take 2x from the recipient. ask = \"agents\"; only the round's donors are asked. Placeholders: {agent}, {generation}, {round}, {resources}, {recipient}, {recipient_resources}, {recipient_traces}, {multiplier}, {punishment} (a sentence, or empty), {advice} (the survivors' strategies if written, else their mean donated share last generation), {strategy} (the agent's own, if written), {memory}",
         answer: DecisionAnswer::Number { min: -1e15, max: 1e15 },
     }],
+    plots: &[
+        PlotPanel {
+            ylabel: "final resources",
+            metrics: &["mean_resources", "min_resources", "max_resources"],
+            bars: false,
+        },
+        PlotPanel {
+            ylabel: "share of resources",
+            metrics: &["donation_fraction", "mean_generosity"],
+            bars: false,
+        },
+    ],
     build: |input| Donor::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 
@@ -188,6 +200,7 @@ pub struct Donor {
     generosity: Vec<f64>,
     reciprocity: Vec<f64>,
     survivor_share: Option<f64>,
+    max_reachable: f64,
     strategies: Vec<Option<String>>,
     survivor_strategies: Option<String>,
     transcript: Vec<serde_json::Value>,
@@ -218,6 +231,11 @@ impl Donor {
             generosity,
             reciprocity,
             survivor_share: None,
+            max_reachable: max_average(
+                p.num("endowment"),
+                p.num("multiplier"),
+                (p.num("games") as usize * n) as u32,
+            ),
             strategies: vec![None; n],
             survivor_strategies: None,
             transcript: Vec::new(),
@@ -261,8 +279,11 @@ impl Model for Donor {
     }
 
     fn observe(&self, row: &mut [f64]) {
+        // No generation has been played yet: resources and donations are undefined.
         row.fill(0.0);
+        row[..4].fill(f64::NAN);
         row[5] = self.generosity.iter().sum::<f64>() / self.n as f64;
+        row[6] = self.max_reachable;
     }
 
     provider_methods!();
@@ -352,7 +373,8 @@ impl Model for Donor {
         };
         row[4] = punishments as f64;
         row[5] = self.generosity.iter().sum::<f64>() / n as f64;
-        row[6] = max_average(p.num("endowment"), m, (games * n) as u32);
+        self.max_reachable = max_average(p.num("endowment"), m, (games * n) as u32);
+        row[6] = self.max_reachable;
         row[7] = invalid as f64;
 
         // Selection: the richer half survives, ties broken at random.
@@ -402,6 +424,7 @@ impl Model for Donor {
             generosity: self.generosity.clone(),
             reciprocity: self.reciprocity.clone(),
             survivor_share: self.survivor_share,
+            max_reachable: self.max_reachable,
             strategies: self.strategies.clone(),
             survivor_strategies: self.survivor_strategies.clone(),
             transcript: Vec::new(),

@@ -7,7 +7,7 @@
 //! depend on the number of threads.
 
 use super::{number, Provider};
-use crate::registry::{DecisionAnswer, DecisionDoc, ModelError, ModelInfo, ModelInput};
+use crate::registry::{DecisionAnswer, DecisionDoc, ModelError, ModelInfo, ModelInput, PlotPanel};
 use myriad_core::behaviour::Observations;
 use myriad_core::metrics::MetricSpec;
 use myriad_core::model::{Model, StepContext};
@@ -113,6 +113,29 @@ pub const GUESS_INFO: ModelInfo = ModelInfo {
         doc: "each round, the player's number in [0, 100] (ask = \"agents\"; an unreadable answer is an invalid report unless fallback is a number). Placeholders: {players}, {round}, {rounds_played}, {ratio} (e.g. 2/3), {previous_target} (or \"none yet\"), {instruction} (the prompt_variant's sentence), {memory}",
         answer: DecisionAnswer::Number { min: 0.0, max: 100.0 },
     }],
+    plots: &[
+        PlotPanel {
+            ylabel: "report",
+            metrics: &["mean", "median", "target", "sd"],
+            bars: false,
+        },
+        PlotPanel {
+            ylabel: "reports",
+            metrics: &[
+                "reports_00_10",
+                "reports_10_20",
+                "reports_20_30",
+                "reports_30_40",
+                "reports_40_50",
+                "reports_50_60",
+                "reports_60_70",
+                "reports_70_80",
+                "reports_80_90",
+                "reports_90_100",
+            ],
+            bars: true,
+        },
+    ],
     build: |input| Guess::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 
