@@ -41,6 +41,12 @@ pub trait Behaviour: Send + Sync {
         Ok(None)
     }
 
+    /// `agent` has been replaced by a new one (a newcomer taking a dead
+    /// agent's place): forget what the provider remembers about it.
+    fn replace_agent(&mut self, agent: u32) {
+        let _ = agent;
+    }
+
     /// Counters for the run summary (calls, cache hits, tokens, ...).
     fn report(&self) -> serde_json::Value;
 }

@@ -57,6 +57,13 @@ impl Memory {
         }
     }
 
+    /// Forget everything about an agent.
+    pub fn clear(&mut self, agent: usize) {
+        if let Some(m) = self.entries.get_mut(agent) {
+            m.clear();
+        }
+    }
+
     /// Add an entry, forgetting the oldest one when the memory is full.
     pub fn remember(&mut self, agent: usize, entry: String) {
         if self.turns == 0 {
@@ -109,6 +116,11 @@ impl PerAgent {
     /// The memories.
     pub fn memory(&self) -> &Memory {
         &self.memory
+    }
+
+    /// Forget an agent's memory (a new agent in its place).
+    pub fn forget(&mut self, agent: usize) {
+        self.memory.clear(agent);
     }
 
     /// Ask each agent in `who` its question `q.samples` times; the result
@@ -248,6 +260,9 @@ mod tests {
         m.remember(1, "only".into());
         assert_eq!(m.entries(0).collect::<Vec<_>>(), ["turn 7", "turn 8", "turn 9"]);
         assert_eq!(m.text(0), "turn 7\nturn 8\nturn 9");
+        assert_eq!(m.text(1), "only");
+        m.clear(0);
+        assert_eq!(m.text(0), EMPTY_MEMORY);
         assert_eq!(m.text(1), "only");
     }
 

@@ -165,6 +165,14 @@ impl Behaviour for LlmBehaviour {
         }
     }
 
+    fn replace_agent(&mut self, agent: u32) {
+        for d in &mut self.decisions {
+            if let Asking::Agents { agents, .. } = &mut d.asking {
+                agents.forget(agent as usize);
+            }
+        }
+    }
+
     fn report(&self) -> serde_json::Value {
         let c = self.client.config();
         json!({

@@ -256,7 +256,7 @@ fn donor_llm_donors_are_the_only_ones_asked_and_see_the_recipients_traces() {
             r#"
 model = "donor"
 seed = 1
-steps = 1
+steps = 2
 [population]
 size = 12
 [llm]
@@ -265,33 +265,28 @@ model = "m"
 [behaviour]
 provider = "llm"
 ask = "agents"
+memory_turns = 1
 samples = 1
 [behaviour.strategy]
 prompt = "A donor game, generation {{generation}}. {{advice}} Agent {{agent}}, write your strategy."
 [behaviour.donate]
-prompt = "A donor game: you are {{agent}} with {{resources}}, strategy '{{strategy}}'; recipient {{recipient}} has {{recipient_resources}}; they did: {{recipient_traces}}."
+prompt = "A donor game: you are {{agent}} in generation {{generation}} with {{resources}}, strategy '{{strategy}}', memory [{{memory}}]; recipient {{recipient}} has {{recipient_resources}}; they did: {{recipient_traces}}."
 "#
         ),
     );
     let out = d.path().join("out");
     let (csv, summary) = run(&s, &out);
     // Nobody gives: everyone keeps the endowment.
-    assert_eq!(column(&csv, "mean_resources")[1], 10.0);
-    assert_eq!(column(&csv, "max_resources")[1], 10.0);
-    // 12 strategies, then 6 donors per round, 2 games of 12 rounds.
-    assert_eq!(summary["behaviour"]["client"]["calls"], 12 + 144);
+    assert_eq!(column(&csv, "mean_resources")[1..], [10.0, 10.0]);
+    assert_eq!(column(&csv, "max_resources")[1..], [10.0, 10.0]);
+    // Generation 1: 12 strategies, then 6 donors per round, 2 games of 12
+    // rounds; generation 2: the 6 newcomers' strategies and the rounds.
+    assert_eq!(summary["behaviour"]["client"]["calls"], 12 + 144 + 6 + 144);
     let transcript = std::fs::read_to_string(out.join("transcript.jsonl")).unwrap();
-    assert_eq!(
-        transcript
-            .lines()
-            .filter(|l| l.contains("\"kind\":\"strategy\""))
-            .count(),
-        12
-    );
-    assert_eq!(
-        transcript.lines().filter(|l| l.contains("\"kind\":\"donate\"")).count(),
-        144
-    );
+    let events: Vec<Value> = transcript.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let count = |kind: &str, step: u64| events.iter().filter(|e| e["kind"] == kind && e["step"] == step).count();
+    assert_eq!((count("strategy", 1), count("donate", 1)), (12, 144));
+    assert_eq!((count("strategy", 2), count("donate", 2)), (6, 144));
     let prompts = seen.lock().unwrap();
     assert!(prompts
         .iter()
@@ -304,6 +299,21 @@ prompt = "A donor game: you are {{agent}} with {{resources}}, strategy '{{strate
             .any(|p| p.contains("they did: gave 0.00 of 10.00 units to agent")),
         "traces are shown"
     );
+    // Newcomers take dead agents' places with an empty memory; survivors
+    // remember their last answer.
+    let newcomers: Vec<u64> = events
+        .iter()
+        .filter(|e| e["kind"] == "strategy" && e["step"] == 2)
+        .map(|e| e["agent"].as_u64().unwrap())
+        .collect();
+    for agent in 0..12u64 {
+        let first_in_2 = prompts
+            .iter()
+            .find(|p| p.starts_with(&format!("A donor game: you are {agent} in generation 2 ")))
+            .unwrap();
+        let fresh = first_in_2.contains("memory [(nothing yet)]");
+        assert_eq!(fresh, newcomers.contains(&agent), "{first_in_2}");
+    }
 }
 
 #[test]

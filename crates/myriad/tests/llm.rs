@@ -310,3 +310,54 @@ fn a_full_disk_under_the_cache_stops_the_run_naming_the_file_and_keeps_the_steps
     let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
     assert!(summary.contains("No space left"), "{summary}");
 }
+
+#[test]
+fn behaviour_settings_that_cannot_work_are_refused_naming_the_key() {
+    let d = tempfile::tempdir().unwrap();
+    let base = |model: &str, behaviour: &str, llm_extra: &str| {
+        format!(
+            "model = \"{model}\"\nsteps = 1\n[population]\nsize = 10\n[llm]\nendpoint = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\n{llm_extra}\n[behaviour]\nprovider = \"llm\"\n{behaviour}\n"
+        )
+    };
+    let cases = [
+        (
+            base("commons", "[behaviour.discuss]\nprompt = \"say\"", ""),
+            "decision 'discuss' is free text, asked of each agent: it needs [behaviour] ask = \"agents\"",
+        ),
+        (
+            base("guess", "memory_turns = 3\n[behaviour.guess]\nprompt = \"x\"", ""),
+            "behaviour.memory_turns: memory is per agent: it needs ask = \"agents\"",
+        ),
+        (
+            base(
+                "guess",
+                "ask = \"agents\"\nfallback = 150\n[behaviour.guess]\nprompt = \"x\"",
+                "",
+            ),
+            "behaviour.fallback: 150 is outside [0, 100], the answers decision 'guess' takes",
+        ),
+        (
+            base(
+                "guess",
+                "ask = \"agents\"\n[behaviour.guess]\nprompt = \"x\"",
+                "batch = 100",
+            ),
+            "llm.batch: several prompts per request need api = \"completions\"",
+        ),
+        (
+            base("guess", "ask = \"everyone\"\n[behaviour.guess]\nprompt = \"x\"", ""),
+            "behaviour.ask: 'everyone': use archetypes or agents",
+        ),
+    ];
+    for (k, (text, expected)) in cases.iter().enumerate() {
+        let s = common::write(d.path(), &format!("bad-{k}.toml"), text);
+        let o = myriad(&["validate", s.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "case {k}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(expected), "case {k}: expected '{expected}' in: {err}");
+        assert!(
+            err.contains(&format!("bad-{k}.toml:")),
+            "case {k} names the file and line: {err}"
+        );
+    }
+}

@@ -393,6 +393,9 @@ impl Model for Donor {
         self.survivor_strategies = (!written.is_empty()).then(|| written.join("\n"));
         for &slot in dead {
             self.strategies[slot] = None;
+            if let Some(b) = self.provider.behaviour.as_mut() {
+                b.replace_agent(slot as u32);
+            }
         }
         let survivor_shares: Vec<f64> = survivors.iter().filter_map(|&i| share(&traces[i])).collect();
         self.survivor_share =
