@@ -11,6 +11,19 @@ pub type Values = BTreeMap<String, String>;
 /// Values that depend on a group's attributes.
 pub type GroupValues<'a> = &'a (dyn Fn(&Values) -> Values + Sync);
 
+/// A state of every agent that changes during the run (whether it feels
+/// unwell, whether it stayed home last week), as codes with labels, so that
+/// prompts can mention it: archetypes then group agents by it too.
+#[derive(Clone, Debug, Default)]
+pub struct AgentState {
+    /// Placeholder name.
+    pub name: String,
+    /// Per agent: index into `labels`.
+    pub codes: Vec<u32>,
+    /// The values, as the prompt shows them.
+    pub labels: Vec<String>,
+}
+
 /// Observations a model passes with a question: values shared by everyone,
 /// and values that depend on a group's attributes (for example the cases in
 /// the group's borough).
@@ -23,6 +36,8 @@ pub struct Observations<'a> {
     /// The agents who decide this time (`None`: everyone). A per-agent
     /// provider asks only these; the others' entries are NaN.
     pub askers: Option<&'a [u32]>,
+    /// Agent states a prompt may mention.
+    pub states: &'a [AgentState],
 }
 
 /// A provider of decision probabilities.

@@ -57,44 +57,106 @@ pub enum ArchetypeError {
     Llm(#[from] Arc<LlmError>),
 }
 
+/// An attribute to group by: `(name, per-agent codes, labels)`.
+pub type Attribute<'a> = (&'a str, &'a [u32], &'a [String]);
+
 /// The groups of a population and each group's previous probability.
 pub struct Archetypes {
     names: Vec<String>,
     groups: Vec<Vec<String>>,
     group_of: Vec<u32>,
-    previous: Vec<Option<f64>>,
+    /// Last probability of each group, by its attribute values (so it
+    /// survives regrouping by a changing state).
+    previous: HashMap<Vec<String>, f64>,
 }
 
 impl Archetypes {
     /// Group agents by attributes: `(name, per-agent codes, labels)`; every
     /// code vector has one entry per agent. Groups are ordered by their codes.
     pub fn new(attributes: &[(String, Vec<u32>, Vec<String>)]) -> Archetypes {
-        let n = attributes.first().map_or(0, |a| a.1.len());
-        let mut tuples: BTreeMap<Vec<u32>, u32> = BTreeMap::new();
-        for i in 0..n {
-            tuples.entry(attributes.iter().map(|a| a.1[i]).collect()).or_insert(0);
-        }
-        for (k, v) in tuples.values_mut().enumerate() {
-            *v = k as u32;
-        }
-        let group_of = (0..n)
-            .map(|i| tuples[&attributes.iter().map(|a| a.1[i]).collect::<Vec<u32>>()])
+        let borrowed: Vec<Attribute> = attributes
+            .iter()
+            .map(|(n, c, l)| (n.as_str(), c.as_slice(), l.as_slice()))
             .collect();
-        let groups: Vec<Vec<String>> = tuples
-            .keys()
-            .map(|codes| {
+        Archetypes::group(&borrowed, HashMap::new())
+    }
+
+    /// Group the agents again, by attributes that may have changed (agent
+    /// states), keeping each group's previous probability for smoothing.
+    pub fn regroup(&mut self, attributes: &[Attribute]) {
+        let previous = std::mem::take(&mut self.previous);
+        *self = Archetypes::group(attributes, previous);
+    }
+
+    fn group(attributes: &[Attribute], previous: HashMap<Vec<String>, f64>) -> Archetypes {
+        let n = attributes.first().map_or(0, |a| a.1.len());
+        // Mixed-radix code of each agent's combination: one integer per
+        // agent instead of a vector, then the combinations that occur, in
+        // code order (the order of the attributes' codes).
+        let radix: Vec<u64> = attributes
+            .iter()
+            .map(|a| {
+                (a.2.len() as u64)
+                    .max(a.1.iter().copied().max().map_or(0, |m| u64::from(m) + 1))
+                    .max(1)
+            })
+            .collect();
+        let combined: Vec<u64> = (0..n)
+            .map(|i| {
+                attributes
+                    .iter()
+                    .zip(&radix)
+                    .fold(0u64, |acc, (a, &r)| acc * r + u64::from(a.1[i]))
+            })
+            .collect();
+        let space = radix.iter().try_fold(1u64, |acc, &r| acc.checked_mul(r));
+        let (present, group_of): (Vec<u64>, Vec<u32>) = match space {
+            // Few possible combinations (the usual case: a handful of
+            // categories): a dense table, no sorting or hashing per agent.
+            Some(size) if size <= 1 << 20 => {
+                let mut seen = vec![false; size as usize];
+                for &c in &combined {
+                    seen[c as usize] = true;
+                }
+                let mut table = vec![u32::MAX; size as usize];
+                let mut present = Vec::new();
+                for (c, _) in seen.iter().enumerate().filter(|(_, &s)| s) {
+                    table[c] = present.len() as u32;
+                    present.push(c as u64);
+                }
+                let group_of = combined.iter().map(|&c| table[c as usize]).collect();
+                (present, group_of)
+            }
+            _ => {
+                let mut present: Vec<u64> = combined.clone();
+                present.sort_unstable();
+                present.dedup();
+                let index: HashMap<u64, u32> = present.iter().enumerate().map(|(g, &c)| (c, g as u32)).collect();
+                let group_of = combined.iter().map(|c| index[c]).collect();
+                (present, group_of)
+            }
+        };
+        let groups: Vec<Vec<String>> = present
+            .iter()
+            .map(|&c| {
+                let mut codes = vec![0u64; attributes.len()];
+                let mut rest = c;
+                for k in (0..attributes.len()).rev() {
+                    codes[k] = rest % radix[k];
+                    rest /= radix[k];
+                }
                 codes
                     .iter()
                     .zip(attributes)
-                    .map(|(&c, a)| a.2.get(c as usize).cloned().unwrap_or_else(|| c.to_string()))
+                    .map(|(&code, a)| a.2.get(code as usize).cloned().unwrap_or_else(|| code.to_string()))
                     .collect()
             })
             .collect();
         Archetypes {
-            names: attributes.iter().map(|a| a.0.clone()).collect(),
-            previous: vec![None; groups.len()],
+            names: attributes.iter().map(|a| a.0.to_string()).collect(),
             groups,
             group_of,
+            previous,
         }
     }
 
@@ -179,15 +241,15 @@ impl Archetypes {
                     round.fallbacks += 1;
                     q.fallback.unwrap_or(f64::NAN)
                 };
-                match (self.previous[g], p.is_nan()) {
+                match (self.previous.get(&self.groups[g]), p.is_nan()) {
                     (Some(prev), false) => q.smoothing * prev + (1.0 - q.smoothing) * p,
                     _ => p,
                 }
             })
             .collect();
-        for (prev, &p) in self.previous.iter_mut().zip(&round.probabilities) {
+        for (group, &p) in self.groups.iter().zip(&round.probabilities) {
             if !p.is_nan() {
-                *prev = Some(p);
+                self.previous.insert(group.clone(), p);
             }
         }
         Ok(round)
@@ -234,5 +296,43 @@ mod tests {
         assert_eq!(a.attributes(2)["age_group"], "20t29");
         assert_eq!(group_sizes(&a), [3, 1, 1]);
         assert_eq!(per_agent(&a, &[0.1, 0.2, 0.3]), [0.1, 0.2, 0.1, 0.3, 0.1]);
+    }
+
+    #[test]
+    fn large_category_spaces_group_like_small_ones() {
+        // 200^3 possible combinations (past the dense table): the same
+        // groups, in the same order, as a direct tuple sort.
+        let labels: Vec<String> = (0..200).map(|k| format!("v{k}")).collect();
+        let n = 5000;
+        let code = |i: usize, salt: usize| ((i * 7919 + salt * 104729) % 13 * 15) as u32;
+        let attrs: Vec<(String, Vec<u32>, Vec<String>)> = (0..3)
+            .map(|k| (format!("a{k}"), (0..n).map(|i| code(i, k)).collect(), labels.clone()))
+            .collect();
+        let a = Archetypes::new(&attrs);
+        let mut tuples: Vec<Vec<u32>> = (0..n).map(|i| attrs.iter().map(|x| x.1[i]).collect()).collect();
+        tuples.sort();
+        tuples.dedup();
+        assert_eq!(a.len(), tuples.len());
+        for i in 0..n {
+            let t: Vec<u32> = attrs.iter().map(|x| x.1[i]).collect();
+            let g = tuples.binary_search(&t).unwrap();
+            assert_eq!(a.group_of(i), g);
+            assert_eq!(a.attributes(g)["a1"], labels[t[1] as usize]);
+        }
+    }
+
+    #[test]
+    fn regrouping_by_a_state_splits_groups_and_keeps_their_history() {
+        let labels = vec!["U19".to_string(), "20t29".to_string()];
+        let ages = vec![0, 1, 0, 1];
+        let mut a = Archetypes::new(&[("age_group".to_string(), ages.clone(), labels.clone())]);
+        a.previous.insert(vec!["U19".into()], 0.5);
+        let health = vec!["well".to_string(), "unwell".to_string()];
+        a.regroup(&[("age_group", &ages, &labels), ("health", &[0, 0, 1, 0], &health)]);
+        // (U19, well), (U19, unwell), (20t29, well).
+        assert_eq!(a.len(), 3);
+        assert_eq!((0..4).map(|i| a.group_of(i)).collect::<Vec<_>>(), [0, 2, 1, 2]);
+        assert_eq!(a.attributes(1)["health"], "unwell");
+        assert_eq!(a.previous[&vec!["U19".to_string()]], 0.5);
     }
 }

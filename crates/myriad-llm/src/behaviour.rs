@@ -2,10 +2,10 @@
 //! decision probabilities by name (`myriad_core::behaviour::Behaviour`).
 
 use crate::agents::PerAgent;
-use crate::archetype::{per_agent, Archetypes, Question};
+use crate::archetype::{per_agent, Archetypes, Attribute, Question};
 use crate::client::LlmClient;
 use crate::parse::AnswerKind;
-use myriad_core::behaviour::{Behaviour, Observations};
+use myriad_core::behaviour::{AgentState, Behaviour, Observations};
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -15,7 +15,13 @@ pub type Columns = Vec<(String, Vec<u32>, Vec<String>)>;
 /// Who is asked.
 pub enum Asking {
     /// One question per group of agents sharing the prompt's attributes.
-    Archetypes(Archetypes),
+    Archetypes {
+        /// The current groups.
+        archetypes: Archetypes,
+        /// The prompt's attribute columns (regrouped with agent states
+        /// when the prompt mentions any).
+        columns: Columns,
+    },
     /// One question per agent, with its memory.
     Agents {
         /// The agents and their memories.
@@ -41,7 +47,7 @@ impl Decision {
     /// Number of distinct questions per period (groups or agents).
     pub fn askers(&self) -> usize {
         match &self.asking {
-            Asking::Archetypes(a) => a.len(),
+            Asking::Archetypes { archetypes, .. } => archetypes.len(),
             Asking::Agents { count, .. } => *count,
         }
     }
@@ -95,7 +101,24 @@ impl LlmBehaviour {
             return Ok(None);
         };
         let (values, texts, requests, unparsed, fallbacks) = match &mut d.asking {
-            Asking::Archetypes(archetypes) => {
+            Asking::Archetypes { archetypes, columns } => {
+                let placeholders = d.question.template.placeholders();
+                let used: Vec<&AgentState> = obs
+                    .states
+                    .iter()
+                    .filter(|st| placeholders.contains(&st.name.as_str()))
+                    .collect();
+                if !used.is_empty() {
+                    let mut attributes: Vec<Attribute> = columns
+                        .iter()
+                        .map(|(n, c, l)| (n.as_str(), c.as_slice(), l.as_slice()))
+                        .collect();
+                    attributes.extend(
+                        used.iter()
+                            .map(|st| (st.name.as_str(), st.codes.as_slice(), st.labels.as_slice())),
+                    );
+                    archetypes.regroup(&attributes);
+                }
                 let extra: Vec<BTreeMap<String, String>> = (0..archetypes.len())
                     .map(|g| (obs.by_group)(&archetypes.attributes(g)))
                     .collect();
@@ -116,6 +139,10 @@ impl LlmBehaviour {
                         })
                         .collect();
                     v.insert(AGENT.to_string(), i.to_string());
+                    for st in obs.states {
+                        let c = st.codes.get(i).copied().unwrap_or(0) as usize;
+                        v.insert(st.name.clone(), st.labels.get(c).cloned().unwrap_or_default());
+                    }
                     let extra = (obs.by_group)(&v);
                     v.extend(extra);
                     v
@@ -183,17 +210,17 @@ impl Behaviour for LlmBehaviour {
             "decisions": self.decisions.iter().map(|d| json!({
                 "name": d.name,
                 "asking": match &d.asking {
-                    Asking::Archetypes(_) => "archetypes",
+                    Asking::Archetypes { .. } => "archetypes",
                     Asking::Agents { .. } => "agents",
                 },
-                "groups": matches!(d.asking, Asking::Archetypes(_)).then(|| d.askers()),
+                "groups": matches!(d.asking, Asking::Archetypes { .. }).then(|| d.askers()),
                 "agents": match &d.asking {
                     Asking::Agents { count, .. } => Some(*count),
-                    Asking::Archetypes(_) => None,
+                    Asking::Archetypes { .. } => None,
                 },
                 "memory_turns": match &d.asking {
                     Asking::Agents { agents, .. } => Some(agents.memory().turns()),
-                    Asking::Archetypes(_) => None,
+                    Asking::Archetypes { .. } => None,
                 },
                 "samples_per_group": d.question.samples,
             })).collect::<Vec<_>>(),

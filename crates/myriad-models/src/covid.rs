@@ -47,7 +47,7 @@
 
 use crate::registry::{ColumnDoc, DecisionAnswer, DecisionDoc, ModelError, ModelInfo, ModelInput};
 use crate::setup::{check_layer_sizes, initial_stages, seed_infections};
-use myriad_core::behaviour::{Behaviour, Observations};
+use myriad_core::behaviour::{AgentState, Behaviour, Observations};
 use myriad_core::metrics::MetricSpec;
 use myriad_core::model::{Contacts, Layer, Model, StepContext};
 use myriad_core::params::{Limit, ParamKind, ParamSet, ParamSpec, ParamValue};
@@ -343,7 +343,7 @@ pub const COVID_INFO: ModelInfo = ModelInfo {
     decisions: &[
         DecisionDoc {
             name: "isolate",
-            doc: "each week, does the agent stay home (no school, work or community contacts)? yes/no; placeholders: agent columns (e.g. {age_group}, {borough}) and {week}, {cases}, {cases_change} (new infections in the agent's borough last week, and the change on the week before)",
+            doc: "each week, does the agent stay home (no school, work or community contacts)? yes/no; placeholders: agent columns (e.g. {age_group}, {borough}) and {week}, {cases}, {cases_change} (new infections in the agent's borough last week, and the change on the week before); agent states {health} (well, or unwell while infectious) and {isolated_last_week} (yes/no), by which archetypes are then also grouped",
             answer: DecisionAnswer::YesNo,
         },
         DecisionDoc {
@@ -877,10 +877,24 @@ impl Covid {
                 ("cases_change".to_string(), change),
             ])
         };
+        // States a prompt may mention; archetypes then group by them too.
+        let states = [
+            AgentState {
+                name: "health".into(),
+                codes: self.stage.par_iter().map(|&s| u32::from(s == I)).collect(),
+                labels: vec!["well".into(), "unwell".into()],
+            },
+            AgentState {
+                name: "isolated_last_week".into(),
+                codes: self.isolating.par_iter().map(|&x| u32::from(x)).collect(),
+                labels: vec!["no".into(), "yes".into()],
+            },
+        ];
         let obs = Observations {
             common: std::collections::BTreeMap::from([("week".to_string(), self.weekly.len().to_string())]),
             by_group: &by_group,
             askers: None,
+            states: &states,
         };
         let mut ask = |decision: &str| match behaviour.probabilities(decision, &obs) {
             Ok(p) => p,

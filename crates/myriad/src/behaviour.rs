@@ -74,7 +74,10 @@ pub fn provider(s: &Scenario, pop: &Population) -> Result<Option<Box<dyn Behavio
             }
         }
         let asking = match spec.per_agent {
-            None => Asking::Archetypes(Archetypes::new(&attributes)),
+            None => Asking::Archetypes {
+                archetypes: Archetypes::new(&attributes),
+                columns: attributes,
+            },
             Some(turns) => Asking::Agents {
                 agents: PerAgent::new(pop.size() as usize, turns, d.remember.clone()),
                 columns: attributes,

@@ -24,8 +24,9 @@ fn serve() -> (String, Arc<AtomicUsize>) {
             post(|State(h): State<Arc<AtomicUsize>>, Json(req): Json<Value>| async move {
                 h.fetch_add(1, Ordering::SeqCst);
                 let prompt = req["messages"][0]["content"].as_str().unwrap_or_default().to_string();
-                // Per-agent memory test: "yes" after a remembered "no".
-                let text = if prompt.contains("65A") || prompt.contains(": no") {
+                // Per-agent memory test: "yes" after a remembered "no";
+                // agent-state test: "yes" when unwell.
+                let text = if prompt.contains("65A") || prompt.contains(": no") || prompt.contains("unwell") {
                     "Yes."
                 } else {
                     "No."
@@ -360,4 +361,61 @@ fn behaviour_settings_that_cannot_work_are_refused_naming_the_key() {
             "case {k} names the file and line: {err}"
         );
     }
+}
+
+#[test]
+fn archetypes_are_also_grouped_by_the_agent_states_a_prompt_mentions() {
+    // 3,000 people, ages cycling through the six groups; every tenth is
+    // infectious at the start (300: agents 0, 10, 20, ..., so 100 each of
+    // U19, 30t39 and 50t64). The server says yes for 65A and for
+    // "unwell", so 500 + 300 = 800 stay home.
+    let d = tempfile::tempdir().unwrap();
+    let ages = ["U19", "20t29", "30t39", "40t49", "50t64", "65A"];
+    let mut text = String::from("age_group,household,stage\n");
+    for i in 0..3000 {
+        text.push_str(&format!(
+            "{},{},{}\n",
+            ages[i % 6],
+            i / 3,
+            if i % 10 == 0 { 2 } else { 0 }
+        ));
+    }
+    std::fs::write(d.path().join("people.csv"), text).unwrap();
+    let (url, hits) = serve();
+    let s = common::write(
+        d.path(),
+        "states.toml",
+        &format!(
+            r#"
+model = "covid"
+seed = 3
+steps = 1
+[population]
+file = "people.csv"
+[params]
+initial_infected = 0
+[[layers]]
+name = "household"
+type = "groups"
+column = "household"
+[llm]
+endpoint = "{url}"
+model = "m"
+[behaviour]
+provider = "llm"
+samples = 3
+[behaviour.isolate]
+prompt = "You are aged {{age_group}} and feel {{health}}. Stay home this week?"
+"#
+        ),
+    );
+    let out = d.path().join("out");
+    let o = myriad(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    assert_eq!(column(&csv, "isolating_fraction", 1), 800.0 / 3000.0);
+    // 6 age groups well, 3 of them also unwell: 9 archetypes, 3 samples each.
+    assert_eq!(hits.load(Ordering::SeqCst), 27);
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["behaviour"]["decisions"][0]["groups"], 9);
 }

@@ -490,6 +490,7 @@ impl Commons {
                 common,
                 by_group: &by_agent,
                 askers: Some(&askers),
+                states: &[],
             };
             provider.ask("harvest", &format!("month {}", ctx.step), &obs)
         };
@@ -527,6 +528,7 @@ impl Commons {
                     common: c,
                     by_group: &by_agent,
                     askers: Some(std::slice::from_ref(&speaker)),
+                    states: &[],
                 };
                 provider.texts("discuss", &when, &obs)
             };
@@ -552,6 +554,7 @@ impl Commons {
                 common,
                 by_group: &by_agent,
                 askers: Some(&askers),
+                states: &[],
             };
             provider.texts("reflect", &when, &obs)
         };

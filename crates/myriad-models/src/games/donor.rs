@@ -481,6 +481,7 @@ impl Donor {
             common,
             by_group: &nothing,
             askers: Some(&askers),
+            states: &[],
         };
         let when = format!("generation {}", ctx.step);
         if let Some(texts) = self.provider.texts("strategy", &when, &obs) {
@@ -555,6 +556,7 @@ impl Donor {
             common,
             by_group: &by_agent,
             askers: Some(&askers),
+            states: &[],
         };
         self.provider
             .ask("donate", &format!("generation {} round {}", ctx.step, round + 1), &obs)

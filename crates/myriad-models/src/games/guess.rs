@@ -216,6 +216,7 @@ impl Guess {
             common,
             by_group: &nothing,
             askers: None,
+            states: &[],
         };
         self.provider.ask("guess", &format!("round {}", ctx.step), &obs)
     }
