@@ -56,6 +56,13 @@ pub trait Behaviour: Send + Sync {
         Ok(None)
     }
 
+    /// Does any question mention this placeholder? Models skip building
+    /// per-agent states nobody asks about.
+    fn mentions(&self, placeholder: &str) -> bool {
+        let _ = placeholder;
+        true
+    }
+
     /// `agent` has been replaced by a new one (a newcomer taking a dead
     /// agent's place): forget what the provider remembers about it.
     fn replace_agent(&mut self, agent: u32) {

@@ -18,9 +18,9 @@ pub enum Asking {
     Archetypes {
         /// The current groups.
         archetypes: Archetypes,
-        /// The prompt's attribute columns (regrouped with agent states
-        /// when the prompt mentions any).
-        columns: Columns,
+        /// The prompt's attribute columns, to regroup with agent states
+        /// (`None` when the prompt mentions no state).
+        columns: Option<Columns>,
     },
     /// One question per agent, with its memory.
     Agents {
@@ -108,7 +108,7 @@ impl LlmBehaviour {
                     .iter()
                     .filter(|st| placeholders.contains(&st.name.as_str()))
                     .collect();
-                if !used.is_empty() {
+                if let (false, Some(columns)) = (used.is_empty(), columns) {
                     let mut attributes: Vec<Attribute> = columns
                         .iter()
                         .map(|(n, c, l)| (n.as_str(), c.as_slice(), l.as_slice()))
@@ -190,6 +190,12 @@ impl Behaviour for LlmBehaviour {
             )),
             Some(_) => Ok(self.answer(decision, obs)?.and_then(|(_, texts)| texts)),
         }
+    }
+
+    fn mentions(&self, placeholder: &str) -> bool {
+        self.decisions
+            .iter()
+            .any(|d| d.question.template.placeholders().contains(&placeholder))
     }
 
     fn replace_agent(&mut self, agent: u32) {

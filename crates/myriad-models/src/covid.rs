@@ -343,7 +343,7 @@ pub const COVID_INFO: ModelInfo = ModelInfo {
     decisions: &[
         DecisionDoc {
             name: "isolate",
-            doc: "each week, does the agent stay home (no school, work or community contacts)? yes/no; placeholders: agent columns (e.g. {age_group}, {borough}) and {week}, {cases}, {cases_change} (new infections in the agent's borough last week, and the change on the week before); agent states {health} (well, or unwell while infectious) and {isolated_last_week} (yes/no), by which archetypes are then also grouped",
+            doc: "each week, does the agent stay home (no school, work or community contacts)? yes/no; placeholders: agent columns (e.g. {age_group}, {borough}) and {week}, {cases}, {cases_change} (new infections in the agent's borough last week, and the change on the week before); agent states {health} and {isolated_last_week} (see below), by which archetypes are then also grouped",
             answer: DecisionAnswer::YesNo,
         },
         DecisionDoc {
@@ -351,6 +351,10 @@ pub const COVID_INFO: ModelInfo = ModelInfo {
             doc: "each week, does an employed agent who is not isolating go to work? yes/no; same placeholders",
             answer: DecisionAnswer::YesNo,
         },
+    ],
+    states: &[
+        ("health", "well, or unwell while infectious"),
+        ("isolated_last_week", "yes if the agent stayed home last week, else no"),
     ],
     plots: &[],
     build: |input| Covid::new(input).map(|m| Box::new(m) as Box<dyn Model>),
@@ -877,19 +881,23 @@ impl Covid {
                 ("cases_change".to_string(), change),
             ])
         };
-        // States a prompt may mention; archetypes then group by them too.
-        let states = [
-            AgentState {
+        // States a prompt may mention (archetypes then group by them too),
+        // built only when one does: each is a code per agent.
+        let mut states = Vec::new();
+        if behaviour.mentions("health") {
+            states.push(AgentState {
                 name: "health".into(),
                 codes: self.stage.par_iter().map(|&s| u32::from(s == I)).collect(),
                 labels: vec!["well".into(), "unwell".into()],
-            },
-            AgentState {
+            });
+        }
+        if behaviour.mentions("isolated_last_week") {
+            states.push(AgentState {
                 name: "isolated_last_week".into(),
                 codes: self.isolating.par_iter().map(|&x| u32::from(x)).collect(),
                 labels: vec!["no".into(), "yes".into()],
-            },
-        ];
+            });
+        }
         let obs = Observations {
             common: std::collections::BTreeMap::from([("week".to_string(), self.weekly.len().to_string())]),
             by_group: &by_group,

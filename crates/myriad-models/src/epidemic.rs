@@ -127,6 +127,7 @@ pub const SIR_INFO: ModelInfo = ModelInfo {
     exclusive: EXCLUSIVE,
     uses_layers: true,
     decisions: &[],
+    states: &[],
     plots: &[],
     build: |input| Epidemic::new(input, false).map(|m| Box::new(m) as Box<dyn Model>),
 };
@@ -142,6 +143,7 @@ pub const SEIR_INFO: ModelInfo = ModelInfo {
     exclusive: EXCLUSIVE,
     uses_layers: true,
     decisions: &[],
+    states: &[],
     plots: &[],
     build: |input| Epidemic::new(input, true).map(|m| Box::new(m) as Box<dyn Model>),
 };

@@ -100,6 +100,9 @@ pub struct ModelInfo {
     pub uses_layers: bool,
     /// Decisions a behaviour provider can make (`[behaviour.<name>]`).
     pub decisions: &'static [DecisionDoc],
+    /// Agent states prompts may mention (`{name}`), changing during the
+    /// run; archetypes are regrouped by those a prompt uses.
+    pub states: &'static [(&'static str, &'static str)],
     /// Panels of `timeseries.png` (empty: compartment counts above, event
     /// counts `new_*` below).
     pub plots: &'static [PlotPanel],

@@ -74,10 +74,19 @@ pub fn provider(s: &Scenario, pop: &Population) -> Result<Option<Box<dyn Behavio
             }
         }
         let asking = match spec.per_agent {
-            None => Asking::Archetypes {
-                archetypes: Archetypes::new(&attributes),
-                columns: attributes,
-            },
+            None => {
+                // The columns are kept (a copy per decision) only to regroup
+                // by agent states, when the prompt mentions one.
+                let uses_state = d
+                    .template
+                    .placeholders()
+                    .iter()
+                    .any(|p| s.model.states.iter().any(|(name, _)| name == p));
+                Asking::Archetypes {
+                    archetypes: Archetypes::new(&attributes),
+                    columns: uses_state.then_some(attributes),
+                }
+            }
             Some(turns) => Asking::Agents {
                 agents: PerAgent::new(pop.size() as usize, turns, d.remember.clone()),
                 columns: attributes,

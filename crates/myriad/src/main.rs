@@ -684,6 +684,16 @@ fn describe(m: &myriad_models::ModelInfo) -> String {
         for d in m.decisions {
             s.push_str(&format!("  {:<24} {}\n", d.name, d.doc));
         }
+        if !m.states.is_empty() {
+            s.push_str("\nAgent states prompts may mention (archetypes are regrouped by them each period):\n");
+            for (name, doc) in m.states {
+                s.push_str(&format!(
+                    "  {{{name}}}{:<w$} {doc}\n",
+                    "",
+                    w = 22usize.saturating_sub(name.len())
+                ));
+            }
+        }
     }
     if !m.columns.is_empty() {
         s.push_str("\nPopulation columns read when present:\n");

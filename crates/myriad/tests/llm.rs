@@ -418,4 +418,17 @@ prompt = "You are aged {{age_group}} and feel {{health}}. Stay home this week?"
     assert_eq!(hits.load(Ordering::SeqCst), 27);
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["behaviour"]["decisions"][0]["groups"], 9);
+
+    // A prompt with a state and no column: two archetypes, well and unwell.
+    let text = std::fs::read_to_string(&s)
+        .unwrap()
+        .replace("You are aged {age_group} and feel", "You feel");
+    let s = common::write(d.path(), "state-only.toml", &text);
+    let out = d.path().join("state-only");
+    let o = myriad(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    assert_eq!(column(&csv, "isolating_fraction", 1), 300.0 / 3000.0);
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["behaviour"]["decisions"][0]["groups"], 2);
 }

@@ -165,6 +165,7 @@ pub const COMMONS_INFO: ModelInfo = ModelInfo {
             answer: DecisionAnswer::Text,
         },
     ],
+    states: &[],
     plots: &[
         PlotPanel {
             ylabel: "units",

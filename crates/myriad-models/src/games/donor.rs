@@ -170,6 +170,7 @@ pub const DONOR_INFO: ModelInfo = ModelInfo {
         doc: "how many units the donor gives this round, a number from 0 to its resources (cut to them); with punishment on, a negative number -x pays x to take 2x from the recipient. ask = \"agents\"; only the round's donors are asked. Placeholders: {agent}, {generation}, {round}, {resources}, {recipient}, {recipient_resources}, {recipient_traces}, {multiplier}, {punishment} (a sentence, or empty), {advice} (the survivors' strategies if written, else their mean donated share last generation), {strategy} (the agent's own, if written), {memory}",
         answer: DecisionAnswer::Number { min: -1e15, max: 1e15 },
     }],
+    states: &[],
     plots: &[
         PlotPanel {
             ylabel: "final resources",

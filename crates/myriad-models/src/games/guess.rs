@@ -113,6 +113,7 @@ pub const GUESS_INFO: ModelInfo = ModelInfo {
         doc: "each round, the player's number in [0, 100] (ask = \"agents\"; an unreadable answer is an invalid report unless fallback is a number). Placeholders: {players}, {round}, {rounds_played}, {ratio} (e.g. 2/3), {previous_target} (or \"none yet\"), {instruction} (the prompt_variant's sentence), {memory}",
         answer: DecisionAnswer::Number { min: 0.0, max: 100.0 },
     }],
+    states: &[],
     plots: &[
         PlotPanel {
             ylabel: "report",
