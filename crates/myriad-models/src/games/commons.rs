@@ -304,7 +304,7 @@ impl Model for Commons {
 
     fn observe(&self, row: &mut [f64]) {
         let m = Month {
-            threshold: (self.stock / 2.0).floor() / f64::from(self.agents),
+            threshold: ((self.stock / 2.0).floor() / f64::from(self.agents)).floor(),
             active: self.agents as usize,
             ..Month::default()
         };
