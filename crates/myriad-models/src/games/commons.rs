@@ -19,6 +19,10 @@ use myriad_core::rng::{CounterRng, Stream};
 use serde_json::json;
 use std::collections::BTreeMap;
 
+/// Largest commons whose individual harvests go to the transcript (a line
+/// per agent and month).
+const TRANSCRIPT_AGENTS: usize = 1000;
+
 /// What a text placeholder holds before there is anything to show.
 const NONE_YET: &str = "none yet";
 
@@ -286,8 +290,8 @@ fn allocate(requests: &[u64], stock: u64, rng: &CounterRng, month: u32) -> Vec<u
         let i = wanting[k];
         got[i] += 1;
         if got[i] == requests[i] {
-            // Keeps the list in a seeded, reproducible order.
-            wanting.remove(k);
+            // O(1); the order stays a function of the seed.
+            wanting.swap_remove(k);
         }
     }
     got
@@ -381,9 +385,11 @@ impl Model for Commons {
         } else {
             self.stock = (2.0 * self.stock).min(p.num("capacity"));
         }
-        for (i, (&asked, &got)) in requests.iter().zip(&got).enumerate() {
-            self.transcript
-                .push(json!({"kind": "harvest", "agent": i, "asked": asked, "got": got}));
+        if active <= TRANSCRIPT_AGENTS {
+            for (i, (&asked, &got)) in requests.iter().zip(&got).enumerate() {
+                self.transcript
+                    .push(json!({"kind": "harvest", "agent": i, "asked": asked, "got": got}));
+            }
         }
         let utterances = if self.collapsed_in.is_none() && p.choice("communication") == "on" {
             self.talk(ctx, threshold, active)

@@ -35,6 +35,13 @@ use std::collections::{BTreeMap, VecDeque};
 const PLAYERS: &[&str] = &["evolving", "fixed"];
 const SWITCH: &[&str] = &["off", "on"];
 
+/// Largest population whose individual donations go to the transcript
+/// (n x n/2 lines per game).
+const TRANSCRIPT_AGENTS: usize = 100;
+
+/// Most agents a generation may have.
+const MAX_AGENTS: usize = 4000;
+
 /// Random stream of the split into halves.
 const SPLIT: Stream = Stream::custom(1);
 /// Random stream of strategies (initial draws and mutations).
@@ -216,6 +223,13 @@ impl Donor {
                 "the donor game needs an even number of agents, at least 2 (the population has {n})"
             )));
         }
+        // Everyone meets everyone of the other half twice per game: n^2/2
+        // donations per game.
+        if n > MAX_AGENTS {
+            return Err(ModelError::Infeasible(format!(
+                "the donor game plays n x n/2 donations per game; {n} agents is more than the {MAX_AGENTS} it accepts"
+            )));
+        }
         let p = &input.params;
         let (generosity, reciprocity) = if p.choice("players") == "fixed" {
             (vec![p.num("generosity"); n], vec![p.num("reciprocity"); n])
@@ -348,15 +362,17 @@ impl Model for Donor {
                 if had > 0.0 {
                     shares.push(given / had);
                 }
-                self.transcript.push(json!({
-                    "kind": "donate",
-                    "round": round + 1,
-                    "donor": donor,
-                    "recipient": recipient,
-                    "had": had,
-                    "gave": given,
-                    "punished": choice < 0.0 && punish.is_some(),
-                }));
+                if n <= TRANSCRIPT_AGENTS {
+                    self.transcript.push(json!({
+                        "kind": "donate",
+                        "round": round + 1,
+                        "donor": donor,
+                        "recipient": recipient,
+                        "had": had,
+                        "gave": given,
+                        "punished": choice < 0.0 && punish.is_some(),
+                    }));
+                }
                 traces[donor].push_back(Trace { recipient, given, had });
                 if traces[donor].len() > keep {
                     traces[donor].pop_front();
