@@ -88,15 +88,17 @@ impl LlmBehaviour {
     }
 }
 
+/// What one decision round produced.
+struct Answers {
+    /// Per agent: the value (probability of yes, or the number), NaN where none.
+    values: Vec<f64>,
+    /// Per-agent mode: each asker's answer as text, in `obs.askers` order.
+    texts: Option<Vec<Option<String>>>,
+}
+
 impl LlmBehaviour {
-    /// Ask `decision`: per-agent values (NaN where none) and, in per-agent
-    /// mode, the answers as text for the askers (in `obs.askers` order).
-    #[allow(clippy::type_complexity)]
-    fn answer(
-        &mut self,
-        decision: &str,
-        obs: &Observations,
-    ) -> Result<Option<(Vec<f64>, Option<Vec<Option<String>>>)>, String> {
+    /// Ask `decision` (None if this provider does not handle it).
+    fn answer(&mut self, decision: &str, obs: &Observations) -> Result<Option<Answers>, String> {
         let Some(d) = self.decisions.iter_mut().find(|d| d.name == decision) else {
             return Ok(None);
         };
@@ -166,7 +168,7 @@ impl LlmBehaviour {
         self.requests += requests;
         self.unparsed += unparsed;
         self.fallbacks += fallbacks;
-        Ok(Some((values, texts)))
+        Ok(Some(Answers { values, texts }))
     }
 }
 
@@ -179,7 +181,7 @@ impl Behaviour for LlmBehaviour {
             }
             Some(_) => {}
         }
-        Ok(self.answer(decision, obs)?.map(|(values, _)| values))
+        Ok(self.answer(decision, obs)?.map(|a| a.values))
     }
 
     fn texts(&mut self, decision: &str, obs: &Observations) -> Result<Option<Vec<Option<String>>>, String> {
@@ -188,7 +190,7 @@ impl Behaviour for LlmBehaviour {
             Some(d) if !matches!(d.asking, Asking::Agents { .. }) => Err(format!(
                 "decision '{decision}' is free text, which needs ask = \"agents\""
             )),
-            Some(_) => Ok(self.answer(decision, obs)?.and_then(|(_, texts)| texts)),
+            Some(_) => Ok(self.answer(decision, obs)?.and_then(|a| a.texts)),
         }
     }
 

@@ -3,7 +3,7 @@
 //! scenarios.
 
 mod common;
-use common::{myriad, serve_v1, stderr, write};
+use common::{myriad, run_quietly, serve_v1, stderr, write};
 
 use axum::extract::State;
 use axum::routing::post;
@@ -70,7 +70,7 @@ fn serve() -> (String, Prompts) {
 }
 
 fn run(scenario: &Path, out: &Path) -> (String, Value) {
-    let o = myriad(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    let o = run_quietly(scenario, out, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let csv = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
     let summary = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
@@ -327,15 +327,7 @@ fn shipped_game_scenarios_run() {
     ] {
         let out = d.path().join(name);
         let s = root.join(format!("{name}.toml"));
-        let o = myriad(&[
-            "run",
-            s.to_str().unwrap(),
-            "--set",
-            set,
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-        ]);
+        let o = run_quietly(&s, &out, &["--set", set]);
         assert!(o.status.success(), "{name}: {}", stderr(&o));
         assert!(out.join("timeseries.png").exists());
     }

@@ -3,7 +3,7 @@
 //! replayed byte for byte without the server.
 
 mod common;
-use common::{myriad, serve_v1, stderr};
+use common::{myriad, run_quietly, serve_v1, stderr};
 
 use axum::extract::State;
 use axum::routing::post;
@@ -56,18 +56,21 @@ fn people_n(dir: &Path, n: usize) {
     std::fs::write(dir.join("people.csv"), text).unwrap();
 }
 
-fn scenario(dir: &Path, endpoint: &str, mode: &str, extra: &str) -> PathBuf {
+/// A `covid` scenario on `people.csv` with one household layer, the given
+/// steps and initial infections, `[llm]` at `endpoint` plus `llm`, and the
+/// `[behaviour]` tables `behaviour`; written to `dir/file`.
+fn covid_llm(dir: &Path, file: &str, steps: u32, infected: u32, endpoint: &str, llm: &str, behaviour: &str) -> PathBuf {
     let text = format!(
         r#"
 model = "covid"
 seed = 3
-steps = 14
+steps = {steps}
 
 [population]
 file = "people.csv"
 
 [params]
-initial_infected = 30
+initial_infected = {infected}
 
 [[layers]]
 name = "household"
@@ -77,22 +80,27 @@ column = "household"
 [llm]
 endpoint = "{endpoint}"
 model = "test-model"
-cache = "llm-cache.jsonl"
-mode = "{mode}"
 timeout_seconds = 2
-{extra}
+{llm}
 
 [behaviour]
 provider = "llm"
-samples = 3
-
-[behaviour.isolate]
-prompt = "You are aged {{age_group}}. Last week {{cases}} new cases ({{cases_change}}). Do you stay home this week? Answer yes or no."
+{behaviour}
 "#
     );
-    let p = dir.join(format!("llm-{mode}.toml"));
-    std::fs::write(&p, text).unwrap();
-    p
+    common::write(dir, file, &text)
+}
+
+fn scenario(dir: &Path, endpoint: &str, mode: &str, extra: &str) -> PathBuf {
+    covid_llm(
+        dir,
+        &format!("llm-{mode}.toml"),
+        14,
+        30,
+        endpoint,
+        &format!("cache = \"llm-cache.jsonl\"\nmode = \"{mode}\"\n{extra}"),
+        "samples = 3\n[behaviour.isolate]\nprompt = \"You are aged {age_group}. Last week {cases} new cases ({cases_change}). Do you stay home this week? Answer yes or no.\"",
+    )
 }
 
 fn column(csv: &str, name: &str, step: usize) -> f64 {
@@ -115,7 +123,7 @@ fn archetype_decisions_come_from_the_llm_and_replay_byte_identically() {
     let (url, hits) = serve();
     let recorded = d.path().join("recorded");
     let s = scenario(d.path(), &url, "record", "");
-    let o = myriad(&["run", s.to_str().unwrap(), "--out", recorded.to_str().unwrap(), "-q"]);
+    let o = run_quietly(&s, &recorded, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let csv = std::fs::read_to_string(recorded.join("timeseries.csv")).unwrap();
     // The LLM says yes exactly for 65A: 500 of 3,000 agents isolate.
@@ -139,22 +147,14 @@ fn archetype_decisions_come_from_the_llm_and_replay_byte_identically() {
     };
     let s = scenario(d.path(), &dead, "replay", "");
     let replayed = d.path().join("replayed");
-    let o = myriad(&["run", s.to_str().unwrap(), "--out", replayed.to_str().unwrap(), "-q"]);
+    let o = run_quietly(&s, &replayed, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(replayed.join("timeseries.csv")).unwrap(), csv);
     assert_eq!(hits.load(Ordering::SeqCst), 36);
 
     // The heuristic, by switching the provider: no LLM involved.
     let heuristic = d.path().join("heuristic");
-    let o = myriad(&[
-        "run",
-        s.to_str().unwrap(),
-        "--out",
-        heuristic.to_str().unwrap(),
-        "-q",
-        "--set",
-        "behaviour.provider=heuristic",
-    ]);
+    let o = run_quietly(&s, &heuristic, &["--set", "behaviour.provider=heuristic"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let h = std::fs::read_to_string(heuristic.join("timeseries.csv")).unwrap();
     assert_ne!(column(&h, "isolating_fraction", 1), 500.0 / 3000.0);
@@ -171,7 +171,7 @@ fn an_unreachable_endpoint_stops_the_run_naming_it_and_keeps_the_steps_done() {
     let s = scenario(d.path(), &dead, "live", "max_retries = 1");
     // `cache` with mode live is allowed (the cache is not used).
     let out = d.path().join("out");
-    let o = myriad(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    let o = run_quietly(&s, &out, &[]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains(&dead) && err.contains("unreachable"), "{err}");
@@ -203,45 +203,17 @@ fn llm_check_reports_the_answer() {
 
 /// A per-agent scenario: every agent asks itself, remembering `turns` answers.
 fn per_agent_scenario(dir: &Path, endpoint: &str, turns: u32, cache: &str, extra: &str) -> PathBuf {
-    let text = format!(
-        r#"
-model = "covid"
-seed = 3
-steps = 21
-
-[population]
-file = "people.csv"
-
-[params]
-initial_infected = 0
-
-[[layers]]
-name = "household"
-type = "groups"
-column = "household"
-
-[llm]
-endpoint = "{endpoint}"
-model = "test-model"
-cache = "{cache}"
-mode = "record"
-timeout_seconds = 2
-
-[behaviour]
-provider = "llm"
-ask = "agents"
-memory_turns = {turns}
-samples = 1
-{extra}
-
-[behaviour.isolate]
-prompt = "You are aged {{age_group}}. Your earlier answers:\n{{memory}}\nDo you stay home this week? Answer yes or no."
-remember = "week {{week}}: {{answer}}"
-"#
-    );
-    let p = dir.join(format!("agents-{turns}.toml"));
-    std::fs::write(&p, text).unwrap();
-    p
+    covid_llm(
+        dir,
+        &format!("agents-{turns}.toml"),
+        21,
+        0,
+        endpoint,
+        &format!("cache = \"{cache}\"\nmode = \"record\""),
+        &format!(
+            "ask = \"agents\"\nmemory_turns = {turns}\nsamples = 1\n{extra}\n[behaviour.isolate]\nprompt = \"You are aged {{age_group}}. Your earlier answers:\\n{{memory}}\\nDo you stay home this week? Answer yes or no.\"\nremember = \"week {{week}}: {{answer}}\""
+        ),
+    )
 }
 
 #[test]
@@ -257,7 +229,7 @@ fn per_agent_decisions_remember_exactly_the_configured_turns() {
     let week_shares = |turns: u32| {
         let s = per_agent_scenario(d.path(), &url, turns, &format!("cache-{turns}.jsonl"), "");
         let out = d.path().join(format!("out-{turns}"));
-        let o = myriad(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+        let o = run_quietly(&s, &out, &[]);
         assert!(o.status.success(), "{}", stderr(&o));
         let csv = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
         let summary: Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
@@ -282,7 +254,7 @@ fn per_agent_mode_refuses_a_population_over_max_agents() {
     people_n(d.path(), 300);
     let s = per_agent_scenario(d.path(), "http://127.0.0.1:9/v1", 0, "c.jsonl", "max_agents = 299");
     let out = d.path().join("out");
-    let o = myriad(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    let o = run_quietly(&s, &out, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("300 agents") && err.contains("max_agents = 299"), "{err}");
@@ -301,7 +273,7 @@ fn a_full_disk_under_the_cache_stops_the_run_naming_the_file_and_keeps_the_steps
     let (url, _) = serve();
     let s = per_agent_scenario(d.path(), &url, 1, "/dev/full", "");
     let out = d.path().join("out");
-    let o = myriad(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    let o = run_quietly(&s, &out, &[]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("/dev/full") && err.contains("No space left"), "{err}");
@@ -382,35 +354,17 @@ fn archetypes_are_also_grouped_by_the_agent_states_a_prompt_mentions() {
     }
     std::fs::write(d.path().join("people.csv"), text).unwrap();
     let (url, hits) = serve();
-    let s = common::write(
+    let s = covid_llm(
         d.path(),
         "states.toml",
-        &format!(
-            r#"
-model = "covid"
-seed = 3
-steps = 1
-[population]
-file = "people.csv"
-[params]
-initial_infected = 0
-[[layers]]
-name = "household"
-type = "groups"
-column = "household"
-[llm]
-endpoint = "{url}"
-model = "m"
-[behaviour]
-provider = "llm"
-samples = 3
-[behaviour.isolate]
-prompt = "You are aged {{age_group}} and feel {{health}}. Stay home this week?"
-"#
-        ),
+        1,
+        0,
+        &url,
+        "",
+        "samples = 3\n[behaviour.isolate]\nprompt = \"You are aged {age_group} and feel {health}. Stay home this week?\"",
     );
     let out = d.path().join("out");
-    let o = myriad(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    let o = run_quietly(&s, &out, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let csv = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
     assert_eq!(column(&csv, "isolating_fraction", 1), 800.0 / 3000.0);
@@ -425,7 +379,7 @@ prompt = "You are aged {{age_group}} and feel {{health}}. Stay home this week?"
         .replace("You are aged {age_group} and feel", "You feel");
     let s = common::write(d.path(), "state-only.toml", &text);
     let out = d.path().join("state-only");
-    let o = myriad(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    let o = run_quietly(&s, &out, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let csv = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
     assert_eq!(column(&csv, "isolating_fraction", 1), 300.0 / 3000.0);

@@ -445,16 +445,7 @@ impl Commons {
         } else {
             String::new()
         };
-        let last = if self.last_harvests.iter().all(Option::is_none) {
-            NONE_YET.to_string()
-        } else {
-            self.last_harvests
-                .iter()
-                .enumerate()
-                .filter_map(|(i, h)| h.map(|h| format!("agent {i}: {h}")))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let last = self.harvest_list().unwrap_or_else(|| NONE_YET.to_string());
         BTreeMap::from([
             ("month".to_string(), ctx.step.to_string()),
             ("agents".to_string(), active.to_string()),
@@ -469,20 +460,46 @@ impl Commons {
         ])
     }
 
-    /// Values for one agent: its total so far and its last reflection.
-    fn per_agent(&self) -> impl Fn(&BTreeMap<String, String>) -> BTreeMap<String, String> + Sync + '_ {
-        move |attrs: &BTreeMap<String, String>| {
+    /// Everyone's latest harvest, "agent 0: 10, agent 1: 12, ..." (None
+    /// before the first month).
+    fn harvest_list(&self) -> Option<String> {
+        let list: Vec<String> = self
+            .last_harvests
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.map(|h| format!("agent {i}: {h}")))
+            .collect();
+        (!list.is_empty()).then(|| list.join(", "))
+    }
+
+    /// Put a question to the LLM players `askers` with the month's shared
+    /// values `common`; each agent also sees its own total and reflection.
+    fn put<R>(
+        &mut self,
+        common: BTreeMap<String, String>,
+        askers: &[u32],
+        ask: impl FnOnce(&mut Provider, &Observations) -> R,
+    ) -> R {
+        let (gains, reflections) = (&self.gains, &self.reflections);
+        let by_agent = move |attrs: &BTreeMap<String, String>| {
             let i = attrs.get("agent").and_then(|a| a.parse::<usize>().ok());
-            let total = i.and_then(|i| self.gains.get(i)).copied().unwrap_or(0.0);
+            let total = i.and_then(|i| gains.get(i)).copied().unwrap_or(0.0);
             let reflection = i
-                .and_then(|i| self.reflections.get(i))
+                .and_then(|i| reflections.get(i))
                 .cloned()
                 .unwrap_or_else(|| NONE_YET.to_string());
             BTreeMap::from([
                 ("your_total".to_string(), format!("{total}")),
                 ("reflection".to_string(), reflection),
             ])
-        }
+        };
+        let obs = Observations {
+            common,
+            by_group: &by_agent,
+            askers: Some(askers),
+            states: &[],
+        };
+        ask(&mut self.provider, &obs)
     }
 
     /// The LLM players' requests this month (None without a provider).
@@ -490,19 +507,8 @@ impl Commons {
         self.provider.behaviour.as_ref()?;
         let common = self.common(ctx, threshold, active);
         let askers: Vec<u32> = (0..self.agents).collect();
-        let mut provider = std::mem::take(&mut self.provider);
-        let values = {
-            let by_agent = self.per_agent();
-            let obs = Observations {
-                common,
-                by_group: &by_agent,
-                askers: Some(&askers),
-                states: &[],
-            };
-            provider.ask("harvest", &format!("month {}", ctx.step), &obs)
-        };
-        self.provider = provider;
-        values
+        let when = format!("month {}", ctx.step);
+        self.put(common, &askers, |p, obs| p.ask("harvest", &when, obs))
     }
 
     /// The month's discussion and reflections (LLM players only); returns
@@ -513,41 +519,20 @@ impl Commons {
         }
         let when = format!("month {}", ctx.step);
         let mut common = self.common(ctx, threshold, active);
-        let harvests = self
-            .last_harvests
-            .iter()
-            .enumerate()
-            .filter_map(|(i, h)| h.map(|h| format!("agent {i}: {h}")))
-            .collect::<Vec<_>>()
-            .join(", ");
-        common.insert("harvests".to_string(), harvests);
-        let mut provider = std::mem::take(&mut self.provider);
+        common.insert("harvests".to_string(), self.harvest_list().unwrap_or_default());
         let mut lines: Vec<String> = Vec::new();
-        let mut said = 0;
         let limit = ctx.params.num("utterances") as u64;
         for u in 0..limit {
             let speaker = (u % u64::from(self.agents)) as u32;
             let mut c = common.clone();
             c.insert("conversation".to_string(), conversation(&lines));
-            let texts = {
-                let by_agent = self.per_agent();
-                let obs = Observations {
-                    common: c,
-                    by_group: &by_agent,
-                    askers: Some(std::slice::from_ref(&speaker)),
-                    states: &[],
-                };
-                provider.texts("discuss", &when, &obs)
-            };
+            let texts = self.put(c, &[speaker], |p, obs| p.texts("discuss", &when, obs));
             let Some(texts) = texts else { break };
-            let text = texts.into_iter().next().flatten().unwrap_or_default();
-            let ended = text.to_ascii_lowercase().contains("[end]");
-            let text = text.replace("[end]", "").replace("[END]", "").trim().to_string();
+            let (text, ended) = closing(&texts.into_iter().next().flatten().unwrap_or_default());
             if !text.is_empty() {
                 self.transcript
                     .push(json!({"kind": "say", "agent": speaker, "text": text}));
                 lines.push(format!("agent {speaker}: {text}"));
-                said += 1;
             }
             if ended {
                 break;
@@ -555,17 +540,7 @@ impl Commons {
         }
         common.insert("conversation".to_string(), conversation(&lines));
         let askers: Vec<u32> = (0..self.agents).collect();
-        let reflections = {
-            let by_agent = self.per_agent();
-            let obs = Observations {
-                common,
-                by_group: &by_agent,
-                askers: Some(&askers),
-                states: &[],
-            };
-            provider.texts("reflect", &when, &obs)
-        };
-        if let Some(texts) = reflections {
+        if let Some(texts) = self.put(common, &askers, |p, obs| p.texts("reflect", &when, obs)) {
             for (i, t) in texts.into_iter().enumerate() {
                 if let Some(t) = t {
                     self.transcript.push(json!({"kind": "reflect", "agent": i, "text": t}));
@@ -573,15 +548,32 @@ impl Commons {
                 }
             }
         }
-        self.provider = provider;
         // Next month's prompts show this month's discussion only (bounded).
         self.discussion = if lines.is_empty() {
             "none".to_string()
         } else {
             lines.join("\n")
         };
-        said
+        lines.len() as u64
     }
+}
+
+/// An utterance without its closing mark, and whether it had one ("[end]",
+/// in any case).
+fn closing(text: &str) -> (String, bool) {
+    const MARK: &str = "[end]";
+    let lower = text.to_ascii_lowercase();
+    let mut kept = String::with_capacity(text.len());
+    let mut rest = 0;
+    let mut ended = false;
+    // ASCII lowercasing keeps byte offsets, so `lower`'s matches index `text`.
+    for (at, _) in lower.match_indices(MARK) {
+        kept.push_str(&text[rest..at]);
+        rest = at + MARK.len();
+        ended = true;
+    }
+    kept.push_str(&text[rest..]);
+    (kept.trim().to_string(), ended)
 }
 
 /// A conversation as prompt text.
@@ -590,5 +582,19 @@ fn conversation(lines: &[String]) -> String {
         "(nobody has spoken yet)".to_string()
     } else {
         lines.join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closing;
+
+    #[test]
+    fn the_closing_mark_is_found_and_removed_in_any_case() {
+        assert_eq!(closing("Agreed. [end]"), ("Agreed.".to_string(), true));
+        assert_eq!(closing("[END] fine"), ("fine".to_string(), true));
+        assert_eq!(closing("Done [End]."), ("Done .".to_string(), true));
+        assert_eq!(closing("We take 10."), ("We take 10.".to_string(), false));
+        assert_eq!(closing("[end]"), (String::new(), true));
     }
 }

@@ -13,6 +13,13 @@ pub fn myriad(args: &[&str]) -> Output {
         .expect("run myriad")
 }
 
+/// `myriad run SCENARIO --out OUT -q EXTRA...`.
+pub fn run_quietly(scenario: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"];
+    args.extend_from_slice(extra);
+    myriad(&args)
+}
+
 /// Its standard error as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
