@@ -222,6 +222,20 @@ pub fn groups(n: u32, size_weights: &[f64], rng: &CounterRng) -> (EdgeList, Vec<
     (EdgeList::from_flat(ends), group_of)
 }
 
+/// Undirected edges [`groups_from_ids`] would make: the sum over groups of
+/// s(s-1)/2, computed without making them (to refuse a column that puts a
+/// million agents in one group before asking for 10^12 edges).
+pub fn group_pairs(ids: &[i64]) -> f64 {
+    let mut sorted: Vec<i64> = ids.iter().copied().filter(|&g| g >= 0).collect();
+    sorted.par_sort_unstable();
+    let mut pairs = 0.0;
+    for run in sorted.chunk_by(|a, b| a == b) {
+        let s = run.len() as f64;
+        pairs += s * (s - 1.0) / 2.0;
+    }
+    pairs
+}
+
 /// Fully connect agents that share a group id: `ids[i]` is agent `i`'s group
 /// (households, school classes, work teams read from a population column);
 /// a negative id means "in no group". Members need not be contiguous.

@@ -41,6 +41,7 @@ pub fn read_edge_list(path: &Path, n: u32) -> Result<(EdgeList, EdgeListInfo), I
     let mut rows = 0u64;
     while rdr.read_record(&mut rec).map_err(|e| IoError::from_csv(path, e))? {
         let line = rec.position().map_or(0, |p| p.line());
+        crate::population::check_single_line(path, &rec, &header)?;
         for col in [src, dst] {
             let text = &rec[col];
             let id: i64 = text.parse().map_err(|_| IoError::WrongType {

@@ -5,9 +5,18 @@ use std::path::PathBuf;
 /// An error reading or writing a data file.
 #[derive(Debug, thiserror::Error)]
 pub enum IoError {
-    /// The file could not be opened, read or written.
+    /// The file could not be opened or read.
     #[error("{}: {source}", path.display())]
     File {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// An output file could not be written (a full disk, no permission):
+    /// a failure of the run, not of its input.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
         /// The file.
         path: PathBuf,
         /// The operating system's reason.
@@ -36,7 +45,7 @@ pub enum IoError {
         found: usize,
     },
     /// A required column is absent.
-    #[error("{}: missing column '{column}' (columns present: {})", path.display(), present.join(", "))]
+    #[error("{}: missing column '{column}' (columns present: {})", path.display(), clip(&present.join(", ")))]
     MissingColumn {
         /// The file.
         path: PathBuf,
@@ -46,7 +55,7 @@ pub enum IoError {
         present: Vec<String>,
     },
     /// A value does not have the column's required type.
-    #[error("{}{}: column '{column}' must hold {expected} values, found \"{value}\"", path.display(), line_suffix(*line))]
+    #[error("{}{}: column '{column}' must hold {expected} values, found \"{}\"", path.display(), line_suffix(*line), clip(value))]
     WrongType {
         /// The file.
         path: PathBuf,
@@ -93,6 +102,21 @@ pub enum IoError {
     },
 }
 
+/// At most this many characters of a value from the user's file are shown
+/// in a message: enough to recognise it, never the whole of a damaged file.
+pub const SHOWN_CHARS: usize = 80;
+
+/// `text`, cut to [`SHOWN_CHARS`] characters with a note of the full length.
+pub fn clip(text: &str) -> String {
+    let n = text.chars().count();
+    if n <= SHOWN_CHARS {
+        text.to_string()
+    } else {
+        let head: String = text.chars().take(SHOWN_CHARS).collect();
+        format!("{head}... ({n} characters)")
+    }
+}
+
 fn line_suffix(line: Option<u64>) -> String {
     line.map(|l| format!(":{l}")).unwrap_or_default()
 }
@@ -103,6 +127,18 @@ impl IoError {
             path: path.to_path_buf(),
             source,
         }
+    }
+
+    pub(crate) fn write(path: &std::path::Path, source: std::io::Error) -> IoError {
+        IoError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// Is this a failure to write an output (not a problem with the input)?
+    pub fn is_write(&self) -> bool {
+        matches!(self, IoError::Write { .. })
     }
 
     pub(crate) fn format(path: &std::path::Path, line: Option<u64>, message: impl Into<String>) -> IoError {

@@ -266,6 +266,25 @@ pub(crate) fn open_csv(path: &Path) -> Result<(csv::Reader<File>, Vec<String>), 
     Ok((rdr, header))
 }
 
+/// Refuse a record with a field spanning several lines. Population and
+/// edge files hold one agent or edge per line, so such a field is almost
+/// always a quote that was never closed, which would otherwise swallow
+/// every following row into one value.
+pub(crate) fn check_single_line(path: &Path, rec: &csv::StringRecord, header: &[String]) -> Result<(), IoError> {
+    if let Some((j, _)) = rec.iter().enumerate().find(|(_, f)| f.contains(['\n', '\r'])) {
+        let line = rec.position().map_or(0, |p| p.line());
+        let column = header.get(j).map_or_else(|| format!("{}", j + 1), |h| format!("'{h}'"));
+        return Err(IoError::format(
+            path,
+            Some(line),
+            format!(
+                "a quoted value in column {column} opens on this line and is not closed before the end of the line (a stray or missing '\"'?); values may not span lines"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Two passes: the first infers each column's type, the second parses.
 /// Returns the columns and the file line of each row (for error messages).
 fn read_csv_columns(path: &Path) -> Result<(Vec<Column>, Option<Vec<u64>>), IoError> {
@@ -292,6 +311,7 @@ fn read_csv_columns(path: &Path) -> Result<(Vec<Column>, Option<Vec<u64>>), IoEr
     let mut lines = Vec::new();
     while rdr.read_record(&mut rec).map_err(|e| IoError::from_csv(path, e))? {
         let line = rec.position().map_or(0, |p| p.line());
+        check_single_line(path, &rec, &header)?;
         lines.push(line);
         for (j, field) in rec.iter().enumerate() {
             if field.is_empty() {
@@ -475,7 +495,7 @@ pub fn write_population_parquet(path: &Path, population: &Population) -> Result<
     use arrow_array::{ArrayRef, DictionaryArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
     use arrow_schema::{Field, Schema};
     use std::sync::Arc;
-    let err = |e: &dyn std::fmt::Display| IoError::format(path, None, e.to_string());
+    let err = |e: &dyn std::fmt::Display| IoError::write(path, std::io::Error::other(e.to_string()));
     if population.columns().is_empty() {
         return Err(IoError::format(
             path,
@@ -514,7 +534,7 @@ pub fn write_population_parquet(path: &Path, population: &Population) -> Result<
     }
     let schema = Arc::new(Schema::new(fields));
     let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| err(&e))?;
-    let f = File::create(path).map_err(|e| IoError::file(path, e))?;
+    let f = File::create(path).map_err(|e| IoError::write(path, e))?;
     let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None).map_err(|e| err(&e))?;
     // Row groups of a million agents keep the writer's buffers small.
     let rows = batch.num_rows();

@@ -6,7 +6,7 @@ use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, UInt32Array};
 use arrow_schema::{DataType, Field, Schema};
 use myriad_core::metrics::{MetricKind, MetricSpec};
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,20 +20,27 @@ pub fn format_value(kind: MetricKind, x: f64) -> String {
 }
 
 /// A CSV time series: header `step,<metric>...`, one row per step.
+///
+/// Each line is written whole or not at all: when a write fails (a full
+/// disk), the file is cut back to the end of the last complete line, so a
+/// reader never sees half a row.
 pub struct TimeseriesCsv {
     path: PathBuf,
     kinds: Vec<MetricKind>,
-    out: BufWriter<File>,
+    out: File,
+    /// Bytes of complete lines written so far.
+    committed: u64,
 }
 
 impl TimeseriesCsv {
     /// Create the file and write its header.
     pub fn create(path: &Path, specs: &[MetricSpec]) -> Result<TimeseriesCsv, IoError> {
-        let f = File::create(path).map_err(|e| IoError::file(path, e))?;
+        let f = File::create(path).map_err(|e| IoError::write(path, e))?;
         let mut w = TimeseriesCsv {
             path: path.to_path_buf(),
             kinds: specs.iter().map(|s| s.kind).collect(),
-            out: BufWriter::new(f),
+            out: f,
+            committed: 0,
         };
         let header: Vec<&str> = std::iter::once("step")
             .chain(specs.iter().map(|s| s.name.as_str()))
@@ -43,9 +50,20 @@ impl TimeseriesCsv {
     }
 
     fn write_line(&mut self, line: &str) -> Result<(), IoError> {
-        writeln!(self.out, "{line}")
-            .and_then(|_| self.out.flush())
-            .map_err(|e| IoError::file(&self.path, e))
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        match self.out.write_all(&bytes) {
+            Ok(()) => {
+                self.committed += bytes.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // Best effort: remove the part of the line that was written.
+                let _ = self.out.set_len(self.committed);
+                Err(IoError::write(&self.path, e))
+            }
+        }
     }
 
     /// Append and flush one row.
@@ -81,9 +99,9 @@ pub fn write_timeseries_parquet(
             }
         }
     }
-    let err = |e: &dyn std::fmt::Display| IoError::format(path, None, e.to_string());
+    let err = |e: &dyn std::fmt::Display| IoError::write(path, std::io::Error::other(e.to_string()));
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| err(&e))?;
-    let f = File::create(path).map_err(|e| IoError::file(path, e))?;
+    let f = File::create(path).map_err(|e| IoError::write(path, e))?;
     let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).map_err(|e| err(&e))?;
     w.write(&batch).map_err(|e| err(&e))?;
     w.close().map_err(|e| err(&e))?;

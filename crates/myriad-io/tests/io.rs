@@ -254,3 +254,54 @@ fn population_parquet_round_trips_every_column_type() {
     }
     assert_eq!(back.columns().len(), pop.columns().len());
 }
+
+#[test]
+fn an_unclosed_quote_is_refused_at_the_line_where_it_opens() {
+    // Regression: one stray quote in a free-text column made the rest of
+    // the file a single value, and 2,000 rows loaded as a handful of agents.
+    let d = tempfile::tempdir().unwrap();
+    let mut text = String::from("age,note\n");
+    for i in 0..2000 {
+        let note = if i == 5 { "\"oops" } else { "fine" };
+        text.push_str(&format!("{},{note}\n", i % 90));
+    }
+    let p = file(&d, "people.csv", &text);
+    let e = read_population(&p, &[]).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.starts_with(&format!("{}:7:", p.display())), "{msg}");
+    assert!(msg.contains("column 'note'") && msg.contains("not closed"), "{msg}");
+
+    let edges = file(&d, "edges.csv", "source,target\n0,1\n\"1,2\n2,3\n");
+    let e = read_edge_list(&edges, 10).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{}:3:", edges.display())), "{e}");
+
+    // Quoted values that close on their line are fine.
+    let p = file(&d, "ok.csv", "age,note\n1,\"a, b\"\n2,\"c\"\n");
+    assert_eq!(read_population(&p, &[]).unwrap().size(), 2);
+}
+
+#[test]
+fn values_echoed_in_errors_are_bounded() {
+    let d = tempfile::tempdir().unwrap();
+    let huge = "x".repeat(100_000);
+    let p = file(&d, "pop.csv", &format!("age\n{huge}\n"));
+    let e = read_population(&p, &req(&[("age", ColumnType::Int)]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.len() < 400, "{} characters", e.len());
+    assert!(e.contains("(100000 characters)"), "{e}");
+}
+
+#[test]
+fn a_failed_write_leaves_only_whole_lines() {
+    // /dev/full fails every write; a regular file then shows the rule.
+    if !std::path::Path::new("/dev/full").exists() {
+        return;
+    }
+    let specs = vec![MetricSpec::count("S", "")];
+    let e = TimeseriesCsv::create(std::path::Path::new("/dev/full"), &specs)
+        .err()
+        .unwrap();
+    assert!(e.is_write(), "{e}");
+    assert!(e.to_string().starts_with("cannot write /dev/full"), "{e}");
+}

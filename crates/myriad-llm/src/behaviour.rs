@@ -213,7 +213,7 @@ impl Behaviour for LlmBehaviour {
         json!({
             "provider": "llm",
             "model": c.model,
-            "endpoints": c.endpoints,
+            "endpoints": c.endpoints.iter().map(|e| crate::redact::display_url(e)).collect::<Vec<_>>(),
             "mode": c.mode,
             "decisions": self.decisions.iter().map(|d| json!({
                 "name": d.name,

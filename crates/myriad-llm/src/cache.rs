@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -109,10 +109,81 @@ pub struct Cache {
     path: PathBuf,
     entries: Mutex<HashMap<String, Entry>>,
     file: Mutex<File>,
+    repaired: Option<String>,
+}
+
+/// Read every entry of a cache file's bytes into `entries`. Returns how
+/// many bytes to keep (everything up to the end of the last complete entry)
+/// and, when a torn last line is dropped, a note saying so.
+fn load_entries(
+    path: &Path,
+    bytes: &[u8],
+    entries: &mut HashMap<String, Entry>,
+) -> Result<(u64, Option<String>), CacheError> {
+    let mut start = 0usize;
+    let mut line_no = 0usize;
+    while start < bytes.len() {
+        line_no += 1;
+        let end = bytes[start..].iter().position(|&b| b == b'\n').map(|k| start + k);
+        let line = &bytes[start..end.unwrap_or(bytes.len())];
+        let is_last = end.is_none_or(|e| e + 1 >= bytes.len());
+        let parsed = std::str::from_utf8(line).map_err(|e| e.to_string()).and_then(|t| {
+            if t.trim().is_empty() {
+                Ok(None)
+            } else {
+                serde_json::from_str::<Entry>(t).map(Some).map_err(|e| e.to_string())
+            }
+        });
+        match (parsed, end) {
+            (Ok(Some(e)), Some(_)) => {
+                entries.insert(e.key.clone(), e);
+            }
+            (Ok(None), Some(_)) => {}
+            // A complete entry whose newline never reached the disk: keep
+            // it and add the newline, so the next answer starts a new line.
+            (Ok(Some(e)), None) => {
+                entries.insert(e.key.clone(), e);
+                return Ok((
+                    bytes.len() as u64,
+                    Some(format!(
+                        "{}:{line_no}: the last entry had no line end; added one",
+                        path.display()
+                    )),
+                ));
+            }
+            // Trailing blanks without a line end: JSON allows leading
+            // blanks, so the next entry appended after them still reads.
+            (Ok(None), None) => return Ok((bytes.len() as u64, None)),
+            (Err(reason), _) if is_last => {
+                return Ok((
+                    start as u64,
+                    Some(format!(
+                        "{}:{line_no}: removed a torn last line of {} bytes (an answer cut off while it was written: {reason})",
+                        path.display(),
+                        line.len()
+                    )),
+                ));
+            }
+            (Err(reason), _) => {
+                return Err(CacheError::Corrupt {
+                    path: path.to_path_buf(),
+                    line: line_no,
+                    reason,
+                })
+            }
+        }
+        start = end.map_or(bytes.len(), |e| e + 1);
+    }
+    Ok((bytes.len() as u64, None))
 }
 
 impl Cache {
     /// Open (creating if needed) a cache file and load its entries.
+    ///
+    /// A torn last line (a crash or a full disk in the middle of writing
+    /// an answer) is cut off, so that the next answer starts on a line of
+    /// its own; [`Cache::repaired`] then says what was removed. A damaged
+    /// line anywhere else is an error naming it.
     pub fn open(path: &Path) -> Result<Cache, CacheError> {
         let io = |source| CacheError::Io {
             path: path.to_path_buf(),
@@ -122,33 +193,22 @@ impl Cache {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
         let mut entries = HashMap::new();
+        let mut repaired = None;
         // Only a regular file holds entries: a device or pipe given as the
         // cache (e.g. /dev/full) is written to but never read back.
         if path.is_file() {
-            let lines: Vec<String> = BufReader::new(File::open(path).map_err(io)?)
-                .lines()
-                .collect::<Result<_, _>>()
-                .map_err(io)?;
-            let last = lines.len();
-            for (k, line) in lines.iter().enumerate() {
-                if line.trim().is_empty() {
-                    continue;
+            let bytes = std::fs::read(path).map_err(io)?;
+            let (kept, note) = load_entries(path, &bytes, &mut entries)?;
+            if note.is_some() {
+                let mut f = OpenOptions::new().write(true).open(path).map_err(io)?;
+                f.set_len(kept).map_err(io)?;
+                if kept > 0 && bytes[kept as usize - 1] != b'\n' {
+                    use std::io::Seek;
+                    f.seek(std::io::SeekFrom::End(0)).map_err(io)?;
+                    f.write_all(b"\n").map_err(io)?;
                 }
-                match serde_json::from_str::<Entry>(line) {
-                    Ok(e) => {
-                        entries.insert(e.key.clone(), e);
-                    }
-                    // A torn final line: the write that was under way when
-                    // the process stopped. Everything before it is intact.
-                    Err(_) if k + 1 == last => {}
-                    Err(e) => {
-                        return Err(CacheError::Corrupt {
-                            path: path.to_path_buf(),
-                            line: k + 1,
-                            reason: e.to_string(),
-                        })
-                    }
-                }
+                f.sync_all().map_err(io)?;
+                repaired = note;
             }
         }
         let file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
@@ -156,7 +216,13 @@ impl Cache {
             path: path.to_path_buf(),
             entries: Mutex::new(entries),
             file: Mutex::new(file),
+            repaired,
         })
+    }
+
+    /// What opening the file repaired (a torn last line cut off), if anything.
+    pub fn repaired(&self) -> Option<&str> {
+        self.repaired.as_deref()
     }
 
     /// The cache file.
@@ -232,6 +298,31 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert_eq!(c.get("a").unwrap().text, "yes");
         assert!(c.get("c").is_none());
+        assert!(c
+            .repaired()
+            .unwrap()
+            .contains("cache.jsonl:3: removed a torn last line"));
+        // The next answer starts on a line of its own, so the file stays readable.
+        c.put(entry("d", "maybe")).unwrap();
+        drop(c);
+        let c = Cache::open(&path).unwrap();
+        assert_eq!(c.len(), 3);
+        assert!(c.repaired().is_none());
+        assert_eq!(c.get("d").unwrap().text, "maybe");
+    }
+
+    #[test]
+    fn a_complete_last_entry_without_its_line_end_is_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("cache.jsonl");
+        let good = serde_json::to_string(&entry("a", "yes")).unwrap();
+        std::fs::write(&path, &good).unwrap();
+        let c = Cache::open(&path).unwrap();
+        assert!(c.repaired().unwrap().contains("no line end"));
+        c.put(entry("b", "no")).unwrap();
+        drop(c);
+        let c = Cache::open(&path).unwrap();
+        assert_eq!((c.len(), c.get("a").unwrap().text.as_str()), (2, "yes"));
     }
 
     #[test]

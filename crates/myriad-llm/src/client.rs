@@ -188,9 +188,20 @@ pub struct StatsSnapshot {
 }
 
 struct Endpoint {
+    /// The base URL requests go to (credentials included).
     url: String,
+    /// The same without credentials: what messages show.
+    shown: String,
     in_flight: AtomicUsize,
 }
+
+/// Largest answer body read, beyond the per-prompt allowance: a server that
+/// ignores `max_tokens` and streams megabytes is cut off, not stored.
+const BODY_BASE_BYTES: usize = 64 * 1024;
+
+/// Bytes allowed per completion token in a stored answer (a token is a few
+/// characters; 32 bytes leaves room for any script).
+const BYTES_PER_TOKEN: usize = 32;
 
 /// The client. Cheap to share behind an `Arc`; all methods take `&self`.
 pub struct LlmClient {
@@ -202,6 +213,7 @@ pub struct LlmClient {
     next_start: Mutex<Instant>,
     cache: Option<Cache>,
     stats: Stats,
+    redactor: crate::redact::Redactor,
 }
 
 enum Attempt {
@@ -226,17 +238,25 @@ impl LlmClient {
             return Err(LlmError::Config("no endpoint given".into()));
         }
         for e in &cfg.endpoints {
-            if !(e.starts_with("http://") || e.starts_with("https://")) {
-                return Err(LlmError::Config(format!(
-                    "endpoint '{e}' must start with http:// or https://"
-                )));
-            }
+            check_endpoint(e).map_err(LlmError::Config)?;
         }
         if cfg.max_concurrency == 0 {
             return Err(LlmError::Config("max_concurrency must be at least 1".into()));
         }
-        if cfg.requests_per_second.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
-            return Err(LlmError::Config("requests_per_second must be positive".into()));
+        if cfg
+            .requests_per_second
+            .is_some_and(|r| !(MIN_REQUESTS_PER_SECOND..=MAX_REQUESTS_PER_SECOND).contains(&r))
+        {
+            return Err(LlmError::Config(format!(
+                "requests_per_second must be between {MIN_REQUESTS_PER_SECOND} and {MAX_REQUESTS_PER_SECOND}"
+            )));
+        }
+        if !(MIN_TIMEOUT..=MAX_TIMEOUT).contains(&cfg.timeout) {
+            return Err(LlmError::Config(format!(
+                "timeout must be between {} and {} seconds",
+                MIN_TIMEOUT.as_secs_f64(),
+                MAX_TIMEOUT.as_secs_f64()
+            )));
         }
         let api_key =
             match &cfg.api_key_env {
@@ -259,15 +279,18 @@ impl LlmClient {
             .pool_max_idle_per_host(cfg.max_concurrency)
             .build()
             .map_err(|e| LlmError::Config(format!("cannot start the HTTP client: {e}")))?;
+        let redactor = crate::redact::Redactor::new(&cfg.endpoints, api_key.as_deref());
         Ok(LlmClient {
             endpoints: cfg
                 .endpoints
                 .iter()
                 .map(|u| Endpoint {
                     url: u.trim_end_matches('/').to_string(),
+                    shown: crate::redact::display_url(u.trim_end_matches('/')),
                     in_flight: AtomicUsize::new(0),
                 })
                 .collect(),
+            redactor,
             permits: tokio::sync::Semaphore::new(cfg.max_concurrency),
             next_start: Mutex::new(Instant::now()),
             http,
@@ -281,6 +304,66 @@ impl LlmClient {
     /// The settings.
     pub fn config(&self) -> &LlmConfig {
         &self.cfg
+    }
+
+    /// The endpoints as they may be shown (credentials masked).
+    pub fn shown_endpoints(&self) -> Vec<String> {
+        self.endpoints.iter().map(|e| e.shown.clone()).collect()
+    }
+
+    /// What opening the cache repaired (a torn last line cut off), if anything.
+    pub fn cache_repair(&self) -> Option<&str> {
+        self.cache.as_ref().and_then(|c| c.repaired())
+    }
+
+    /// A completion as it may leave the client: secrets removed, and cut to
+    /// what `max_tokens` tokens can hold.
+    fn sanitised(&self, mut c: Completion) -> Completion {
+        if self.redactor.finds(&c.text) {
+            c.text = self.redactor.clean(&c.text);
+        }
+        let cap = self.cfg.max_tokens as usize * BYTES_PER_TOKEN + 64;
+        if c.text.len() > cap {
+            let mut end = cap;
+            while !c.text.is_char_boundary(end) {
+                end -= 1;
+            }
+            c.text.truncate(end);
+        }
+        c
+    }
+
+    /// Store answers in the cache (record mode), prompt by prompt.
+    fn store(&self, answered: &[(&str, u32, &Completion)]) -> Result<(), LlmError> {
+        let (Some(cache), Mode::Record) = (&self.cache, self.cfg.mode) else {
+            return Ok(());
+        };
+        for &(p, s, c) in answered {
+            cache.put(Entry {
+                key: self.key(p, s).hash(),
+                model: self.cfg.model.clone(),
+                sample: s,
+                prompt: self.redactor.clean(p),
+                text: c.text.clone(),
+                tokens_in: c.tokens_in,
+                tokens_out: c.tokens_out,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The largest answer body accepted for `prompts` prompts.
+    fn body_limit(&self, prompts: usize) -> usize {
+        BODY_BASE_BYTES + prompts * (self.cfg.max_tokens as usize * BYTES_PER_TOKEN + 1024)
+    }
+
+    /// All endpoints, as shown in messages.
+    fn all_shown(&self) -> String {
+        self.endpoints
+            .iter()
+            .map(|e| e.shown.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Counters so far.
@@ -326,26 +409,14 @@ impl LlmClient {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
                 return Err(LlmError::ReplayMiss {
                     cache: cache.path().display().to_string(),
-                    prompt: shorten(prompt, 80),
+                    prompt: shorten(&self.redactor.clean(prompt), 80),
                     sample,
                 });
             }
         }
         let result = self.ask(prompt, sample).await;
         match &result {
-            Ok(c) => {
-                if let (Some(cache), Mode::Record) = (&self.cache, self.cfg.mode) {
-                    cache.put(Entry {
-                        key,
-                        model: self.cfg.model.clone(),
-                        sample,
-                        prompt: prompt.to_string(),
-                        text: c.text.clone(),
-                        tokens_in: c.tokens_in,
-                        tokens_out: c.tokens_out,
-                    })?;
-                }
-            }
+            Ok(c) => self.store(&[(prompt, sample, c)])?,
             Err(_) => {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
             }
@@ -428,7 +499,7 @@ impl LlmClient {
                             .as_ref()
                             .map(|c| c.path().display().to_string())
                             .unwrap_or_default(),
-                        prompt: shorten(p, 80),
+                        prompt: shorten(&self.redactor.clean(p), 80),
                         sample: s,
                     })
                 }
@@ -437,33 +508,42 @@ impl LlmClient {
         }
         let chunks: Vec<Vec<usize>> = to_ask.chunks(batch.max(1)).map(|c| c.to_vec()).collect();
         let unique_ref = &unique;
+        // Each batch's answers are cached as soon as they arrive, so that a
+        // batch failing later loses none that were paid for.
         let results: Vec<Result<Answered, LlmError>> = stream::iter(chunks)
             .map(|chunk| async move {
                 let prompts: Vec<&str> = chunk.iter().map(|&k| unique_ref[k].0).collect();
-                self.ask_many(&prompts).await.map(|c| (chunk, c))
+                let completions = self.ask_many(&prompts).await?;
+                let answered: Vec<(&str, u32, &Completion)> = chunk
+                    .iter()
+                    .zip(&completions)
+                    .map(|(&k, c)| (unique_ref[k].0, unique_ref[k].1, c))
+                    .collect();
+                self.store(&answered)?;
+                Ok((chunk, completions))
             })
             .buffer_unordered(self.cfg.max_concurrency)
             .collect()
             .await;
+        let mut first_error = None;
         for r in results {
-            let (chunk, completions) = r.inspect_err(|_| {
-                self.stats.failures.fetch_add(1, Ordering::Relaxed);
-            })?;
-            for (k, c) in chunk.into_iter().zip(completions) {
-                if let (Some(cache), Mode::Record) = (&self.cache, self.cfg.mode) {
-                    let (p, s) = unique[k];
-                    cache.put(Entry {
-                        key: self.key(p, s).hash(),
-                        model: self.cfg.model.clone(),
-                        sample: s,
-                        prompt: p.to_string(),
-                        text: c.text.clone(),
-                        tokens_in: c.tokens_in,
-                        tokens_out: c.tokens_out,
-                    })?;
+            match r {
+                Ok((chunk, completions)) => {
+                    for (k, c) in chunk.into_iter().zip(completions) {
+                        answers[k] = Some(c);
+                    }
                 }
-                answers[k] = Some(c);
+                Err(e) => {
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    first_error.get_or_insert(e);
+                }
             }
+        }
+        if let Some(e) = first_error {
+            self.stats
+                .wait_micros
+                .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+            return Err(e);
         }
         self.stats
             .wait_micros
@@ -497,14 +577,24 @@ impl LlmClient {
             if let Some(key) = &self.api_key {
                 req = req.bearer_auth(key);
             }
+            let limit = self.body_limit(prompts.len());
             let outcome = async {
-                let resp = req.send().await.map_err(|e| root_cause(&e))?;
+                let resp = req.send().await.map_err(|e| Err(self.describe(&e)))?;
                 let status = resp.status();
-                let text = resp.text().await.map_err(|e| root_cause(&e))?;
-                if !status.is_success() {
-                    return Err(format!("HTTP {}", status.as_u16()));
+                let text = read_limited(resp, limit).await.map_err(Err)?;
+                if status.as_u16() == 429 || status.is_server_error() {
+                    return Err(Err(format!("HTTP {}", status.as_u16())));
                 }
-                read_batch(&text, prompts.len())
+                if !status.is_success() {
+                    // A refusal (wrong key, bad request, too large) will not
+                    // get better by asking again.
+                    return Err(Ok(LlmError::Refused {
+                        endpoint: endpoint.shown.clone(),
+                        status: status.as_u16(),
+                        body: shorten(&self.redactor.clean(&text), 200),
+                    }));
+                }
+                read_batch(&text, prompts.len()).map_err(Err)
             }
             .await;
             endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -513,10 +603,11 @@ impl LlmClient {
                     self.stats.calls.fetch_add(1, Ordering::Relaxed);
                     self.stats.tokens_in.fetch_add(tokens_in, Ordering::Relaxed);
                     self.stats.tokens_out.fetch_add(tokens_out, Ordering::Relaxed);
-                    return Ok(c);
+                    return Ok(c.into_iter().map(|c| self.sanitised(c)).collect());
                 }
-                Err(reason) => {
-                    last = format!("{reason} ({})", endpoint.url);
+                Err(Ok(fatal)) => return Err(fatal),
+                Err(Err(reason)) => {
+                    last = format!("{} ({})", self.redactor.clean(&reason), endpoint.shown);
                     if attempt + 1 < attempts {
                         self.stats.retries.fetch_add(1, Ordering::Relaxed);
                         tokio::time::sleep(self.backoff(attempt)).await;
@@ -525,12 +616,7 @@ impl LlmClient {
             }
         }
         Err(LlmError::Unreachable {
-            endpoint: self
-                .endpoints
-                .iter()
-                .map(|e| e.url.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            endpoint: self.all_shown(),
             attempts,
             last,
         })
@@ -560,18 +646,18 @@ impl LlmClient {
             }
             let endpoint = &self.endpoints[e];
             endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
-            let outcome = self.attempt(&endpoint.url, prompt, sample).await;
+            let outcome = self.attempt(endpoint, prompt, sample).await;
             endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
             match outcome {
                 Attempt::Done(c) => {
                     self.stats.calls.fetch_add(1, Ordering::Relaxed);
                     self.stats.tokens_in.fetch_add(c.tokens_in, Ordering::Relaxed);
                     self.stats.tokens_out.fetch_add(c.tokens_out, Ordering::Relaxed);
-                    return Ok(c);
+                    return Ok(self.sanitised(c));
                 }
                 Attempt::Fatal(err) => return Err(err),
                 Attempt::Retry { reason, after } => {
-                    last = format!("{} ({})", reason, endpoint.url);
+                    last = format!("{} ({})", self.redactor.clean(&reason), endpoint.shown);
                     if attempt + 1 < attempts {
                         self.stats.retries.fetch_add(1, Ordering::Relaxed);
                         tokio::time::sleep(after.unwrap_or_else(|| self.backoff(attempt))).await;
@@ -582,7 +668,7 @@ impl LlmClient {
         Err(LlmError::Unreachable {
             endpoint: tried
                 .iter()
-                .map(|&e| self.endpoints[e].url.as_str())
+                .map(|&e| self.endpoints[e].shown.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
             attempts,
@@ -612,7 +698,20 @@ impl LlmClient {
         cap.mul_f64((r >> 11) as f64 / (1u64 << 53) as f64)
     }
 
-    async fn attempt(&self, base: &str, prompt: &str, sample: u32) -> Attempt {
+    /// A transport error as a short reason, with secrets removed.
+    fn describe(&self, e: &reqwest::Error) -> String {
+        let reason = if e.is_timeout() {
+            format!("no answer within {:.1} s", self.cfg.timeout.as_secs_f64())
+        } else if e.is_connect() {
+            "connection failed".to_string()
+        } else {
+            format!("request failed: {}", root_cause(e))
+        };
+        self.redactor.clean(&reason)
+    }
+
+    async fn attempt(&self, endpoint: &Endpoint, prompt: &str, sample: u32) -> Attempt {
+        let base = endpoint.url.as_str();
         let (url, body) = match self.cfg.api {
             Api::Chat => {
                 let mut messages = Vec::new();
@@ -649,14 +748,10 @@ impl LlmClient {
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => {
-                let reason = if e.is_timeout() {
-                    format!("no answer within {:.1} s", self.cfg.timeout.as_secs_f64())
-                } else if e.is_connect() {
-                    "connection failed".to_string()
-                } else {
-                    format!("request failed: {}", root_cause(&e))
-                };
-                return Attempt::Retry { reason, after: None };
+                return Attempt::Retry {
+                    reason: self.describe(&e),
+                    after: None,
+                }
             }
         };
         let status = resp.status();
@@ -667,15 +762,11 @@ impl LlmClient {
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(|s| Duration::from_secs_f64(s.min(self.cfg.backoff_max.as_secs_f64())));
-        let text = match resp.text().await {
+        let text = match read_limited(resp, self.body_limit(1)).await {
             Ok(t) => t,
-            Err(e) => {
+            Err(reason) => {
                 return Attempt::Retry {
-                    reason: if e.is_timeout() {
-                        format!("no answer within {:.1} s", self.cfg.timeout.as_secs_f64())
-                    } else {
-                        format!("reading the answer failed: {}", root_cause(&e))
-                    },
+                    reason: self.redactor.clean(&reason),
                     after: None,
                 }
             }
@@ -688,9 +779,9 @@ impl LlmClient {
         }
         if !status.is_success() {
             return Attempt::Fatal(LlmError::Refused {
-                endpoint: base.to_string(),
+                endpoint: endpoint.shown.clone(),
                 status: status.as_u16(),
-                body: shorten(&text, 200),
+                body: shorten(&self.redactor.clean(&text), 200),
             });
         }
         match read_answer(&text, self.cfg.api) {
@@ -701,6 +792,56 @@ impl LlmClient {
             },
         }
     }
+}
+
+/// Shortest time limit per request: below it, every real request fails.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
+/// Longest time limit per request (a day).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+/// Slowest request rate accepted (one request every 1,000 s).
+pub const MIN_REQUESTS_PER_SECOND: f64 = 0.001;
+/// Fastest request rate accepted.
+pub const MAX_REQUESTS_PER_SECOND: f64 = 1e6;
+
+/// Check that an endpoint is an `http(s)://host[:port][/path]` URL with a host.
+pub fn check_endpoint(url: &str) -> Result<(), String> {
+    let shown = crate::redact::display_url(url);
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("endpoint '{shown}' must start with http:// or https://"));
+    }
+    match reqwest::Url::parse(url) {
+        Ok(u) if u.host_str().is_some_and(|h| !h.is_empty()) => {
+            if u.query().is_some() || u.fragment().is_some() {
+                return Err(format!(
+                    "endpoint '{shown}' must be a base URL such as http://127.0.0.1:8000/v1, without ?query or #fragment"
+                ));
+            }
+            Ok(())
+        }
+        Ok(_) => Err(format!("endpoint '{shown}' has no host name")),
+        Err(e) => Err(format!("endpoint '{shown}' is not a valid URL ({e})")),
+    }
+}
+
+/// Read a response body of at most `limit` bytes.
+async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Result<String, String> {
+    let mut body: Vec<u8> = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(format!(
+                        "answer larger than {limit} bytes (does the server ignore max_tokens?)"
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) if e.is_timeout() => return Err("no complete answer within the time limit".into()),
+            Err(e) => return Err(format!("reading the answer failed: {}", root_cause(&e))),
+        }
+    }
+    String::from_utf8(body).map_err(|_| "answer is not UTF-8 text".to_string())
 }
 
 fn root_cause(e: &dyn std::error::Error) -> String {

@@ -16,9 +16,11 @@ pub mod behaviour;
 pub mod cache;
 pub mod client;
 pub mod parse;
+pub mod redact;
 pub mod template;
 
 pub use cache::Mode;
 pub use client::{Api, Completion, LlmClient, LlmConfig, LlmError, StatsSnapshot};
 pub use parse::{parse, Answer, AnswerKind, ParseError};
+pub use redact::{display_url, Redactor};
 pub use template::{Template, TemplateError};

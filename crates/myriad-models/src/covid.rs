@@ -64,6 +64,8 @@ const D: u8 = 4;
 
 /// Age-group labels accepted in an `age_group` text column.
 pub const AGE_LABELS: [&str; 6] = ["U19", "20t29", "30t39", "40t49", "50t64", "65A"];
+/// How prompts show the `employment` codes 0, 1, 2.
+pub const EMPLOYMENT_LABELS: [&str; 3] = ["outside the labour force", "employed", "unemployed"];
 const BOROUGH_CODES: [&str; 5] = ["BK", "BX", "MN", "QN", "SI"];
 
 fn num(name: &'static str, default: f64, min: f64, max: f64, unit: &'static str, doc: &'static str) -> ParamSpec {
@@ -311,22 +313,27 @@ const COLUMNS: &[ColumnDoc] = &[
     ColumnDoc {
         name: "age_group",
         doc: "required: 0-5 or U19, 20t29, 30t39, 40t49, 50t64, 65A",
+        labels: &AGE_LABELS,
     },
     ColumnDoc {
         name: "borough",
         doc: "BK, BX, MN, QN, SI (per-borough metrics and community mixing; else all in BK)",
+        labels: &[],
     },
     ColumnDoc {
         name: "area",
         doc: "neighbourhood (community mixing); else the borough",
+        labels: &[],
     },
     ColumnDoc {
         name: "employment",
         doc: "0 outside labour force, 1 employed, 2 unemployed (default 0)",
+        labels: &EMPLOYMENT_LABELS,
     },
     ColumnDoc {
         name: "stage",
         doc: "initial stage 0/S, 1/E, 2/I, 3/R",
+        labels: &[],
     },
 ];
 
@@ -343,7 +350,7 @@ pub const COVID_INFO: ModelInfo = ModelInfo {
     decisions: &[
         DecisionDoc {
             name: "isolate",
-            doc: "each week, does the agent stay home (no school, work or community contacts)? yes/no; placeholders: agent columns (e.g. {age_group}, {borough}) and {week}, {cases}, {cases_change} (new infections in the agent's borough last week, and the change on the week before); agent states {health} and {isolated_last_week} (see below), by which archetypes are then also grouped",
+            doc: "each week, does the agent stay home (no school, work or community contacts)? yes/no; placeholders: agent columns (e.g. {age_group}, {borough}) and {week}, {cases}, {cases_change} (new infections in the agent's borough last week, as a number or \"an unknown number of\" before the first week ends; the change on the week before, e.g. +35%, \"up from none\" or \"not known\"); agent states {health} and {isolated_last_week} (see below), by which archetypes are then also grouped",
             answer: DecisionAnswer::YesNo,
         },
         DecisionDoc {
@@ -871,12 +878,14 @@ impl Covid {
             let change = match (last, cases(b, 2)) {
                 (Some(l), Some(p)) if p > 0 => format!("{:+.0}%", 100.0 * (l as f64 - p as f64) / p as f64),
                 (Some(_), Some(_)) => "up from none".to_string(),
-                _ => "not known yet".to_string(),
+                _ => "not known".to_string(),
             };
+            // Both read as part of a sentence: "there were {cases} new
+            // infections", "change on the week before: {cases_change}".
             std::collections::BTreeMap::from([
                 (
                     "cases".to_string(),
-                    last.map_or("not known yet".into(), |c| c.to_string()),
+                    last.map_or("an unknown number of".into(), |c| c.to_string()),
                 ),
                 ("cases_change".to_string(), change),
             ])

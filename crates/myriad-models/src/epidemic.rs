@@ -112,6 +112,7 @@ fn metric_specs(latent: bool) -> Vec<MetricSpec> {
 const COLUMNS: &[ColumnDoc] = &[ColumnDoc {
     name: "stage",
     doc: "initial stage per agent: 0/S susceptible, 1/E exposed (SEIR only), 2/I infectious, 3/R recovered; seeding by initial_infected then picks among the susceptible",
+    labels: &["S", "E", "I", "R"],
 }];
 
 const EXCLUSIVE: &[&[&str]] = &[&["initial_infected", "initial_fraction"]];

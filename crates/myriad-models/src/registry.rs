@@ -40,6 +40,9 @@ pub struct ColumnDoc {
     pub name: &'static str,
     /// Accepted values and meaning.
     pub doc: &'static str,
+    /// For a column of whole-number codes, the label of each code (code k
+    /// is `labels[k]`): prompts show labels, not codes. Empty otherwise.
+    pub labels: &'static [&'static str],
 }
 
 /// The answer a decision expects from a behaviour provider.

@@ -76,11 +76,13 @@ pub fn initial_stages(pop: &Population, latent: bool) -> Result<Vec<u8>, ModelEr
         ColumnData::Text { codes, labels } => {
             let map: Vec<Option<u8>> = labels
                 .iter()
+                // Letters or the documented numeric codes (a column declared
+                // as text keeps "0".."3" as text).
                 .map(|l| match l.trim().to_ascii_uppercase().as_str() {
-                    "S" => Some(S),
-                    "E" => Some(E),
-                    "I" => Some(I),
-                    "R" => Some(R),
+                    "S" | "0" => Some(S),
+                    "E" | "1" => Some(E),
+                    "I" | "2" => Some(I),
+                    "R" | "3" => Some(R),
                     _ => None,
                 })
                 .collect();

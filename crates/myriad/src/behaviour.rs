@@ -19,11 +19,30 @@ const MAX_CATEGORIES: usize = 1000;
 /// Per-agent codes and the label of each code.
 type Categories = (Vec<u32>, Vec<String>);
 
-/// Codes and labels of a categorical column.
-fn categories(pop: &Population, name: &str) -> Result<Option<Categories>, String> {
+/// Labels of a whole-number code column, as the model or the population
+/// source documents them (`age_group` 0 is `U19`).
+fn code_labels(s: &Scenario, name: &str) -> Option<&'static [&'static str]> {
+    if let Some(c) = s.model.columns.iter().find(|c| c.name == name && !c.labels.is_empty()) {
+        return Some(c.labels);
+    }
+    match s.population {
+        crate::scenario::PopulationSource::City(_) => myriad_models::nyc::code_labels(name),
+        _ => None,
+    }
+}
+
+/// Codes and labels of a categorical column; documented codes show their labels.
+fn categories(pop: &Population, name: &str, known: Option<&[&str]>) -> Result<Option<Categories>, String> {
     let Some(col) = pop.column(name) else { return Ok(None) };
     match &col.data {
         ColumnData::Text { codes, labels } => Ok(Some((codes.clone(), labels.clone()))),
+        ColumnData::Int(v) if known.is_some_and(|k| v.iter().all(|&x| x >= 0 && (x as usize) < k.len())) => {
+            let known = known.expect("checked");
+            Ok(Some((
+                v.iter().map(|&x| x as u32).collect(),
+                known.iter().map(|l| l.to_string()).collect(),
+            )))
+        }
         ColumnData::Int(v) => {
             let mut index: BTreeMap<i64, u32> = BTreeMap::new();
             for &x in v {
@@ -52,8 +71,24 @@ fn categories(pop: &Population, name: &str) -> Result<Option<Categories>, String
 /// The provider, or None when decisions come from the model's rule.
 pub fn provider(s: &Scenario, pop: &Population) -> Result<Option<Box<dyn Behaviour>>> {
     let Some(spec) = &s.behaviour else { return Ok(None) };
+    let decisions = decisions(s, pop)?;
     let bad = |m: String| InputError(format!("{}: {m}", s.file.display()));
     let client = LlmClient::new(spec.llm.clone()).map_err(|e| bad(format!("[llm]: {e}")))?;
+    if let Some(note) = client.cache_repair() {
+        eprintln!("warning: LLM cache repaired: {note}");
+    }
+    let b = LlmBehaviour::new(client, decisions).map_err(|e| anyhow::anyhow!("starting the LLM runtime: {e}"))?;
+    Ok(Some(Box::new(b)))
+}
+
+/// The decisions asked, grouped by the population columns their prompts
+/// mention: everything of the provider but the client (so that `validate`
+/// checks it without opening the cache or the network).
+pub fn decisions(s: &Scenario, pop: &Population) -> Result<Vec<Decision>> {
+    let Some(spec) = &s.behaviour else {
+        return Ok(Vec::new());
+    };
+    let bad = |m: String| InputError(format!("{}: {m}", s.file.display()));
     if let (Some(_), n) = (spec.per_agent, pop.size()) {
         if n > spec.max_agents {
             return Err(bad(format!(
@@ -68,7 +103,7 @@ pub fn provider(s: &Scenario, pop: &Population) -> Result<Option<Box<dyn Behavio
         let mut attributes = Vec::new();
         for p in d.template.placeholders() {
             if let Some((codes, labels)) =
-                categories(pop, p).map_err(|m| bad(format!("behaviour.{}.prompt: {m}", d.name)))?
+                categories(pop, p, code_labels(s, p)).map_err(|m| bad(format!("behaviour.{}.prompt: {m}", d.name)))?
             {
                 attributes.push((p.to_string(), codes, labels));
             }
@@ -106,6 +141,5 @@ pub fn provider(s: &Scenario, pop: &Population) -> Result<Option<Box<dyn Behavio
             },
         });
     }
-    let b = LlmBehaviour::new(client, decisions).map_err(|e| anyhow::anyhow!("starting the LLM runtime: {e}"))?;
-    Ok(Some(Box::new(b)))
+    Ok(decisions)
 }

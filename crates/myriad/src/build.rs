@@ -42,8 +42,17 @@ pub fn population(s: &Scenario) -> Result<Population> {
             Ok(pop)
         }
         PopulationSource::File { path, columns } => {
-            let pop = myriad_io::read_population(path, columns)?;
+            let pop = myriad_io::read_population(path, columns).map_err(|e| match e {
+                // A missing file: say which key named it.
+                myriad_io::IoError::File { .. } => {
+                    anyhow::Error::new(InputError(format!("{}: population.file: {e}", s.file.display())))
+                }
+                e => e.into(),
+            })?;
             check_sizes(&s.layers, pop.size()).map_err(|(i, key, msg)| located(s, &s.layers[i], key, &msg))?;
+            let est = crate::resources::estimate(pop.size() as f64, &s.layers);
+            crate::resources::check(&est, s.memory_gb)
+                .map_err(|m| InputError(format!("{}: population.file: {m}", s.file.display())))?;
             Ok(pop)
         }
     }
@@ -81,20 +90,36 @@ pub fn group_ids<'p>(s: &Scenario, spec: &LayerSpec, pop: &'p Population, column
 }
 
 /// Check what can be checked of the layers without building them: data
-/// files and population columns they read.
+/// files and population columns they read, and the memory the layers will
+/// take with the population.
 pub fn check_layer_inputs(s: &Scenario, pop: &Population) -> Result<()> {
+    let mut est = crate::resources::estimate(pop.size() as f64, &s.layers);
     for l in &s.layers {
         match &l.kind {
             LayerKind::EdgeList { path } => {
-                myriad_io::read_edge_list(path, pop.size())?;
+                let (edges, _) = read_edges(s, l, path, pop.size())?;
+                est.directed_edges += edges.ends.len() as f64;
             }
             LayerKind::GroupsByColumn { column } => {
-                group_ids(s, l, pop, column).map_err(|e| anyhow::Error::new(InputError(format!("{e:#}"))))?;
+                let ids = group_ids(s, l, pop, column).map_err(|e| anyhow::Error::new(InputError(format!("{e:#}"))))?;
+                est.directed_edges += 2.0 * myriad_core::generators::group_pairs(ids);
             }
             _ => {}
         }
     }
+    crate::resources::check(&est, s.memory_gb)
+        .map_err(|m| InputError(format!("{}: [layers]: {m}", s.file.display())))?;
     Ok(())
+}
+
+/// Read an edge-list layer's file; errors name the scenario key too.
+fn read_edges(
+    s: &Scenario,
+    spec: &LayerSpec,
+    path: &std::path::Path,
+    n: u32,
+) -> Result<(EdgeList, myriad_io::EdgeListInfo)> {
+    myriad_io::read_edge_list(path, n).map_err(|e| located(s, spec, "file", &e.to_string()))
 }
 
 /// An error caused by the user's input (reported with exit code 2).
@@ -105,6 +130,16 @@ pub struct InputError(pub String);
 /// Build every layer over `n` agents, in scenario order.
 pub fn layers(s: &Scenario, pop: &Population) -> Result<(Vec<Layer>, Vec<LayerReport>)> {
     let n = pop.size();
+    // Data-driven group layers can ask for far more edges than the
+    // population suggests (one group of a million agents): refuse first.
+    let mut est = crate::resources::estimate(n as f64, &s.layers);
+    for spec in &s.layers {
+        if let LayerKind::GroupsByColumn { column } = &spec.kind {
+            est.directed_edges += 2.0 * myriad_core::generators::group_pairs(group_ids(s, spec, pop, column)?);
+        }
+    }
+    crate::resources::check(&est, s.memory_gb)
+        .map_err(|m| InputError(format!("{}: [layers]: {m}", s.file.display())))?;
     let mut layers = Vec::new();
     let mut reports = Vec::new();
     for (i, spec) in s.layers.iter().enumerate() {
@@ -131,11 +166,8 @@ pub fn layers(s: &Scenario, pop: &Population) -> Result<(Vec<Layer>, Vec<LayerRe
             LayerKind::WattsStrogatz { k, rewire } => Some(watts_strogatz(n, *k, *rewire, &rng)),
             LayerKind::BarabasiAlbert { m } => Some(barabasi_albert(n, *m, &rng)),
             LayerKind::Groups { size_weights } => Some(groups(n, size_weights, &rng).0),
-            LayerKind::GroupsByColumn { column } => {
-                let ids = group_ids(s, spec, pop, column)?;
-                Some(groups_from_ids(ids))
-            }
-            LayerKind::EdgeList { path } => Some(myriad_io::read_edge_list(path, n)?.0),
+            LayerKind::GroupsByColumn { column } => Some(groups_from_ids(group_ids(s, spec, pop, column)?)),
+            LayerKind::EdgeList { path } => Some(read_edges(s, spec, path, n)?.0),
             LayerKind::WellMixed => None,
         };
         let (contacts, report) = match edges {
@@ -165,4 +197,42 @@ pub fn layers(s: &Scenario, pop: &Population) -> Result<(Vec<Layer>, Vec<LayerRe
         });
     }
     Ok((layers, reports))
+}
+
+/// Set the model up on the population with the scenario's layers left
+/// empty: every check the model makes of its columns and parameters
+/// (stage values, seeding more infections than susceptible agents, game
+/// sizes) runs, at the cost of the agents' state but none of the contacts.
+/// `validate` uses it, so that a scenario that validates can run.
+pub fn check_model(s: &Scenario, population: Population) -> Result<()> {
+    let n = population.size();
+    let layers = s
+        .layers
+        .iter()
+        .map(|spec| {
+            let contacts = match spec.kind {
+                LayerKind::WellMixed => Contacts::WellMixed,
+                _ => Contacts::Network(Csr::from_edges(n, EdgeList::default())?.0),
+            };
+            Ok(Layer {
+                name: spec.name.clone(),
+                contacts,
+                weight: spec.weight,
+            })
+        })
+        .collect::<Result<Vec<_>, myriad_core::CsrError>>()?;
+    (s.model.build)(myriad_models::ModelInput {
+        population,
+        layers,
+        params: s.params.clone(),
+        seed: s.seed,
+    })
+    .map(drop)
+    .map_err(|e| {
+        anyhow::Error::new(InputError(format!(
+            "{}: cannot set up model '{}': {e}",
+            s.file.display(),
+            s.model.name
+        )))
+    })
 }

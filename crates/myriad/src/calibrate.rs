@@ -26,7 +26,6 @@
 //! scenario produces.
 
 use crate::build::InputError;
-use crate::run;
 use crate::scenario::{self, Overrides, PopulationSource, Scenario};
 use crate::{build, plot};
 use anyhow::{bail, Context, Result};
@@ -71,7 +70,7 @@ pub struct CalibrateOptions {
     /// Range tried for the initial infections [default: 1 to 1% of the agents].
     pub initial_range: Option<(f64, f64)>,
     /// Output folder.
-    pub out: PathBuf,
+    pub out: crate::outdir::OutChoice,
     /// Replace the output folder.
     pub force: bool,
     /// Worker threads.
@@ -447,7 +446,10 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
         metric: 0,
         param: o.param.clone(),
         initial: o.initial.clone(),
-        seeds: (0..o.seeds as u64).map(|k| s.seed + k).collect(),
+        seeds: {
+            crate::ensemble::check_seeds(s.seed, o.seeds)?;
+            (0..o.seeds as u64).map(|k| s.seed + k).collect()
+        },
         observed: observed.values.clone(),
         param_max: o.param_max,
         smoothness: o.smoothness,
@@ -478,7 +480,7 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
             names.join(", ")
         ))
     })?;
-    run::prepare_out(&o.out, o.force, &["calibration.json"])?;
+    let out = o.out.create(o.force, "calibrate")?;
     eprintln!(
         "calibrating {} weekly values of '{}'{} to {} weeks of {} ({} agents, {} seed{})",
         weeks,
@@ -535,14 +537,14 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
             fit.values[w]
         ));
     }
-    let csv_path = o.out.join("calibration.csv");
+    let csv_path = out.join("calibration.csv");
     std::fs::write(&csv_path, table).with_context(|| format!("writing {}", csv_path.display()))?;
 
-    let fitted_path = o.out.join("fitted.toml");
+    let fitted_path = out.join("fitted.toml");
     write_fitted_scenario(&o.scenario, &overrides, o, &fit, &fitted_path)?;
 
     plot::chart_png(
-        &o.out.join("fit.png"),
+        &out.join("fit.png"),
         &format!("{}: weekly {} fitted to {}", s.name, observed.metric, observed.label),
         "week",
         "per week",
@@ -590,7 +592,7 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
         "wall_seconds": wall.elapsed().as_secs_f64(),
         "fitted_scenario": fitted_path.display().to_string(),
     });
-    let json_path = o.out.join("calibration.json");
+    let json_path = out.join("calibration.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&summary)? + "\n")
         .with_context(|| format!("writing {}", json_path.display()))?;
 

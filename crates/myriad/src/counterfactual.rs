@@ -11,8 +11,8 @@
 
 use crate::build::InputError;
 use crate::ensemble::{self, Runs};
+use crate::plot;
 use crate::scenario::{self, Overrides};
-use crate::{plot, run};
 use anyhow::{bail, Context, Result};
 use myriad_core::metrics::MetricKind;
 use serde_json::json;
@@ -34,7 +34,7 @@ pub struct CounterfactualOptions {
     /// Number of seed pairs.
     pub runs: u32,
     /// Output folder.
-    pub out: PathBuf,
+    pub out: crate::outdir::OutChoice,
     /// Replace the output folder.
     pub force: bool,
     /// Worker threads.
@@ -148,8 +148,14 @@ pub fn run(o: &CounterfactualOptions, stop: Arc<AtomicBool>) -> Result<()> {
         },
     )?;
     let kinds: Vec<MetricKind> = (base.model.metrics)().iter().map(|m| m.kind).collect();
-    run::prepare_out(&o.out, o.force, &["difference.csv"])?;
+    crate::ensemble::check_seeds(base.seed, o.runs)?;
+    let out = o.out.create(o.force, "counterfactual")?;
     let arms: [(&str, &[String]); 2] = [("baseline", &o.set), ("counterfactual", &changed_set)];
+    for (arm, _) in arms {
+        let dir = out.join(arm);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        crate::outdir::mark(&dir, "counterfactual-arm")?;
+    }
     let mut results: [Runs; 2] = std::array::from_fn(|_| Runs {
         header: Vec::new(),
         rows: Vec::new(),
@@ -160,7 +166,7 @@ pub fn run(o: &CounterfactualOptions, stop: Arc<AtomicBool>) -> Result<()> {
         eprintln!("pair {}/{} (seed {seed})", k + 1, o.runs);
         let mut pair = Vec::with_capacity(2);
         for (arm, set) in arms {
-            let dir = o.out.join(arm).join("runs").join(format!("seed-{seed}"));
+            let dir = out.join(arm).join("runs").join(format!("seed-{seed}"));
             match ensemble::run_one(&o.scenario, set, seed, &dir, o.threads, &stop)? {
                 Some(r) => pair.push(r),
                 None => {
@@ -180,7 +186,7 @@ pub fn run(o: &CounterfactualOptions, stop: Arc<AtomicBool>) -> Result<()> {
         bail!("no pair of runs completed");
     }
     for (arm, runs) in ["baseline", "counterfactual"].iter().zip(&results) {
-        let path = o.out.join(arm).join("ensemble.csv");
+        let path = out.join(arm).join("ensemble.csv");
         std::fs::write(&path, ensemble::bands_csv(runs)).with_context(|| format!("writing {}", path.display()))?;
     }
 
@@ -207,7 +213,7 @@ pub fn run(o: &CounterfactualOptions, stop: Arc<AtomicBool>) -> Result<()> {
             "difference_p05_p95": [p05, p95],
         }));
     }
-    let path = o.out.join("difference.csv");
+    let path = out.join("difference.csv");
     std::fs::write(&path, table).with_context(|| format!("writing {}", path.display()))?;
     let summary = json!({
         "myriad_version": env!("CARGO_PKG_VERSION"),
@@ -219,13 +225,13 @@ pub fn run(o: &CounterfactualOptions, stop: Arc<AtomicBool>) -> Result<()> {
         "interval": "95% Student t interval of the mean paired difference (counterfactual - baseline)",
         "outcomes": report,
     });
-    let path = o.out.join("summary.json");
+    let path = out.join("summary.json");
     std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
         .with_context(|| format!("writing {}", path.display()))?;
     if base.output.plot {
         let j = ensemble::headline_metric(&baseline.header);
         plot::chart_png(
-            &o.out.join("comparison.png"),
+            &out.join("comparison.png"),
             &format!(
                 "{}: baseline vs {} ({} paired runs)",
                 base.name,
@@ -270,7 +276,7 @@ pub fn run(o: &CounterfactualOptions, stop: Arc<AtomicBool>) -> Result<()> {
     println!(
         "{} paired runs; every outcome in {}",
         baseline.rows.len(),
-        o.out.join("difference.csv").display()
+        out.join("difference.csv").display()
     );
     Ok(())
 }

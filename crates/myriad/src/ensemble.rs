@@ -17,7 +17,7 @@ pub struct EnsembleOptions {
     /// Number of runs.
     pub runs: u32,
     /// Output folder.
-    pub out: PathBuf,
+    pub out: crate::outdir::OutChoice,
     /// Replace the output folder.
     pub force: bool,
     /// `--set` assignments.
@@ -26,6 +26,20 @@ pub struct EnsembleOptions {
     pub seed: Option<u64>,
     /// Worker threads.
     pub threads: usize,
+}
+
+/// Refuse seeds `base..base + runs` that pass the largest seed a scenario
+/// takes, before anything runs.
+pub fn check_seeds(base: u64, runs: u32) -> Result<()> {
+    let last = base.checked_add(runs.saturating_sub(1) as u64);
+    if last.is_none_or(|l| l > i64::MAX as u64) {
+        bail!(crate::build::InputError(format!(
+            "seeds {base} to {base} + {} pass the largest seed, {}; choose a smaller --seed",
+            runs.saturating_sub(1),
+            i64::MAX
+        )));
+    }
+    Ok(())
 }
 
 /// Quantile `q` of sorted values, linear between order statistics
@@ -174,8 +188,9 @@ pub fn run(o: &EnsembleOptions, stop: Arc<AtomicBool>) -> Result<()> {
             seed: o.seed,
         },
     )?;
-    run::prepare_out(&o.out, o.force, &["ensemble.csv"])?;
     let base = first.seed;
+    check_seeds(base, o.runs)?;
+    let out = o.out.create(o.force, "ensemble")?;
     let mut runs = Runs {
         header: Vec::new(),
         rows: Vec::new(),
@@ -183,7 +198,7 @@ pub fn run(o: &EnsembleOptions, stop: Arc<AtomicBool>) -> Result<()> {
     };
     for k in 0..o.runs as u64 {
         let seed = base + k;
-        let dir = o.out.join("runs").join(format!("seed-{seed}"));
+        let dir = out.join("runs").join(format!("seed-{seed}"));
         eprintln!("run {}/{} (seed {seed})", k + 1, o.runs);
         match run_one(&o.scenario, &o.set, seed, &dir, o.threads, &stop)? {
             Some((header, rows)) => {
@@ -200,12 +215,12 @@ pub fn run(o: &EnsembleOptions, stop: Arc<AtomicBool>) -> Result<()> {
     if runs.rows.is_empty() {
         bail!("no run completed");
     }
-    let path = o.out.join("ensemble.csv");
+    let path = out.join("ensemble.csv");
     std::fs::write(&path, bands_csv(&runs)).with_context(|| format!("writing {}", path.display()))?;
     if first.output.plot {
         let j = headline_metric(&runs.header);
         plot::chart_png(
-            &o.out.join("ensemble.png"),
+            &out.join("ensemble.png"),
             &format!("{}: {} runs, median and 5-95% band", first.name, runs.rows.len()),
             "step",
             &runs.header[j],

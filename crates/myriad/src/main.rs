@@ -7,7 +7,9 @@ mod calibrate;
 mod counterfactual;
 mod ensemble;
 mod mock_llm;
+mod outdir;
 mod plot;
+mod resources;
 mod run;
 mod scenario;
 mod toml_reader;
@@ -75,7 +77,8 @@ impl ScenarioArgs {
     fn prepare(&self, output: &OutArgs, suffix: &str) -> Result<Prepared> {
         let s = self.load()?;
         let threads = threads(self.threads)?;
-        let out = output.out.clone().unwrap_or_else(|| run::default_out(&s.name, suffix));
+        let out = outdir::OutChoice::new(output.out.clone(), &s.name, suffix);
+        out.check(output.force)?;
         let stop = run::stop_on_ctrl_c()?;
         Ok(Prepared { threads, out, stop })
     }
@@ -84,7 +87,7 @@ impl ScenarioArgs {
 /// See [`ScenarioArgs::prepare`].
 struct Prepared {
     threads: usize,
-    out: PathBuf,
+    out: outdir::OutChoice,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -298,10 +301,14 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            let input_error = e.downcast_ref::<toml_reader::ScenarioError>().is_some()
-                || e.downcast_ref::<myriad_io::IoError>().is_some()
-                || e.chain().any(|c| c.is::<InputError>());
+            eprintln!("error: {}", message(&e));
+            // Bad input is 2; a failure while running (a full disk while
+            // writing outputs, an LLM endpoint that went away) is 1.
+            let input_error = e.chain().any(|c| {
+                c.is::<toml_reader::ScenarioError>()
+                    || c.is::<InputError>()
+                    || c.downcast_ref::<myriad_io::IoError>().is_some_and(|io| !io.is_write())
+            });
             ExitCode::from(if input_error { 2 } else { 1 })
         }
     }
@@ -309,10 +316,37 @@ fn main() -> ExitCode {
 
 use build::InputError;
 
+/// The error chain as one line, each cause once: a cause whose text is
+/// already part of the message before it (an OS error repeated by a
+/// wrapper) is not printed again, and the whole is bounded in length.
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    const MAX_CHARS: usize = 4000;
+    if out.chars().count() > MAX_CHARS {
+        let head: String = out.chars().take(MAX_CHARS).collect();
+        out = format!("{head}... (message cut)");
+    }
+    out
+}
+
+/// Most worker threads accepted: far beyond any machine this runs on, well
+/// below what makes starting the pool itself the problem.
+const MAX_THREADS: usize = 1024;
+
 fn threads(n: Option<usize>) -> Result<usize> {
     let n = n.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if n == 0 {
-        return Err(InputError("--threads must be at least 1".into()).into());
+    if !(1..=MAX_THREADS).contains(&n) {
+        return Err(InputError(format!("--threads must be between 1 and {MAX_THREADS}, got {n}")).into());
     }
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
@@ -415,6 +449,18 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Population { scenario, out, force } => {
+            let ext = out
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            if ext != "parquet" {
+                return Err(InputError(format!(
+                    "--out {}: myriad population writes Parquet; name the file FILE.parquet",
+                    out.display()
+                ))
+                .into());
+            }
             let s = scenario.load()?;
             threads(scenario.threads)?;
             if out.exists() && !force {
@@ -467,8 +513,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let mut cfg = spec.llm.clone();
             cfg.mode = myriad_llm::Mode::Live;
             cfg.cache = None;
-            let endpoints = cfg.endpoints.join(", ");
             let client = myriad_llm::LlmClient::new(cfg).map_err(|e| InputError(format!("[llm]: {e}")))?;
+            let endpoints = client.shown_endpoints().join(", ");
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -534,14 +580,18 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Validate { scenario, set } => {
             let s = scenario::load(&scenario, &scenario::Overrides { set, seed: None })?;
-            // Data files are read too: a scenario that validates can run.
+            // Data files are read, the decisions grouped and the model set
+            // up on the agents: a scenario that validates can run.
             let pop = build::population(&s).map_err(classify)?;
             build::check_layer_inputs(&s, &pop)?;
+            drop(behaviour::decisions(&s, &pop)?);
+            let agents = pop.size();
+            build::check_model(&s, pop)?;
             println!(
                 "{}: ok (model {}, {} agents, {} layers, {} interventions, {} steps, seed {})",
                 scenario.display(),
                 s.model.name,
-                pop.size(),
+                agents,
                 s.layers.len(),
                 s.schedule.items().len(),
                 s.steps,
@@ -570,6 +620,20 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             days,
             threads: t,
         } => {
+            if agents < 2 {
+                return Err(InputError(format!("--agents must be at least 2, got {agents}")).into());
+            }
+            if !(degree.is_finite() && degree >= 0.0 && degree < agents as f64) {
+                return Err(InputError(format!(
+                    "--degree must be a number in [0, agents) = [0, {agents}), got {degree:?}"
+                ))
+                .into());
+            }
+            let est = resources::Estimate {
+                agents: agents as f64,
+                directed_edges: agents as f64 * degree,
+            };
+            resources::check(&est, resources::default_limit_gb()).map_err(InputError)?;
             let threads = threads(t)?;
             bench::run(&bench::BenchOptions {
                 model,

@@ -1,5 +1,6 @@
 //! `myriad run`: build, step, record, write the output folder.
 
+use crate::outdir::OutChoice;
 use crate::scenario::Scenario;
 use crate::{build, plot};
 use anyhow::{bail, Context, Result};
@@ -58,36 +59,6 @@ pub fn peak_memory_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// `runs/<name><suffix>-<timestamp>`: where outputs go without `--out`.
-pub fn default_out(name: &str, suffix: &str) -> PathBuf {
-    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
-    PathBuf::from("runs").join(format!("{name}{suffix}-{stamp}"))
-}
-
-/// Refuse to overwrite unless forced; never delete a folder that holds none
-/// of `markers` (the files a previous run or ensemble leaves) and is not empty.
-pub fn prepare_out(dir: &Path, force: bool, markers: &[&str]) -> Result<()> {
-    if dir.exists() {
-        if !force {
-            bail!(
-                "output folder {} already exists; choose another with --out or pass --force to replace it",
-                dir.display()
-            );
-        }
-        let ours =
-            dir.is_dir() && (markers.iter().any(|m| dir.join(m).exists()) || std::fs::read_dir(dir)?.next().is_none());
-        if !ours {
-            bail!(
-                "--force refuses to replace {}: it is not a myriad output folder (none of {} in it)",
-                dir.display(),
-                markers.join(", ")
-            );
-        }
-        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating output folder {}", dir.display()))
-}
-
 /// Append a step's transcript events, one JSON object per line with the step.
 fn append_events(path: &std::path::Path, step: u32, events: &[serde_json::Value]) -> std::io::Result<()> {
     use std::io::Write;
@@ -109,13 +80,8 @@ fn append_events(path: &std::path::Path, step: u32, events: &[serde_json::Value]
 /// file, edge lists, layer sizes) is done before the output folder is made.
 pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Outcome> {
     let wall = Instant::now();
-    let out = opts.out.clone().unwrap_or_else(|| default_out(&s.name, ""));
-    if out.exists() && !opts.force {
-        bail!(
-            "output folder {} already exists; choose another with --out or pass --force to replace it",
-            out.display()
-        );
-    }
+    let choice = OutChoice::new(opts.out.clone(), &s.name, "");
+    choice.check(opts.force)?;
     let log = |msg: String| {
         if !opts.quiet {
             eprintln!("{msg}");
@@ -162,7 +128,7 @@ pub fn run(s: &Scenario, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<Out
             .map_err(|e| build::InputError(format!("{}: [behaviour]: {e}", s.file.display())))?;
     }
 
-    prepare_out(&out, opts.force, &["summary.json", "timeseries.csv"])?;
+    let out = choice.create(opts.force, "run")?;
     let specs = model.metrics();
     let mut rec = Recorder::new(specs.clone());
     let csv = Arc::new(Mutex::new(TimeseriesCsv::create(&out.join("timeseries.csv"), &specs)?));

@@ -155,8 +155,12 @@ pub struct Scenario {
     pub output: OutputSpec,
     /// Decisions from an LLM instead of the model's rule (`None`: the rule).
     pub behaviour: Option<BehaviourSpec>,
-    /// The scenario as resolved (after `--set`), as JSON for `summary.json`.
+    /// The scenario as resolved (after `--set`), as JSON for `summary.json`
+    /// (credentials in endpoint URLs masked).
     pub resolved: serde_json::Value,
+    /// Memory the run may use, in GB (`[limits] memory_gb`; default 90% of
+    /// the machine's).
+    pub memory_gb: f64,
 }
 
 /// Command-line changes to a scenario.
@@ -184,12 +188,43 @@ pub fn load(file: &Path, overrides: &Overrides) -> Result<Scenario, ScenarioErro
     parse(file, &read(file)?, overrides)
 }
 
+/// Largest scenario file read: scenarios are a few kilobytes; anything near
+/// this is not one (and `/dev/zero` would otherwise be read forever).
+pub const MAX_SCENARIO_BYTES: u64 = 4 * 1024 * 1024;
+
 fn read(file: &Path) -> Result<String, ScenarioError> {
-    std::fs::read_to_string(file).map_err(|e| ScenarioError {
+    use std::io::Read;
+    let err = |line: Option<usize>, message: String| ScenarioError {
         file: file.to_path_buf(),
-        line: None,
+        line,
         key: String::new(),
-        message: format!("cannot read the scenario file: {e}"),
+        message,
+    };
+    let f = std::fs::File::open(file).map_err(|e| err(None, format!("cannot read the scenario file: {e}")))?;
+    if f.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(err(None, "is a folder, not a scenario file".into()));
+    }
+    let mut bytes = Vec::new();
+    f.take(MAX_SCENARIO_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| err(None, format!("cannot read the scenario file: {e}")))?;
+    if bytes.len() as u64 > MAX_SCENARIO_BYTES {
+        return Err(err(
+            None,
+            format!(
+                "larger than {} MB: not a scenario file",
+                MAX_SCENARIO_BYTES / 1024 / 1024
+            ),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = good.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+        err(
+            Some(line),
+            format!("column {column}: not UTF-8 text (save the scenario as UTF-8)"),
+        )
     })
 }
 
@@ -223,7 +258,14 @@ fn apply_overrides(
         overridden.push(path);
     }
     if let Some(seed) = overrides.seed {
-        doc["seed"] = toml_edit::value(seed as i64);
+        let seed = i64::try_from(seed).map_err(|_| {
+            plain_err(
+                None,
+                "seed",
+                format!("--seed must be at most {} (got {seed})", i64::MAX),
+            )
+        })?;
+        doc["seed"] = toml_edit::value(seed);
         overridden.push("seed".into());
     }
     Ok((doc, overridden))
@@ -255,10 +297,13 @@ fn parse_behaviour(
                     .filter(|v| !v.is_empty())
                     .ok_or_else(|| t.error("endpoints", "must be a non-empty list of URLs"))?,
             };
+            let key = if t.raw("endpoints").is_some() {
+                "endpoints"
+            } else {
+                "endpoint"
+            };
             for e in &endpoints {
-                if !(e.starts_with("http://") || e.starts_with("https://")) {
-                    return Err(t.error("endpoints", format!("'{e}' must start with http:// or https://")));
-                }
+                myriad_llm::client::check_endpoint(e).map_err(|m| t.error(key, m))?;
             }
             let model_name = t
                 .string("model")?
@@ -271,6 +316,14 @@ fn parse_behaviour(
                 Some(other) => return Err(t.error("api", format!("'{other}': use chat or completions"))),
             };
             c.api_key_env = t.string("api_key_env")?;
+            if let Some(var) = &c.api_key_env {
+                if std::env::var_os(var).is_none() {
+                    return Err(t.error(
+                        "api_key_env",
+                        format!("the environment variable {var} is not set (export it with the API key)"),
+                    ));
+                }
+            }
             c.system = t.string("system")?;
             if let Some(x) = t.f64_where("temperature", |x| (0.0..=2.0).contains(&x), "between 0 and 2")? {
                 c.temperature = x;
@@ -278,13 +331,29 @@ fn parse_behaviour(
             if let Some(x) = t.int("max_tokens", 1, 100_000)? {
                 c.max_tokens = x as u32;
             }
-            if let Some(x) = t.f64_where("timeout_seconds", |x| x > 0.0, "a positive number of seconds")? {
+            let (lo, hi) = (
+                myriad_llm::client::MIN_TIMEOUT.as_secs_f64(),
+                myriad_llm::client::MAX_TIMEOUT.as_secs_f64(),
+            );
+            if let Some(x) = t.f64_where(
+                "timeout_seconds",
+                |x| (lo..=hi).contains(&x),
+                &format!("between {lo} and {hi} seconds"),
+            )? {
                 c.timeout = std::time::Duration::from_secs_f64(x);
             }
             if let Some(x) = t.int("max_concurrency", 1, 100_000)? {
                 c.max_concurrency = x as usize;
             }
-            c.requests_per_second = t.f64_where("requests_per_second", |x| x > 0.0, "positive")?;
+            let (lo, hi) = (
+                myriad_llm::client::MIN_REQUESTS_PER_SECOND,
+                myriad_llm::client::MAX_REQUESTS_PER_SECOND,
+            );
+            c.requests_per_second = t.f64_where(
+                "requests_per_second",
+                |x| (lo..=hi).contains(&x),
+                &format!("between {lo} and {hi}"),
+            )?;
             if let Some(x) = t.int("max_retries", 0, 100)? {
                 c.max_retries = x as u32;
             }
@@ -311,6 +380,9 @@ fn parse_behaviour(
             };
             if c.mode != myriad_llm::Mode::Live && c.cache.is_none() {
                 return Err(t.error("mode", "record and replay need cache = \"llm-cache.jsonl\""));
+            }
+            if let Some(path) = &c.cache {
+                check_cache_path(path, c.mode).map_err(|m| t.error("cache", m))?;
             }
             t.finish()?;
             Some(c)
@@ -429,6 +501,49 @@ fn parse_behaviour(
         e
     })?;
     Ok(spec)
+}
+
+/// Can the cache file be used in `mode`? Checked without creating anything:
+/// an existing path must be a file (or a device such as /dev/full), replay
+/// needs it to exist, and record needs a folder it can be made in.
+fn check_cache_path(path: &Path, mode: myriad_llm::Mode) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(format!(
+            "{} is a folder; give a file name such as llm-cache.jsonl",
+            path.display()
+        )),
+        Ok(_) => Ok(()),
+        Err(_) if mode == myriad_llm::Mode::Replay => Err(format!(
+            "{} does not exist: replay answers only from a recorded cache (record it first with mode = \"record\")",
+            path.display()
+        )),
+        Err(_) => {
+            // The nearest existing ancestor must be a folder we may write in.
+            let mut dir = path.parent();
+            while let Some(d) = dir {
+                let d = if d.as_os_str().is_empty() { Path::new(".") } else { d };
+                match std::fs::metadata(d) {
+                    Ok(m) if m.is_dir() && !m.permissions().readonly() => return Ok(()),
+                    Ok(m) if m.is_dir() => {
+                        return Err(format!(
+                            "cannot create {}: {} is read-only",
+                            path.display(),
+                            d.display()
+                        ))
+                    }
+                    Ok(_) => {
+                        return Err(format!(
+                            "cannot create {}: {} is not a folder",
+                            path.display(),
+                            d.display()
+                        ))
+                    }
+                    Err(_) => dir = d.parent(),
+                }
+            }
+            Err(format!("cannot create {}", path.display()))
+        }
+    }
 }
 
 /// Check a scenario given as text (`file` is used for messages and relative paths).
@@ -793,7 +908,16 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
             (Some(_), Some(_)) => return Err(t.error("layer", "give either param or layer, not both")),
             (None, None) => return Err(t.error_here("needs param = \"name\" or layer = \"name\"")),
         };
-        let change = match (t.f64_where("scale", |x| x >= 0.0, "a number >= 0")?, t.f64("value")?) {
+        let value_ok = |x: f64| x.is_finite() && (matches!(target, Target::Param(_)) || x >= 0.0);
+        let what = if matches!(target, Target::Param(_)) {
+            "a finite number"
+        } else {
+            "a layer weight: a finite number >= 0"
+        };
+        let change = match (
+            t.f64_where("scale", |x| x >= 0.0, "a finite number >= 0")?,
+            t.f64_where("value", value_ok, what)?,
+        ) {
             (Some(s), None) => Change::Scale(s),
             (None, Some(v)) => Change::Set(v),
             (Some(_), Some(_)) => return Err(t.error("value", "give either scale or value, not both")),
@@ -822,6 +946,28 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
 
     let behaviour = parse_behaviour(&mut root, model, &base_dir)?;
 
+    let memory_gb = match root.table("limits")? {
+        None => None,
+        Some(mut t) => {
+            let v = t.f64_where("memory_gb", |x| x > 0.0, "a number of gigabytes > 0")?;
+            t.finish()?;
+            v
+        }
+    }
+    .unwrap_or_else(crate::resources::default_limit_gb);
+    // Known before anything is read: the size of generated populations and
+    // of the synthetic city (at most its 8.6M residents); files are checked
+    // once read.
+    let agents = match &population {
+        PopulationSource::Synthetic(n) => Some(*n as f64),
+        PopulationSource::City(o) => Some(myriad_models::nyc::MAX_RESIDENTS as f64 * o.scale),
+        PopulationSource::File { .. } => None,
+    };
+    if let Some(n) = agents {
+        crate::resources::check(&crate::resources::estimate(n, &layers), memory_gb)
+            .map_err(|m| src.error(None, "population", m))?;
+    }
+
     let output = match root.table("output")? {
         None => OutputSpec {
             parquet: true,
@@ -838,8 +984,9 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
     };
     root.finish()?;
 
-    let resolved: serde_json::Value =
+    let mut resolved: serde_json::Value =
         toml::from_str(&text).map_err(|e| plain_err(None, "", format!("invalid TOML: {e}")))?;
+    mask_endpoints(&mut resolved);
     Ok(Scenario {
         file: file.to_path_buf(),
         name,
@@ -853,7 +1000,32 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
         output,
         behaviour,
         resolved,
+        memory_gb,
     })
+}
+
+/// Replace credentials in `llm.endpoint(s)` of the resolved scenario, which
+/// goes into `summary.json`.
+fn mask_endpoints(resolved: &mut serde_json::Value) {
+    let Some(llm) = resolved.get_mut("llm").and_then(|v| v.as_object_mut()) else {
+        return;
+    };
+    for (key, v) in llm.iter_mut() {
+        if key != "endpoint" && key != "endpoints" {
+            continue;
+        }
+        match v {
+            serde_json::Value::String(u) => *u = myriad_llm::display_url(u),
+            serde_json::Value::Array(list) => {
+                for e in list.iter_mut() {
+                    if let serde_json::Value::String(u) = e {
+                        *u = myriad_llm::display_url(u);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Checks of layer parameters against the population size: (layer index, key, message).
@@ -864,6 +1036,7 @@ pub fn check_sizes(layers: &[LayerSpec], n: u32) -> Result<(), (usize, &'static 
             LayerKind::ErdosRenyi { mean_degree } if *mean_degree >= n as f64 => {
                 return too_big("mean_degree", *mean_degree)
             }
+            LayerKind::Configuration(d) if d.mean() >= n as f64 => return too_big("mean", d.mean()),
             LayerKind::RandomRegular { degree } if *degree >= n => return too_big("degree", *degree as f64),
             LayerKind::WattsStrogatz { k, .. } if *k >= n => return too_big("k", *k as f64),
             LayerKind::BarabasiAlbert { m } if *m >= n => return too_big("m", *m as f64),

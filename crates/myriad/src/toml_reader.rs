@@ -26,10 +26,49 @@ impl fmt::Display for ScenarioError {
             write!(f, ":{l}")?;
         }
         if !self.key.is_empty() {
-            write!(f, ": {}", self.key)?;
+            write!(f, ": {}", clip(&self.key, SHOWN_CHARS))?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", clip_quoted(&self.message))
     }
+}
+
+/// Characters of a user's value shown in a message: enough to recognise
+/// it, never all of a 100,000-character string.
+const SHOWN_CHARS: usize = 80;
+
+/// `text` cut to `n` characters, with a note of its full length.
+fn clip(text: &str, n: usize) -> String {
+    let count = text.chars().count();
+    if count <= n {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(n).collect();
+    format!("{head}...({count} characters)")
+}
+
+/// A message with every quoted value ('...' or "...") longer than
+/// [`SHOWN_CHARS`] cut, and the whole bounded: messages quote what the user
+/// wrote, which may be anything.
+fn clip_quoted(message: &str) -> String {
+    let chars: Vec<char> = message.chars().collect();
+    let mut out = String::with_capacity(message.len().min(4096));
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' || c == '"' {
+            if let Some(len) = chars[i + 1..].iter().position(|&d| d == c) {
+                let inner: String = chars[i + 1..i + 1 + len].iter().collect();
+                out.push(c);
+                out.push_str(&clip(&inner, SHOWN_CHARS));
+                out.push(c);
+                i += len + 2;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    clip(&out, 2000)
 }
 
 impl std::error::Error for ScenarioError {}

@@ -148,7 +148,7 @@ fn bad_scenarios_are_rejected_with_file_key_and_line_and_write_nothing() {
         ),
         (
             SCENARIO.replace("scale = 0.3", "scale = -1"),
-            "interventions[0].scale: must be a number >= 0",
+            "interventions[0].scale: must be a finite number >= 0",
         ),
         (
             SCENARIO.replace("size = 20000", "size = 20000\nfile = \"x.csv\""),
@@ -242,7 +242,8 @@ fn an_existing_output_folder_is_kept_unless_forced() {
     run_ok(&s, &out, &[]);
     let before = std::fs::read(out.join("summary.json")).unwrap();
     let o = myriad(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1));
+    // An existing folder is bad input (2), for every command.
+    assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
     assert_eq!(before, std::fs::read(out.join("summary.json")).unwrap());
     run_ok(&s, &out, &["--force"]);

@@ -66,6 +66,22 @@ impl Default for CityOptions {
     }
 }
 
+/// Labels of the synthetic city's whole-number code columns, so that
+/// prompts show `U19` or `female`, not `0`.
+pub fn code_labels(column: &str) -> Option<&'static [&'static str]> {
+    match column {
+        columns::AGE_GROUP => Some(&data::AGE_GROUPS),
+        columns::GENDER => Some(&data::GENDERS),
+        columns::ETHNICITY => Some(&data::ETHNICITIES),
+        columns::EMPLOYMENT => Some(&["outside the labour force", "employed", "unemployed"]),
+        _ => None,
+    }
+}
+
+/// An upper bound on the synthetic city's residents at scale 1 (8,550,333
+/// in the tables): for estimating a scenario's size before it is built.
+pub const MAX_RESIDENTS: u64 = 8_600_000;
+
 /// Column names of the synthetic population.
 pub mod columns {
     /// Area code (text).
