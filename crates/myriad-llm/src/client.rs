@@ -583,7 +583,7 @@ impl LlmClient {
                 let status = resp.status();
                 let text = read_limited(resp, limit).await.map_err(Err)?;
                 if status.as_u16() == 429 || status.is_server_error() {
-                    return Err(Err(format!("HTTP {}", status.as_u16())));
+                    return Err(Err(http_reason(status.as_u16(), &text)));
                 }
                 if !status.is_success() {
                     // A refusal (wrong key, bad request, too large) will not
@@ -773,7 +773,7 @@ impl LlmClient {
         };
         if status.as_u16() == 429 || status.is_server_error() {
             return Attempt::Retry {
-                reason: format!("HTTP {}", status.as_u16()),
+                reason: http_reason(status.as_u16(), &self.redactor.clean(&text)),
                 after: retry_after,
             };
         }
@@ -820,6 +820,17 @@ pub fn check_endpoint(url: &str) -> Result<(), String> {
         }
         Ok(_) => Err(format!("endpoint '{shown}' has no host name")),
         Err(e) => Err(format!("endpoint '{shown}' is not a valid URL ({e})")),
+    }
+}
+
+/// "HTTP 503: <start of the body>" (the body as the server wrote it; the
+/// caller removes secrets).
+fn http_reason(status: u16, body: &str) -> String {
+    let body = body.trim();
+    if body.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status}: {}", shorten(body, 120))
     }
 }
 

@@ -5,12 +5,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The binary under test: this build's, or `MYRIAD_BIN` when set (to run
+/// the regression tests against an older build and see them fail).
+pub fn bin() -> String {
+    std::env::var("MYRIAD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_myriad").to_string())
+}
+
 /// Run `myriad` with `args`.
 pub fn myriad(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_myriad"))
-        .args(args)
-        .output()
-        .expect("run myriad")
+    Command::new(bin()).args(args).output().expect("run myriad")
 }
 
 /// `myriad run SCENARIO --out OUT -q EXTRA...`.
