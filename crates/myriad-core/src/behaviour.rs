@@ -40,7 +40,8 @@ pub struct Observations<'a> {
     pub states: &'a [AgentState],
 }
 
-/// A provider of decision probabilities.
+/// A provider of decision probabilities: the run owns it and hands it to
+/// each step (see `model::Decide`).
 pub trait Behaviour: Send + Sync {
     /// Probability per agent of "yes" for `decision` (NaN where the
     /// provider has no answer and the model's own rule applies), or
@@ -71,4 +72,71 @@ pub trait Behaviour: Send + Sync {
 
     /// Counters for the run summary (calls, cache hits, tokens, ...).
     fn report(&self) -> serde_json::Value;
+
+    /// An independent copy of what the provider remembers (memories,
+    /// smoothing histories, answers set from outside), sharing what is
+    /// shared by nature (an LLM client and its cache): restoring a
+    /// simulation restores its provider from this.
+    fn snapshot(&self) -> Box<dyn Behaviour>;
+}
+
+/// A provider whose answers a caller sets between steps: a Gymnasium loop
+/// in Python, a training loop, a test. For each decision it holds one value
+/// per agent (probability of yes, or the number); NaN, or a decision never
+/// set, leaves that agent to the model's rule.
+#[derive(Clone, Debug, Default)]
+pub struct ExternalController {
+    values: BTreeMap<String, Vec<f64>>,
+    texts: BTreeMap<String, Vec<Option<String>>>,
+    asked: u64,
+}
+
+impl ExternalController {
+    /// A controller with nothing set: every decision follows the rule.
+    pub fn new() -> ExternalController {
+        ExternalController::default()
+    }
+
+    /// Set every agent's value for `decision` (used until set again).
+    pub fn set(&mut self, decision: &str, values: Vec<f64>) {
+        self.values.insert(decision.to_string(), values);
+    }
+
+    /// Set the free-text answers for `decision`, one per asker.
+    pub fn set_texts(&mut self, decision: &str, texts: Vec<Option<String>>) {
+        self.texts.insert(decision.to_string(), texts);
+    }
+
+    /// Forget what was set for `decision` (the rule decides again).
+    pub fn clear(&mut self, decision: &str) {
+        self.values.remove(decision);
+        self.texts.remove(decision);
+    }
+}
+
+impl Behaviour for ExternalController {
+    fn probabilities(&mut self, decision: &str, _obs: &Observations) -> Result<Option<Vec<f64>>, String> {
+        self.asked += 1;
+        Ok(self.values.get(decision).cloned())
+    }
+
+    fn texts(&mut self, decision: &str, _obs: &Observations) -> Result<Option<Vec<Option<String>>>, String> {
+        Ok(self.texts.get(decision).cloned())
+    }
+
+    fn mentions(&self, _placeholder: &str) -> bool {
+        false
+    }
+
+    fn report(&self) -> serde_json::Value {
+        serde_json::json!({
+            "provider": "external",
+            "decisions_set": self.values.keys().chain(self.texts.keys()).collect::<Vec<_>>(),
+            "questions": self.asked,
+        })
+    }
+
+    fn snapshot(&self) -> Box<dyn Behaviour> {
+        Box::new(self.clone())
+    }
 }

@@ -5,12 +5,15 @@
 //! - [`csr`] and [`generators`]: contact layers as CSR adjacency and their generators;
 //! - [`params`] and [`schedule`]: documented model parameters and scheduled interventions;
 //! - [`metrics`]: the per-step aggregate recorder;
-//! - [`model`]: the trait every model implements;
+//! - [`model`]: the model contract: its specification, input, step context and trait;
+//! - [`hash`]: a stable hash of a simulation's state;
+//! - [`source`]: population sources (the synthetic city) and their observed data;
 //! - [`behaviour`]: providers of decision probabilities (LLM archetypes, policies).
 
 pub mod behaviour;
 pub mod csr;
 pub mod generators;
+pub mod hash;
 pub mod memory;
 pub mod metrics;
 pub mod model;
@@ -18,6 +21,7 @@ pub mod params;
 pub mod population;
 pub mod rng;
 pub mod schedule;
+pub mod source;
 
 pub use csr::{BuildReport, Csr, CsrError, EdgeList};
 pub use rng::{CounterRng, Stream};

@@ -1,9 +1,17 @@
-//! The contract between the engine and a model.
+//! The contract between the engine and a model: what a model declares about
+//! itself ([`ModelSpec`]), what it is built from ([`ModelInput`]), what it
+//! sees each step ([`Step`]) and what it must do ([`Model`]).
+//!
+//! Decisions do not belong to the model: each step is handed a [`Decide`]
+//! holding the run's decision provider (a rule, LLM archetypes, LLM agents,
+//! an external controller or a learned policy), so any model can be
+//! snapshotted whatever decides for its agents.
 
-use crate::behaviour::Behaviour;
+use crate::behaviour::{Behaviour, Observations};
 use crate::csr::Csr;
 use crate::metrics::MetricSpec;
-use crate::params::ParamSet;
+use crate::params::{ParamSet, ParamSpec};
+use crate::population::Population;
 
 /// How agents of one contact layer meet.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,15 +35,268 @@ pub struct Layer {
     pub weight: f64,
 }
 
-/// What a model sees at each step.
+/// Everything a model is built from.
+pub struct ModelInput {
+    /// The agents and their attribute columns.
+    pub population: Population,
+    /// Contact layers, in scenario order.
+    pub layers: Vec<Layer>,
+    /// Parameters, validated against the model's specs.
+    pub params: ParamSet,
+    /// Run seed.
+    pub seed: u64,
+}
+
+/// Errors building a model from its input.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ModelError {
+    /// A population column the model reads holds values it cannot use.
+    #[error("population column '{column}': {reason}")]
+    BadColumn {
+        /// Column name.
+        column: String,
+        /// What is wrong, naming the first offending agent.
+        reason: String,
+    },
+    /// The parameters ask for something the population cannot give.
+    #[error("{0}")]
+    Infeasible(String),
+}
+
+/// A population column a model reads if present.
 #[derive(Clone, Copy, Debug)]
-pub struct StepContext<'a> {
+pub struct ColumnDoc {
+    /// Column name.
+    pub name: &'static str,
+    /// Accepted values and meaning.
+    pub doc: &'static str,
+    /// For a column of whole-number codes, the label of each code (code k
+    /// is `labels[k]`): prompts show labels, not codes. Empty otherwise.
+    pub labels: &'static [&'static str],
+}
+
+/// The answer a decision expects from a behaviour provider.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DecisionAnswer {
+    /// Yes or no: the provider gives the probability of yes.
+    YesNo,
+    /// A number in `[min, max]`: the provider gives the value.
+    Number {
+        /// Smallest accepted value.
+        min: f64,
+        /// Largest accepted value.
+        max: f64,
+    },
+    /// Free text (what an agent says or writes), asked per agent.
+    Text,
+}
+
+/// A decision a behaviour provider can make.
+#[derive(Clone, Copy, Debug)]
+pub struct DecisionDoc {
+    /// Name (`[behaviour.<name>]`).
+    pub name: &'static str,
+    /// What is decided, and the placeholders the model fills.
+    pub doc: &'static str,
+    /// The answer expected.
+    pub answer: DecisionAnswer,
+}
+
+/// A panel of a model's `timeseries.png`.
+#[derive(Clone, Copy, Debug)]
+pub struct PlotPanel {
+    /// Axis label (what the metrics measure).
+    pub ylabel: &'static str,
+    /// Metrics drawn.
+    pub metrics: &'static [&'static str],
+    /// Bars of the last step's values (a histogram) instead of lines over time.
+    pub bars: bool,
+}
+
+/// What a periodic table holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableKind {
+    /// The sum of every flow metric over each complete period (steps
+    /// 1..=every, every+1..=2 every, ...): weekly counts of events.
+    FlowSums,
+    /// The metrics whose names start with `prefix`, read at steps 0,
+    /// every, 2 every, ...: monthly rates.
+    Readings {
+        /// Name prefix of the metrics read.
+        prefix: &'static str,
+    },
+}
+
+/// A table written beside the time series every `every` steps (the
+/// epidemic models' `weekly.csv`, the covid model's `monthly.csv`).
+#[derive(Clone, Copy, Debug)]
+pub struct PeriodicTable {
+    /// File name, e.g. `weekly.csv`.
+    pub file: &'static str,
+    /// Name of the period column, e.g. `week`.
+    pub period: &'static str,
+    /// Steps per period.
+    pub every: u32,
+    /// What it holds.
+    pub kind: TableKind,
+    /// An observed series the population source may offer for it
+    /// (`weekly_cases`, `unemployment`), drawn beside the model's values.
+    pub observed: Option<&'static str>,
+}
+
+/// A model's name, documentation, declarations and constructor: everything
+/// the engine, the scenario reader, `myriad describe` and the outputs know
+/// about it. Registering a model is adding its spec to a list.
+pub struct ModelSpec {
+    /// Name used in scenario files (`model = "..."`).
+    pub name: &'static str,
+    /// One-line summary.
+    pub summary: &'static str,
+    /// Longer description: the rules, in a paragraph.
+    pub description: &'static str,
+    /// Parameter table.
+    pub params: fn() -> Vec<ParamSpec>,
+    /// Metric columns.
+    pub metrics: fn() -> Vec<MetricSpec>,
+    /// Optional population columns the model reads.
+    pub columns: &'static [ColumnDoc],
+    /// Parameters that are alternatives: setting more than one in a scenario is an error.
+    pub exclusive: &'static [&'static [&'static str]],
+    /// Does the model read contact layers (`[[layers]]`)?
+    pub uses_layers: bool,
+    /// Decisions a behaviour provider can make (`[behaviour.<name>]`).
+    pub decisions: &'static [DecisionDoc],
+    /// Agent states prompts may mention (`{name}`), changing during the
+    /// run; archetypes are regrouped by those a prompt uses.
+    pub states: &'static [(&'static str, &'static str)],
+    /// Panels of `timeseries.png` (empty: stocks above, flows below).
+    pub plots: &'static [PlotPanel],
+    /// Periodic tables written beside the time series.
+    pub tables: &'static [PeriodicTable],
+    /// Constructor.
+    pub build: fn(ModelInput) -> Result<Box<dyn Model>, ModelError>,
+}
+
+/// The run's decision provider for one step, and the first error it met.
+///
+/// A model asks through this; with no provider attached (the model's own
+/// rule decides), every question answers `None`.
+pub struct Decide<'a> {
+    provider: Option<&'a mut dyn Behaviour>,
+    error: &'a mut Option<String>,
+}
+
+impl<'a> Decide<'a> {
+    /// Decisions from `provider` (`None`: the model's rule); the first
+    /// provider error is kept in `error`.
+    pub fn new(provider: Option<&'a mut dyn Behaviour>, error: &'a mut Option<String>) -> Decide<'a> {
+        Decide { provider, error }
+    }
+
+    /// Is a provider attached?
+    pub fn attached(&self) -> bool {
+        self.provider.is_some()
+    }
+
+    /// Values for `decision` (probability of yes, or the number), one per
+    /// agent, NaN where the provider has none; `None` with no provider, a
+    /// provider not handling it, or an error (kept; the model goes on by
+    /// its rule). `when` names the period for the error message.
+    pub fn values(&mut self, decision: &str, when: &str, obs: &Observations) -> Option<Vec<f64>> {
+        let b = self.provider.as_deref_mut()?;
+        match b.probabilities(decision, obs) {
+            Ok(v) => v,
+            Err(e) => {
+                self.error
+                    .get_or_insert(format!("behaviour '{decision}' in {when}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Free-text answers for `decision`, one per asker (`None` as in [`Self::values`]).
+    pub fn texts(&mut self, decision: &str, when: &str, obs: &Observations) -> Option<Vec<Option<String>>> {
+        let b = self.provider.as_deref_mut()?;
+        match b.texts(decision, obs) {
+            Ok(v) => v,
+            Err(e) => {
+                self.error
+                    .get_or_insert(format!("behaviour '{decision}' in {when}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Does a question of the provider mention this placeholder? (False with none.)
+    pub fn mentions(&self, placeholder: &str) -> bool {
+        self.provider.as_deref().is_some_and(|b| b.mentions(placeholder))
+    }
+
+    /// `agent` was replaced by a newcomer: the provider forgets it.
+    pub fn replace_agent(&mut self, agent: u32) {
+        if let Some(b) = self.provider.as_deref_mut() {
+            b.replace_agent(agent);
+        }
+    }
+}
+
+/// What a model sees and may touch during one step.
+pub struct Step<'a> {
     /// The step being computed, from 1.
     pub step: u32,
     /// Parameters in force at this step.
     pub params: &'a ParamSet,
     /// Layer weights in force at this step, in layer order.
     pub layer_weights: &'a [f64],
+    /// Where decisions come from.
+    pub decide: Decide<'a>,
+    /// Text events of the step (what agents said or did), as JSON objects;
+    /// the run writes them to `transcript.jsonl`.
+    pub events: &'a mut Vec<serde_json::Value>,
+}
+
+/// A read-only view of one per-agent column of a model's state.
+#[derive(Clone, Copy, Debug)]
+pub enum ColumnView<'a> {
+    /// Small codes (stages, flags).
+    U8(&'a [u8]),
+    /// Counters and timers.
+    U16(&'a [u16]),
+    /// Ids and counts.
+    U32(&'a [u32]),
+    /// Real values.
+    F64(&'a [f64]),
+    /// Yes/no per agent.
+    Bool(&'a [bool]),
+}
+
+impl ColumnView<'_> {
+    /// Number of agents.
+    pub fn len(&self) -> usize {
+        match self {
+            ColumnView::U8(v) => v.len(),
+            ColumnView::U16(v) => v.len(),
+            ColumnView::U32(v) => v.len(),
+            ColumnView::F64(v) => v.len(),
+            ColumnView::Bool(v) => v.len(),
+        }
+    }
+
+    /// True for a column of no agents.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Feed the values to a hasher, in agent order.
+    pub fn hash_into(&self, h: &mut crate::hash::StateHasher) {
+        match self {
+            ColumnView::U8(v) => h.bytes(v),
+            ColumnView::U16(v) => v.iter().for_each(|x| h.bytes(&x.to_le_bytes())),
+            ColumnView::U32(v) => v.iter().for_each(|x| h.bytes(&x.to_le_bytes())),
+            ColumnView::F64(v) => v.iter().for_each(|x| h.bytes(&x.to_bits().to_le_bytes())),
+            ColumnView::Bool(v) => v.iter().for_each(|&x| h.bytes(&[x as u8])),
+        }
+    }
 }
 
 /// A population model. A step must read only the state before the step and
@@ -51,37 +312,37 @@ pub trait Model: Send {
     /// The metric row of the initial state (step 0).
     fn observe(&self, row: &mut [f64]);
 
-    /// Advance one step and write that step's metric row.
-    fn step(&mut self, ctx: &StepContext, row: &mut [f64]);
+    /// Advance one step and write that step's metric row. A step cannot
+    /// fail midway: when the provider fails, it finishes on the model's
+    /// rule and the error is kept in `cx.decide` for the run to report.
+    fn step(&mut self, cx: &mut Step<'_>, row: &mut [f64]);
 
-    /// An independent copy of the current state, so that a run can be
-    /// continued from here several times (calibration tries candidate
-    /// parameters week by week). `None` if the model cannot copy itself.
-    fn fork(&self) -> Option<Box<dyn Model>> {
-        None
-    }
+    /// An independent copy of the whole state, so that a run can be
+    /// continued from here several times (calibration, counterfactual
+    /// branches, snapshots from Python). Always possible: nothing that
+    /// cannot be copied (a provider, a connection) lives in a model.
+    fn snapshot(&self) -> Box<dyn Model>;
 
-    /// Take decisions from `behaviour` instead of the model's own rule.
-    /// Models without decisions refuse.
-    fn set_behaviour(&mut self, behaviour: Box<dyn Behaviour>) -> Result<(), String> {
-        drop(behaviour);
-        Err("this model has no decisions a behaviour provider could make".into())
-    }
+    /// Per-agent state, read-only, by name (stage, timers, flags, ...).
+    fn agent_columns(&self) -> Vec<(&'static str, ColumnView<'_>)>;
 
-    /// An error met during the last step (a step cannot fail midway: it
-    /// finishes with fallbacks and reports here, and the run stops).
-    fn take_error(&mut self) -> Option<String> {
-        None
+    /// Feed every part of the state not in [`Self::agent_columns`] (tallies,
+    /// histories, aggregates) to `h`, for reproducibility checks.
+    fn hash_extra(&self, h: &mut crate::hash::StateHasher) {
+        let _ = h;
     }
+}
 
-    /// Text events of the last step (what agents said or wrote), as JSON
-    /// objects; the run appends them to `transcript.jsonl`.
-    fn take_transcript(&mut self) -> Vec<serde_json::Value> {
-        Vec::new()
-    }
-
-    /// The behaviour provider's counters, if one is attached.
-    fn behaviour_report(&self) -> Option<serde_json::Value> {
-        None
-    }
+/// Step `model` once with its own rule deciding, keeping no transcript:
+/// for tests and benchmarks that drive a model without a simulation.
+pub fn step_by_rule(model: &mut dyn Model, step: u32, params: &ParamSet, layer_weights: &[f64], row: &mut [f64]) {
+    let (mut error, mut events) = (None, Vec::new());
+    let mut cx = Step {
+        step,
+        params,
+        layer_weights,
+        decide: Decide::new(None, &mut error),
+        events: &mut events,
+    };
+    model.step(&mut cx, row);
 }

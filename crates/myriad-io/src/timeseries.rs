@@ -4,19 +4,16 @@
 use crate::error::IoError;
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, UInt32Array};
 use arrow_schema::{DataType, Field, Schema};
-use myriad_core::metrics::{MetricKind, MetricSpec};
+use myriad_core::metrics::MetricSpec;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Format a metric value: counts as integers, values with full precision
-/// (shortest representation that reads back to the same float).
-pub fn format_value(kind: MetricKind, x: f64) -> String {
-    match kind {
-        MetricKind::Count => format!("{}", x as i64),
-        MetricKind::Value => format!("{x}"),
-    }
+/// Format a metric value: whole-number metrics as integers, the others
+/// with full precision (shortest text that reads back to the same float).
+pub fn format_value(spec: &MetricSpec, x: f64) -> String {
+    spec.format(x)
 }
 
 /// A CSV time series: header `step,<metric>...`, one row per step.
@@ -26,7 +23,7 @@ pub fn format_value(kind: MetricKind, x: f64) -> String {
 /// reader never sees half a row.
 pub struct TimeseriesCsv {
     path: PathBuf,
-    kinds: Vec<MetricKind>,
+    specs: Vec<MetricSpec>,
     out: File,
     /// Bytes of complete lines written so far.
     committed: u64,
@@ -38,7 +35,7 @@ impl TimeseriesCsv {
         let f = File::create(path).map_err(|e| IoError::write(path, e))?;
         let mut w = TimeseriesCsv {
             path: path.to_path_buf(),
-            kinds: specs.iter().map(|s| s.kind).collect(),
+            specs: specs.to_vec(),
             out: f,
             committed: 0,
         };
@@ -69,9 +66,9 @@ impl TimeseriesCsv {
     /// Append and flush one row.
     pub fn write_row(&mut self, step: u32, row: &[f64]) -> Result<(), IoError> {
         let mut line = step.to_string();
-        for (k, x) in self.kinds.iter().zip(row) {
+        for (spec, x) in self.specs.iter().zip(row) {
             line.push(',');
-            line.push_str(&format_value(*k, *x));
+            line.push_str(&spec.format(*x));
         }
         self.write_line(&line)
     }
@@ -88,15 +85,12 @@ pub fn write_timeseries_parquet(
     let mut fields = vec![Field::new("step", DataType::UInt32, false)];
     let mut arrays: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from(steps.to_vec()))];
     for (j, s) in specs.iter().enumerate() {
-        match s.kind {
-            MetricKind::Count => {
-                fields.push(Field::new(&s.name, DataType::Int64, false));
-                arrays.push(Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r[j] as i64))));
-            }
-            MetricKind::Value => {
-                fields.push(Field::new(&s.name, DataType::Float64, false));
-                arrays.push(Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r[j]))));
-            }
+        if s.integer {
+            fields.push(Field::new(&s.name, DataType::Int64, false));
+            arrays.push(Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r[j] as i64))));
+        } else {
+            fields.push(Field::new(&s.name, DataType::Float64, false));
+            arrays.push(Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r[j]))));
         }
     }
     let err = |e: &dyn std::fmt::Display| IoError::write(path, std::io::Error::other(e.to_string()));

@@ -191,7 +191,7 @@ fn edge_list_reports_loops_and_duplicates() {
 #[test]
 fn timeseries_round_trips_through_csv_and_parquet() {
     let d = tempfile::tempdir().unwrap();
-    let specs = vec![MetricSpec::count("S", ""), MetricSpec::value("frac", "")];
+    let specs = vec![MetricSpec::stock("S", ""), MetricSpec::fraction("frac", "agents", "")];
     let csv = d.path().join("ts.csv");
     let mut w = TimeseriesCsv::create(&csv, &specs).unwrap();
     w.write_row(0, &[10.0, 0.25]).unwrap();
@@ -298,7 +298,7 @@ fn a_failed_write_leaves_only_whole_lines() {
     if !std::path::Path::new("/dev/full").exists() {
         return;
     }
-    let specs = vec![MetricSpec::count("S", "")];
+    let specs = vec![MetricSpec::stock("S", "")];
     let e = TimeseriesCsv::create(std::path::Path::new("/dev/full"), &specs)
         .err()
         .unwrap();

@@ -95,6 +95,7 @@ pub struct AgentRound {
 }
 
 /// Agents that each ask their own question and remember their answers.
+#[derive(Clone, Debug)]
 pub struct PerAgent {
     count: usize,
     memory: Memory,

@@ -61,6 +61,7 @@ pub enum ArchetypeError {
 pub type Attribute<'a> = (&'a str, &'a [u32], &'a [String]);
 
 /// The groups of a population and each group's previous probability.
+#[derive(Clone, Debug)]
 pub struct Archetypes {
     names: Vec<String>,
     groups: Vec<Vec<String>>,

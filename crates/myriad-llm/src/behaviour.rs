@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 pub type Columns = Vec<(String, Vec<u32>, Vec<String>)>;
 
 /// Who is asked.
+#[derive(Clone, Debug)]
 pub enum Asking {
     /// One question per group of agents sharing the prompt's attributes.
     Archetypes {
@@ -34,6 +35,7 @@ pub enum Asking {
 }
 
 /// One decision answered by the LLM.
+#[derive(Clone, Debug)]
 pub struct Decision {
     /// Name the model asks by (e.g. `isolate`).
     pub name: String,
@@ -57,11 +59,17 @@ impl Decision {
 /// per-agent mode, so a model can give each agent its own observations.
 pub const AGENT: &str = "agent";
 
-/// The provider: a client, a runtime to drive it from the (synchronous)
-/// model step, and the decisions it answers.
+/// The provider: a client, the handle of the async runtime that drives it
+/// from the (synchronous) model step, and the decisions it answers.
+///
+/// The runtime belongs to the host (the command line makes one; a web
+/// server or a Python host passes its own). A step blocks on it, so a step
+/// must not run on one of that runtime's own worker threads (an async host
+/// runs simulations on a blocking thread, e.g. `spawn_blocking`).
+#[derive(Clone)]
 pub struct LlmBehaviour {
-    runtime: tokio::runtime::Runtime,
-    client: LlmClient,
+    runtime: tokio::runtime::Handle,
+    client: std::sync::Arc<LlmClient>,
     decisions: Vec<Decision>,
     rounds: u64,
     requests: u64,
@@ -70,21 +78,17 @@ pub struct LlmBehaviour {
 }
 
 impl LlmBehaviour {
-    /// A provider for `decisions`.
-    pub fn new(client: LlmClient, decisions: Vec<Decision>) -> std::io::Result<LlmBehaviour> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        Ok(LlmBehaviour {
+    /// A provider for `decisions`, asking through `client` on `runtime`.
+    pub fn new(client: LlmClient, decisions: Vec<Decision>, runtime: tokio::runtime::Handle) -> LlmBehaviour {
+        LlmBehaviour {
             runtime,
-            client,
+            client: std::sync::Arc::new(client),
             decisions,
             rounds: 0,
             requests: 0,
             unparsed: 0,
             fallbacks: 0,
-        })
+        }
     }
 }
 
@@ -238,5 +242,11 @@ impl Behaviour for LlmBehaviour {
             "fallbacks": self.fallbacks,
             "client": self.client.stats(),
         })
+    }
+
+    fn snapshot(&self) -> Box<dyn Behaviour> {
+        // The client (and its cache) is shared; memories and smoothing
+        // histories are copied.
+        Box::new(self.clone())
     }
 }

@@ -45,11 +45,14 @@
 //! unemployed, 0 outside the labour force); members of the labour force who
 //! died have left it.
 
-use crate::registry::{ColumnDoc, DecisionAnswer, DecisionDoc, ModelError, ModelInfo, ModelInput};
 use crate::setup::{check_layer_sizes, initial_stages, seed_infections};
-use myriad_core::behaviour::{AgentState, Behaviour, Observations};
-use myriad_core::metrics::MetricSpec;
-use myriad_core::model::{Contacts, Layer, Model, StepContext};
+use myriad_core::behaviour::{AgentState, Observations};
+use myriad_core::hash::StateHasher;
+use myriad_core::metrics::{Combine, MetricSpec};
+use myriad_core::model::{
+    ColumnDoc, ColumnView, Contacts, Decide, DecisionAnswer, DecisionDoc, Layer, Model, ModelError, ModelInput,
+    ModelSpec, PeriodicTable, PlotPanel, Step, TableKind,
+};
 use myriad_core::params::{Limit, ParamKind, ParamSet, ParamSpec, ParamValue};
 use myriad_core::population::{ColumnData, Population};
 use myriad_core::rng::{to_unit, CounterRng, Stream};
@@ -271,38 +274,52 @@ fn params() -> Vec<ParamSpec> {
 /// Metric names: city totals, then per borough.
 fn metric_specs() -> Vec<MetricSpec> {
     let mut v = vec![
-        MetricSpec::count("S", "susceptible agents"),
-        MetricSpec::count("E", "exposed agents"),
-        MetricSpec::count("I", "infected (symptomatic stage) agents"),
-        MetricSpec::count("R", "recovered agents"),
-        MetricSpec::count("D", "deaths (cumulative)"),
-        MetricSpec::count("new_infections", "agents infected during the day"),
-        MetricSpec::value("isolating_fraction", "share of living agents isolating this week"),
-        MetricSpec::value("working_fraction", "share of employed agents working this week"),
+        MetricSpec::stock("S", "susceptible agents"),
+        MetricSpec::stock("E", "exposed agents"),
+        MetricSpec::stock("I", "infected (symptomatic stage) agents"),
+        MetricSpec::stock("R", "recovered agents"),
+        MetricSpec::stock("D", "deaths (cumulative)"),
+        MetricSpec::flow("new_infections", "agents infected during the day"),
+        MetricSpec::fraction(
+            "isolating_fraction",
+            "living agents",
+            "share of living agents isolating this week",
+        ),
+        MetricSpec::fraction(
+            "working_fraction",
+            "employed agents",
+            "share of employed agents working this week",
+        ),
     ];
     for b in BOROUGH_CODES {
-        v.push(MetricSpec::count(
+        v.push(MetricSpec::flow(
             &format!("new_infections_{b}"),
             "agents infected during the day in the borough",
         ));
-        v.push(MetricSpec::value(
+        v.push(MetricSpec::fraction(
             &format!("prevalence_{b}"),
+            &format!("agents of {b}"),
             "share of the borough's agents in E or I",
         ));
-        v.push(MetricSpec::count(
+        v.push(MetricSpec::stock(
             &format!("deaths_{b}"),
             "cumulative deaths in the borough",
         ));
-        v.push(MetricSpec::value(
+        v.push(MetricSpec::fraction(
             &format!("isolating_{b}"),
+            &format!("living agents of {b}"),
             "share of the borough's living agents isolating",
         ));
-        v.push(MetricSpec::value(
+        v.push(MetricSpec::fraction(
             &format!("working_{b}"),
+            &format!("employed agents of {b}"),
             "share of the borough's employed agents working",
         ));
         v.push(MetricSpec::value(
             &format!("unemployment_{b}"),
+            Combine::Mean {
+                weight: format!("labour force of {b}"),
+            },
             "unemployment rate of the last month (percent)",
         ));
     }
@@ -337,8 +354,20 @@ const COLUMNS: &[ColumnDoc] = &[
     },
 ];
 
+/// Monthly unemployment per borough, beside the observed rates where the
+/// population source has them.
+pub const MONTHLY: PeriodicTable = PeriodicTable {
+    file: "monthly.csv",
+    period: "month",
+    every: 30,
+    kind: TableKind::Readings {
+        prefix: "unemployment_",
+    },
+    observed: Some("unemployment"),
+};
+
 /// The registry entry.
-pub const COVID_INFO: ModelInfo = ModelInfo {
+pub static COVID: ModelSpec = ModelSpec {
     name: "covid",
     summary: "COVID-19 with weekly isolation and work decisions and a monthly labour market (NYC case study)",
     description: "SEIR-D with the AgentTorch NYC reference parameters: infection hazard R x susceptibility[age] x infectiousness[stage] x G(days since infection) / mean_contacts[age] per contact; household, school, work and other layers from the scenario plus daily random community contacts; heuristic weekly isolation and go-to-work decisions; monthly unemployment per borough.",
@@ -363,7 +392,19 @@ pub const COVID_INFO: ModelInfo = ModelInfo {
         ("health", "well, or unwell while infectious"),
         ("isolated_last_week", "yes if the agent stayed home last week, else no"),
     ],
-    plots: &[],
+    plots: &[
+        PlotPanel {
+            ylabel: "agents",
+            metrics: &["S", "E", "I", "R", "D"],
+            bars: false,
+        },
+        PlotPanel {
+            ylabel: "per step",
+            metrics: &["new_infections"],
+            bars: false,
+        },
+    ],
+    tables: &[crate::epidemic::WEEKLY, MONTHLY],
     build: |input| Covid::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 
@@ -474,10 +515,6 @@ pub struct Covid {
     weekly: Vec<[u64; 5]>,
     /// Isolation propensity per borough before the age factor (smoothed).
     pressure: [f64; 5],
-    /// Where decisions come from instead of the heuristic (LLM archetypes).
-    behaviour: Option<Box<dyn Behaviour>>,
-    /// A provider error to report after the step.
-    error: Option<String>,
     weeks_decided: u32,
     unemployment: [f64; 5],
     tally: Tally,
@@ -500,9 +537,6 @@ impl Clone for Covid {
             week_cases: self.week_cases,
             weekly: self.weekly.clone(),
             pressure: self.pressure,
-            // A provider is not copied; `fork` refuses when one is attached.
-            behaviour: None,
-            error: None,
             weeks_decided: self.weeks_decided,
             unemployment: self.unemployment,
             tally: self.tally,
@@ -744,8 +778,6 @@ impl Covid {
             week_cases: [0; 5],
             weekly: Vec::new(),
             pressure: [0.0; 5],
-            behaviour: None,
-            error: None,
             weeks_decided: 0,
             unemployment: [0.0; 5],
             tally: Tally::default(),
@@ -792,7 +824,7 @@ impl Covid {
     }
 
     /// Weekly decisions: isolation and going to work.
-    fn decide(&mut self, ctx: &StepContext) {
+    fn decide(&mut self, ctx: &mut Step) {
         let p = ctx.params;
         let growth: [f64; 5] = std::array::from_fn(|b| {
             let k = self.weekly.len();
@@ -824,7 +856,7 @@ impl Covid {
             .iter()
             .enumerate()
             .all(|(l, (_, role))| *role != Role::Work || ctx.layer_weights[l] > 0.0);
-        let (iso_llm, work_llm) = self.ask_behaviour();
+        let (iso_llm, work_llm) = self.ask_behaviour(&mut ctx.decide);
         let (iso_llm, work_llm) = (iso_llm.as_deref(), work_llm.as_deref());
         let (age, borough, stage, employed) = (&self.fixed.age, &self.fixed.borough, &self.stage, &self.fixed.employed);
         self.isolating
@@ -858,10 +890,10 @@ impl Covid {
     /// infections last week) and `cases_change` (against the week before).
     /// A provider error is kept for the run to report; this week falls back
     /// to the heuristic.
-    fn ask_behaviour(&mut self) -> (Option<Vec<f64>>, Option<Vec<f64>>) {
-        let Some(behaviour) = self.behaviour.as_mut() else {
+    fn ask_behaviour(&self, decide: &mut Decide) -> (Option<Vec<f64>>, Option<Vec<f64>>) {
+        if !decide.attached() {
             return (None, None);
-        };
+        }
         let weekly = &self.weekly;
         let cases = move |b: Option<usize>, back: usize| -> Option<u64> {
             let k = weekly.len().checked_sub(back)?;
@@ -893,14 +925,14 @@ impl Covid {
         // States a prompt may mention (archetypes then group by them too),
         // built only when one does: each is a code per agent.
         let mut states = Vec::new();
-        if behaviour.mentions("health") {
+        if decide.mentions("health") {
             states.push(AgentState {
                 name: "health".into(),
                 codes: self.stage.par_iter().map(|&s| u32::from(s == I)).collect(),
                 labels: vec!["well".into(), "unwell".into()],
             });
         }
-        if behaviour.mentions("isolated_last_week") {
+        if decide.mentions("isolated_last_week") {
             states.push(AgentState {
                 name: "isolated_last_week".into(),
                 codes: self.isolating.par_iter().map(|&x| u32::from(x)).collect(),
@@ -913,16 +945,9 @@ impl Covid {
             askers: None,
             states: &states,
         };
-        let mut ask = |decision: &str| match behaviour.probabilities(decision, &obs) {
-            Ok(p) => p,
-            Err(e) => {
-                self.error
-                    .get_or_insert(format!("behaviour '{decision}' in week {}: {e}", obs.common["week"]));
-                None
-            }
-        };
-        let iso = ask("isolate");
-        let work = ask("work");
+        let when = format!("week {}", obs.common["week"]);
+        let iso = decide.values("isolate", &when, &obs);
+        let work = decide.values("work", &when, &obs);
         (iso, work)
     }
 
@@ -999,28 +1024,32 @@ impl Model for Covid {
         self.write_row(row);
     }
 
-    fn fork(&self) -> Option<Box<dyn Model>> {
-        // An external provider's state (its cache, its smoothing) cannot be
-        // copied faithfully.
-        self.behaviour
-            .is_none()
-            .then(|| Box::new(self.clone()) as Box<dyn Model>)
+    fn snapshot(&self) -> Box<dyn Model> {
+        Box::new(self.clone())
     }
 
-    fn set_behaviour(&mut self, behaviour: Box<dyn Behaviour>) -> Result<(), String> {
-        self.behaviour = Some(behaviour);
-        Ok(())
+    fn agent_columns(&self) -> Vec<(&'static str, ColumnView<'_>)> {
+        vec![
+            ("stage", ColumnView::U8(&self.stage)),
+            ("timer", ColumnView::U8(&self.timer)),
+            ("isolating", ColumnView::Bool(&self.isolating)),
+            ("working", ColumnView::Bool(&self.working)),
+            ("weeks_worked", ColumnView::U8(&self.weeks_worked)),
+            ("age_group", ColumnView::U8(&self.fixed.age)),
+            ("borough", ColumnView::U8(&self.fixed.borough)),
+        ]
     }
 
-    fn take_error(&mut self) -> Option<String> {
-        self.error.take()
+    fn hash_extra(&self, h: &mut StateHasher) {
+        self.infected_at.iter().for_each(|&x| h.u64(x as u64));
+        h.u64(self.weeks_in_month as u64);
+        h.u64(self.weeks_decided as u64);
+        self.week_cases.iter().for_each(|&x| h.u64(x));
+        self.weekly.iter().flatten().for_each(|&x| h.u64(x));
+        self.pressure.iter().chain(&self.unemployment).for_each(|&x| h.f64(x));
     }
 
-    fn behaviour_report(&self) -> Option<serde_json::Value> {
-        self.behaviour.as_ref().map(|b| b.report())
-    }
-
-    fn step(&mut self, ctx: &StepContext, row: &mut [f64]) {
+    fn step(&mut self, ctx: &mut Step, row: &mut [f64]) {
         let step = ctx.step;
         if (step - 1).is_multiple_of(7) {
             self.decide(ctx);

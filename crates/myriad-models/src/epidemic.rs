@@ -20,10 +20,12 @@
 //! `T = 1 - (1 - beta w)^D`, which maps the final size exactly onto bond
 //! percolation with occupation probability `T` (Newman 2002).
 
-use crate::registry::{ColumnDoc, ModelError, ModelInfo, ModelInput};
 use crate::setup::{check_layer_sizes, initial_stages, seed_infections};
+use myriad_core::hash::StateHasher;
 use myriad_core::metrics::MetricSpec;
-use myriad_core::model::{Contacts, Layer, Model, StepContext};
+use myriad_core::model::{
+    ColumnDoc, ColumnView, Contacts, Layer, Model, ModelError, ModelInput, ModelSpec, PeriodicTable, Step, TableKind,
+};
 use myriad_core::params::{Limit, ParamKind, ParamSet, ParamSpec, ParamValue};
 use myriad_core::rng::{bernoulli_threshold, geometric_steps, CounterRng, Stream};
 use rayon::prelude::*;
@@ -97,17 +99,27 @@ fn common_params(latent: bool) -> Vec<ParamSpec> {
 }
 
 fn metric_specs(latent: bool) -> Vec<MetricSpec> {
-    let mut v = vec![MetricSpec::count("S", "susceptible agents at the end of the day")];
+    let mut v = vec![MetricSpec::stock("S", "susceptible agents at the end of the day")];
     if latent {
-        v.push(MetricSpec::count("E", "exposed (infected, not yet infectious) agents"));
+        v.push(MetricSpec::stock("E", "exposed (infected, not yet infectious) agents"));
     }
     v.extend([
-        MetricSpec::count("I", "infectious agents"),
-        MetricSpec::count("R", "recovered agents"),
-        MetricSpec::count("new_infections", "agents infected during the day"),
+        MetricSpec::stock("I", "infectious agents"),
+        MetricSpec::stock("R", "recovered agents"),
+        MetricSpec::flow("new_infections", "agents infected during the day"),
     ]);
     v
 }
+
+/// Steps are days: weekly sums of the daily counts, beside the observed
+/// weekly cases where the population source has them.
+pub const WEEKLY: PeriodicTable = PeriodicTable {
+    file: "weekly.csv",
+    period: "week",
+    every: 7,
+    kind: TableKind::FlowSums,
+    observed: Some("weekly_cases"),
+};
 
 const COLUMNS: &[ColumnDoc] = &[ColumnDoc {
     name: "stage",
@@ -118,7 +130,7 @@ const COLUMNS: &[ColumnDoc] = &[ColumnDoc {
 const EXCLUSIVE: &[&[&str]] = &[&["initial_infected", "initial_fraction"]];
 
 /// The SIR model's registry entry.
-pub const SIR_INFO: ModelInfo = ModelInfo {
+pub static SIR: ModelSpec = ModelSpec {
     name: "sir",
     summary: "Discrete-time SIR epidemic on contact layers",
     description: "Susceptible agents are infected by infectious contacts (each contact, each day, with probability beta x layer weight x edge weight), stay infectious for a fixed or geometric period, then recover for good.",
@@ -130,11 +142,12 @@ pub const SIR_INFO: ModelInfo = ModelInfo {
     decisions: &[],
     states: &[],
     plots: &[],
+    tables: &[WEEKLY],
     build: |input| Epidemic::new(input, false).map(|m| Box::new(m) as Box<dyn Model>),
 };
 
 /// The SEIR model's registry entry.
-pub const SEIR_INFO: ModelInfo = ModelInfo {
+pub static SEIR: ModelSpec = ModelSpec {
     name: "seir",
     summary: "Discrete-time SEIR epidemic on contact layers",
     description: "As sir, with a latent stage: infected agents spend a fixed or geometric latent period in E, not yet infectious, before entering I.",
@@ -146,6 +159,7 @@ pub const SEIR_INFO: ModelInfo = ModelInfo {
     decisions: &[],
     states: &[],
     plots: &[],
+    tables: &[WEEKLY],
     build: |input| Epidemic::new(input, true).map(|m| Box::new(m) as Box<dyn Model>),
 };
 
@@ -303,7 +317,7 @@ impl Epidemic {
     }
 
     /// Phase 1: infectious agents push infection attempts along network edges.
-    fn transmit_on_networks(&self, ctx: &StepContext) {
+    fn transmit_on_networks(&self, ctx: &Step) {
         let beta = ctx.params.num("beta");
         let stage = &self.stage;
         let hit = &self.hit;
@@ -365,11 +379,22 @@ impl Model for Epidemic {
         self.write_row(row, 0);
     }
 
-    fn fork(&self) -> Option<Box<dyn Model>> {
-        Some(Box::new(self.clone()))
+    fn snapshot(&self) -> Box<dyn Model> {
+        Box::new(self.clone())
     }
 
-    fn step(&mut self, ctx: &StepContext, row: &mut [f64]) {
+    fn agent_columns(&self) -> Vec<(&'static str, ColumnView<'_>)> {
+        vec![
+            ("stage", ColumnView::U8(&self.stage)),
+            ("timer", ColumnView::U16(&self.timer)),
+        ]
+    }
+
+    fn hash_extra(&self, h: &mut StateHasher) {
+        self.counts.iter().for_each(|&c| h.u64(c));
+    }
+
+    fn step(&mut self, ctx: &mut Step, row: &mut [f64]) {
         self.transmit_on_networks(ctx);
 
         // Well-mixed layers: escape probability from each infectious agent.

@@ -1,5 +1,6 @@
 //! myriad-models: one module per model family, each reading like the rules
-//! of its paper, plus the registry the command line uses to find them.
+//! of its paper, the synthetic New York City as a population source, and
+//! the registry listing them.
 
 pub mod covid;
 pub mod epidemic;
@@ -8,4 +9,7 @@ pub mod nyc;
 pub mod registry;
 pub mod setup;
 
-pub use registry::{find, models, DecisionAnswer, DecisionDoc, ModelError, ModelInfo, ModelInput, PlotPanel};
+pub use myriad_core::model::{
+    ColumnDoc, DecisionAnswer, DecisionDoc, ModelError, ModelInput, ModelSpec, PeriodicTable, PlotPanel, TableKind,
+};
+pub use registry::{find, models, source, MODELS, SOURCES};

@@ -1,7 +1,7 @@
 //! Set-up shared by the epidemic models: initial stages from a population
 //! column, seeding of initial infections, and checks of the layers given.
 
-use crate::registry::ModelError;
+use myriad_core::model::ModelError;
 use myriad_core::model::{Contacts, Layer};
 use myriad_core::population::{ColumnData, Population};
 use myriad_core::rng::{CounterRng, Stream};

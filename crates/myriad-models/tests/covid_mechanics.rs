@@ -3,7 +3,7 @@
 //! determinism across thread counts, and the infectiousness profile.
 
 use myriad_core::generators::groups_from_ids;
-use myriad_core::model::{Contacts, Layer, Model, StepContext};
+use myriad_core::model::{step_by_rule, Contacts, Layer, Model};
 use myriad_core::params::{ParamSet, ParamValue};
 use myriad_core::population::{Column, ColumnData, Population};
 use myriad_core::{Csr, EdgeList};
@@ -61,14 +61,7 @@ fn layer(name: &str, n: u32, ends: Vec<u32>) -> Layer {
 
 fn step(m: &mut Covid, p: &ParamSet, step: u32, weights: &[f64]) -> Vec<f64> {
     let mut row = vec![0.0; m.metrics().len()];
-    m.step(
-        &StepContext {
-            step,
-            params: p,
-            layer_weights: weights,
-        },
-        &mut row,
-    );
+    step_by_rule(m, step, p, weights, &mut row);
     row
 }
 

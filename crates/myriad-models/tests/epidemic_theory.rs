@@ -3,7 +3,7 @@
 //! threshold, exact stage durations and determinism across thread counts.
 
 use myriad_core::generators::{erdos_renyi, random_regular};
-use myriad_core::model::{Contacts, Layer, StepContext};
+use myriad_core::model::{step_by_rule, Contacts, Layer};
 use myriad_core::params::{ParamSet, ParamValue};
 use myriad_core::population::Population;
 use myriad_core::{CounterRng, Csr, EdgeList, Stream};
@@ -50,14 +50,7 @@ fn run(model: &str, n: u32, layers: Vec<Layer>, p: ParamSet, seed: u64, max_step
     m.observe(&mut rows[0]);
     for step in 1..=max_steps {
         let mut row = vec![0.0; width];
-        m.step(
-            &StepContext {
-                step,
-                params: &p,
-                layer_weights: &weights,
-            },
-            &mut row,
-        );
+        step_by_rule(m.as_mut(), step, &p, &weights, &mut row);
         let active = row[col("I").unwrap()] + col("E").map_or(0.0, |e| row[e]);
         rows.push(row);
         if active == 0.0 {
@@ -266,14 +259,7 @@ fn fixed_stage_durations_are_exact() {
     // infectious on days L+1..=L+D.
     for step in 1..=12u32 {
         let mut row = vec![0.0; 5];
-        m.step(
-            &StepContext {
-                step,
-                params: &p,
-                layer_weights: &[1.0],
-            },
-            &mut row,
-        );
+        step_by_rule(m.as_mut(), step, &p, &[1.0], &mut row);
         let e = (1..=l).contains(&step) as u32;
         let i = (step < d) as u32 + (l + 1..=l + d).contains(&step) as u32;
         assert_eq!((row[1], row[2]), (e as f64, i as f64), "day {step}");

@@ -1,7 +1,7 @@
 //! The cooperation games with scripted rule players, whose outcomes follow
 //! from the rules: GovSim commons, the Donor Game, guess-2/3-of-the-average.
 
-use myriad_core::model::{Model, StepContext};
+use myriad_core::model::{step_by_rule, Model};
 use myriad_core::params::{ParamSet, ParamValue};
 use myriad_core::population::Population;
 use myriad_models::games::donor::max_average;
@@ -37,14 +37,7 @@ fn run(model: &str, n: u32, steps: u32, seed: u64, set: &[(&str, V)]) -> (Vec<St
     m.observe(&mut rows[0]);
     for step in 1..=steps {
         let mut row = vec![0.0; header.len()];
-        m.step(
-            &StepContext {
-                step,
-                params: &params,
-                layer_weights: &[],
-            },
-            &mut row,
-        );
+        step_by_rule(m.as_mut(), step, &params, &[], &mut row);
         rows.push(row);
     }
     (header, rows)

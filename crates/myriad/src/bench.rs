@@ -2,14 +2,12 @@
 //! timed by phase. One configuration per process, so that peak memory
 //! belongs to it alone.
 
-use crate::run::peak_memory_bytes;
 use anyhow::Result;
 use myriad_core::generators::erdos_renyi;
-use myriad_core::model::{Contacts, Layer, StepContext};
+use myriad_core::model::{Contacts, Decide, Layer, ModelInput, Step};
 use myriad_core::params::{ParamSet, ParamValue};
 use myriad_core::population::Population;
 use myriad_core::{CounterRng, Csr, Stream};
-use myriad_models::ModelInput;
 use std::io::Write;
 use std::time::Instant;
 
@@ -27,8 +25,14 @@ pub struct BenchOptions {
     pub threads: usize,
 }
 
-/// Run the benchmark and print one Markdown table row plus a JSON line.
+/// Run the benchmark on a pool of `o.threads` workers and print one
+/// Markdown table row plus a JSON line.
 pub fn run(o: &BenchOptions) -> Result<()> {
+    let pool = myriad_sim::simulation::pool(o.threads)?;
+    pool.install(|| run_in_pool(o))
+}
+
+fn run_in_pool(o: &BenchOptions) -> Result<()> {
     let t0 = Instant::now();
     let rng = CounterRng::new(1, Stream::NETWORK);
     let edges = erdos_renyi(o.agents, o.degree, &rng);
@@ -62,7 +66,7 @@ pub fn run(o: &BenchOptions) -> Result<()> {
             }
             (params, age_population(o.agents)?)
         }
-        other => anyhow::bail!(crate::build::InputError(format!(
+        other => anyhow::bail!(myriad_sim::InputError(format!(
             "--model '{other}': the benchmark runs seir or covid"
         ))),
     };
@@ -74,20 +78,21 @@ pub fn run(o: &BenchOptions) -> Result<()> {
     })?;
     let mut row = vec![0.0; model.metrics().len()];
     let t1 = Instant::now();
+    let (mut error, mut events) = (None, Vec::new());
     for step in 1..=o.days {
-        model.step(
-            &StepContext {
-                step,
-                params: &params,
-                layer_weights: &[1.0],
-            },
-            &mut row,
-        );
+        let mut cx = Step {
+            step,
+            params: &params,
+            layer_weights: &[1.0],
+            decide: Decide::new(None, &mut error),
+            events: &mut events,
+        };
+        model.step(&mut cx, &mut row);
     }
     let run = t1.elapsed().as_secs_f64();
     let per_day = run / o.days as f64;
     let rate = o.agents as f64 * o.days as f64 / run;
-    let peak = peak_memory_bytes().unwrap_or(0) as f64 / (1u64 << 20) as f64;
+    let peak = myriad_sim::run::peak_memory_bytes().unwrap_or(0) as f64 / (1u64 << 20) as f64;
     // Both models report S first.
     let infected = o.agents as f64 - row[0];
     // Written with errors ignored, so piping into `head` is not a crash.

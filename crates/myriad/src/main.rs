@@ -1,18 +1,12 @@
 //! The `myriad` command line.
 
-mod behaviour;
 mod bench;
-mod build;
-mod calibrate;
-mod counterfactual;
-mod ensemble;
 mod mock_llm;
-mod outdir;
-mod plot;
-mod resources;
-mod run;
-mod scenario;
-mod toml_reader;
+mod progress;
+
+use myriad_sim::{
+    behaviour, build, calibrate, counterfactual, ensemble, outdir, resources, run, scenario, toml_reader,
+};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -72,14 +66,14 @@ impl ScenarioArgs {
 
     /// What every command that runs the scenario several times sets up:
     /// the checked scenario (so bad input fails before anything runs), the
-    /// thread pool, the output folder (`runs/<name><suffix>-<time>` unless
+    /// thread count, the output folder (`runs/<name><suffix>-<time>` unless
     /// given) and the Ctrl-C flag.
     fn prepare(&self, output: &OutArgs, suffix: &str) -> Result<Prepared> {
         let s = self.load()?;
         let threads = threads(self.threads)?;
         let out = outdir::OutChoice::new(output.out.clone(), &s.name, suffix);
         out.check(output.force)?;
-        let stop = run::stop_on_ctrl_c()?;
+        let stop = progress::stop_on_ctrl_c()?;
         Ok(Prepared { threads, out, stop })
     }
 }
@@ -343,16 +337,22 @@ fn message(e: &anyhow::Error) -> String {
 /// below what makes starting the pool itself the problem.
 const MAX_THREADS: usize = 1024;
 
+/// The worker threads each simulation's pool gets: `--threads`, or all cores.
 fn threads(n: Option<usize>) -> Result<usize> {
-    let n = n.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let n = myriad_sim::simulation::thread_count(n);
     if !(1..=MAX_THREADS).contains(&n) {
         return Err(InputError(format!("--threads must be between 1 and {MAX_THREADS}, got {n}")).into());
     }
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .build_global()
-        .context("starting worker threads")?;
     Ok(n)
+}
+
+/// The async runtime LLM providers ask on, made once by the command line.
+fn llm_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
@@ -364,14 +364,18 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => {
             let s = scenario.load()?;
             let threads = threads(scenario.threads)?;
-            let stop = run::stop_on_ctrl_c()?;
+            let stop = progress::stop_on_ctrl_c()?;
+            let runtime = s.behaviour.is_some().then(llm_runtime).transpose()?;
             let opts = run::RunOptions {
                 out: output.out,
                 force: output.force,
-                threads,
-                quiet,
+                threads: Some(threads),
+                runtime: runtime.as_ref().map(|r| r.handle().clone()),
             };
-            match run::run(&s, &opts, stop).map_err(classify)? {
+            let mut bar = progress::Progress::new(quiet);
+            let report = run::run_to_folder(&s, &opts, &stop, &mut [&mut bar]).map_err(classify)?;
+            bar.done(&report);
+            match report.outcome {
                 run::Outcome::Completed => Ok(ExitCode::SUCCESS),
                 run::Outcome::Interrupted => Ok(ExitCode::from(130)),
             }
@@ -462,12 +466,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 .into());
             }
             let s = scenario.load()?;
-            threads(scenario.threads)?;
+            let pool = myriad_sim::simulation::pool(threads(scenario.threads)?)?;
             if out.exists() && !force {
                 return Err(InputError(format!("{} already exists; pass --force to replace it", out.display())).into());
             }
             let t = std::time::Instant::now();
-            let pop = build::population(&s).map_err(classify)?;
+            let pop = pool.install(|| build::population(&s)).map_err(classify)?;
             let built = t.elapsed().as_secs_f64();
             let t = std::time::Instant::now();
             myriad_io::write_population_parquet(&out, &pop)?;
@@ -582,11 +586,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let s = scenario::load(&scenario, &scenario::Overrides { set, seed: None })?;
             // Data files are read, the decisions grouped and the model set
             // up on the agents: a scenario that validates can run.
-            let pop = build::population(&s).map_err(classify)?;
+            let pool = myriad_sim::simulation::pool(threads(None)?)?;
+            let pop = pool.install(|| build::population(&s)).map_err(classify)?;
             build::check_layer_inputs(&s, &pop)?;
             drop(behaviour::decisions(&s, &pop)?);
             let agents = pop.size();
-            build::check_model(&s, pop)?;
+            pool.install(|| build::check_model(&s, pop))?;
             println!(
                 "{}: ok (model {}, {} agents, {} layers, {} interventions, {} steps, seed {})",
                 scenario.display(),
@@ -600,14 +605,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Models => {
-            for m in myriad_models::models() {
+            for m in myriad_models::MODELS {
                 println!("{:<8} {}", m.name, m.summary);
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Describe { model } => {
             let m = myriad_models::find(&model).ok_or_else(|| {
-                let names: Vec<&str> = myriad_models::models().iter().map(|m| m.name).collect();
+                let names: Vec<&str> = myriad_models::MODELS.iter().map(|m| m.name).collect();
                 InputError(format!("unknown model '{model}' (known models: {})", names.join(", ")))
             })?;
             print!("{}", describe(m));
@@ -713,7 +718,7 @@ fn classify(e: anyhow::Error) -> anyhow::Error {
         return e;
     }
     if e.chain()
-        .any(|c| c.is::<myriad_models::ModelError>() || c.is::<myriad_core::CsrError>())
+        .any(|c| c.is::<myriad_core::model::ModelError>() || c.is::<myriad_core::CsrError>())
     {
         anyhow::Error::new(InputError(format!("{e:#}")))
     } else {
@@ -721,7 +726,7 @@ fn classify(e: anyhow::Error) -> anyhow::Error {
     }
 }
 
-fn describe(m: &myriad_models::ModelInfo) -> String {
+fn describe(m: &myriad_core::model::ModelSpec) -> String {
     let mut s = format!(
         "{} — {}\n\n{}\n\nParameters ([params] in a scenario):\n",
         m.name, m.summary, m.description

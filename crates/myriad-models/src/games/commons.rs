@@ -9,11 +9,14 @@
 //! harvest is below the collapse threshold; otherwise the remainder doubles,
 //! capped at the capacity.
 
-use super::{gini, number, Provider};
-use crate::registry::{DecisionAnswer, DecisionDoc, ModelError, ModelInfo, ModelInput, PlotPanel};
+use super::{gini, number};
 use myriad_core::behaviour::Observations;
-use myriad_core::metrics::MetricSpec;
-use myriad_core::model::{Model, StepContext};
+use myriad_core::hash::StateHasher;
+use myriad_core::metrics::{Combine, MetricSpec};
+use myriad_core::model::Model;
+use myriad_core::model::{
+    ColumnView, Decide, DecisionAnswer, DecisionDoc, ModelError, ModelInput, ModelSpec, PlotPanel, Step,
+};
 use myriad_core::params::{ParamKind, ParamSpec, ParamValue};
 use myriad_core::rng::{CounterRng, Stream};
 use serde_json::json;
@@ -126,24 +129,24 @@ fn params() -> Vec<ParamSpec> {
 
 fn metrics() -> Vec<MetricSpec> {
     vec![
-        MetricSpec::value("stock", "units in the pool at the end of the month (after regrowth; after the harvest if it collapsed)"),
-        MetricSpec::value("sustainable_threshold", "f = floor(floor(stock/2)/agents) at the start of the month: the most each agent can take without shrinking the stock"),
-        MetricSpec::value("requested", "units asked for this month"),
-        MetricSpec::value("harvest", "units handed out this month"),
-        MetricSpec::count("agents", "agents taking part this month"),
-        MetricSpec::count("collapsed", "1 once the resource has collapsed"),
-        MetricSpec::value("survival_time", "months the resource lasted so far (the collapse month counts)"),
-        MetricSpec::value("mean_gain", "units harvested so far per agent (the original agents)"),
-        MetricSpec::value("efficiency", "1 - max(0, t x f0 - total harvest)/(t x f0) after t months"),
-        MetricSpec::value("equality", "1 - Gini of the units harvested so far by every agent that has played"),
-        MetricSpec::value("over_usage", "share of requests so far above the sustainable threshold"),
-        MetricSpec::count("llm_invalid", "LLM answers this month that could not be read (the rule was used)"),
-        MetricSpec::count("utterances", "utterances in this month's discussion"),
+        MetricSpec::value("stock", Combine::Whole, "units in the pool at the end of the month (after regrowth; after the harvest if it collapsed)"),
+        MetricSpec::value("sustainable_threshold", Combine::Whole, "f = floor(floor(stock/2)/agents) at the start of the month: the most each agent can take without shrinking the stock"),
+        MetricSpec::flow("requested", "units asked for this month").real(),
+        MetricSpec::flow("harvest", "units handed out this month").real(),
+        MetricSpec::stock("agents", "agents taking part this month"),
+        MetricSpec::value("collapsed", Combine::Max, "1 once the resource has collapsed").whole(),
+        MetricSpec::value("survival_time", Combine::Whole, "months the resource lasted so far (the collapse month counts)"),
+        MetricSpec::value("mean_gain", Combine::Mean { weight: "agents".into() }, "units harvested so far per agent (the original agents)"),
+        MetricSpec::value("efficiency", Combine::Whole, "1 - max(0, t x f0 - total harvest)/(t x f0) after t months"),
+        MetricSpec::value("equality", Combine::Whole, "1 - Gini of the units harvested so far by every agent that has played"),
+        MetricSpec::fraction("over_usage", "requests so far", "share of requests so far above the sustainable threshold"),
+        MetricSpec::flow("llm_invalid", "LLM answers this month that could not be read (the rule was used)"),
+        MetricSpec::flow("utterances", "utterances in this month's discussion"),
     ]
 }
 
 /// The registry entry.
-pub const COMMONS_INFO: ModelInfo = ModelInfo {
+pub static COMMONS: ModelSpec = ModelSpec {
     name: "commons",
     summary: "GovSim commons: agents share a renewable pool (fishery, pasture, pollution)",
     description: "Each month every agent privately asks for a whole number of units. If the total fits in the stock, everyone gets what they asked; otherwise units are handed out one at a time to an agent drawn uniformly among those still wanting. The resource collapses when the stock after the harvest is below collapse_threshold; otherwise it doubles, capped at capacity. Set the population size to the number of agents (5 in GovSim) and steps to the months (12). Asked 10 each by 5 agents the pool stays full; 11 each collapses it in month 4; 20 each in month 1.",
@@ -182,10 +185,12 @@ pub const COMMONS_INFO: ModelInfo = ModelInfo {
             bars: false,
         },
     ],
+    tables: &[],
     build: |input| Commons::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 
 /// The commons' state.
+#[derive(Clone)]
 pub struct Commons {
     agents: u32,
     seed: u64,
@@ -199,8 +204,6 @@ pub struct Commons {
     sustainable_f0: f64,
     discussion: String,
     reflections: Vec<String>,
-    transcript: Vec<serde_json::Value>,
-    provider: Provider,
 }
 
 impl Commons {
@@ -224,8 +227,6 @@ impl Commons {
             sustainable_f0: input.params.num("sustainable_total"),
             discussion: NONE_YET.to_string(),
             reflections: vec![NONE_YET.to_string(); agents as usize],
-            transcript: Vec::new(),
-            provider: Provider::default(),
         })
     }
 
@@ -315,9 +316,7 @@ impl Model for Commons {
         self.row(0, &m, row);
     }
 
-    provider_methods!();
-
-    fn step(&mut self, ctx: &StepContext, row: &mut [f64]) {
+    fn step(&mut self, ctx: &mut Step, row: &mut [f64]) {
         let month = ctx.step;
         let p = ctx.params;
         self.sustainable_f0 = p.num("sustainable_total");
@@ -387,7 +386,7 @@ impl Model for Commons {
         }
         if active <= TRANSCRIPT_AGENTS {
             for (i, (&asked, &got)) in requests.iter().zip(&got).enumerate() {
-                self.transcript
+                ctx.events
                     .push(json!({"kind": "harvest", "agent": i, "asked": asked, "got": got}));
             }
         }
@@ -407,29 +406,29 @@ impl Model for Commons {
         self.row(month, &m, row);
     }
 
-    fn take_transcript(&mut self) -> Vec<serde_json::Value> {
-        std::mem::take(&mut self.transcript)
+    fn snapshot(&self) -> Box<dyn Model> {
+        Box::new(self.clone())
     }
 
-    fn fork(&self) -> Option<Box<dyn Model>> {
-        if self.provider.behaviour.is_some() {
-            return None;
-        }
-        Some(Box::new(Commons {
-            gains: self.gains.clone(),
-            last_harvests: self.last_harvests.clone(),
-            discussion: self.discussion.clone(),
-            reflections: self.reflections.clone(),
-            transcript: Vec::new(),
-            provider: Provider::default(),
-            ..*self
-        }))
+    fn agent_columns(&self) -> Vec<(&'static str, ColumnView<'_>)> {
+        vec![("gain", ColumnView::F64(&self.gains))]
+    }
+
+    fn hash_extra(&self, h: &mut StateHasher) {
+        h.f64(self.stock);
+        h.u64(self.collapsed_in.map_or(u64::MAX, u64::from));
+        self.last_harvests.iter().for_each(|x| h.u64(x.unwrap_or(u64::MAX)));
+        h.u64(self.requests_made);
+        h.u64(self.requests_over);
+        h.f64(self.total_harvest);
+        h.str(&self.discussion);
+        self.reflections.iter().for_each(|r| h.str(r));
     }
 }
 
 impl Commons {
     /// Placeholder values every prompt of the month shares.
-    fn common(&self, ctx: &StepContext, threshold: f64, active: usize) -> BTreeMap<String, String> {
+    fn common(&self, ctx: &Step, threshold: f64, active: usize) -> BTreeMap<String, String> {
         let p = ctx.params;
         let (resource, unit, what) = match p.choice("framing") {
             "pasture" => ("hectares of grass on the shared pasture", "hectares", "pasture"),
@@ -475,10 +474,11 @@ impl Commons {
     /// Put a question to the LLM players `askers` with the month's shared
     /// values `common`; each agent also sees its own total and reflection.
     fn put<R>(
-        &mut self,
+        &self,
+        decide: &mut Decide,
         common: BTreeMap<String, String>,
         askers: &[u32],
-        ask: impl FnOnce(&mut Provider, &Observations) -> R,
+        ask: impl FnOnce(&mut Decide, &Observations) -> R,
     ) -> R {
         let (gains, reflections) = (&self.gains, &self.reflections);
         let by_agent = move |attrs: &BTreeMap<String, String>| {
@@ -499,22 +499,26 @@ impl Commons {
             askers: Some(askers),
             states: &[],
         };
-        ask(&mut self.provider, &obs)
+        ask(decide, &obs)
     }
 
     /// The LLM players' requests this month (None without a provider).
-    fn ask(&mut self, ctx: &StepContext, threshold: f64, active: usize) -> Option<Vec<f64>> {
-        self.provider.behaviour.as_ref()?;
+    fn ask(&self, ctx: &mut Step, threshold: f64, active: usize) -> Option<Vec<f64>> {
+        if !ctx.decide.attached() {
+            return None;
+        }
         let common = self.common(ctx, threshold, active);
         let askers: Vec<u32> = (0..self.agents).collect();
         let when = format!("month {}", ctx.step);
-        self.put(common, &askers, |p, obs| p.ask("harvest", &when, obs))
+        self.put(&mut ctx.decide, common, &askers, |d, obs| {
+            d.values("harvest", &when, obs)
+        })
     }
 
     /// The month's discussion and reflections (LLM players only); returns
     /// the number of utterances.
-    fn talk(&mut self, ctx: &StepContext, threshold: f64, active: usize) -> u64 {
-        if self.provider.behaviour.is_none() {
+    fn talk(&mut self, ctx: &mut Step, threshold: f64, active: usize) -> u64 {
+        if !ctx.decide.attached() {
             return 0;
         }
         let when = format!("month {}", ctx.step);
@@ -526,12 +530,11 @@ impl Commons {
             let speaker = (u % u64::from(self.agents)) as u32;
             let mut c = common.clone();
             c.insert("conversation".to_string(), conversation(&lines));
-            let texts = self.put(c, &[speaker], |p, obs| p.texts("discuss", &when, obs));
+            let texts = self.put(&mut ctx.decide, c, &[speaker], |d, obs| d.texts("discuss", &when, obs));
             let Some(texts) = texts else { break };
             let (text, ended) = closing(&texts.into_iter().next().flatten().unwrap_or_default());
             if !text.is_empty() {
-                self.transcript
-                    .push(json!({"kind": "say", "agent": speaker, "text": text}));
+                ctx.events.push(json!({"kind": "say", "agent": speaker, "text": text}));
                 lines.push(format!("agent {speaker}: {text}"));
             }
             if ended {
@@ -540,10 +543,12 @@ impl Commons {
         }
         common.insert("conversation".to_string(), conversation(&lines));
         let askers: Vec<u32> = (0..self.agents).collect();
-        if let Some(texts) = self.put(common, &askers, |p, obs| p.texts("reflect", &when, obs)) {
+        if let Some(texts) = self.put(&mut ctx.decide, common, &askers, |d, obs| {
+            d.texts("reflect", &when, obs)
+        }) {
             for (i, t) in texts.into_iter().enumerate() {
                 if let Some(t) = t {
-                    self.transcript.push(json!({"kind": "reflect", "agent": i, "text": t}));
+                    ctx.events.push(json!({"kind": "reflect", "agent": i, "text": t}));
                     self.reflections[i] = t;
                 }
             }

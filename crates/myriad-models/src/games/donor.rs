@@ -22,11 +22,12 @@
 //! after the first. Keeping a unit back forgoes that factor, and punishing
 //! only destroys, so no schedule of choices does better.
 
-use super::{number, Provider};
-use crate::registry::{DecisionAnswer, DecisionDoc, ModelError, ModelInfo, ModelInput, PlotPanel};
+use super::number;
 use myriad_core::behaviour::Observations;
-use myriad_core::metrics::MetricSpec;
-use myriad_core::model::{Model, StepContext};
+use myriad_core::hash::StateHasher;
+use myriad_core::metrics::{Combine, MetricSpec};
+use myriad_core::model::Model;
+use myriad_core::model::{ColumnView, DecisionAnswer, DecisionDoc, ModelError, ModelInput, ModelSpec, PlotPanel, Step};
 use myriad_core::params::{ParamKind, ParamSpec, ParamValue};
 use myriad_core::rng::{to_unit, CounterRng, Stream};
 use serde_json::json;
@@ -141,17 +142,26 @@ fn params() -> Vec<ParamSpec> {
 
 fn metrics() -> Vec<MetricSpec> {
     vec![
-        MetricSpec::value("mean_resources", "average final resources of the generation"),
-        MetricSpec::value("min_resources", "smallest final resources"),
-        MetricSpec::value("max_resources", "largest final resources"),
-        MetricSpec::value(
+        MetricSpec::fraction("mean_resources", "agents", "average final resources of the generation"),
+        MetricSpec::value("min_resources", Combine::Min, "smallest final resources"),
+        MetricSpec::value("max_resources", Combine::Max, "largest final resources"),
+        MetricSpec::fraction(
             "donation_fraction",
+            "donations",
             "mean share of their resources donors gave (donors with resources)",
         ),
-        MetricSpec::count("punishments", "punishments this generation"),
-        MetricSpec::value("mean_generosity", "mean g of the generation's rule strategies"),
-        MetricSpec::value("max_reachable", "the most mean_resources can reach under this schedule"),
-        MetricSpec::count(
+        MetricSpec::flow("punishments", "punishments this generation"),
+        MetricSpec::fraction(
+            "mean_generosity",
+            "agents",
+            "mean g of the generation's rule strategies",
+        ),
+        MetricSpec::value(
+            "max_reachable",
+            Combine::Whole,
+            "the most mean_resources can reach under this schedule",
+        ),
+        MetricSpec::flow(
             "llm_invalid",
             "LLM answers this generation that could not be read (the rule was used)",
         ),
@@ -159,7 +169,7 @@ fn metrics() -> Vec<MetricSpec> {
 }
 
 /// The registry entry.
-pub const DONOR_INFO: ModelInfo = ModelInfo {
+pub static DONOR: ModelSpec = ModelSpec {
     name: "donor",
     summary: "Donor Game with cultural evolution across generations",
     description: "One step is a generation of n agents (n even; 12 in the study). The population is split at random into halves; a game has n rounds, in round r agent A_i meets B_(i + r/2 mod n/2), A donating in even rounds and B in odd ones, so everyone meets each agent of the other half once as donor and once as recipient. `games` games run in a row. Donors give any amount up to their resources; the recipient receives it x multiplier; donors see the recipient's last trace_length donations. After each generation the richer half survives and n/2 new agents copy survivors' strategies with mutation. The most the average can reach is endowment x (1 + m) x m^(R-1) / 2 for m >= 1 and R = games x n rounds (everyone always giving everything); it is the max_reachable metric.",
@@ -190,6 +200,7 @@ pub const DONOR_INFO: ModelInfo = ModelInfo {
             bars: false,
         },
     ],
+    tables: &[],
     build: |input| Donor::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 
@@ -202,6 +213,7 @@ struct Trace {
 }
 
 /// The game's state between generations.
+#[derive(Clone)]
 pub struct Donor {
     n: usize,
     seed: u64,
@@ -211,8 +223,6 @@ pub struct Donor {
     max_reachable: f64,
     strategies: Vec<Option<String>>,
     survivor_strategies: Option<String>,
-    transcript: Vec<serde_json::Value>,
-    provider: Provider,
 }
 
 impl Donor {
@@ -253,8 +263,6 @@ impl Donor {
             ),
             strategies: vec![None; n],
             survivor_strategies: None,
-            transcript: Vec::new(),
-            provider: Provider::default(),
         })
     }
 
@@ -301,9 +309,7 @@ impl Model for Donor {
         row[6] = self.max_reachable;
     }
 
-    provider_methods!();
-
-    fn step(&mut self, ctx: &StepContext, row: &mut [f64]) {
+    fn step(&mut self, ctx: &mut Step, row: &mut [f64]) {
         let p = ctx.params;
         let generation = u64::from(ctx.step);
         let n = self.n;
@@ -363,7 +369,7 @@ impl Model for Donor {
                     shares.push(given / had);
                 }
                 if n <= TRANSCRIPT_AGENTS {
-                    self.transcript.push(json!({
+                    ctx.events.push(json!({
                         "kind": "donate",
                         "round": round + 1,
                         "donor": donor,
@@ -410,9 +416,7 @@ impl Model for Donor {
         self.survivor_strategies = (!written.is_empty()).then(|| written.join("\n"));
         for &slot in dead {
             self.strategies[slot] = None;
-            if let Some(b) = self.provider.behaviour.as_mut() {
-                b.replace_agent(slot as u32);
-            }
+            ctx.decide.replace_agent(slot as u32);
         }
         let survivor_shares: Vec<f64> = survivors.iter().filter_map(|&i| share(&traces[i])).collect();
         self.survivor_share =
@@ -430,26 +434,23 @@ impl Model for Donor {
         }
     }
 
-    fn take_transcript(&mut self) -> Vec<serde_json::Value> {
-        std::mem::take(&mut self.transcript)
+    fn snapshot(&self) -> Box<dyn Model> {
+        Box::new(self.clone())
     }
 
-    fn fork(&self) -> Option<Box<dyn Model>> {
-        if self.provider.behaviour.is_some() {
-            return None;
-        }
-        Some(Box::new(Donor {
-            n: self.n,
-            seed: self.seed,
-            generosity: self.generosity.clone(),
-            reciprocity: self.reciprocity.clone(),
-            survivor_share: self.survivor_share,
-            max_reachable: self.max_reachable,
-            strategies: self.strategies.clone(),
-            survivor_strategies: self.survivor_strategies.clone(),
-            transcript: Vec::new(),
-            provider: Provider::default(),
-        }))
+    fn agent_columns(&self) -> Vec<(&'static str, ColumnView<'_>)> {
+        vec![
+            ("generosity", ColumnView::F64(&self.generosity)),
+            ("reciprocity", ColumnView::F64(&self.reciprocity)),
+        ]
+    }
+
+    fn hash_extra(&self, h: &mut StateHasher) {
+        h.f64(self.survivor_share.unwrap_or(f64::NAN));
+        self.strategies
+            .iter()
+            .for_each(|s| h.str(s.as_deref().unwrap_or("\u{0}")));
+        h.str(self.survivor_strategies.as_deref().unwrap_or("\u{0}"));
     }
 }
 
@@ -467,8 +468,8 @@ impl Donor {
     }
 
     /// Agents without a written strategy write one (LLM players only).
-    fn write_strategies(&mut self, ctx: &StepContext, punishment: bool) {
-        if self.provider.behaviour.is_none() {
+    fn write_strategies(&mut self, ctx: &mut Step, punishment: bool) {
+        if !ctx.decide.attached() {
             return;
         }
         let askers: Vec<u32> = (0..self.n as u32)
@@ -501,10 +502,10 @@ impl Donor {
             states: &[],
         };
         let when = format!("generation {}", ctx.step);
-        if let Some(texts) = self.provider.texts("strategy", &when, &obs) {
+        if let Some(texts) = ctx.decide.texts("strategy", &when, &obs) {
             for (&i, t) in askers.iter().zip(texts) {
                 if let Some(t) = t {
-                    self.transcript.push(json!({"kind": "strategy", "agent": i, "text": t}));
+                    ctx.events.push(json!({"kind": "strategy", "agent": i, "text": t}));
                     self.strategies[i as usize] = Some(t);
                 }
             }
@@ -513,15 +514,17 @@ impl Donor {
 
     /// The LLM donors' choices this round, indexed by agent (None without a provider).
     fn ask(
-        &mut self,
-        ctx: &StepContext,
+        &self,
+        ctx: &mut Step,
         round: usize,
         pairs: &[(usize, usize)],
         resources: &[f64],
         traces: &[VecDeque<Trace>],
         punishment: bool,
     ) -> Option<Vec<f64>> {
-        self.provider.behaviour.as_ref()?;
+        if !ctx.decide.attached() {
+            return None;
+        }
         let m = ctx.params.num("multiplier");
         let common = BTreeMap::from([
             ("generation".to_string(), ctx.step.to_string()),
@@ -575,7 +578,7 @@ impl Donor {
             askers: Some(&askers),
             states: &[],
         };
-        self.provider
-            .ask("donate", &format!("generation {} round {}", ctx.step, round + 1), &obs)
+        ctx.decide
+            .values("donate", &format!("generation {} round {}", ctx.step, round + 1), &obs)
     }
 }

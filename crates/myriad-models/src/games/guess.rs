@@ -6,11 +6,12 @@
 //! Sums run over fixed-size chunks added in order, so the statistics do not
 //! depend on the number of threads.
 
-use super::{number, Provider};
-use crate::registry::{DecisionAnswer, DecisionDoc, ModelError, ModelInfo, ModelInput, PlotPanel};
+use super::number;
 use myriad_core::behaviour::Observations;
-use myriad_core::metrics::MetricSpec;
-use myriad_core::model::{Model, StepContext};
+use myriad_core::hash::StateHasher;
+use myriad_core::metrics::{Combine, MetricSpec};
+use myriad_core::model::Model;
+use myriad_core::model::{ColumnView, DecisionAnswer, DecisionDoc, ModelError, ModelInput, ModelSpec, PlotPanel, Step};
 use myriad_core::params::{ParamKind, ParamSpec, ParamValue};
 use myriad_core::rng::{to_unit, CounterRng, Stream};
 use rayon::prelude::*;
@@ -81,16 +82,20 @@ fn params() -> Vec<ParamSpec> {
 
 fn metrics() -> Vec<MetricSpec> {
     let mut v = vec![
-        MetricSpec::count("valid", "players with a valid report in [0, 100] this round"),
-        MetricSpec::value("mean", "mean of the valid reports"),
-        MetricSpec::value("sd", "standard deviation of the valid reports (population)"),
-        MetricSpec::value("median", "median of the valid reports"),
-        MetricSpec::value("target", "ratio x mean"),
-        MetricSpec::count("winners", "players within margin of the target"),
+        MetricSpec::flow("valid", "players with a valid report in [0, 100] this round"),
+        MetricSpec::fraction("mean", "valid", "mean of the valid reports"),
+        MetricSpec::value(
+            "sd",
+            Combine::Whole,
+            "standard deviation of the valid reports (population)",
+        ),
+        MetricSpec::value("median", Combine::Whole, "median of the valid reports"),
+        MetricSpec::value("target", Combine::Whole, "ratio x mean"),
+        MetricSpec::flow("winners", "players within margin of the target"),
     ];
     for b in 0..BINS {
         let (lo, hi) = (b * 10, b * 10 + 10);
-        v.push(MetricSpec::count(
+        v.push(MetricSpec::flow(
             &format!("reports_{lo:02}_{hi}"),
             &format!("reports in [{lo}, {hi}{}", if b + 1 == BINS { "]" } else { ")" }),
         ));
@@ -99,7 +104,7 @@ fn metrics() -> Vec<MetricSpec> {
 }
 
 /// The registry entry.
-pub const GUESS_INFO: ModelInfo = ModelInfo {
+pub static GUESS: ModelSpec = ModelSpec {
     name: "guess",
     summary: "Guess 2/3 of the average with up to millions of players",
     description: "Each round, every player reports a number in [0, 100]; the target is ratio x the mean of the valid reports, and players within margin of it win. Players are told the previous target. The rounds' statistics and a 10-bin histogram of the reports are the metrics. Set the population size to the number of players and steps to the rounds.",
@@ -137,16 +142,17 @@ pub const GUESS_INFO: ModelInfo = ModelInfo {
             bars: true,
         },
     ],
+    tables: &[],
     build: |input| Guess::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 
 /// The game's state.
+#[derive(Clone)]
 pub struct Guess {
     seed: u64,
     reports: Vec<f64>,
     levels: Vec<u8>,
     previous_target: Option<f64>,
-    provider: Provider,
 }
 
 impl Guess {
@@ -165,12 +171,11 @@ impl Guess {
             reports: vec![f64::NAN; n as usize],
             levels,
             previous_target: None,
-            provider: Provider::default(),
         })
     }
 
     /// Every player's report by the rule (NaN-free).
-    fn rule_reports(&mut self, ctx: &StepContext) {
+    fn rule_reports(&mut self, ctx: &Step) {
         let p = ctx.params;
         let ratio = p.num("ratio");
         let rng = CounterRng::new(self.seed, REPORTS);
@@ -188,8 +193,10 @@ impl Guess {
         });
     }
 
-    fn ask(&mut self, ctx: &StepContext) -> Option<Vec<f64>> {
-        self.provider.behaviour.as_ref()?;
+    fn ask(&self, ctx: &mut Step) -> Option<Vec<f64>> {
+        if !ctx.decide.attached() {
+            return None;
+        }
         let p = ctx.params;
         let ratio = p.num("ratio");
         let ratio_text = if (ratio - 2.0 / 3.0).abs() < 1e-12 {
@@ -219,7 +226,7 @@ impl Guess {
             askers: None,
             states: &[],
         };
-        self.provider.ask("guess", &format!("round {}", ctx.step), &obs)
+        ctx.decide.values("guess", &format!("round {}", ctx.step), &obs)
     }
 }
 
@@ -264,9 +271,7 @@ impl Model for Guess {
         }
     }
 
-    provider_methods!();
-
-    fn step(&mut self, ctx: &StepContext, row: &mut [f64]) {
+    fn step(&mut self, ctx: &mut Step, row: &mut [f64]) {
         match self.ask(ctx) {
             // LLM reports: unreadable ones (NaN) are invalid.
             Some(v) => {
@@ -322,17 +327,19 @@ impl Model for Guess {
         }
     }
 
-    fn fork(&self) -> Option<Box<dyn Model>> {
-        if self.provider.behaviour.is_some() {
-            return None;
-        }
-        Some(Box::new(Guess {
-            seed: self.seed,
-            reports: self.reports.clone(),
-            levels: self.levels.clone(),
-            previous_target: self.previous_target,
-            provider: Provider::default(),
-        }))
+    fn snapshot(&self) -> Box<dyn Model> {
+        Box::new(self.clone())
+    }
+
+    fn agent_columns(&self) -> Vec<(&'static str, ColumnView<'_>)> {
+        vec![
+            ("report", ColumnView::F64(&self.reports)),
+            ("level", ColumnView::U8(&self.levels)),
+        ]
+    }
+
+    fn hash_extra(&self, h: &mut StateHasher) {
+        h.f64(self.previous_target.unwrap_or(f64::NAN));
     }
 }
 

@@ -4,30 +4,10 @@
 //! round); players follow a rule given by the parameters, or a behaviour
 //! provider (an LLM asked per agent) through the model's decisions.
 
-/// The `Model` methods that attach a behaviour provider and report on it,
-/// for a game whose provider sits in a `provider: Provider` field.
-macro_rules! provider_methods {
-    () => {
-        fn set_behaviour(&mut self, behaviour: Box<dyn myriad_core::behaviour::Behaviour>) -> Result<(), String> {
-            self.provider.behaviour = Some(behaviour);
-            Ok(())
-        }
-
-        fn take_error(&mut self) -> Option<String> {
-            self.provider.error.take()
-        }
-
-        fn behaviour_report(&self) -> Option<serde_json::Value> {
-            self.provider.behaviour.as_ref().map(|b| b.report())
-        }
-    };
-}
-
 pub mod commons;
 pub mod donor;
 pub mod guess;
 
-use myriad_core::behaviour::{Behaviour, Observations};
 use myriad_core::params::{Limit, ParamKind};
 
 /// A numeric parameter kind.
@@ -55,43 +35,6 @@ pub fn gini(values: &[f64]) -> f64 {
         .map(|(i, x)| (2.0 * (i as f64 + 1.0) - n as f64 - 1.0) * x)
         .sum();
     weighted / (n as f64 * total)
-}
-
-/// A provider attached to a game and the first error it met.
-#[derive(Default)]
-pub(crate) struct Provider {
-    pub behaviour: Option<Box<dyn Behaviour>>,
-    pub error: Option<String>,
-}
-
-impl Provider {
-    /// Values for `decision` from the provider (NaN where it has none), or
-    /// None with no provider, a provider not handling it, or an error (kept
-    /// for `take_error`; the game goes on by its rule).
-    pub fn ask(&mut self, decision: &str, when: &str, obs: &Observations) -> Option<Vec<f64>> {
-        let b = self.behaviour.as_mut()?;
-        match b.probabilities(decision, obs) {
-            Ok(v) => v,
-            Err(e) => {
-                self.error
-                    .get_or_insert(format!("behaviour '{decision}' in {when}: {e}"));
-                None
-            }
-        }
-    }
-
-    /// Free-text answers for `decision`, one per asker (None as in [`Self::ask`]).
-    pub fn texts(&mut self, decision: &str, when: &str, obs: &Observations) -> Option<Vec<Option<String>>> {
-        let b = self.behaviour.as_mut()?;
-        match b.texts(decision, obs) {
-            Ok(v) => v,
-            Err(e) => {
-                self.error
-                    .get_or_insert(format!("behaviour '{decision}' in {when}: {e}"));
-                None
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -31,9 +31,12 @@
 //! of a household are contiguous in memory.
 
 pub mod data;
+mod source;
 
-use crate::registry::ModelError;
+pub use source::NYC;
+
 use data::{Tables, BOROUGHS};
+use myriad_core::model::ModelError;
 use myriad_core::population::{Column, ColumnData, Population};
 use myriad_core::rng::{CounterRng, Stream};
 use rand_distr::{Distribution, Poisson};

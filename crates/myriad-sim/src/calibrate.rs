@@ -27,12 +27,12 @@
 
 use crate::build::InputError;
 use crate::scenario::{self, Overrides, PopulationSource, Scenario};
+use crate::simulation::{BuildInfo, Decisions, Simulation};
 use crate::{build, plot};
 use anyhow::{bail, Context, Result};
-use myriad_core::model::{Layer, Model, StepContext};
+use myriad_core::model::Layer;
 use myriad_core::params::ParamValue;
 use myriad_core::population::Population;
-use myriad_models::ModelInput;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -155,43 +155,47 @@ fn observed_series(s: &Scenario, o: &CalibrateOptions) -> Result<Observed> {
             values,
         });
     }
-    let PopulationSource::City(city) = &s.population else {
-        bail!(InputError(format!(
-            "{}: the population is not the synthetic city, so there is no bundled observed series; give --observed FILE.csv",
+    let no_series = || {
+        InputError(format!(
+            "{}: the population source offers no observed weekly series, so there is nothing bundled to fit; give --observed FILE.csv",
             s.file.display()
-        )));
+        ))
     };
-    let codes = myriad_models::nyc::data::BOROUGHS;
-    let included: Vec<usize> = (0..5)
-        .filter(|&b| city.boroughs.is_empty() || city.boroughs.iter().any(|x| x == codes[b]))
-        .collect();
+    let PopulationSource::Source { spec, .. } = &s.population else {
+        bail!(no_series());
+    };
+    let obs = crate::outputs::observed(s, "weekly_cases").ok_or_else(no_series)?;
+    let everywhere = (spec.observed)(&Default::default(), "weekly_cases").ok_or_else(no_series)?;
     let target = o.target.clone().unwrap_or_else(|| "city".into());
     let (chosen, metric): (Vec<usize>, String) = if target == "city" {
-        (included.clone(), "new_infections".into())
+        ((0..obs.parts.len()).collect(), "new_infections".into())
     } else {
-        let b = codes.iter().position(|c| *c == target).ok_or_else(|| {
-            InputError(format!(
-                "--target '{target}': expected city or a borough code (BK, BX, MN, QN, SI)"
-            ))
-        })?;
-        if !included.contains(&b) {
+        if !everywhere.parts.iter().any(|(p, _)| *p == target) {
+            let all: Vec<&str> = everywhere.parts.iter().map(|(p, _)| p.as_str()).collect();
             bail!(InputError(format!(
-                "--target {target}: the scenario's city does not include that borough"
+                "--target '{target}': expected city or a part of the population: {}",
+                all.join(", ")
             )));
         }
-        (vec![b], format!("new_infections_{target}"))
+        let k = obs.parts.iter().position(|(p, _)| *p == target).ok_or_else(|| {
+            InputError(format!(
+                "--target {target}: the scenario's population does not include that part"
+            ))
+        })?;
+        (vec![k], format!("new_infections_{target}"))
     };
-    let values = myriad_models::nyc::data::observed_weekly_cases()
-        .iter()
-        .map(|(by, _)| chosen.iter().map(|&b| by[b]).sum::<f64>() * city.scale)
+    let weeks = obs.parts.first().map_or(0, |p| p.1.len());
+    let values = (0..weeks)
+        .map(|w| chosen.iter().map(|&k| obs.parts[k].1[w]).sum::<f64>() * obs.scale)
         .collect();
-    let names: Vec<&str> = chosen.iter().map(|&b| codes[b]).collect();
+    let names: Vec<&str> = chosen.iter().map(|&k| obs.parts[k].0.as_str()).collect();
     Ok(Observed {
         label: format!(
-            "bundled weekly confirmed cases, {}{}",
+            "bundled weekly {}, {}{}",
+            obs.label,
             names.join("+"),
-            if city.scale < 1.0 {
-                format!(" x {}", city.scale)
+            if obs.scale < 1.0 {
+                format!(" x {}", obs.scale)
             } else {
                 String::new()
             }
@@ -295,7 +299,8 @@ struct Harness<'a> {
     s: &'a Scenario,
     population: Population,
     layers: Vec<Layer>,
-    base_weights: Vec<f64>,
+    pool: Arc<rayon::ThreadPool>,
+    info: BuildInfo,
     metric: usize,
     param: String,
     initial: Option<String>,
@@ -308,48 +313,39 @@ struct Harness<'a> {
 }
 
 impl Harness<'_> {
-    /// Fresh models, one per seed, with `initial` infections.
-    fn models(&self, initial: f64) -> Result<Vec<Box<dyn Model>>> {
-        let mut params = self.s.params.clone();
+    /// Fresh simulations, one per seed, with `initial` infections; the
+    /// model's rule decides (calibration does not ask an LLM).
+    fn models(&self, initial: f64) -> Result<Vec<Simulation>> {
+        let mut s = self.s.clone();
         if let Some(name) = &self.initial {
-            params.set(name, ParamValue::Number(initial))?;
+            s.params.set(name, ParamValue::Number(initial))?;
         }
         self.seeds
             .iter()
             .map(|&seed| {
-                (self.s.model.build)(ModelInput {
-                    population: self.population.clone(),
-                    layers: self.layers.clone(),
-                    params: params.clone(),
+                Simulation::from_parts(
+                    &s,
+                    self.population.clone(),
+                    self.layers.clone(),
                     seed,
-                })
-                .map_err(|e| InputError(format!("{}: {e}", self.s.file.display())).into())
+                    Decisions::Rule,
+                    None,
+                    self.pool.clone(),
+                    self.info.clone(),
+                )
             })
             .collect()
     }
 
-    /// Continue `model` through `week` (steps 7w+1 ..= 7w+7) with the
-    /// fitted parameter at `value`; returns the week's sum of the metric.
-    fn advance(&self, model: &mut dyn Model, week: u32, value: f64) -> Result<f64> {
-        let mut row = vec![0.0; model.metrics().len()];
+    /// Continue `sim` through `week` (steps 7w+1 ..= 7w+7) with the fitted
+    /// parameter at `value`; returns the week's sum of the metric.
+    fn advance(&self, sim: &mut Simulation, value: f64) -> Result<f64> {
+        // Like an intervention appended last: it overrides the scenario's.
+        sim.set_override(&self.param, value);
         let mut total = 0.0;
-        for step in 7 * week + 1..=7 * week + 7 {
-            let mut f = self
-                .s
-                .schedule
-                .in_force(step, &self.s.params, &self.base_weights)
-                .context("intervention schedule")?;
-            // Like an intervention appended last: it overrides the scenario's.
-            f.params.set(&self.param, ParamValue::Number(value))?;
-            model.step(
-                &StepContext {
-                    step,
-                    params: &f.params,
-                    layer_weights: &f.layer_weights,
-                },
-                &mut row,
-            );
-            total += row[self.metric];
+        for _ in 0..7 {
+            sim.step()?;
+            total += sim.row()[self.metric];
         }
         Ok(total)
     }
@@ -370,8 +366,8 @@ impl Harness<'_> {
                 let mut next = Vec::with_capacity(models.len());
                 let mut sum = 0.0;
                 for m in &models {
-                    let mut m = m.fork().context("the model cannot copy its state")?;
-                    sum += self.advance(m.as_mut(), week, x)?;
+                    let mut m = m.fork();
+                    sum += self.advance(&mut m, x)?;
                     next.push(m);
                 }
                 let sim = sum / models.len() as f64;
@@ -434,15 +430,22 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
     }
     observed.values.truncate(weeks as usize);
 
-    let population = build::population(&s)?;
-    let (layers, _) = build::layers(&s, &population)?;
+    let pool = crate::simulation::pool(o.threads)?;
+    let population = pool.install(|| build::population(&s))?;
+    let (layers, reports) = pool.install(|| build::layers(&s, &population))?;
     let n = population.size();
-    let base_weights = layers.iter().map(|l| l.weight).collect();
+    let info = BuildInfo {
+        agents: n,
+        layers: reports,
+        population_seconds: 0.0,
+        layer_seconds: 0.0,
+    };
     let mut h = Harness {
         s: &s,
         population,
         layers,
-        base_weights,
+        pool,
+        info,
         metric: 0,
         param: o.param.clone(),
         initial: o.initial.clone(),
@@ -463,13 +466,7 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
         )));
     }
     let probe = h.models(i_lo)?;
-    let metrics = probe[0].metrics();
-    if probe[0].fork().is_none() {
-        bail!(InputError(format!(
-            "model '{}' cannot copy its state, which calibration needs",
-            s.model.name
-        )));
-    }
+    let metrics = probe[0].metrics().to_vec();
     drop(probe);
     h.metric = metrics.iter().position(|m| m.name == observed.metric).ok_or_else(|| {
         let names: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();

@@ -25,8 +25,8 @@ fn code_labels(s: &Scenario, name: &str) -> Option<&'static [&'static str]> {
     if let Some(c) = s.model.columns.iter().find(|c| c.name == name && !c.labels.is_empty()) {
         return Some(c.labels);
     }
-    match s.population {
-        crate::scenario::PopulationSource::City(_) => myriad_models::nyc::code_labels(name),
+    match &s.population {
+        crate::scenario::PopulationSource::Source { spec, .. } => (spec.code_labels)(name),
         _ => None,
     }
 }
@@ -68,8 +68,9 @@ fn categories(pop: &Population, name: &str, known: Option<&[&str]>) -> Result<Op
     }
 }
 
-/// The provider, or None when decisions come from the model's rule.
-pub fn provider(s: &Scenario, pop: &Population) -> Result<Option<Box<dyn Behaviour>>> {
+/// The provider, or None when decisions come from the model's rule; it asks
+/// on the host's async `runtime`.
+pub fn provider(s: &Scenario, pop: &Population, runtime: tokio::runtime::Handle) -> Result<Option<Box<dyn Behaviour>>> {
     let Some(spec) = &s.behaviour else { return Ok(None) };
     let decisions = decisions(s, pop)?;
     let bad = |m: String| InputError(format!("{}: {m}", s.file.display()));
@@ -77,8 +78,7 @@ pub fn provider(s: &Scenario, pop: &Population) -> Result<Option<Box<dyn Behavio
     if let Some(note) = client.cache_repair() {
         eprintln!("warning: LLM cache repaired: {note}");
     }
-    let b = LlmBehaviour::new(client, decisions).map_err(|e| anyhow::anyhow!("starting the LLM runtime: {e}"))?;
-    Ok(Some(Box::new(b)))
+    Ok(Some(Box::new(LlmBehaviour::new(client, decisions, runtime))))
 }
 
 /// The decisions asked, grouped by the population columns their prompts

@@ -1,7 +1,7 @@
 //! `timeseries.png`: compartments over time, and per-step event counts.
 
 use anyhow::{anyhow, Result};
-use myriad_core::metrics::Recorder;
+use myriad_core::metrics::{MetricKind, Recorder};
 use plotters::prelude::*;
 use std::path::Path;
 use std::sync::Once;
@@ -31,7 +31,7 @@ const COLOURS: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
-/// Plot metrics whose names start with `new_` in a lower panel, the rest above.
+/// The model's declared panels, or: stocks above, flows (events per step) below.
 pub fn timeseries_png(path: &Path, title: &str, rec: &Recorder, panels: &[PlotPanel]) -> Result<()> {
     register_font();
     let root = BitMapBackend::new(path, (1100, 800)).into_drawing_area();
@@ -52,17 +52,14 @@ pub fn timeseries_png(path: &Path, title: &str, rec: &Recorder, panels: &[PlotPa
         return Ok(());
     }
     let (top, bottom) = root.split_vertically(480);
-    // Upper panel: compartment counts (short names like S, E, I, R, D);
-    // lower panel: per-step event counts (new_*). Fractions and per-group
-    // breakdowns stay in the tables.
-    let counts: Vec<&str> = rec
-        .specs()
-        .iter()
-        .filter(|s| s.kind == myriad_core::metrics::MetricKind::Count)
-        .map(|s| s.name.as_str())
-        .collect();
-    let upper: Vec<&str> = counts.iter().copied().filter(|n| !n.contains('_')).collect();
-    let lower: Vec<&str> = counts.iter().copied().filter(|n| n.starts_with("new_")).collect();
+    let of_kind = |k: MetricKind| -> Vec<&str> {
+        rec.specs()
+            .iter()
+            .filter(|s| s.kind == k)
+            .map(|s| s.name.as_str())
+            .collect()
+    };
+    let (upper, lower) = (of_kind(MetricKind::Stock), of_kind(MetricKind::Flow));
     panel(&top, title, "agents", &upper, rec).map_err(|x| e(&x))?;
     if !lower.is_empty() {
         panel(&bottom, "", "per step", &lower, rec).map_err(|x| e(&x))?;
@@ -180,7 +177,7 @@ struct Line {
 }
 
 /// A panel of `timeseries.png` as a model declares it.
-pub use myriad_models::PlotPanel;
+pub use myriad_core::model::PlotPanel;
 
 /// A series of [`chart_png`]: a line and an optional band `(x, low, high)`.
 pub struct Series {

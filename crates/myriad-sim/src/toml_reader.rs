@@ -124,6 +124,7 @@ pub struct Table<'a> {
     /// Key path of this table ("" for the root).
     pub path: String,
     used: Vec<&'static str>,
+    marked: Vec<String>,
 }
 
 /// Spans of tables are recorded on the item; inline tables on the value.
@@ -140,6 +141,7 @@ impl<'a> Table<'a> {
             span: Some(0..0),
             path: String::new(),
             used: Vec::new(),
+            marked: Vec::new(),
         }
     }
 
@@ -290,6 +292,7 @@ impl<'a> Table<'a> {
                     span: item_span(item),
                     path: self.key_path(key),
                     used: Vec::new(),
+                    marked: Vec::new(),
                 })),
                 None => Err(self.error(key, "must be a table")),
             },
@@ -306,6 +309,7 @@ impl<'a> Table<'a> {
             span,
             path: format!("{path}[{i}]"),
             used: Vec::new(),
+            marked: Vec::new(),
         };
         match self.get(key) {
             None => Ok(Vec::new()),
@@ -329,10 +333,15 @@ impl<'a> Table<'a> {
         self.table.get(key)
     }
 
+    /// Mark a key read by name at run time (options of a population source).
+    pub fn mark(&mut self, key: String) {
+        self.marked.push(key);
+    }
+
     /// Reject keys that were never asked for, suggesting the closest known one.
     pub fn finish(self) -> Result<(), ScenarioError> {
         for (k, _) in self.table.iter() {
-            if !self.used.contains(&k) {
+            if !self.used.contains(&k) && !self.marked.iter().any(|m| m == k) {
                 let hint = closest(k, self.used.iter().copied())
                     .map(|c| format!(" (did you mean '{c}'?)"))
                     .unwrap_or_else(|| {

@@ -36,8 +36,9 @@ pub struct LayerReport {
 pub fn population(s: &Scenario) -> Result<Population> {
     match &s.population {
         PopulationSource::Synthetic(n) => Ok(Population::synthetic(*n)),
-        PopulationSource::City(opts) => {
-            let pop = myriad_models::nyc::build_city(opts, s.seed)?;
+        PopulationSource::Source { spec, options } => {
+            let pop = (spec.build)(options, s.seed)
+                .map_err(|e| InputError(format!("{}: population: {e}", s.file.display())))?;
             check_sizes(&s.layers, pop.size()).map_err(|(i, key, msg)| located(s, &s.layers[i], key, &msg))?;
             Ok(pop)
         }
@@ -221,7 +222,7 @@ pub fn check_model(s: &Scenario, population: Population) -> Result<()> {
             })
         })
         .collect::<Result<Vec<_>, myriad_core::CsrError>>()?;
-    (s.model.build)(myriad_models::ModelInput {
+    (s.model.build)(myriad_core::model::ModelInput {
         population,
         layers,
         params: s.params.clone(),

@@ -53,29 +53,6 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
 }
 
-/// Read a `timeseries.csv`: the header and the rows as numbers.
-pub fn read_csv(path: &Path) -> Result<Table> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut lines = text.lines();
-    let header: Vec<String> = lines
-        .next()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    let rows = lines
-        .map(|l| {
-            l.split(',')
-                .map(|x| {
-                    x.parse::<f64>()
-                        .with_context(|| format!("{}: bad number '{x}'", path.display()))
-                })
-                .collect()
-        })
-        .collect::<Result<Vec<Vec<f64>>>>()?;
-    Ok((header, rows))
-}
-
 /// A `timeseries.csv` as numbers: the header and the rows (step first).
 pub type Table = (Vec<String>, Vec<Vec<f64>>);
 
@@ -87,6 +64,22 @@ pub struct Runs {
     pub rows: Vec<Vec<Vec<f64>>>,
     /// Seeds of the completed runs.
     pub seeds: Vec<u64>,
+}
+
+/// A run's rows as a table: `step` and the metric names, and per step the
+/// row with the step first (what `timeseries.csv` holds, from memory).
+pub fn table(rows: &myriad_core::metrics::Recorder) -> Table {
+    let header = std::iter::once("step".to_string())
+        .chain(rows.specs().iter().map(|m| m.name.clone()))
+        .collect();
+    let body = (0..rows.len())
+        .map(|i| {
+            std::iter::once(rows.steps()[i] as f64)
+                .chain(rows.row(i).iter().copied())
+                .collect()
+        })
+        .collect();
+    (header, body)
 }
 
 /// One run of `scenario` with `set` and `seed` into `dir`, quietly; returns
@@ -106,20 +99,21 @@ pub fn run_one(
             seed: Some(seed),
         },
     )?;
-    let outcome = run::run(
+    let report = run::run_to_folder(
         &s,
         &RunOptions {
             out: Some(dir.to_path_buf()),
             force: false,
-            threads,
-            quiet: true,
+            threads: Some(threads),
+            runtime: None,
         },
-        stop.clone(),
+        stop,
+        &mut [],
     )?;
-    if matches!(outcome, Outcome::Interrupted) {
+    if report.outcome == Outcome::Interrupted {
         return Ok(None);
     }
-    read_csv(&dir.join("timeseries.csv")).map(Some)
+    Ok(Some(table(&report.rows)))
 }
 
 /// Per step, the median and the 5-95% band of every metric over the runs,

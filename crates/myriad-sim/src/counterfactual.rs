@@ -63,8 +63,9 @@ enum Reduce {
     Mean,
 }
 
-/// Outcomes of a model's metrics: totals of event counts, final and peak
-/// values of other counts, means of fractions.
+/// Outcomes of a model's metrics, by their declared kind: totals of flows,
+/// final and peak values (and the peak's step) of stocks, means and final
+/// values of fractions and other values.
 fn outcomes(header: &[String], kinds: &[MetricKind]) -> Vec<Outcome> {
     let mut v = Vec::new();
     for (j, name) in header.iter().enumerate().skip(1) {
@@ -76,13 +77,13 @@ fn outcomes(header: &[String], kinds: &[MetricKind]) -> Vec<Outcome> {
             })
         };
         match kinds[j - 1] {
-            MetricKind::Count if name.starts_with("new_") => push("total", Reduce::Total),
-            MetricKind::Count => {
+            MetricKind::Flow => push("total", Reduce::Total),
+            MetricKind::Stock => {
                 push("final", Reduce::Final);
                 push("peak", Reduce::Peak);
                 push("peak step of", Reduce::PeakStep);
             }
-            MetricKind::Value => {
+            MetricKind::Fraction | MetricKind::Value => {
                 push("mean", Reduce::Mean);
                 push("final", Reduce::Final);
             }
@@ -311,7 +312,7 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let kinds = [MetricKind::Count, MetricKind::Count, MetricKind::Value];
+        let kinds = [MetricKind::Stock, MetricKind::Flow, MetricKind::Fraction];
         let list = outcomes(&header, &kinds);
         let names: Vec<&str> = list.iter().map(|o| o.name.as_str()).collect();
         assert_eq!(

@@ -3,20 +3,26 @@
 
 use crate::toml_reader::{ScenarioError, Source, Table};
 use myriad_core::generators::DegreeDistribution;
+use myriad_core::model::ModelSpec;
 use myriad_core::params::{ParamKind, ParamSet, ParamValue};
 use myriad_core::population::ColumnType;
 use myriad_core::schedule::{Change, Intervention, Schedule, Target};
-use myriad_models::ModelInfo;
+use myriad_core::source::{OptionValue, SourceOptions, SourceSpec};
 use std::path::{Path, PathBuf};
 use toml_edit::{Item, Value};
 
 /// Where the agents come from.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone)]
 pub enum PopulationSource {
     /// `size` agents with no attributes.
     Synthetic(u32),
-    /// The synthetic New York City (see `myriad_models::nyc`).
-    City(myriad_models::nyc::CityOptions),
+    /// A registered population source (`synthetic = "nyc"`) and its options.
+    Source {
+        /// The source.
+        spec: &'static SourceSpec,
+        /// Its options, as the scenario gives them.
+        options: SourceOptions,
+    },
     /// A CSV or Parquet file, with columns that must be present.
     File {
         /// Path (resolved against the scenario's folder).
@@ -132,13 +138,14 @@ pub struct DecisionSpec {
 }
 
 /// A fully checked scenario.
+#[derive(Clone)]
 pub struct Scenario {
     /// The file it was read from.
     pub file: PathBuf,
     /// Name (defaults to the file stem), used for the output folder.
     pub name: String,
     /// The model.
-    pub model: &'static ModelInfo,
+    pub model: &'static ModelSpec,
     /// Run seed.
     pub seed: u64,
     /// Number of steps.
@@ -271,10 +278,43 @@ fn apply_overrides(
     Ok((doc, overridden))
 }
 
+/// The keys of `[population]` a source reads (everything but `synthetic`,
+/// `size`, `file` and `columns`), as option values.
+fn source_options(t: &mut Table, spec: &SourceSpec) -> Result<SourceOptions, ScenarioError> {
+    let mut options = SourceOptions::new();
+    for key in t.keys() {
+        if ["synthetic", "size", "file", "columns"].contains(&key.as_str()) {
+            continue;
+        }
+        let item = t.raw(&key).expect("key listed by the table");
+        let value = match item.as_value() {
+            Some(Value::Integer(i)) => OptionValue::Number(*i.value() as f64),
+            Some(Value::Float(f)) => OptionValue::Number(*f.value()),
+            Some(Value::String(s)) => OptionValue::Text(s.value().clone()),
+            Some(Value::Array(a)) => match a.iter().map(|v| v.as_str().map(str::to_string)).collect() {
+                Some(list) => OptionValue::List(list),
+                None => return Err(t.error(&key, "must be a list of strings")),
+            },
+            _ => {
+                return Err(t.error(
+                    &key,
+                    format!(
+                        "must be a number, a string or a list of strings (an option of synthetic = \"{}\")",
+                        spec.name
+                    ),
+                ))
+            }
+        };
+        t.mark(key.clone());
+        options.insert(key, value);
+    }
+    Ok(options)
+}
+
 /// `[behaviour]` and `[llm]`.
 fn parse_behaviour(
     root: &mut Table,
-    model: &'static ModelInfo,
+    model: &'static ModelSpec,
     base_dir: &Path,
 ) -> Result<Option<BehaviourSpec>, ScenarioError> {
     let llm = match root.table("llm")? {
@@ -610,51 +650,20 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
         let size = t.int("size", 1, u32::MAX as i64)?;
         let pfile = t.string("file")?;
         let synthetic = t.string("synthetic")?;
-        let boroughs = t.get("boroughs").map(|item| {
-            item.as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|v| v.as_str().map(str::to_string))
-                        .collect::<Option<Vec<String>>>()
-                })
-                .unwrap_or(None)
-        });
-        let scale = t.f64_where("scale", |x| x > 0.0 && x <= 1.0, "a fraction in (0, 1]")?;
-        let class_size = t.int("class_size", 1, 1000)?;
         if let Some(kind) = synthetic {
-            if kind != "nyc" {
-                return Err(t.error(
+            let spec = myriad_models::source(&kind).ok_or_else(|| {
+                let known: Vec<&str> = myriad_models::SOURCES.iter().map(|s| s.name).collect();
+                t.error(
                     "synthetic",
-                    format!("unknown synthetic population '{kind}' (known: nyc)"),
-                ));
-            }
+                    format!("unknown synthetic population '{kind}' (known: {})", known.join(", ")),
+                )
+            })?;
             if size.is_some() || pfile.is_some() {
                 return Err(t.error("synthetic", "give one of size, file or synthetic"));
             }
-            let boroughs = match boroughs {
-                None => Vec::new(),
-                Some(Some(b)) => {
-                    if let Some(bad) = b
-                        .iter()
-                        .find(|x| !myriad_models::nyc::data::BOROUGHS.contains(&x.as_str()))
-                    {
-                        return Err(t.error(
-                            "boroughs",
-                            format!("unknown borough '{bad}' (known: BK, BX, MN, QN, SI)"),
-                        ));
-                    }
-                    b
-                }
-                Some(None) => return Err(t.error("boroughs", "must be a list of borough codes, e.g. [\"BK\", \"SI\"]")),
-            };
-            let opts = myriad_models::nyc::CityOptions {
-                boroughs,
-                scale: scale.unwrap_or(1.0),
-                class_size: class_size.unwrap_or(25) as u32,
-            };
-            return_population = Some(PopulationSource::City(opts));
-        } else if boroughs.is_some() || scale.is_some() || class_size.is_some() {
-            return Err(t.error_here("boroughs, scale and class_size apply to synthetic = \"nyc\""));
+            let options = source_options(&mut t, spec)?;
+            (spec.check)(&options).map_err(|(key, msg)| t.error(&key, msg))?;
+            return_population = Some(PopulationSource::Source { spec, options });
         }
         let mut columns = Vec::new();
         if let Some(ct) = t.table("columns")? {
@@ -960,7 +969,7 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
     // once read.
     let agents = match &population {
         PopulationSource::Synthetic(n) => Some(*n as f64),
-        PopulationSource::City(o) => Some(myriad_models::nyc::MAX_RESIDENTS as f64 * o.scale),
+        PopulationSource::Source { spec, options } => Some((spec.max_agents)(options)),
         PopulationSource::File { .. } => None,
     };
     if let Some(n) = agents {

@@ -1,0 +1,43 @@
+//! myriad-sim: the simulation library every front end calls (the command
+//! line, and later Python, the web dashboard, MPI and training loops).
+//!
+//! - [`scenario`] and [`toml_reader`]: the scenario in two stages, raw TOML
+//!   then a validated [`Scenario`] whose errors name the file, line and key;
+//! - [`build`], [`behaviour`] and [`resources`]: building the population,
+//!   the contact layers and the decision provider, after checking the
+//!   memory they need;
+//! - [`simulation`]: the [`Simulation`] value (build, step, snapshot,
+//!   restore, fork, state hash) on a thread pool of its own;
+//! - [`sinks`] and [`outputs`]: where rows go as they are computed, and the
+//!   files written after; [`run`]: a run into an output folder
+//!   ([`outdir`]: folders myriad made and may replace);
+//! - [`ensemble`], [`counterfactual`], [`calibrate`] and [`sweep`]: the
+//!   analyses, on results held in memory;
+//! - [`plot`]: the PNG charts (cargo feature `plots`).
+
+#![deny(missing_docs)]
+
+pub mod behaviour;
+pub mod build;
+pub mod calibrate;
+pub mod counterfactual;
+pub mod ensemble;
+pub mod outdir;
+pub mod outputs;
+#[cfg(feature = "plots")]
+pub mod plot;
+#[cfg(not(feature = "plots"))]
+#[path = "plot_none.rs"]
+pub mod plot;
+pub mod resources;
+pub mod run;
+pub mod scenario;
+pub mod simulation;
+pub mod sinks;
+pub mod sweep;
+pub mod toml_reader;
+
+pub use build::InputError;
+pub use scenario::{load, Overrides, Scenario};
+pub use simulation::{Decisions, SimOptions, Simulation, Snapshot};
+pub use toml_reader::ScenarioError;

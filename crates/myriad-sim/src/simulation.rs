@@ -1,0 +1,417 @@
+//! The [`Simulation`] value: a model, the run's decision provider, the
+//! scenario's schedule and a thread pool of its own, stepped by any front
+//! end (the command line, Python, a web server, a training loop).
+
+use crate::build::{self, LayerReport};
+use crate::scenario::Scenario;
+use anyhow::{Context, Result};
+use myriad_core::behaviour::{Behaviour, ExternalController};
+use myriad_core::hash::StateHasher;
+use myriad_core::metrics::MetricSpec;
+use myriad_core::model::{ColumnView, Decide, Layer, Model, ModelInput, Step};
+use myriad_core::params::ParamValue;
+use myriad_core::population::Population;
+use myriad_core::schedule::InForce;
+use std::sync::Arc;
+
+/// Where a simulation's decisions come from.
+pub enum Decisions {
+    /// The model's own rule.
+    Rule,
+    /// A provider built from the scenario's `[behaviour]` (LLM archetypes
+    /// or agents), or the rule when the scenario has none.
+    Scenario,
+    /// Values the caller sets between steps (see [`Simulation::controller`]).
+    External,
+    /// Any other provider (a learned policy, a test double).
+    Provider(Box<dyn Behaviour>),
+}
+
+/// How to build a simulation.
+pub struct SimOptions {
+    /// Worker threads of the simulation's own pool [default: all cores].
+    pub threads: Option<usize>,
+    /// The async runtime LLM providers use. `None`: the simulation makes
+    /// one of its own when it needs one.
+    pub runtime: Option<tokio::runtime::Handle>,
+    /// Where decisions come from.
+    pub decisions: Decisions,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            threads: None,
+            runtime: None,
+            decisions: Decisions::Scenario,
+        }
+    }
+}
+
+/// The provider attached to a simulation.
+enum Provider {
+    Rule,
+    External(ExternalController),
+    Other(Box<dyn Behaviour>),
+}
+
+impl Provider {
+    fn get(&mut self) -> Option<&mut dyn Behaviour> {
+        match self {
+            Provider::Rule => None,
+            Provider::External(c) => Some(c),
+            Provider::Other(b) => Some(b.as_mut()),
+        }
+    }
+
+    fn snapshot(&self) -> Provider {
+        match self {
+            Provider::Rule => Provider::Rule,
+            Provider::External(c) => Provider::External(c.clone()),
+            Provider::Other(b) => Provider::Other(b.snapshot()),
+        }
+    }
+
+    fn report(&self) -> Option<serde_json::Value> {
+        match self {
+            Provider::Rule => None,
+            Provider::External(c) => Some(c.report()),
+            Provider::Other(b) => Some(b.report()),
+        }
+    }
+}
+
+/// A copy of a simulation's state (model, provider, step, current row) to
+/// restore later.
+pub struct Snapshot {
+    model: Box<dyn Model>,
+    provider: Provider,
+    step: u32,
+    row: Vec<f64>,
+}
+
+/// What building took: the agents, each layer, the time.
+#[derive(Clone, Debug)]
+pub struct BuildInfo {
+    /// Agents.
+    pub agents: u32,
+    /// Per layer: edges, degree, seconds.
+    pub layers: Vec<LayerReport>,
+    /// Seconds spent building the population.
+    pub population_seconds: f64,
+    /// Seconds spent building the layers.
+    pub layer_seconds: f64,
+}
+
+/// A running simulation.
+pub struct Simulation {
+    scenario: Arc<Scenario>,
+    model: Box<dyn Model>,
+    provider: Provider,
+    pool: Arc<rayon::ThreadPool>,
+    threads: usize,
+    step: u32,
+    row: Vec<f64>,
+    specs: Vec<MetricSpec>,
+    base_weights: Vec<f64>,
+    overrides: Vec<(String, f64)>,
+    in_force: Option<(u32, InForce)>,
+    events: Vec<serde_json::Value>,
+    error: Option<String>,
+    info: BuildInfo,
+    // Kept alive for the provider when the simulation made its own runtime.
+    _runtime: Option<Arc<tokio::runtime::Runtime>>,
+}
+
+/// The number of worker threads: the option, or all cores.
+pub fn thread_count(threads: Option<usize>) -> usize {
+    threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// A thread pool of `threads` workers for one simulation.
+pub fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
+    Ok(Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .context("starting worker threads")?,
+    ))
+}
+
+impl Simulation {
+    /// Build everything the scenario names (population, layers, decision
+    /// provider, model) on a pool of its own, ready for step 1.
+    pub fn build(s: &Scenario, opts: SimOptions) -> Result<Simulation> {
+        let threads = thread_count(opts.threads);
+        let pool = pool(threads)?;
+        let t = std::time::Instant::now();
+        let population = pool.install(|| build::population(s))?;
+        let population_seconds = t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
+        let (layers, reports) = pool.install(|| build::layers(s, &population))?;
+        let layer_seconds = t.elapsed().as_secs_f64();
+        let info = BuildInfo {
+            agents: population.size(),
+            layers: reports,
+            population_seconds,
+            layer_seconds,
+        };
+        Simulation::from_parts(s, population, layers, s.seed, opts.decisions, opts.runtime, pool, info)
+    }
+
+    /// A simulation from a population and layers already built (copies of
+    /// them start several runs of one scenario, e.g. with other seeds).
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_parts(
+        s: &Scenario,
+        population: Population,
+        layers: Vec<Layer>,
+        seed: u64,
+        decisions: Decisions,
+        runtime: Option<tokio::runtime::Handle>,
+        pool: Arc<rayon::ThreadPool>,
+        info: BuildInfo,
+    ) -> Result<Simulation> {
+        let mut owned_runtime = None;
+        let provider = match decisions {
+            Decisions::Rule => Provider::Rule,
+            Decisions::External => Provider::External(ExternalController::new()),
+            Decisions::Provider(b) => Provider::Other(b),
+            Decisions::Scenario if s.behaviour.is_none() => Provider::Rule,
+            Decisions::Scenario => {
+                let handle = match runtime {
+                    Some(h) => h,
+                    None => {
+                        let rt = Arc::new(
+                            tokio::runtime::Builder::new_multi_thread()
+                                .worker_threads(2)
+                                .enable_all()
+                                .build()
+                                .context("starting the async runtime")?,
+                        );
+                        let h = rt.handle().clone();
+                        owned_runtime = Some(rt);
+                        h
+                    }
+                };
+                match crate::behaviour::provider(s, &population, handle)? {
+                    Some(b) => Provider::Other(b),
+                    None => Provider::Rule,
+                }
+            }
+        };
+        let base_weights: Vec<f64> = layers.iter().map(|l| l.weight).collect();
+        let input = ModelInput {
+            population,
+            layers,
+            params: s.params.clone(),
+            seed,
+        };
+        let model = pool.install(|| (s.model.build)(input)).map_err(|e| {
+            crate::build::InputError(format!(
+                "{}: cannot set up model '{}': {e}",
+                s.file.display(),
+                s.model.name
+            ))
+        })?;
+        let specs = model.metrics();
+        let mut row = vec![0.0; specs.len()];
+        model.observe(&mut row);
+        let mut scenario = s.clone();
+        scenario.seed = seed;
+        Ok(Simulation {
+            scenario: Arc::new(scenario),
+            model,
+            provider,
+            threads: pool.current_num_threads(),
+            pool,
+            step: 0,
+            row,
+            specs,
+            base_weights,
+            overrides: Vec::new(),
+            in_force: None,
+            events: Vec::new(),
+            error: None,
+            info,
+            _runtime: owned_runtime,
+        })
+    }
+
+    /// The scenario it runs.
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// What building took.
+    pub fn info(&self) -> &BuildInfo {
+        &self.info
+    }
+
+    /// Worker threads of its pool.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// The last step computed (0 before the first).
+    pub fn step_index(&self) -> u32 {
+        self.step
+    }
+
+    /// Agents.
+    pub fn agents(&self) -> u32 {
+        self.model.agent_count()
+    }
+
+    /// The metrics, in row order.
+    pub fn metrics(&self) -> &[MetricSpec] {
+        &self.specs
+    }
+
+    /// The current metric row (of [`Self::step_index`]).
+    pub fn row(&self) -> &[f64] {
+        &self.row
+    }
+
+    /// Transcript events of the last step.
+    pub fn events(&self) -> &[serde_json::Value] {
+        &self.events
+    }
+
+    /// The provider's first error in the last step, if any: the step
+    /// finished on the model's rule, and the run should stop.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// The provider's counters, if a provider is attached.
+    pub fn provider_report(&self) -> Option<serde_json::Value> {
+        self.provider.report()
+    }
+
+    /// The external controller, when decisions are [`Decisions::External`]:
+    /// set each agent's value for a decision before a step.
+    pub fn controller(&mut self) -> Option<&mut ExternalController> {
+        match &mut self.provider {
+            Provider::External(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Hold parameter `name` at `value` from the next step on, after the
+    /// scenario's interventions (as one appended last would); calibration
+    /// fits a weekly value this way.
+    pub fn set_override(&mut self, name: &str, value: f64) {
+        self.overrides.retain(|(n, _)| n != name);
+        self.overrides.push((name.to_string(), value));
+        self.in_force = None;
+    }
+
+    /// Per-agent state of the model, read-only (valid until the next step).
+    pub fn agent_columns(&self) -> Vec<(&'static str, ColumnView<'_>)> {
+        self.model.agent_columns()
+    }
+
+    /// Parameters and layer weights in force at `step`, cached between steps.
+    fn in_force(&mut self, step: u32) -> Result<InForce> {
+        if let Some((s, f)) = &self.in_force {
+            if *s == step {
+                return Ok(f.clone());
+            }
+        }
+        let mut f = self
+            .scenario
+            .schedule
+            .in_force(step, &self.scenario.params, &self.base_weights)
+            .context("intervention schedule")?;
+        for (name, value) in &self.overrides {
+            f.params.set(name, ParamValue::Number(*value))?;
+        }
+        self.in_force = Some((step, f.clone()));
+        Ok(f)
+    }
+
+    /// Compute the next step. A provider failure does not fail the step
+    /// (it finishes on the model's rule): see [`Self::error`].
+    pub fn step(&mut self) -> Result<()> {
+        let step = self.step + 1;
+        let f = self.in_force(step)?;
+        self.events.clear();
+        self.error = None;
+        let Simulation {
+            model,
+            provider,
+            pool,
+            row,
+            events,
+            error,
+            ..
+        } = self;
+        let mut cx = Step {
+            step,
+            params: &f.params,
+            layer_weights: &f.layer_weights,
+            decide: Decide::new(provider.get(), error),
+            events,
+        };
+        pool.install(|| model.step(&mut cx, row));
+        self.step = step;
+        Ok(())
+    }
+
+    /// A copy of the whole state, provider included.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            model: self.model.snapshot(),
+            provider: self.provider.snapshot(),
+            step: self.step,
+            row: self.row.clone(),
+        }
+    }
+
+    /// Go back to a snapshot of this simulation.
+    pub fn restore(&mut self, snap: &Snapshot) {
+        self.model = snap.model.snapshot();
+        self.provider = snap.provider.snapshot();
+        self.step = snap.step;
+        self.row = snap.row.clone();
+        self.events.clear();
+        self.error = None;
+    }
+
+    /// An independent simulation continuing from this state, on the same pool.
+    pub fn fork(&self) -> Simulation {
+        Simulation {
+            scenario: self.scenario.clone(),
+            model: self.model.snapshot(),
+            provider: self.provider.snapshot(),
+            pool: self.pool.clone(),
+            threads: self.threads,
+            step: self.step,
+            row: self.row.clone(),
+            specs: self.specs.clone(),
+            base_weights: self.base_weights.clone(),
+            overrides: self.overrides.clone(),
+            in_force: self.in_force.clone(),
+            events: Vec::new(),
+            error: None,
+            info: self.info.clone(),
+            _runtime: self._runtime.clone(),
+        }
+    }
+
+    /// A stable hash of the whole state (step, row, every agent column and
+    /// the model's other state): equal hashes mean equal states, on any
+    /// machine and thread count.
+    pub fn state_hash(&self) -> u64 {
+        let mut h = StateHasher::new();
+        h.u64(self.step as u64);
+        self.row.iter().for_each(|&x| h.f64(x));
+        for (name, col) in self.model.agent_columns() {
+            h.str(name);
+            col.hash_into(&mut h);
+        }
+        self.model.hash_extra(&mut h);
+        h.finish()
+    }
+}

@@ -1,0 +1,1 @@
+//! Parameter sweeps: a grid of `--set` values times seeds, one table out.
