@@ -11,10 +11,11 @@
 
 use crate::build::InputError;
 use crate::ensemble::{self, Runs};
+use crate::outcomes::{outcomes, reduce, Outcome, Reduce};
+use myriad_core::metrics::MetricKind;
 use crate::plot;
 use crate::scenario::{self, Overrides};
 use anyhow::{bail, Context, Result};
-use myriad_core::metrics::MetricKind;
 use serde_json::json;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 use std::path::PathBuf;
@@ -39,74 +40,6 @@ pub struct CounterfactualOptions {
     pub force: bool,
     /// Worker threads.
     pub threads: usize,
-}
-
-/// An outcome computed from one run.
-#[derive(Clone, Debug)]
-struct Outcome {
-    name: String,
-    column: usize,
-    kind: Reduce,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Reduce {
-    /// Sum over all steps (event counts like new infections).
-    Total,
-    /// Value at the last step.
-    Final,
-    /// Largest value over the steps.
-    Peak,
-    /// Step of the largest value (the first, on ties): the timing of a wave.
-    PeakStep,
-    /// Mean over steps 1.. (fractions like the isolating share).
-    Mean,
-}
-
-/// Outcomes of a model's metrics, by their declared kind: totals of flows,
-/// final and peak values (and the peak's step) of stocks, means and final
-/// values of fractions and other values.
-fn outcomes(header: &[String], kinds: &[MetricKind]) -> Vec<Outcome> {
-    let mut v = Vec::new();
-    for (j, name) in header.iter().enumerate().skip(1) {
-        let mut push = |prefix: &str, kind: Reduce| {
-            v.push(Outcome {
-                name: format!("{prefix} {name}"),
-                column: j,
-                kind,
-            })
-        };
-        match kinds[j - 1] {
-            MetricKind::Flow => push("total", Reduce::Total),
-            MetricKind::Stock => {
-                push("final", Reduce::Final);
-                push("peak", Reduce::Peak);
-                push("peak step of", Reduce::PeakStep);
-            }
-            MetricKind::Fraction | MetricKind::Value => {
-                push("mean", Reduce::Mean);
-                push("final", Reduce::Final);
-            }
-        }
-    }
-    v
-}
-
-fn reduce(rows: &[Vec<f64>], o: &Outcome) -> f64 {
-    let col = rows.iter().map(|r| r[o.column]);
-    match o.kind {
-        Reduce::Total => col.sum(),
-        Reduce::Final => rows.last().map_or(f64::NAN, |r| r[o.column]),
-        Reduce::Peak => col.fold(f64::NEG_INFINITY, f64::max),
-        Reduce::PeakStep => {
-            let peak = rows.iter().map(|r| r[o.column]).fold(f64::NEG_INFINITY, f64::max);
-            rows.iter().find(|r| r[o.column] == peak).map_or(f64::NAN, |r| r[0])
-        }
-        Reduce::Mean => {
-            let steps: Vec<f64> = rows.iter().skip(1).map(|r| r[o.column]).collect();
-            steps.iter().sum::<f64>() / steps.len().max(1) as f64
-        }
-    }
 }
 
 /// Mean, and the 95% Student t interval of the mean, of paired differences.
@@ -251,7 +184,10 @@ pub fn run(o: &CounterfactualOptions, stop: Arc<AtomicBool>) -> Result<()> {
     // The headline: outcomes of the model's first metrics.
     let headline: Vec<&Outcome> = list
         .iter()
-        .filter(|x| x.column <= 8 && !(x.kind == Reduce::Final && kinds[x.column - 1] == MetricKind::Value))
+        .filter(|x| {
+            x.column <= 8
+                && !(x.kind == Reduce::Final && matches!(kinds[x.column - 1], MetricKind::Value | MetricKind::Fraction))
+        })
         .collect();
     println!(
         "{:<28} {:>14} {:>14} {:>14}  95% interval",

@@ -22,6 +22,7 @@ pub mod build;
 pub mod calibrate;
 pub mod counterfactual;
 pub mod ensemble;
+pub mod outcomes;
 pub mod outdir;
 pub mod outputs;
 #[cfg(feature = "plots")]

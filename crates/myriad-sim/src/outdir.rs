@@ -34,6 +34,7 @@ const OUTPUT_FILES: &[&str] = &[
     "calibration.json",
     "fitted.toml",
     "fit.png",
+    "sweep.csv",
 ];
 
 /// Folders holding nested marked run folders (ensemble seeds, counterfactual arms).

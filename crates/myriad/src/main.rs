@@ -175,6 +175,21 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seeds: u32,
     },
+    /// Parameter sweep: every combination of the --grid values, times --seeds seeds, one
+    /// row per run with the values, the seed and every outcome (sweep.csv).
+    Sweep {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        #[command(flatten)]
+        output: OutArgs,
+        /// An axis of the grid: KEY.PATH=VALUE1,VALUE2,... (repeatable), e.g.
+        /// --grid params.beta=0.03,0.05 --grid layers.community.mean_degree=4,8.
+        #[arg(long = "grid", value_name = "KEY.PATH=V1,V2,...", required = true, value_parser = myriad_sim::sweep::parse_axis)]
+        grid: Vec<myriad_sim::sweep::Axis>,
+        /// Seeds per point (seed, seed+1, ...).
+        #[arg(long, default_value_t = 1)]
+        seeds: u32,
+    },
     /// Build a scenario's population and save it as Parquet: a cache to reload with
     /// [population] file = "FILE.parquet" (columns and agent order are kept).
     Population {
@@ -450,6 +465,29 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 threads,
             };
             calibrate::run(&opts, stop).map_err(classify)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sweep {
+            scenario,
+            output,
+            grid,
+            seeds,
+        } => {
+            let Prepared { threads, out, stop } = scenario.prepare(&output, "-sweep")?;
+            let table = myriad_sim::sweep::sweep(
+                &scenario.scenario,
+                &scenario.set,
+                &grid,
+                seeds,
+                scenario.seed,
+                threads,
+                &stop,
+            )
+            .map_err(classify)?;
+            let dir = out.create(output.force, "sweep")?;
+            let path = dir.join("sweep.csv");
+            std::fs::write(&path, table.csv()).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("{} runs; one row each in {}", table.rows.len(), path.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Population { scenario, out, force } => {

@@ -471,3 +471,61 @@ file = "friends.csv"
     let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
     assert!(summary.contains("\"name\": \"friends\""), "{summary}");
 }
+
+#[test]
+fn a_sweep_runs_every_grid_point_and_seed_like_single_runs() {
+    let d = tempfile::tempdir().unwrap();
+    let s = write(
+        d.path(),
+        "sir.toml",
+        "model = \"sir\"\nseed = 3\nsteps = 30\n[population]\nsize = 3000\n[params]\ninitial_infected = 10\n[[layers]]\nname = \"c\"\ntype = \"erdos_renyi\"\nmean_degree = 6\n",
+    );
+    let out = d.path().join("sweep");
+    let o = myriad(&[
+        "sweep",
+        s.to_str().unwrap(),
+        "--grid",
+        "params.beta=0,0.08",
+        "--grid",
+        "layers.c.mean_degree=3,6",
+        "--seeds",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 8, "2 x 2 points x 2 seeds");
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    for r in &rows {
+        let total: f64 = r[col("total new_infections")].parse().unwrap();
+        if r[col("params.beta")] == "0" {
+            assert_eq!(total, 0.0, "no transmission without beta");
+        } else {
+            assert!(total > 0.0);
+        }
+    }
+    // Each row is what a single run with those settings gives.
+    let r = &rows[7];
+    let run_out = d.path().join("one");
+    let o = myriad(&[
+        "run",
+        s.to_str().unwrap(),
+        "--set",
+        "params.beta=0.08",
+        "--set",
+        "layers.c.mean_degree=6",
+        "--seed",
+        r[col("seed")],
+        "--out",
+        run_out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(r[col("final S")], summary["final_metrics"]["S"].to_string());
+}
