@@ -12,6 +12,7 @@
 
 pub mod behaviour;
 pub mod csr;
+mod declare;
 pub mod generators;
 pub mod hash;
 pub mod memory;

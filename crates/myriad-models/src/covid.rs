@@ -53,7 +53,7 @@ use myriad_core::model::{
     ColumnDoc, ColumnView, Contacts, Decide, DecisionAnswer, DecisionDoc, Layer, Model, ModelError, ModelInput,
     ModelSpec, PeriodicTable, PlotPanel, Step, TableKind,
 };
-use myriad_core::params::{Limit, ParamKind, ParamSet, ParamSpec, ParamValue};
+use myriad_core::params::{Limit::Inclusive, ParamSpec};
 use myriad_core::population::{ColumnData, Population};
 use myriad_core::rng::{to_unit, CounterRng, Stream};
 use rand_distr::{Distribution, Gamma, Poisson};
@@ -71,204 +71,62 @@ pub const AGE_LABELS: [&str; 6] = ["U19", "20t29", "30t39", "40t49", "50t64", "6
 pub const EMPLOYMENT_LABELS: [&str; 3] = ["outside the labour force", "employed", "unemployed"];
 const BOROUGH_CODES: [&str; 5] = ["BK", "BX", "MN", "QN", "SI"];
 
-fn num(name: &'static str, default: f64, min: f64, max: f64, unit: &'static str, doc: &'static str) -> ParamSpec {
-    ParamSpec {
-        name,
-        kind: ParamKind::Number {
-            min: Limit::Inclusive(min),
-            max: Limit::Inclusive(max),
-            integer: false,
-        },
-        default: ParamValue::Number(default),
-        unit,
-        doc,
+myriad_core::params! {
+    /// The covid model's parameters (reference values of the AgentTorch NYC model).
+    pub struct CovidParams {
+        /// R in the hazard formula; change it per week with interventions on param r_week.
+        r_week: real(4.75, Inclusive(0.0), Inclusive(100.0)), "transmission scale";
+        /// Susceptibility of age group U19.
+        susceptibility_u19: real(0.35, Inclusive(0.0), Inclusive(10.0)), "relative";
+        /// Susceptibility of age group 20t29.
+        susceptibility_20t29: real(0.69, Inclusive(0.0), Inclusive(10.0)), "relative";
+        /// Susceptibility of age groups 30t39 and older.
+        susceptibility_other: real(1.03, Inclusive(0.0), Inclusive(10.0)), "relative";
+        /// Infectiousness while exposed (E).
+        infectiousness_e: real(0.33, Inclusive(0.0), Inclusive(10.0)), "relative";
+        /// Infectiousness while infected (I).
+        infectiousness_i: real(0.72, Inclusive(0.0), Inclusive(10.0)), "relative";
+        /// Mean of the gamma infectiousness profile G over days since infection.
+        g_mean: real(5.5, Inclusive(0.1), Inclusive(21.0)), "days";
+        /// Standard deviation of G.
+        g_sd: real(2.4, Inclusive(0.1), Inclusive(21.0)), "days";
+        /// Days in E.
+        latent_days: whole(5.0, Inclusive(1.0), Inclusive(21.0)), "days";
+        /// Days in I.
+        infectious_days: whole(5.0, Inclusive(1.0), Inclusive(21.0)), "days";
+        /// Chance that an agent leaving I dies (sampled per agent).
+        death_fraction: real(0.12, Inclusive(0.0), Inclusive(1.0)), "probability";
+        /// Agents in I on day 0, uniformly among the susceptible.
+        initial_infected: whole(1000.0, Inclusive(0.0), Inclusive(4e9)), "agents";
+        /// Mean daily community contacts of an agent under 20.
+        community_mean_u19: real(3.0, Inclusive(0.0), Inclusive(1000.0)), "contacts per day";
+        /// Mean daily community contacts of an agent aged 20-64.
+        community_mean_adult: real(5.0, Inclusive(0.0), Inclusive(1000.0)), "contacts per day";
+        /// Mean daily community contacts of an agent aged 65+.
+        community_mean_65a: real(2.0, Inclusive(0.0), Inclusive(1000.0)), "contacts per day";
+        /// Dispersion of the daily community contact count (variance = mean + mean^2 / k).
+        community_dispersion: real(1.0, Inclusive(0.01), Inclusive(1000.0)), "NB k";
+        /// Weight of community contacts in the hazard (0 closes the community).
+        community_weight: real(1.0, Inclusive(0.0), Inclusive(100.0)), "relative";
+        /// Share of community contacts within the agent's own area (the rest: its borough).
+        community_area_share: real(0.7, Inclusive(0.0), Inclusive(1.0)), "fraction";
+        /// Isolation probability when cases are not growing.
+        isolation_base: real(0.05, Inclusive(0.0), Inclusive(1.0)), "probability per week";
+        /// Added isolation probability per unit of relative weekly case growth in the borough.
+        isolation_sensitivity: real(0.5, Inclusive(0.0), Inclusive(100.0)), "per unit growth";
+        /// Cap on the growth-driven isolation probability.
+        isolation_max: real(0.8, Inclusive(0.0), Inclusive(1.0)), "probability per week";
+        /// Weight of last week's isolation propensity in this week's (habit; damps week-to-week swings).
+        isolation_memory: real(0.5, Inclusive(0.0), Inclusive(0.99)), "fraction";
+        /// Relative change of isolation probability per age group above 30t39.
+        isolation_age_slope: real(0.1, Inclusive(-1.0), Inclusive(1.0)), "per age group";
+        /// Chance an employed, non-isolating agent goes to work that week.
+        work_probability: real(0.95, Inclusive(0.0), Inclusive(1.0)), "probability per week";
     }
 }
 
-fn int(name: &'static str, default: f64, min: f64, max: f64, unit: &'static str, doc: &'static str) -> ParamSpec {
-    let mut p = num(name, default, min, max, unit, doc);
-    p.kind = ParamKind::Number {
-        min: Limit::Inclusive(min),
-        max: Limit::Inclusive(max),
-        integer: true,
-    };
-    p
-}
-
 fn params() -> Vec<ParamSpec> {
-    vec![
-        num(
-            "r_week",
-            4.75,
-            0.0,
-            100.0,
-            "transmission scale",
-            "R in the hazard formula; change it per week with interventions on param r_week.",
-        ),
-        num(
-            "susceptibility_u19",
-            0.35,
-            0.0,
-            10.0,
-            "relative",
-            "Susceptibility of age group U19.",
-        ),
-        num(
-            "susceptibility_20t29",
-            0.69,
-            0.0,
-            10.0,
-            "relative",
-            "Susceptibility of age group 20t29.",
-        ),
-        num(
-            "susceptibility_other",
-            1.03,
-            0.0,
-            10.0,
-            "relative",
-            "Susceptibility of age groups 30t39 and older.",
-        ),
-        num(
-            "infectiousness_e",
-            0.33,
-            0.0,
-            10.0,
-            "relative",
-            "Infectiousness while exposed (E).",
-        ),
-        num(
-            "infectiousness_i",
-            0.72,
-            0.0,
-            10.0,
-            "relative",
-            "Infectiousness while infected (I).",
-        ),
-        num(
-            "g_mean",
-            5.5,
-            0.1,
-            21.0,
-            "days",
-            "Mean of the gamma infectiousness profile G over days since infection.",
-        ),
-        num("g_sd", 2.4, 0.1, 21.0, "days", "Standard deviation of G."),
-        int("latent_days", 5.0, 1.0, 21.0, "days", "Days in E."),
-        int("infectious_days", 5.0, 1.0, 21.0, "days", "Days in I."),
-        num(
-            "death_fraction",
-            0.12,
-            0.0,
-            1.0,
-            "probability",
-            "Chance that an agent leaving I dies (sampled per agent).",
-        ),
-        int(
-            "initial_infected",
-            1000.0,
-            0.0,
-            4e9,
-            "agents",
-            "Agents in I on day 0, uniformly among the susceptible.",
-        ),
-        num(
-            "community_mean_u19",
-            3.0,
-            0.0,
-            1000.0,
-            "contacts per day",
-            "Mean daily community contacts of an agent under 20.",
-        ),
-        num(
-            "community_mean_adult",
-            5.0,
-            0.0,
-            1000.0,
-            "contacts per day",
-            "Mean daily community contacts of an agent aged 20-64.",
-        ),
-        num(
-            "community_mean_65a",
-            2.0,
-            0.0,
-            1000.0,
-            "contacts per day",
-            "Mean daily community contacts of an agent aged 65+.",
-        ),
-        num(
-            "community_dispersion",
-            1.0,
-            0.01,
-            1000.0,
-            "NB k",
-            "Dispersion of the daily community contact count (variance = mean + mean^2 / k).",
-        ),
-        num(
-            "community_weight",
-            1.0,
-            0.0,
-            100.0,
-            "relative",
-            "Weight of community contacts in the hazard (0 closes the community).",
-        ),
-        num(
-            "community_area_share",
-            0.7,
-            0.0,
-            1.0,
-            "fraction",
-            "Share of community contacts within the agent's own area (the rest: its borough).",
-        ),
-        num(
-            "isolation_base",
-            0.05,
-            0.0,
-            1.0,
-            "probability per week",
-            "Isolation probability when cases are not growing.",
-        ),
-        num(
-            "isolation_sensitivity",
-            0.5,
-            0.0,
-            100.0,
-            "per unit growth",
-            "Added isolation probability per unit of relative weekly case growth in the borough.",
-        ),
-        num(
-            "isolation_max",
-            0.8,
-            0.0,
-            1.0,
-            "probability per week",
-            "Cap on the growth-driven isolation probability.",
-        ),
-        num(
-            "isolation_memory",
-            0.5,
-            0.0,
-            0.99,
-            "fraction",
-            "Weight of last week's isolation propensity in this week's (habit; damps week-to-week swings).",
-        ),
-        num(
-            "isolation_age_slope",
-            0.1,
-            -1.0,
-            1.0,
-            "per age group",
-            "Relative change of isolation probability per age group above 30t39.",
-        ),
-        num(
-            "work_probability",
-            0.95,
-            0.0,
-            1.0,
-            "probability per week",
-            "Chance an employed, non-isolating agent goes to work that week.",
-        ),
-    ]
+    CovidParams::specs()
 }
 
 /// Metric names: city totals, then per borough.
@@ -477,8 +335,51 @@ impl Tally {
     }
 }
 
+/// Where each metric sits in the row: city totals, then per borough.
+struct Cols {
+    /// S, E, I, R, D.
+    stages: [usize; 5],
+    new_infections: usize,
+    isolating_fraction: usize,
+    working_fraction: usize,
+    boroughs: [BoroughCols; 5],
+}
+
+/// A borough's metrics.
+#[derive(Clone, Copy)]
+struct BoroughCols {
+    new_infections: usize,
+    prevalence: usize,
+    deaths: usize,
+    isolating: usize,
+    working: usize,
+    unemployment: usize,
+}
+
+impl Cols {
+    fn new() -> Cols {
+        let l = myriad_core::metrics::RowLayout::new(&metric_specs());
+        let at = |name: &str| l.at(name);
+        Cols {
+            stages: ["S", "E", "I", "R", "D"].map(at),
+            new_infections: at("new_infections"),
+            isolating_fraction: at("isolating_fraction"),
+            working_fraction: at("working_fraction"),
+            boroughs: BOROUGH_CODES.map(|b| BoroughCols {
+                new_infections: at(&format!("new_infections_{b}")),
+                prevalence: at(&format!("prevalence_{b}")),
+                deaths: at(&format!("deaths_{b}")),
+                isolating: at(&format!("isolating_{b}")),
+                working: at(&format!("working_{b}")),
+                unemployment: at(&format!("unemployment_{b}")),
+            }),
+        }
+    }
+}
+
 /// What does not change during a run: shared between forks.
 struct Fixed {
+    cols: Cols,
     age: Vec<u8>,
     borough: Vec<u8>,
     area: Vec<u32>,
@@ -703,15 +604,16 @@ impl Covid {
             .collect();
 
         // Mean daily contacts per age group, on the population as built.
-        let community_mean = |a: u8, p: &ParamSet| match a {
-            0 => p.num("community_mean_u19"),
-            5 => p.num("community_mean_65a"),
-            _ => p.num("community_mean_adult"),
+        let cp = CovidParams::read(&params);
+        let community_mean = |a: u8, p: &CovidParams| match a {
+            0 => p.community_mean_u19,
+            5 => p.community_mean_65a,
+            _ => p.community_mean_adult,
         };
         let mut sum = [0.0f64; 6];
         let mut count = [0u64; 6];
         for i in 0..n {
-            let mut c = community_mean(age[i], &params);
+            let mut c = community_mean(age[i], &cp);
             for (l, role) in &layers {
                 if let Contacts::Network(csr) = &l.contacts {
                     let d = csr.degree(i as u32) as f64;
@@ -732,9 +634,9 @@ impl Covid {
         }
 
         let mut stage = initial_stages(&population, true)?;
-        seed_infections(&mut stage, params.num("initial_infected") as u64, seed)?;
-        let latent = params.num("latent_days") as i32;
-        let infectious = params.num("infectious_days") as u8;
+        seed_infections(&mut stage, cp.initial_infected as u64, seed)?;
+        let latent = cp.latent_days as i32;
+        let infectious = cp.infectious_days as u8;
         let mut timer = vec![0u8; n];
         let mut infected_at = vec![i32::MIN / 2; n];
         for i in 0..n {
@@ -752,6 +654,7 @@ impl Covid {
         }
         let mut m = Covid {
             fixed: Arc::new(Fixed {
+                cols: Cols::new(),
                 areas: Groups::new(&area, n_areas),
                 boroughs: Groups::new(&borough.iter().map(|&b| b as u32).collect::<Vec<_>>(), 5),
                 age,
@@ -762,7 +665,7 @@ impl Covid {
                 labour_force,
                 initially_unemployed,
                 layers,
-                g: infectiousness_profile(params.num("g_mean"), params.num("g_sd")),
+                g: infectiousness_profile(cp.g_mean, cp.g_sd),
                 mean_contacts,
                 seed,
             }),
@@ -815,17 +718,17 @@ impl Covid {
         &self.isolating
     }
 
-    fn susceptibility(p: &ParamSet, age: u8) -> f64 {
+    fn susceptibility(p: &CovidParams, age: u8) -> f64 {
         match age {
-            0 => p.num("susceptibility_u19"),
-            1 => p.num("susceptibility_20t29"),
-            _ => p.num("susceptibility_other"),
+            0 => p.susceptibility_u19,
+            1 => p.susceptibility_20t29,
+            _ => p.susceptibility_other,
         }
     }
 
     /// Weekly decisions: isolation and going to work.
     fn decide(&mut self, ctx: &mut Step) {
-        let p = ctx.params;
+        let p = &CovidParams::read(ctx.params);
         let growth: [f64; 5] = std::array::from_fn(|b| {
             let k = self.weekly.len();
             if k < 2 {
@@ -834,10 +737,10 @@ impl Covid {
             let (w0, w1) = (self.weekly[k - 2][b] as f64, self.weekly[k - 1][b] as f64);
             ((w1 - w0) / w0.max(1.0)).max(0.0)
         });
-        let base = p.num("isolation_base");
-        let sens = p.num("isolation_sensitivity");
-        let cap = p.num("isolation_max");
-        let memory = p.num("isolation_memory");
+        let base = p.isolation_base;
+        let sens = p.isolation_sensitivity;
+        let cap = p.isolation_max;
+        let memory = p.isolation_memory;
         if self.weeks_decided == 0 {
             self.pressure = [base; 5];
         }
@@ -846,8 +749,8 @@ impl Covid {
         }
         self.weeks_decided += 1;
         let pressure = self.pressure;
-        let slope = p.num("isolation_age_slope");
-        let work_p = p.num("work_probability");
+        let slope = p.isolation_age_slope;
+        let work_p = p.work_probability;
         let rng = CounterRng::new(self.fixed.seed, Stream::DECISION);
         let step = ctx.step;
         let work_open = self
@@ -985,28 +888,22 @@ impl Covid {
     }
 
     fn write_row(&self, row: &mut [f64]) {
-        let t = &self.tally;
+        let (t, c) = (&self.tally, &self.fixed.cols);
         let frac = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         let sum = |x: &[u64; 5]| x.iter().sum::<u64>();
-        let head = [
-            t.stages[0] as f64,
-            t.stages[1] as f64,
-            t.stages[2] as f64,
-            t.stages[3] as f64,
-            t.stages[4] as f64,
-            sum(&t.new_inf) as f64,
-            frac(sum(&t.isolating), sum(&t.living)),
-            frac(sum(&t.working), sum(&t.employed)),
-        ];
-        row[..8].copy_from_slice(&head);
-        for b in 0..5 {
-            let o = 8 + 6 * b;
-            row[o] = t.new_inf[b] as f64;
-            row[o + 1] = frac(t.active[b], t.agents[b]);
-            row[o + 2] = t.deaths[b] as f64;
-            row[o + 3] = frac(t.isolating[b], t.living[b]);
-            row[o + 4] = frac(t.working[b], t.employed[b]);
-            row[o + 5] = self.unemployment[b];
+        for (k, &col) in c.stages.iter().enumerate() {
+            row[col] = t.stages[k] as f64;
+        }
+        row[c.new_infections] = sum(&t.new_inf) as f64;
+        row[c.isolating_fraction] = frac(sum(&t.isolating), sum(&t.living));
+        row[c.working_fraction] = frac(sum(&t.working), sum(&t.employed));
+        for (b, bc) in c.boroughs.iter().enumerate() {
+            row[bc.new_infections] = t.new_inf[b] as f64;
+            row[bc.prevalence] = frac(t.active[b], t.agents[b]);
+            row[bc.deaths] = t.deaths[b] as f64;
+            row[bc.isolating] = frac(t.isolating[b], t.living[b]);
+            row[bc.working] = frac(t.working[b], t.employed[b]);
+            row[bc.unemployment] = self.unemployment[b];
         }
     }
 }
@@ -1054,19 +951,19 @@ impl Model for Covid {
         if (step - 1).is_multiple_of(7) {
             self.decide(ctx);
         }
-        let p = ctx.params;
+        let p = &CovidParams::read(ctx.params);
         let weekday = (step - 1) % 7 < 5;
-        let r = p.num("r_week");
-        let inf = [0.0, p.num("infectiousness_e"), p.num("infectiousness_i")];
+        let r = p.r_week;
+        let inf = [0.0, p.infectiousness_e, p.infectiousness_i];
         let susc: [f64; 6] = std::array::from_fn(|a| Self::susceptibility(p, a as u8) / self.fixed.mean_contacts[a]);
-        let community_w = p.num("community_weight");
-        let area_share = p.num("community_area_share");
+        let community_w = p.community_weight;
+        let area_share = p.community_area_share;
         let cmean: [f64; 6] = std::array::from_fn(|a| match a {
-            0 => p.num("community_mean_u19"),
-            5 => p.num("community_mean_65a"),
-            _ => p.num("community_mean_adult"),
+            0 => p.community_mean_u19,
+            5 => p.community_mean_65a,
+            _ => p.community_mean_adult,
         });
-        let dispersion = p.num("community_dispersion");
+        let dispersion = p.community_dispersion;
         let gammas: [Option<Gamma<f64>>; 6] =
             std::array::from_fn(|a| Gamma::new(dispersion, cmean[a] / dispersion).ok());
         let tx = CounterRng::new(self.fixed.seed, Stream::TRANSMISSION);
@@ -1216,9 +1113,9 @@ impl Model for Covid {
         });
 
         // Transitions.
-        let latent = p.num("latent_days") as u8;
-        let infectious = p.num("infectious_days") as u8;
-        let death = p.num("death_fraction");
+        let latent = p.latent_days as u8;
+        let infectious = p.infectious_days as u8;
+        let death = p.death_fraction;
         let dur = CounterRng::new(self.fixed.seed, Stream::DURATION);
         const CHUNK: usize = 1 << 14;
         let borough = &self.fixed.borough;

@@ -26,7 +26,7 @@ use myriad_core::metrics::MetricSpec;
 use myriad_core::model::{
     ColumnDoc, ColumnView, Contacts, Layer, Model, ModelError, ModelInput, ModelSpec, PeriodicTable, Step, TableKind,
 };
-use myriad_core::params::{Limit, ParamKind, ParamSet, ParamSpec, ParamValue};
+use myriad_core::params::{Limit::Inclusive, ParamSpec};
 use myriad_core::rng::{bernoulli_threshold, geometric_steps, CounterRng, Stream};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,64 +37,38 @@ pub use crate::setup::{E, I, R, S};
 
 const DURATIONS: &[&str] = &["fixed", "geometric"];
 
-fn number(min: Limit, max: Limit, integer: bool) -> ParamKind {
-    ParamKind::Number { min, max, integer }
+myriad_core::params! {
+    /// The parameters of SIR and SEIR.
+    pub struct EpidemicParams {
+        /// Chance that an infectious agent infects a given susceptible contact on one day, before layer and edge weights (the product is capped at 1).
+        beta: real(0.05, Inclusive(0.0), Inclusive(1.0)), "probability per contact per day";
+        /// Days in I; the mean when infectious_distribution = "geometric" (a fixed period is rounded to whole days).
+        infectious_period: real(5.0, Inclusive(1.0), Inclusive(65535.0)), "days";
+        /// "fixed": every agent is infectious for infectious_period days; "geometric": each day in I ends with probability 1/infectious_period.
+        infectious_distribution: choice("fixed", DURATIONS), "";
+        /// Agents infectious on day 0, chosen uniformly among susceptible agents. Set this or initial_fraction, not both.
+        initial_infected: whole(10.0, Inclusive(0.0), Inclusive(u32::MAX as f64)), "agents";
+        /// Share of the population infectious on day 0 (rounded to whole agents); when above 0 it replaces initial_infected.
+        initial_fraction: real(0.0, Inclusive(0.0), Inclusive(1.0)), "fraction of agents";
+    }
 }
 
-fn common_params(latent: bool) -> Vec<ParamSpec> {
-    let mut v = vec![ParamSpec {
-        name: "beta",
-        kind: number(Limit::Inclusive(0.0), Limit::Inclusive(1.0), false),
-        default: ParamValue::Number(0.05),
-        unit: "probability per contact per day",
-        doc: "Chance that an infectious agent infects a given susceptible contact on one day, before layer and edge weights (the product is capped at 1).",
-    }];
-    if latent {
-        v.push(ParamSpec {
-            name: "latent_period",
-            kind: number(Limit::Inclusive(1.0), Limit::Inclusive(65535.0), false),
-            default: ParamValue::Number(3.0),
-            unit: "days",
-            doc: "Days in E before becoming infectious; the mean when latent_distribution = \"geometric\" (a fixed period is rounded to whole days).",
-        });
-        v.push(ParamSpec {
-            name: "latent_distribution",
-            kind: ParamKind::Choice(DURATIONS),
-            default: ParamValue::Choice("fixed".into()),
-            unit: "",
-            doc: "\"fixed\": every agent stays latent_period days; \"geometric\": each day in E ends with probability 1/latent_period.",
-        });
+myriad_core::params! {
+    /// The latent stage of SEIR.
+    pub struct LatentParams {
+        /// Days in E before becoming infectious; the mean when latent_distribution = "geometric" (a fixed period is rounded to whole days).
+        latent_period: real(3.0, Inclusive(1.0), Inclusive(65535.0)), "days";
+        /// "fixed": every agent stays latent_period days; "geometric": each day in E ends with probability 1/latent_period.
+        latent_distribution: choice("fixed", DURATIONS), "";
     }
-    v.extend([
-        ParamSpec {
-            name: "infectious_period",
-            kind: number(Limit::Inclusive(1.0), Limit::Inclusive(65535.0), false),
-            default: ParamValue::Number(5.0),
-            unit: "days",
-            doc: "Days in I; the mean when infectious_distribution = \"geometric\" (a fixed period is rounded to whole days).",
-        },
-        ParamSpec {
-            name: "infectious_distribution",
-            kind: ParamKind::Choice(DURATIONS),
-            default: ParamValue::Choice("fixed".into()),
-            unit: "",
-            doc: "\"fixed\": every agent is infectious for infectious_period days; \"geometric\": each day in I ends with probability 1/infectious_period.",
-        },
-        ParamSpec {
-            name: "initial_infected",
-            kind: number(Limit::Inclusive(0.0), Limit::Inclusive(u32::MAX as f64), true),
-            default: ParamValue::Number(10.0),
-            unit: "agents",
-            doc: "Agents infectious on day 0, chosen uniformly among susceptible agents. Set this or initial_fraction, not both.",
-        },
-        ParamSpec {
-            name: "initial_fraction",
-            kind: number(Limit::Inclusive(0.0), Limit::Inclusive(1.0), false),
-            default: ParamValue::Number(0.0),
-            unit: "fraction of agents",
-            doc: "Share of the population infectious on day 0 (rounded to whole agents); when above 0 it replaces initial_infected.",
-        },
-    ]);
+}
+
+fn params(latent: bool) -> Vec<ParamSpec> {
+    let mut v = EpidemicParams::specs();
+    if latent {
+        // After beta, as the stages come.
+        v.splice(1..1, LatentParams::specs());
+    }
     v
 }
 
@@ -134,7 +108,7 @@ pub static SIR: ModelSpec = ModelSpec {
     name: "sir",
     summary: "Discrete-time SIR epidemic on contact layers",
     description: "Susceptible agents are infected by infectious contacts (each contact, each day, with probability beta x layer weight x edge weight), stay infectious for a fixed or geometric period, then recover for good.",
-    params: || common_params(false),
+    params: || params(false),
     metrics: || metric_specs(false),
     columns: COLUMNS,
     exclusive: EXCLUSIVE,
@@ -151,7 +125,7 @@ pub static SEIR: ModelSpec = ModelSpec {
     name: "seir",
     summary: "Discrete-time SEIR epidemic on contact layers",
     description: "As sir, with a latent stage: infected agents spend a fixed or geometric latent period in E, not yet infectious, before entering I.",
-    params: || common_params(true),
+    params: || params(true),
     metrics: || metric_specs(true),
     columns: COLUMNS,
     exclusive: EXCLUSIVE,
@@ -171,9 +145,8 @@ enum Duration {
 }
 
 impl Duration {
-    fn from_params(p: &ParamSet, period: &str, dist: &str) -> Duration {
-        let mean = p.num(period);
-        match p.choice(dist) {
+    fn new(mean: f64, distribution: &str) -> Duration {
+        match distribution {
             "geometric" => Duration::Geometric(mean),
             _ => Duration::Fixed(mean.round().max(1.0) as u32),
         }
@@ -191,9 +164,33 @@ impl Duration {
     }
 }
 
+/// Where each metric sits in the row.
+#[derive(Clone, Copy, Debug)]
+struct Cols {
+    s: usize,
+    e: Option<usize>,
+    i: usize,
+    r: usize,
+    new_infections: usize,
+}
+
+impl Cols {
+    fn new(latent: bool) -> Cols {
+        let l = myriad_core::metrics::RowLayout::new(&metric_specs(latent));
+        Cols {
+            s: l.at("S"),
+            e: latent.then(|| l.at("E")),
+            i: l.at("I"),
+            r: l.at("R"),
+            new_infections: l.at("new_infections"),
+        }
+    }
+}
+
 /// SIR or SEIR state: one stage byte and one timer per agent.
 pub struct Epidemic {
     latent: bool,
+    cols: Cols,
     stage: Vec<u8>,
     timer: Vec<u16>,
     hit: Vec<AtomicBool>,
@@ -209,6 +206,7 @@ impl Clone for Epidemic {
     fn clone(&self) -> Epidemic {
         Epidemic {
             latent: self.latent,
+            cols: self.cols,
             stage: self.stage.clone(),
             timer: self.timer.clone(),
             // Flags are clear between steps.
@@ -254,17 +252,19 @@ impl Epidemic {
         let n = population.size();
         check_layer_sizes(&layers, n)?;
         let mut stage = initial_stages(&population, latent)?;
+        let p = EpidemicParams::read(&params);
         let latent_period = if latent {
-            Duration::from_params(&params, "latent_period", "latent_distribution")
+            let l = LatentParams::read(&params);
+            Duration::new(l.latent_period, &l.latent_distribution)
         } else {
             Duration::Fixed(1)
         };
-        let infectious_period = Duration::from_params(&params, "infectious_period", "infectious_distribution");
+        let infectious_period = Duration::new(p.infectious_period, &p.infectious_distribution);
 
-        let wanted = if params.num("initial_fraction") > 0.0 {
-            (params.num("initial_fraction") * n as f64).round() as u64
+        let wanted = if p.initial_fraction > 0.0 {
+            (p.initial_fraction * n as f64).round() as u64
         } else {
-            params.num("initial_infected") as u64
+            p.initial_infected as u64
         };
         seed_infections(&mut stage, wanted, seed)?;
 
@@ -284,6 +284,7 @@ impl Epidemic {
         }
         Ok(Epidemic {
             latent,
+            cols: Cols::new(latent),
             hit: (0..n).map(|_| AtomicBool::new(false)).collect(),
             stage,
             timer,
@@ -302,23 +303,19 @@ impl Epidemic {
     }
 
     fn write_row(&self, row: &mut [f64], new_infections: u64) {
-        let mut k = 0;
-        let mut put = |x: u64| {
-            row[k] = x as f64;
-            k += 1;
-        };
-        put(self.counts[S as usize]);
-        if self.latent {
-            put(self.counts[E as usize]);
+        let c = &self.cols;
+        row[c.s] = self.counts[S as usize] as f64;
+        if let Some(e) = c.e {
+            row[e] = self.counts[E as usize] as f64;
         }
-        put(self.counts[I as usize]);
-        put(self.counts[R as usize]);
-        put(new_infections);
+        row[c.i] = self.counts[I as usize] as f64;
+        row[c.r] = self.counts[R as usize] as f64;
+        row[c.new_infections] = new_infections as f64;
     }
 
     /// Phase 1: infectious agents push infection attempts along network edges.
     fn transmit_on_networks(&self, ctx: &Step) {
-        let beta = ctx.params.num("beta");
+        let beta = EpidemicParams::read(ctx.params).beta;
         let stage = &self.stage;
         let hit = &self.hit;
         let rng = &self.transmission;
@@ -398,7 +395,7 @@ impl Model for Epidemic {
         self.transmit_on_networks(ctx);
 
         // Well-mixed layers: escape probability from each infectious agent.
-        let beta = ctx.params.num("beta");
+        let beta = EpidemicParams::read(ctx.params).beta;
         let infectious = self.counts[I as usize] as f64;
         let mut escape_mixed = 1.0;
         for (l, layer) in self.layers.iter().enumerate() {

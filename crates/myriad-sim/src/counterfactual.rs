@@ -12,10 +12,10 @@
 use crate::build::InputError;
 use crate::ensemble::{self, Runs};
 use crate::outcomes::{outcomes, reduce, Outcome, Reduce};
-use myriad_core::metrics::MetricKind;
 use crate::plot;
 use crate::scenario::{self, Overrides};
 use anyhow::{bail, Context, Result};
+use myriad_core::metrics::MetricKind;
 use serde_json::json;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 use std::path::PathBuf;

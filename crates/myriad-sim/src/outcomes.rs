@@ -76,4 +76,3 @@ pub fn reduce(rows: &[Vec<f64>], o: &Outcome) -> f64 {
         }
     }
 }
-

@@ -87,7 +87,13 @@ pub fn sweep(
     let mut scenarios = Vec::new();
     for p in &points {
         let all: Vec<String> = set.iter().cloned().chain(p.iter().cloned()).collect();
-        let s = scenario::load(file, &Overrides { set: all, seed: first_seed })?;
+        let s = scenario::load(
+            file,
+            &Overrides {
+                set: all,
+                seed: first_seed,
+            },
+        )?;
         ensemble::check_seeds(s.seed, seeds)?;
         scenarios.push(s);
     }
@@ -110,7 +116,9 @@ pub fn sweep(
                     ..SimOptions::default()
                 },
             )?;
-            let mut rows = vec![std::iter::once(0.0).chain(sim.row().iter().copied()).collect::<Vec<f64>>()];
+            let mut rows = vec![std::iter::once(0.0)
+                .chain(sim.row().iter().copied())
+                .collect::<Vec<f64>>()];
             for step in 1..=s.steps {
                 sim.step()?;
                 rows.push(std::iter::once(step as f64).chain(sim.row().iter().copied()).collect());
@@ -127,8 +135,13 @@ pub fn sweep(
                     .chain(list.iter().map(|o| o.name.clone()))
                     .collect();
             }
-            let values = p.iter().map(|kv| kv.split_once('=').map_or("", |x| x.1).to_string()).collect();
-            table.rows.push((values, s.seed, list.iter().map(|o| reduce(&rows, o)).collect()));
+            let values = p
+                .iter()
+                .map(|kv| kv.split_once('=').map_or("", |x| x.1).to_string())
+                .collect();
+            table
+                .rows
+                .push((values, s.seed, list.iter().map(|o| reduce(&rows, o)).collect()));
         }
     }
     Ok(table)

@@ -84,7 +84,10 @@ fn the_same_seed_gives_identical_results_on_1_2_and_7_threads_in_one_process() {
         let mut sims: Vec<Simulation> = [1, 2, 7].iter().map(|&t| build(&s, t, Decisions::Rule)).collect();
         assert_eq!(sims.iter().map(|x| x.threads()).collect::<Vec<_>>(), [1, 2, 7]);
         let results: Vec<_> = sims.iter_mut().map(run_all).collect();
-        assert!(results[0].0.iter().any(|r| r != &results[0].0[0]), "the run must do something");
+        assert!(
+            results[0].0.iter().any(|r| r != &results[0].0[0]),
+            "the run must do something"
+        );
         assert_eq!(results[0], results[1], "{}: 1 vs 2 threads", s.model.name);
         assert_eq!(results[0], results[2], "{}: 1 vs 7 threads", s.model.name);
     }

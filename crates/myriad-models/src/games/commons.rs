@@ -9,7 +9,7 @@
 //! harvest is below the collapse threshold; otherwise the remainder doubles,
 //! capped at the capacity.
 
-use super::{gini, number};
+use super::gini;
 use myriad_core::behaviour::Observations;
 use myriad_core::hash::StateHasher;
 use myriad_core::metrics::{Combine, MetricSpec};
@@ -17,7 +17,7 @@ use myriad_core::model::Model;
 use myriad_core::model::{
     ColumnView, Decide, DecisionAnswer, DecisionDoc, ModelError, ModelInput, ModelSpec, PlotPanel, Step,
 };
-use myriad_core::params::{ParamKind, ParamSpec, ParamValue};
+use myriad_core::params::{Limit::Inclusive, ParamSpec};
 use myriad_core::rng::{CounterRng, Stream};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -38,93 +38,38 @@ const ALLOCATION: Stream = Stream::custom(1);
 /// Random stream of `random` players.
 const RANDOM_PLAYERS: Stream = Stream::custom(2);
 
+myriad_core::params! {
+    /// The game's parameters.
+    pub struct CommonsParams {
+        /// Story told to LLM players (fish in a lake in tons, grass on a pasture in hectares, unpolluted water in percent); the dynamics are identical.
+        framing: choice("fishery", FRAMINGS), "";
+        /// Largest stock; the pool starts full.
+        capacity: whole(100.0, Inclusive(1.0), Inclusive(1e6)), "units";
+        /// The resource collapses (and the run ends) when the stock after a harvest is below this.
+        collapse_threshold: real(5.0, Inclusive(0.0), Inclusive(1e6)), "units";
+        /// Largest amount an agent may ask for in a month (larger answers are cut to it).
+        max_request: whole(100.0, Inclusive(0.0), Inclusive(1e6)), "units";
+        /// Rule of players without an LLM (and of LLM players whose answer is unreadable): "constant" asks `request`; "sustainable" asks the universalization threshold floor(floor(stock/2)/agents); "greedy" asks max_request; "random" asks a uniform whole number in [0, max_request].
+        players: choice("constant", PLAYERS), "";
+        /// What a "constant" player asks for each month.
+        request: whole(10.0, Inclusive(0.0), Inclusive(1e6)), "units per month";
+        /// Month from which a greedy newcomer (one more agent, always rule-driven) joins; 0: none.
+        newcomer_month: whole(0.0, Inclusive(0.0), Inclusive(1e6)), "month";
+        /// What the newcomer asks for each month.
+        newcomer_request: whole(50.0, Inclusive(0.0), Inclusive(1e6)), "units per month";
+        /// "on" fills the {hint} placeholder of LLM prompts with "if everyone takes more than f, the stock shrinks" (f the sustainable threshold); "off" leaves it empty.
+        universalization: choice("off", SWITCH), "";
+        /// "on": after the harvests are made public, LLM players hold a discussion (the `discuss` decision) and each writes a reflection (`reflect`), both shown in next month's prompts; "off" is GovSim's no-communication perturbation. Rule players never talk.
+        communication: choice("on", SWITCH), "";
+        /// Most utterances in a month's discussion; agents speak in turn, and one saying [end] closes it.
+        utterances: whole(10.0, Inclusive(0.0), Inclusive(1000.0)), "per month";
+        /// f0 of the efficiency metric: the total monthly harvest the full pool sustains (half the capacity).
+        sustainable_total: real(50.0, Inclusive(0.0), Inclusive(1e6)), "units per month";
+    }
+}
+
 fn params() -> Vec<ParamSpec> {
-    vec![
-        ParamSpec {
-            name: "framing",
-            kind: ParamKind::Choice(FRAMINGS),
-            default: ParamValue::Choice("fishery".into()),
-            unit: "",
-            doc: "Story told to LLM players (fish in a lake in tons, grass on a pasture in hectares, unpolluted water in percent); the dynamics are identical.",
-        },
-        ParamSpec {
-            name: "capacity",
-            kind: number(1.0, 1e6, true),
-            default: ParamValue::Number(100.0),
-            unit: "units",
-            doc: "Largest stock; the pool starts full.",
-        },
-        ParamSpec {
-            name: "collapse_threshold",
-            kind: number(0.0, 1e6, false),
-            default: ParamValue::Number(5.0),
-            unit: "units",
-            doc: "The resource collapses (and the run ends) when the stock after a harvest is below this.",
-        },
-        ParamSpec {
-            name: "max_request",
-            kind: number(0.0, 1e6, true),
-            default: ParamValue::Number(100.0),
-            unit: "units",
-            doc: "Largest amount an agent may ask for in a month (larger answers are cut to it).",
-        },
-        ParamSpec {
-            name: "players",
-            kind: ParamKind::Choice(PLAYERS),
-            default: ParamValue::Choice("constant".into()),
-            unit: "",
-            doc: "Rule of players without an LLM (and of LLM players whose answer is unreadable): \"constant\" asks `request`; \"sustainable\" asks the universalization threshold floor(floor(stock/2)/agents); \"greedy\" asks max_request; \"random\" asks a uniform whole number in [0, max_request].",
-        },
-        ParamSpec {
-            name: "request",
-            kind: number(0.0, 1e6, true),
-            default: ParamValue::Number(10.0),
-            unit: "units per month",
-            doc: "What a \"constant\" player asks for each month.",
-        },
-        ParamSpec {
-            name: "newcomer_month",
-            kind: number(0.0, 1e6, true),
-            default: ParamValue::Number(0.0),
-            unit: "month",
-            doc: "Month from which a greedy newcomer (one more agent, always rule-driven) joins; 0: none.",
-        },
-        ParamSpec {
-            name: "newcomer_request",
-            kind: number(0.0, 1e6, true),
-            default: ParamValue::Number(50.0),
-            unit: "units per month",
-            doc: "What the newcomer asks for each month.",
-        },
-        ParamSpec {
-            name: "universalization",
-            kind: ParamKind::Choice(SWITCH),
-            default: ParamValue::Choice("off".into()),
-            unit: "",
-            doc: "\"on\" fills the {hint} placeholder of LLM prompts with \"if everyone takes more than f, the stock shrinks\" (f the sustainable threshold); \"off\" leaves it empty.",
-        },
-        ParamSpec {
-            name: "communication",
-            kind: ParamKind::Choice(SWITCH),
-            default: ParamValue::Choice("on".into()),
-            unit: "",
-            doc: "\"on\": after the harvests are made public, LLM players hold a discussion (the `discuss` decision) and each writes a reflection (`reflect`), both shown in next month's prompts; \"off\" is GovSim's no-communication perturbation. Rule players never talk.",
-        },
-        ParamSpec {
-            name: "utterances",
-            kind: number(0.0, 1000.0, true),
-            default: ParamValue::Number(10.0),
-            unit: "per month",
-            doc: "Most utterances in a month's discussion; agents speak in turn, and one saying [end] closes it.",
-        },
-        ParamSpec {
-            name: "sustainable_total",
-            kind: number(0.0, 1e6, false),
-            default: ParamValue::Number(50.0),
-            unit: "units per month",
-            doc: "f0 of the efficiency metric: the total monthly harvest the full pool sustains (half the capacity).",
-        },
-    ]
+    CommonsParams::specs()
 }
 
 fn metrics() -> Vec<MetricSpec> {
@@ -189,6 +134,25 @@ pub static COMMONS: ModelSpec = ModelSpec {
     build: |input| Commons::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 
+myriad_core::metric_columns! {
+    /// Where each metric sits in the row.
+    struct Cols {
+        stock: "stock",
+        sustainable_threshold: "sustainable_threshold",
+        requested: "requested",
+        harvest: "harvest",
+        agents: "agents",
+        collapsed: "collapsed",
+        survival_time: "survival_time",
+        mean_gain: "mean_gain",
+        efficiency: "efficiency",
+        equality: "equality",
+        over_usage: "over_usage",
+        llm_invalid: "llm_invalid",
+        utterances: "utterances",
+    }
+}
+
 /// The commons' state.
 #[derive(Clone)]
 pub struct Commons {
@@ -212,19 +176,19 @@ impl Commons {
         if agents == 0 {
             return Err(ModelError::Infeasible("the commons needs at least one agent".into()));
         }
-        let newcomer = input.params.num("newcomer_month") > 0.0;
+        let newcomer = CommonsParams::read(&input.params).newcomer_month > 0.0;
         let all = agents as usize + usize::from(newcomer);
         Ok(Commons {
             agents,
             seed: input.seed,
-            stock: input.params.num("capacity"),
+            stock: CommonsParams::read(&input.params).capacity,
             collapsed_in: None,
             gains: vec![0.0; all],
             last_harvests: vec![None; all],
             requests_made: 0,
             requests_over: 0,
             total_harvest: 0.0,
-            sustainable_f0: input.params.num("sustainable_total"),
+            sustainable_f0: CommonsParams::read(&input.params).sustainable_total,
             discussion: NONE_YET.to_string(),
             reflections: vec![NONE_YET.to_string(); agents as usize],
         })
@@ -245,25 +209,24 @@ impl Commons {
             .map(|(g, _)| *g)
             .collect();
         let original = &self.gains[..self.agents as usize];
-        row.copy_from_slice(&[
-            self.stock,
-            m.threshold,
-            m.requested,
-            m.harvest,
-            m.active as f64,
-            f64::from(u8::from(self.collapsed_in.is_some())),
-            self.collapsed_in.unwrap_or(month) as f64,
-            original.iter().sum::<f64>() / original.len() as f64,
-            efficiency,
-            1.0 - gini(&played),
-            if self.requests_made == 0 {
-                0.0
-            } else {
-                self.requests_over as f64 / self.requests_made as f64
-            },
-            m.invalid as f64,
-            m.utterances as f64,
-        ]);
+        let c = Cols::new(&metrics());
+        row[c.stock] = self.stock;
+        row[c.sustainable_threshold] = m.threshold;
+        row[c.requested] = m.requested;
+        row[c.harvest] = m.harvest;
+        row[c.agents] = m.active as f64;
+        row[c.collapsed] = f64::from(u8::from(self.collapsed_in.is_some()));
+        row[c.survival_time] = self.collapsed_in.unwrap_or(month) as f64;
+        row[c.mean_gain] = original.iter().sum::<f64>() / original.len() as f64;
+        row[c.efficiency] = efficiency;
+        row[c.equality] = 1.0 - gini(&played);
+        row[c.over_usage] = if self.requests_made == 0 {
+            0.0
+        } else {
+            self.requests_over as f64 / self.requests_made as f64
+        };
+        row[c.llm_invalid] = m.invalid as f64;
+        row[c.utterances] = m.utterances as f64;
     }
 }
 
@@ -318,9 +281,9 @@ impl Model for Commons {
 
     fn step(&mut self, ctx: &mut Step, row: &mut [f64]) {
         let month = ctx.step;
-        let p = ctx.params;
-        self.sustainable_f0 = p.num("sustainable_total");
-        let newcomer_month = p.num("newcomer_month") as u32;
+        let p = &CommonsParams::read(ctx.params);
+        self.sustainable_f0 = p.sustainable_total;
+        let newcomer_month = p.newcomer_month as u32;
         let newcomer = newcomer_month > 0 && month >= newcomer_month && self.gains.len() > self.agents as usize;
         let active = self.agents as usize + usize::from(newcomer);
         let threshold = ((self.stock / 2.0).floor() / active as f64).floor();
@@ -334,20 +297,20 @@ impl Model for Commons {
             return;
         }
         let asked = self.ask(ctx, threshold, active);
-        let max_request = p.num("max_request");
+        let max_request = p.max_request;
         let (agents, seed) = (self.agents as usize, self.seed);
         let rule = |i: usize| -> f64 {
             if i >= agents {
-                return p.num("newcomer_request");
+                return p.newcomer_request;
             }
-            match p.choice("players") {
+            match p.players.as_str() {
                 "sustainable" => threshold,
                 "greedy" => max_request,
                 "random" => {
                     CounterRng::new(seed, RANDOM_PLAYERS).below(u64::from(month), i as u64, max_request as u64 + 1)
                         as f64
                 }
-                _ => p.num("request"),
+                _ => p.request,
             }
         };
         let mut invalid = 0;
@@ -379,10 +342,10 @@ impl Model for Commons {
         }
         self.total_harvest += harvest as f64;
         self.stock -= harvest as f64;
-        if self.stock < p.num("collapse_threshold") {
+        if self.stock < p.collapse_threshold {
             self.collapsed_in = Some(month);
         } else {
-            self.stock = (2.0 * self.stock).min(p.num("capacity"));
+            self.stock = (2.0 * self.stock).min(p.capacity);
         }
         if active <= TRANSCRIPT_AGENTS {
             for (i, (&asked, &got)) in requests.iter().zip(&got).enumerate() {
@@ -390,7 +353,7 @@ impl Model for Commons {
                     .push(json!({"kind": "harvest", "agent": i, "asked": asked, "got": got}));
             }
         }
-        let utterances = if self.collapsed_in.is_none() && p.choice("communication") == "on" {
+        let utterances = if self.collapsed_in.is_none() && p.communication.as_str() == "on" {
             self.talk(ctx, threshold, active)
         } else {
             0
@@ -429,8 +392,8 @@ impl Model for Commons {
 impl Commons {
     /// Placeholder values every prompt of the month shares.
     fn common(&self, ctx: &Step, threshold: f64, active: usize) -> BTreeMap<String, String> {
-        let p = ctx.params;
-        let (resource, unit, what) = match p.choice("framing") {
+        let p = &CommonsParams::read(ctx.params);
+        let (resource, unit, what) = match p.framing.as_str() {
             "pasture" => ("hectares of grass on the shared pasture", "hectares", "pasture"),
             "pollution" => (
                 "percent of unpolluted water in the shared river",
@@ -439,7 +402,7 @@ impl Commons {
             ),
             _ => ("tons of fish in the shared lake", "tons", "fish population"),
         };
-        let hint = if p.choice("universalization") == "on" {
+        let hint = if p.universalization.as_str() == "on" {
             format!("If everyone takes more than {threshold} {unit}, the {what} will shrink.")
         } else {
             String::new()
@@ -449,7 +412,7 @@ impl Commons {
             ("month".to_string(), ctx.step.to_string()),
             ("agents".to_string(), active.to_string()),
             ("stock".to_string(), format!("{}", self.stock)),
-            ("capacity".to_string(), format!("{}", p.num("capacity"))),
+            ("capacity".to_string(), format!("{}", p.capacity)),
             ("resource".to_string(), resource.to_string()),
             ("unit".to_string(), unit.to_string()),
             ("threshold".to_string(), format!("{threshold}")),
@@ -525,7 +488,7 @@ impl Commons {
         let mut common = self.common(ctx, threshold, active);
         common.insert("harvests".to_string(), self.harvest_list().unwrap_or_default());
         let mut lines: Vec<String> = Vec::new();
-        let limit = ctx.params.num("utterances") as u64;
+        let limit = CommonsParams::read(ctx.params).utterances as u64;
         for u in 0..limit {
             let speaker = (u % u64::from(self.agents)) as u32;
             let mut c = common.clone();

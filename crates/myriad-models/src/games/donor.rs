@@ -22,13 +22,12 @@
 //! after the first. Keeping a unit back forgoes that factor, and punishing
 //! only destroys, so no schedule of choices does better.
 
-use super::number;
 use myriad_core::behaviour::Observations;
 use myriad_core::hash::StateHasher;
 use myriad_core::metrics::{Combine, MetricSpec};
 use myriad_core::model::Model;
 use myriad_core::model::{ColumnView, DecisionAnswer, DecisionDoc, ModelError, ModelInput, ModelSpec, PlotPanel, Step};
-use myriad_core::params::{ParamKind, ParamSpec, ParamValue};
+use myriad_core::params::{Limit::Inclusive, ParamSpec};
 use myriad_core::rng::{to_unit, CounterRng, Stream};
 use serde_json::json;
 use std::collections::{BTreeMap, VecDeque};
@@ -58,86 +57,36 @@ pub fn max_average(endowment: f64, multiplier: f64, rounds: u32) -> f64 {
     endowment * (1.0 + multiplier) * multiplier.powi(rounds as i32 - 1) / 2.0
 }
 
+myriad_core::params! {
+    /// The game's parameters.
+    pub struct DonorParams {
+        /// Resources of every agent at the start of a generation.
+        endowment: real(10.0, Inclusive(0.0), Inclusive(1e9)), "units";
+        /// The recipient receives the donation times this (the study uses 1.5, 2 and 3).
+        multiplier: real(2.0, Inclusive(0.0), Inclusive(100.0)), "";
+        /// Games played in a row per generation, each of n rounds (n agents).
+        games: whole(2.0, Inclusive(1.0), Inclusive(1000.0)), "games per generation";
+        /// How many of the recipient's last donations (as donor) the donor sees.
+        trace_length: whole(3.0, Inclusive(0.0), Inclusive(100.0)), "donations";
+        /// "on": a donor may pay x for the recipient to lose 2x (floored at 0) instead of giving.
+        punishment: choice("off", SWITCH), "";
+        /// Rule players give a fraction g + r x (recipient's recent fraction - g) of their resources (g generosity, r reciprocity). "evolving": the first generation draws g and r uniformly in [0, 1], new agents copy a survivor's with Gaussian mutation; "fixed": every agent uses the parameters generosity and reciprocity.
+        players: choice("evolving", PLAYERS), "";
+        /// g of "fixed" players.
+        generosity: real(0.5, Inclusive(0.0), Inclusive(1.0)), "fraction of resources";
+        /// r of "fixed" players: how far they move towards the recipient's own recent generosity.
+        reciprocity: real(0.0, Inclusive(0.0), Inclusive(1.0)), "";
+        /// Standard deviation of the Gaussian change to a copied strategy (results clamped to [0, 1]).
+        mutation: real(0.1, Inclusive(0.0), Inclusive(10.0)), "";
+        /// With punishment on, rule players punish a recipient whose recent donations average below this fraction, spending punish_fraction of their resources.
+        punish_below: real(0.1, Inclusive(0.0), Inclusive(1.0)), "fraction";
+        /// What a rule player spends on a punishment.
+        punish_fraction: real(0.1, Inclusive(0.0), Inclusive(1.0)), "fraction of resources";
+    }
+}
+
 fn params() -> Vec<ParamSpec> {
-    vec![
-        ParamSpec {
-            name: "endowment",
-            kind: number(0.0, 1e9, false),
-            default: ParamValue::Number(10.0),
-            unit: "units",
-            doc: "Resources of every agent at the start of a generation.",
-        },
-        ParamSpec {
-            name: "multiplier",
-            kind: number(0.0, 100.0, false),
-            default: ParamValue::Number(2.0),
-            unit: "",
-            doc: "The recipient receives the donation times this (the study uses 1.5, 2 and 3).",
-        },
-        ParamSpec {
-            name: "games",
-            kind: number(1.0, 1000.0, true),
-            default: ParamValue::Number(2.0),
-            unit: "games per generation",
-            doc: "Games played in a row per generation, each of n rounds (n agents).",
-        },
-        ParamSpec {
-            name: "trace_length",
-            kind: number(0.0, 100.0, true),
-            default: ParamValue::Number(3.0),
-            unit: "donations",
-            doc: "How many of the recipient's last donations (as donor) the donor sees.",
-        },
-        ParamSpec {
-            name: "punishment",
-            kind: ParamKind::Choice(SWITCH),
-            default: ParamValue::Choice("off".into()),
-            unit: "",
-            doc: "\"on\": a donor may pay x for the recipient to lose 2x (floored at 0) instead of giving.",
-        },
-        ParamSpec {
-            name: "players",
-            kind: ParamKind::Choice(PLAYERS),
-            default: ParamValue::Choice("evolving".into()),
-            unit: "",
-            doc: "Rule players give a fraction g + r x (recipient's recent fraction - g) of their resources (g generosity, r reciprocity). \"evolving\": the first generation draws g and r uniformly in [0, 1], new agents copy a survivor's with Gaussian mutation; \"fixed\": every agent uses the parameters generosity and reciprocity.",
-        },
-        ParamSpec {
-            name: "generosity",
-            kind: number(0.0, 1.0, false),
-            default: ParamValue::Number(0.5),
-            unit: "fraction of resources",
-            doc: "g of \"fixed\" players.",
-        },
-        ParamSpec {
-            name: "reciprocity",
-            kind: number(0.0, 1.0, false),
-            default: ParamValue::Number(0.0),
-            unit: "",
-            doc: "r of \"fixed\" players: how far they move towards the recipient's own recent generosity.",
-        },
-        ParamSpec {
-            name: "mutation",
-            kind: number(0.0, 10.0, false),
-            default: ParamValue::Number(0.1),
-            unit: "",
-            doc: "Standard deviation of the Gaussian change to a copied strategy (results clamped to [0, 1]).",
-        },
-        ParamSpec {
-            name: "punish_below",
-            kind: number(0.0, 1.0, false),
-            default: ParamValue::Number(0.1),
-            unit: "fraction",
-            doc: "With punishment on, rule players punish a recipient whose recent donations average below this fraction, spending punish_fraction of their resources.",
-        },
-        ParamSpec {
-            name: "punish_fraction",
-            kind: number(0.0, 1.0, false),
-            default: ParamValue::Number(0.1),
-            unit: "fraction of resources",
-            doc: "What a rule player spends on a punishment.",
-        },
-    ]
+    DonorParams::specs()
 }
 
 fn metrics() -> Vec<MetricSpec> {
@@ -212,6 +161,20 @@ struct Trace {
     had: f64,
 }
 
+myriad_core::metric_columns! {
+    /// Where each metric sits in the row.
+    struct Cols {
+        mean_resources: "mean_resources",
+        min_resources: "min_resources",
+        max_resources: "max_resources",
+        donation_fraction: "donation_fraction",
+        punishments: "punishments",
+        mean_generosity: "mean_generosity",
+        max_reachable: "max_reachable",
+        llm_invalid: "llm_invalid",
+    }
+}
+
 /// The game's state between generations.
 #[derive(Clone)]
 pub struct Donor {
@@ -240,9 +203,9 @@ impl Donor {
                 "the donor game plays n x n/2 donations per game; {n} agents is more than the {MAX_AGENTS} it accepts"
             )));
         }
-        let p = &input.params;
-        let (generosity, reciprocity) = if p.choice("players") == "fixed" {
-            (vec![p.num("generosity"); n], vec![p.num("reciprocity"); n])
+        let p = &DonorParams::read(&input.params);
+        let (generosity, reciprocity) = if p.players.as_str() == "fixed" {
+            (vec![p.generosity; n], vec![p.reciprocity; n])
         } else {
             let rng = CounterRng::new(input.seed, STRATEGY);
             (
@@ -256,11 +219,7 @@ impl Donor {
             generosity,
             reciprocity,
             survivor_share: None,
-            max_reachable: max_average(
-                p.num("endowment"),
-                p.num("multiplier"),
-                (p.num("games") as usize * n) as u32,
-            ),
+            max_reachable: max_average(p.endowment, p.multiplier, (p.games as usize * n) as u32),
             strategies: vec![None; n],
             survivor_strategies: None,
         })
@@ -302,24 +261,27 @@ impl Model for Donor {
     }
 
     fn observe(&self, row: &mut [f64]) {
+        let c = Cols::new(&metrics());
         // No generation has been played yet: resources and donations are undefined.
         row.fill(0.0);
-        row[..4].fill(f64::NAN);
-        row[5] = self.generosity.iter().sum::<f64>() / self.n as f64;
-        row[6] = self.max_reachable;
+        for col in [c.mean_resources, c.min_resources, c.max_resources, c.donation_fraction] {
+            row[col] = f64::NAN;
+        }
+        row[c.mean_generosity] = self.generosity.iter().sum::<f64>() / self.n as f64;
+        row[c.max_reachable] = self.max_reachable;
     }
 
     fn step(&mut self, ctx: &mut Step, row: &mut [f64]) {
-        let p = ctx.params;
+        let p = &DonorParams::read(ctx.params);
         let generation = u64::from(ctx.step);
         let n = self.n;
         let half = n / 2;
-        let m = p.num("multiplier");
-        let keep = p.num("trace_length") as usize;
-        let punish = (p.choice("punishment") == "on").then(|| (p.num("punish_below"), p.num("punish_fraction")));
-        let games = p.num("games") as usize;
+        let m = p.multiplier;
+        let keep = p.trace_length as usize;
+        let punish = (p.punishment.as_str() == "on").then_some((p.punish_below, p.punish_fraction));
+        let games = p.games as usize;
         self.write_strategies(ctx, punish.is_some());
-        let mut resources = vec![p.num("endowment"); n];
+        let mut resources = vec![p.endowment; n];
         let mut traces: Vec<VecDeque<Trace>> = vec![VecDeque::new(); n];
         // A seeded shuffle: sort by random keys.
         let split_rng = CounterRng::new(self.seed, SPLIT);
@@ -385,20 +347,20 @@ impl Model for Donor {
                 }
             }
         }
-        let mean = resources.iter().sum::<f64>() / n as f64;
-        row[0] = mean;
-        row[1] = resources.iter().copied().fold(f64::INFINITY, f64::min);
-        row[2] = resources.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        row[3] = if shares.is_empty() {
+        let c = Cols::new(&metrics());
+        row[c.mean_resources] = resources.iter().sum::<f64>() / n as f64;
+        row[c.min_resources] = resources.iter().copied().fold(f64::INFINITY, f64::min);
+        row[c.max_resources] = resources.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        row[c.donation_fraction] = if shares.is_empty() {
             0.0
         } else {
             shares.iter().sum::<f64>() / shares.len() as f64
         };
-        row[4] = punishments as f64;
-        row[5] = self.generosity.iter().sum::<f64>() / n as f64;
-        self.max_reachable = max_average(p.num("endowment"), m, (games * n) as u32);
-        row[6] = self.max_reachable;
-        row[7] = invalid as f64;
+        row[c.punishments] = punishments as f64;
+        row[c.mean_generosity] = self.generosity.iter().sum::<f64>() / n as f64;
+        self.max_reachable = max_average(p.endowment, m, (games * n) as u32);
+        row[c.max_reachable] = self.max_reachable;
+        row[c.llm_invalid] = invalid as f64;
 
         // Selection: the richer half survives, ties broken at random.
         let sel = CounterRng::new(self.seed, SELECTION);
@@ -421,8 +383,8 @@ impl Model for Donor {
         let survivor_shares: Vec<f64> = survivors.iter().filter_map(|&i| share(&traces[i])).collect();
         self.survivor_share =
             (!survivor_shares.is_empty()).then(|| survivor_shares.iter().sum::<f64>() / survivor_shares.len() as f64);
-        if p.choice("players") == "evolving" {
-            let sd = p.num("mutation");
+        if p.players.as_str() == "evolving" {
+            let sd = p.mutation;
             let mutation = CounterRng::new(self.seed, STRATEGY);
             for (k, &slot) in dead.iter().enumerate() {
                 let parent = survivors[sel.below(generation, (n + k) as u64, half as u64) as usize];
@@ -478,11 +440,11 @@ impl Donor {
         if askers.is_empty() {
             return;
         }
-        let p = ctx.params;
+        let p = &DonorParams::read(ctx.params);
         let common = BTreeMap::from([
             ("generation".to_string(), ctx.step.to_string()),
-            ("multiplier".to_string(), format!("{}", p.num("multiplier"))),
-            ("endowment".to_string(), format!("{}", p.num("endowment"))),
+            ("multiplier".to_string(), format!("{}", p.multiplier)),
+            ("endowment".to_string(), format!("{}", p.endowment)),
             (
                 "punishment".to_string(),
                 if punishment {
@@ -525,7 +487,7 @@ impl Donor {
         if !ctx.decide.attached() {
             return None;
         }
-        let m = ctx.params.num("multiplier");
+        let m = DonorParams::read(ctx.params).multiplier;
         let common = BTreeMap::from([
             ("generation".to_string(), ctx.step.to_string()),
             ("round".to_string(), (round + 1).to_string()),

@@ -6,13 +6,12 @@
 //! Sums run over fixed-size chunks added in order, so the statistics do not
 //! depend on the number of threads.
 
-use super::number;
 use myriad_core::behaviour::Observations;
 use myriad_core::hash::StateHasher;
 use myriad_core::metrics::{Combine, MetricSpec};
 use myriad_core::model::Model;
 use myriad_core::model::{ColumnView, DecisionAnswer, DecisionDoc, ModelError, ModelInput, ModelSpec, PlotPanel, Step};
-use myriad_core::params::{ParamKind, ParamSpec, ParamValue};
+use myriad_core::params::{Limit::Inclusive, ParamSpec};
 use myriad_core::rng::{to_unit, CounterRng, Stream};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -40,44 +39,24 @@ pub fn instruction(variant: &str) -> &'static str {
     }
 }
 
+myriad_core::params! {
+    /// The game's parameters.
+    pub struct GuessParams {
+        /// The target is ratio x the mean of the valid reports.
+        ratio: real(2.0 / 3.0, Inclusive(0.0), Inclusive(10.0)), "";
+        /// Players within this distance of the target win.
+        margin: real(0.5, Inclusive(0.0), Inclusive(100.0)), "";
+        /// Rule players: "uniform" report a uniform number in [0, 100]; "level-k" players have a level k drawn uniformly from 0..=max_level, level 0 reports uniformly, level k reports 50 x ratio^k; "best-response" players report uniformly in round 1 and the previous target afterwards (the best reply if everyone repeats last round).
+        players: choice("uniform", PLAYERS), "";
+        /// Highest reasoning level of level-k players.
+        max_level: whole(3.0, Inclusive(0.0), Inclusive(50.0)), "";
+        /// LLM prompt variant of the original study, given to prompts as {instruction}: "direct" (report directly), "step-by-step" (think step by step), "rational" (plus: all players are rational), "strategic" (plus: all players will try to guess the others' strategies).
+        prompt_variant: choice("direct", VARIANTS), "";
+    }
+}
+
 fn params() -> Vec<ParamSpec> {
-    vec![
-        ParamSpec {
-            name: "ratio",
-            kind: number(0.0, 10.0, false),
-            default: ParamValue::Number(2.0 / 3.0),
-            unit: "",
-            doc: "The target is ratio x the mean of the valid reports.",
-        },
-        ParamSpec {
-            name: "margin",
-            kind: number(0.0, 100.0, false),
-            default: ParamValue::Number(0.5),
-            unit: "",
-            doc: "Players within this distance of the target win.",
-        },
-        ParamSpec {
-            name: "players",
-            kind: ParamKind::Choice(PLAYERS),
-            default: ParamValue::Choice("uniform".into()),
-            unit: "",
-            doc: "Rule players: \"uniform\" report a uniform number in [0, 100]; \"level-k\" players have a level k drawn uniformly from 0..=max_level, level 0 reports uniformly, level k reports 50 x ratio^k; \"best-response\" players report uniformly in round 1 and the previous target afterwards (the best reply if everyone repeats last round).",
-        },
-        ParamSpec {
-            name: "max_level",
-            kind: number(0.0, 50.0, true),
-            default: ParamValue::Number(3.0),
-            unit: "",
-            doc: "Highest reasoning level of level-k players.",
-        },
-        ParamSpec {
-            name: "prompt_variant",
-            kind: ParamKind::Choice(VARIANTS),
-            default: ParamValue::Choice("direct".into()),
-            unit: "",
-            doc: "LLM prompt variant of the original study, given to prompts as {instruction}: \"direct\" (report directly), \"step-by-step\" (think step by step), \"rational\" (plus: all players are rational), \"strategic\" (plus: all players will try to guess the others' strategies).",
-        },
-    ]
+    GuessParams::specs()
 }
 
 fn metrics() -> Vec<MetricSpec> {
@@ -146,6 +125,19 @@ pub static GUESS: ModelSpec = ModelSpec {
     build: |input| Guess::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 
+myriad_core::metric_columns! {
+    /// Where each metric sits in the row (the histogram's bins follow its first).
+    struct Cols {
+        valid: "valid",
+        mean: "mean",
+        sd: "sd",
+        median: "median",
+        target: "target",
+        winners: "winners",
+        reports_00_10: "reports_00_10",
+    }
+}
+
 /// The game's state.
 #[derive(Clone)]
 pub struct Guess {
@@ -161,7 +153,7 @@ impl Guess {
         if n == 0 {
             return Err(ModelError::Infeasible("the game needs at least one player".into()));
         }
-        let max_level = input.params.num("max_level") as u64;
+        let max_level = GuessParams::read(&input.params).max_level as u64;
         let rng = CounterRng::new(input.seed, LEVELS);
         let levels = (0..n)
             .map(|i| rng.below(u64::from(i), 0, max_level + 1) as u8)
@@ -176,11 +168,11 @@ impl Guess {
 
     /// Every player's report by the rule (NaN-free).
     fn rule_reports(&mut self, ctx: &Step) {
-        let p = ctx.params;
-        let ratio = p.num("ratio");
+        let p = &GuessParams::read(ctx.params);
+        let ratio = p.ratio;
         let rng = CounterRng::new(self.seed, REPORTS);
         let round = u64::from(ctx.step);
-        let players = p.choice("players");
+        let players = p.players.as_str();
         let previous = self.previous_target;
         let levels = &self.levels;
         self.reports.par_iter_mut().enumerate().for_each(|(i, r)| {
@@ -197,8 +189,8 @@ impl Guess {
         if !ctx.decide.attached() {
             return None;
         }
-        let p = ctx.params;
-        let ratio = p.num("ratio");
+        let p = &GuessParams::read(ctx.params);
+        let ratio = p.ratio;
         let ratio_text = if (ratio - 2.0 / 3.0).abs() < 1e-12 {
             "2/3".to_string()
         } else {
@@ -216,7 +208,7 @@ impl Guess {
             ),
             (
                 "instruction".to_string(),
-                instruction(p.choice("prompt_variant")).to_string(),
+                instruction(p.prompt_variant.as_str()).to_string(),
             ),
         ]);
         let nothing = |_: &BTreeMap<String, String>| BTreeMap::new();
@@ -265,9 +257,11 @@ impl Model for Guess {
     }
 
     fn observe(&self, row: &mut [f64]) {
+        let c = Cols::new(&metrics());
         row.fill(0.0);
-        for x in &mut row[1..5] {
-            *x = f64::NAN;
+        // No round played: the statistics of the reports are undefined.
+        for col in [c.mean, c.sd, c.median, c.target] {
+            row[col] = f64::NAN;
         }
     }
 
@@ -290,8 +284,8 @@ impl Model for Guess {
         let n = valid as f64;
         let mean = ordered_sum(&self.reports, |x| x) / n;
         let sd = (ordered_sum(&self.reports, |x| (x - mean) * (x - mean)) / n).sqrt();
-        let target = ctx.params.num("ratio") * mean;
-        let margin = ctx.params.num("margin");
+        let target = GuessParams::read(ctx.params).ratio * mean;
+        let margin = GuessParams::read(ctx.params).margin;
         let (winners, bins) = self
             .reports
             .par_chunks(CHUNK)
@@ -313,14 +307,15 @@ impl Model for Guess {
                     (w1 + w2, b1)
                 },
             );
-        row[0] = n;
-        row[1] = mean;
-        row[2] = sd;
-        row[3] = median(&self.reports);
-        row[4] = target;
-        row[5] = winners as f64;
-        for (x, b) in row[6..].iter_mut().zip(bins) {
-            *x = b as f64;
+        let c = Cols::new(&metrics());
+        row[c.valid] = n;
+        row[c.mean] = mean;
+        row[c.sd] = sd;
+        row[c.median] = median(&self.reports);
+        row[c.target] = target;
+        row[c.winners] = winners as f64;
+        for (k, b) in bins.into_iter().enumerate() {
+            row[c.reports_00_10 + k] = b as f64;
         }
         if target.is_finite() {
             self.previous_target = Some(target);

@@ -8,17 +8,6 @@ pub mod commons;
 pub mod donor;
 pub mod guess;
 
-use myriad_core::params::{Limit, ParamKind};
-
-/// A numeric parameter kind.
-pub(crate) fn number(min: f64, max: f64, integer: bool) -> ParamKind {
-    ParamKind::Number {
-        min: Limit::Inclusive(min),
-        max: Limit::Inclusive(max),
-        integer,
-    }
-}
-
 /// Gini coefficient of non-negative values (0: all equal; 0 for an empty
 /// or all-zero list), by the sorted-rank formula.
 pub fn gini(values: &[f64]) -> f64 {
