@@ -47,6 +47,7 @@
 
 use crate::setup::{check_layer_sizes, initial_stages, seed_infections};
 use myriad_core::behaviour::{AgentState, Observations};
+use myriad_core::cross::Marks;
 use myriad_core::hash::StateHasher;
 use myriad_core::metrics::{Combine, MetricSpec};
 use myriad_core::model::{
@@ -58,7 +59,6 @@ use myriad_core::population::{ColumnData, Population};
 use myriad_core::rng::{to_unit, CounterRng, Stream};
 use rand_distr::{Distribution, Gamma, Poisson};
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::setup::{E, I, R, S};
@@ -406,7 +406,7 @@ pub struct Covid {
     working: Vec<bool>,
     weeks_worked: Vec<u8>,
     weeks_in_month: u8,
-    hit: Vec<AtomicBool>,
+    hit: Marks,
     /// Per agent, rebuilt each step: stage (bits 0-2), isolating (bit 3),
     /// working (bit 4), age group (bits 5-7). The transmission pass reads
     /// this one byte per contact instead of four arrays: on the full city
@@ -433,7 +433,7 @@ impl Clone for Covid {
             weeks_worked: self.weeks_worked.clone(),
             weeks_in_month: self.weeks_in_month,
             // Flags are clear between steps.
-            hit: (0..self.hit.len()).map(|_| AtomicBool::new(false)).collect(),
+            hit: self.hit.clone(),
             flags: vec![0; self.flags.len()],
             week_cases: self.week_cases,
             weekly: self.weekly.clone(),
@@ -676,7 +676,7 @@ impl Covid {
             working: vec![false; n],
             weeks_worked: vec![0; n],
             weeks_in_month: 0,
-            hit: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            hit: Marks::new(n),
             flags: vec![0; n],
             week_cases: [0; 5],
             weekly: Vec::new(),
@@ -946,195 +946,263 @@ impl Model for Covid {
         self.pressure.iter().chain(&self.unemployment).for_each(|&x| h.f64(x));
     }
 
+    /// One day, in phases: the weekly decisions (on the first day of a
+    /// week), the packed flags, transmission (the contact layers, then the
+    /// day's community contacts, in one pass over the infectious), the stage
+    /// transitions, the week's case count, the monthly economy, the row.
     fn step(&mut self, ctx: &mut Step, row: &mut [f64]) {
         let step = ctx.step;
         if (step - 1).is_multiple_of(7) {
             self.decide(ctx);
         }
-        let p = &CovidParams::read(ctx.params);
+        let p = CovidParams::read(ctx.params);
+        self.pack_flags();
+        let day = Day::new(self, &p, ctx.layer_weights, step);
+        (0..self.stage.len())
+            .into_par_iter()
+            .with_min_len(1 << 12)
+            .for_each(|j| day.spread_from(j));
+        let new_inf = self.advance_stages(&p, step);
+        self.count_week(step, new_inf);
+        if step.is_multiple_of(30) && self.weeks_in_month > 0 {
+            self.close_month();
+        }
+        self.tally = self.count(Tally {
+            new_inf,
+            ..Tally::default()
+        });
+        self.write_row(row);
+    }
+}
+
+const ISOLATING: u8 = 1 << 3;
+const WORKING: u8 = 1 << 4;
+
+/// Per-contact infection probability `1 - exp(-h x susceptibility)` for the
+/// hazard `h` a source applies to all its contacts of one layer: computed
+/// once per age group met, not once per contact (the same arithmetic, so the
+/// same bits).
+struct Chance<'a> {
+    h: f64,
+    susc: &'a [f64; 6],
+    p: [f64; 6],
+}
+
+impl Chance<'_> {
+    fn of(&mut self, age: u8) -> f64 {
+        let a = age as usize;
+        if self.p[a].is_nan() {
+            self.p[a] = 1.0 - (-(self.h * self.susc[a])).exp();
+        }
+        self.p[a]
+    }
+}
+
+/// What one day's transmission reads: the state before the day (through the
+/// packed flags), the day's hazard constants and the layers open today.
+/// Its only write is the "infected today" flag of a susceptible target, the
+/// one place where an agent's step writes to another agent.
+struct Day<'a> {
+    step: u32,
+    stage: &'a [u8],
+    iso: &'a [bool],
+    working: &'a [bool],
+    flags: &'a [u8],
+    hit: &'a Marks,
+    infected_at: &'a [i32],
+    fixed: &'a Fixed,
+    layers: Vec<(&'a myriad_core::Csr, Role, f64)>,
+    r: f64,
+    inf: [f64; 3],
+    susc: [f64; 6],
+    community_weight: f64,
+    area_share: f64,
+    community_mean: [f64; 6],
+    gammas: [Option<Gamma<f64>>; 6],
+    tx: CounterRng,
+    comm: CounterRng,
+}
+
+impl<'a> Day<'a> {
+    fn new(m: &'a Covid, p: &CovidParams, weights: &[f64], step: u32) -> Day<'a> {
         let weekday = (step - 1) % 7 < 5;
-        let r = p.r_week;
-        let inf = [0.0, p.infectiousness_e, p.infectiousness_i];
-        let susc: [f64; 6] = std::array::from_fn(|a| Self::susceptibility(p, a as u8) / self.fixed.mean_contacts[a]);
-        let community_w = p.community_weight;
-        let area_share = p.community_area_share;
-        let cmean: [f64; 6] = std::array::from_fn(|a| match a {
+        let community_mean: [f64; 6] = std::array::from_fn(|a| match a {
             0 => p.community_mean_u19,
             5 => p.community_mean_65a,
             _ => p.community_mean_adult,
         });
         let dispersion = p.community_dispersion;
-        let gammas: [Option<Gamma<f64>>; 6] =
-            std::array::from_fn(|a| Gamma::new(dispersion, cmean[a] / dispersion).ok());
-        let tx = CounterRng::new(self.fixed.seed, Stream::TRANSMISSION);
-        let comm = CounterRng::new(self.fixed.seed, Stream::custom(1));
-        let layers: Vec<(&myriad_core::Csr, Role, f64)> = self
+        let layers = m
             .fixed
             .layers
             .iter()
             .enumerate()
             .filter_map(|(l, (layer, role))| match &layer.contacts {
-                Contacts::Network(csr) if ctx.layer_weights[l] > 0.0 => Some((csr, *role, ctx.layer_weights[l])),
+                Contacts::Network(csr) if weights[l] > 0.0 => Some((csr, *role, weights[l])),
                 _ => None,
             })
             .filter(|(_, role, _)| weekday || !matches!(role, Role::School | Role::Work))
             .collect();
-        {
-            let (stage, iso, working, age) = (&self.stage, &self.isolating, &self.working, &self.fixed.age);
-            self.flags
-                .par_iter_mut()
-                .enumerate()
-                .with_min_len(1 << 14)
-                .for_each(|(i, f)| {
-                    *f = stage[i] | (iso[i] as u8) << 3 | (working[i] as u8) << 4 | age[i] << 5;
-                });
+        Day {
+            step,
+            stage: &m.stage,
+            iso: &m.isolating,
+            working: &m.working,
+            flags: &m.flags,
+            hit: &m.hit,
+            infected_at: &m.infected_at,
+            fixed: &m.fixed,
+            layers,
+            r: p.r_week,
+            inf: [0.0, p.infectiousness_e, p.infectiousness_i],
+            susc: std::array::from_fn(|a| Covid::susceptibility(p, a as u8) / m.fixed.mean_contacts[a]),
+            community_weight: p.community_weight,
+            area_share: p.community_area_share,
+            community_mean,
+            gammas: std::array::from_fn(|a| Gamma::new(dispersion, community_mean[a] / dispersion).ok()),
+            tx: CounterRng::new(m.fixed.seed, Stream::TRANSMISSION),
+            comm: CounterRng::new(m.fixed.seed, Stream::custom(1)),
         }
-        const ISOLATING: u8 = 1 << 3;
-        const WORKING: u8 = 1 << 4;
-        let flags = &self.flags;
-        let (stage, iso, working, hit, age, g) = (
-            &self.stage,
-            &self.isolating,
-            &self.working,
-            &self.hit,
-            &self.fixed.age,
-            &self.fixed.g,
-        );
-        let (areas, boroughs, area, borough, infected_at) = (
-            &self.fixed.areas,
-            &self.fixed.boroughs,
-            &self.fixed.area,
-            &self.fixed.borough,
-            &self.infected_at,
-        );
-        // Per-contact infection probability `1 - exp(-h x susceptibility)`
-        // for the hazard `h` a source applies to all its contacts of one
-        // layer: computed once per age group met, not once per contact (the
-        // same arithmetic, so the same bits).
-        struct Chance<'a> {
-            h: f64,
-            susc: &'a [f64; 6],
-            p: [f64; 6],
-        }
-        impl Chance<'_> {
-            fn of(&mut self, age: u8) -> f64 {
-                let a = age as usize;
-                if self.p[a].is_nan() {
-                    self.p[a] = 1.0 - (-(self.h * self.susc[a])).exp();
-                }
-                self.p[a]
-            }
-        }
-        let chance = |h: f64| Chance {
+    }
+
+    fn chance(&self, h: f64) -> Chance<'_> {
+        Chance {
             h,
-            susc: &susc,
+            susc: &self.susc,
             p: [f64::NAN; 6],
-        };
-        let try_infect = |i: usize, f: u8, c: &mut Chance, j: u32, slot: u64| {
-            if f & 7 == S && !hit[i].load(Ordering::Relaxed) && to_unit(tx.at(step, j, slot)) < c.of(f >> 5) {
-                hit[i].store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Source `j` (exposed or infectious) tries to infect each contact.
+    fn spread_from(&self, j: usize) {
+        let s = self.stage[j];
+        if s != E && s != I {
+            return;
+        }
+        let d = (self.step as i32 - self.infected_at[j]).clamp(0, 21) as usize;
+        let base = self.r * self.inf[s as usize] * self.fixed.g[d];
+        if base <= 0.0 {
+            return;
+        }
+        self.layer_contacts(j, base);
+        if !self.iso[j] && self.community_weight > 0.0 {
+            self.community_contacts(j, base);
+        }
+    }
+
+    /// Target `i` (flags `f`) is infected by source `j` with chance `c`
+    /// unless it is not susceptible or already infected today; the draw is
+    /// keyed by (step, source, slot), so the order of attempts changes nothing.
+    fn try_infect(&self, i: usize, f: u8, c: &mut Chance, j: u32, slot: u64) {
+        if f & 7 == S && !self.hit.is_marked(i) && to_unit(self.tx.at(self.step, j, slot)) < c.of(f >> 5) {
+            self.hit.mark(i);
+        }
+    }
+
+    /// Household, school, work and other layers: who goes where today
+    /// (isolating agents stay home; only workers meet at work).
+    fn layer_contacts(&self, j: usize, base: f64) {
+        for (l, &(csr, role, w)) in self.layers.iter().enumerate() {
+            let source_goes = match role {
+                Role::Household => true,
+                Role::Work => self.working[j],
+                Role::School | Role::Other => !self.iso[j],
+            };
+            if !source_goes {
+                continue;
             }
-        };
-        (0..stage.len()).into_par_iter().with_min_len(1 << 12).for_each(|j| {
-            let s = stage[j];
-            if s != E && s != I {
-                return;
-            }
-            let d = (step as i32 - infected_at[j]).clamp(0, 21) as usize;
-            let base = r * inf[s as usize] * g[d];
-            if base <= 0.0 {
-                return;
-            }
-            for (l, &(csr, role, w)) in layers.iter().enumerate() {
-                let source_goes = match role {
+            let (start, _) = csr.range(j as u32);
+            let weights = csr.edge_weights(j as u32);
+            let mut unweighted = self.chance(base * w);
+            for (k, &i) in csr.neighbours(j as u32).iter().enumerate() {
+                let i = i as usize;
+                let f = self.flags[i];
+                let target_goes = match role {
                     Role::Household => true,
-                    Role::Work => working[j],
-                    Role::School | Role::Other => !iso[j],
+                    Role::Work => f & WORKING != 0,
+                    Role::School | Role::Other => f & ISOLATING == 0,
                 };
-                if !source_goes {
-                    continue;
-                }
-                let (start, _) = csr.range(j as u32);
-                let weights = csr.edge_weights(j as u32);
-                let mut unweighted = chance(base * w);
-                for (k, &i) in csr.neighbours(j as u32).iter().enumerate() {
-                    let i = i as usize;
-                    let f = flags[i];
-                    let target_goes = match role {
-                        Role::Household => true,
-                        Role::Work => f & WORKING != 0,
-                        Role::School | Role::Other => f & ISOLATING == 0,
-                    };
-                    if target_goes {
-                        let slot = ((l as u64) << 48) | (start + k) as u64;
-                        match weights {
-                            None => try_infect(i, f, &mut unweighted, j as u32, slot),
-                            Some(x) => try_infect(i, f, &mut chance(base * w * x[k] as f64), j as u32, slot),
-                        }
+                if target_goes {
+                    let slot = ((l as u64) << 48) | (start + k) as u64;
+                    match weights {
+                        None => self.try_infect(i, f, &mut unweighted, j as u32, slot),
+                        Some(x) => self.try_infect(i, f, &mut self.chance(base * w * x[k] as f64), j as u32, slot),
                     }
                 }
             }
-            if iso[j] || community_w <= 0.0 {
-                return;
-            }
-            // Daily community contacts: NB(mean[age], k) as a gamma-Poisson mixture.
-            let mean = cmean[age[j] as usize];
-            if mean <= 0.0 {
-                return;
-            }
-            let mut seq = comm.sequence(((step as u64) << 32) | j as u64);
-            let lambda = gammas[age[j] as usize].as_ref().map_or(mean, |gm| gm.sample(&mut seq));
-            let k = if lambda > 0.0 {
-                Poisson::new(lambda).map_or(0.0, |ps| ps.sample(&mut seq)) as u64
-            } else {
-                0
-            };
-            let mut community = chance(base * community_w);
-            for c in 0..k {
-                let u = to_unit(comm.draw(((step as u64) << 32) | j as u64, (1 << 40) + 2 * c));
-                let pool = if u < area_share {
-                    areas.members(area[j])
-                } else {
-                    boroughs.members(borough[j] as u32)
-                };
-                if pool.is_empty() {
-                    continue;
-                }
-                let i = pool[comm.below(
-                    ((step as u64) << 32) | j as u64,
-                    (1 << 40) + 2 * c + 1,
-                    pool.len() as u64,
-                ) as usize] as usize;
-                let f = flags[i];
-                if i != j && f & ISOLATING == 0 {
-                    try_infect(i, f, &mut community, j as u32, (7 << 48) | c);
-                }
-            }
-        });
+        }
+    }
 
-        // Transitions.
+    /// The day's community contacts: NB(mean[age], k) of them, as a
+    /// gamma-Poisson mixture, drawn from the source's area or borough.
+    fn community_contacts(&self, j: usize, base: f64) {
+        let age = self.fixed.age[j] as usize;
+        let mean = self.community_mean[age];
+        if mean <= 0.0 {
+            return;
+        }
+        let key = ((self.step as u64) << 32) | j as u64;
+        let mut seq = self.comm.sequence(key);
+        let lambda = self.gammas[age].as_ref().map_or(mean, |gm| gm.sample(&mut seq));
+        let k = if lambda > 0.0 {
+            Poisson::new(lambda).map_or(0.0, |ps| ps.sample(&mut seq)) as u64
+        } else {
+            0
+        };
+        let mut community = self.chance(base * self.community_weight);
+        for c in 0..k {
+            let u = to_unit(self.comm.draw(key, (1 << 40) + 2 * c));
+            let pool = if u < self.area_share {
+                self.fixed.areas.members(self.fixed.area[j])
+            } else {
+                self.fixed.boroughs.members(self.fixed.borough[j] as u32)
+            };
+            if pool.is_empty() {
+                continue;
+            }
+            let i = pool[self.comm.below(key, (1 << 40) + 2 * c + 1, pool.len() as u64) as usize] as usize;
+            let f = self.flags[i];
+            if i != j && f & ISOLATING == 0 {
+                self.try_infect(i, f, &mut community, j as u32, (7 << 48) | c);
+            }
+        }
+    }
+}
+
+impl Covid {
+    /// One byte per agent for the transmission pass: stage (bits 0-2),
+    /// isolating (bit 3), working (bit 4), age group (bits 5-7).
+    fn pack_flags(&mut self) {
+        let (stage, iso, working, age) = (&self.stage, &self.isolating, &self.working, &self.fixed.age);
+        self.flags
+            .par_iter_mut()
+            .enumerate()
+            .with_min_len(1 << 14)
+            .for_each(|(i, f)| {
+                *f = stage[i] | (iso[i] as u8) << 3 | (working[i] as u8) << 4 | age[i] << 5;
+            });
+    }
+
+    /// Stage transitions: the infected of today enter E, E ends in I, I
+    /// ends in R or D. Returns today's new infections per borough.
+    fn advance_stages(&mut self, p: &CovidParams, step: u32) -> [u64; 5] {
         let latent = p.latent_days as u8;
         let infectious = p.infectious_days as u8;
         let death = p.death_fraction;
         let dur = CounterRng::new(self.fixed.seed, Stream::DURATION);
         const CHUNK: usize = 1 << 14;
-        let borough = &self.fixed.borough;
-        let new_inf = self
-            .stage
+        let (borough, hit) = (&self.fixed.borough, &self.hit);
+        self.stage
             .par_chunks_mut(CHUNK)
             .zip(self.timer.par_chunks_mut(CHUNK))
             .zip(self.infected_at.par_chunks_mut(CHUNK))
-            .zip(self.hit.par_chunks(CHUNK))
             .enumerate()
-            .map(|(c, (((stage, timer), at), hit))| {
+            .map(|(c, ((stage, timer), at))| {
                 let mut new_inf = [0u64; 5];
                 for k in 0..stage.len() {
                     let i = c * CHUNK + k;
                     match stage[k] {
-                        // A plain load first: most agents were not hit, and a swap is a
-                        // locked read-modify-write on every susceptible agent.
-                        S if hit[k].load(Ordering::Relaxed) => {
-                            hit[k].store(false, Ordering::Relaxed);
+                        S if hit.take(i) => {
                             stage[k] = E;
                             timer[k] = latent;
                             at[k] = step as i32;
@@ -1162,7 +1230,12 @@ impl Model for Covid {
                 }
                 new_inf
             })
-            .reduce(|| [0u64; 5], |a, b| std::array::from_fn(|k| a[k] + b[k]));
+            .reduce(|| [0u64; 5], |a, b| std::array::from_fn(|k| a[k] + b[k]))
+    }
+
+    /// Add today's cases to the week's; at the week's end, keep its counts
+    /// (the observation of next week's decisions).
+    fn count_week(&mut self, step: u32, new_inf: [u64; 5]) {
         for (week, new) in self.week_cases.iter_mut().zip(new_inf) {
             *week += new;
         }
@@ -1170,26 +1243,24 @@ impl Model for Covid {
             self.weekly.push(self.week_cases);
             self.week_cases = [0; 5];
         }
-        if step.is_multiple_of(30) && self.weeks_in_month > 0 {
-            let (mut lost, mut dead, mut dead_unemployed) = ([0u64; 5], [0u64; 5], [0u64; 5]);
-            let fixed = &self.fixed;
-            for i in 0..self.stage.len() {
-                let b = fixed.borough[i] as usize;
-                if self.stage[i] == D {
-                    dead[b] += (fixed.employment[i] > 0) as u64;
-                    dead_unemployed[b] += (fixed.employment[i] == 2) as u64;
-                } else if fixed.employed[i] && (self.weeks_worked[i] as u32) * 2 < self.weeks_in_month as u32 {
-                    lost[b] += 1;
-                }
+    }
+
+    /// The monthly economy: an employed agent who worked fewer than half
+    /// the month's weeks loses the job; the dead leave the labour force.
+    fn close_month(&mut self) {
+        let (mut lost, mut dead, mut dead_unemployed) = ([0u64; 5], [0u64; 5], [0u64; 5]);
+        let fixed = &self.fixed;
+        for i in 0..self.stage.len() {
+            let b = fixed.borough[i] as usize;
+            if self.stage[i] == D {
+                dead[b] += (fixed.employment[i] > 0) as u64;
+                dead_unemployed[b] += (fixed.employment[i] == 2) as u64;
+            } else if fixed.employed[i] && (self.weeks_worked[i] as u32) * 2 < self.weeks_in_month as u32 {
+                lost[b] += 1;
             }
-            self.update_unemployment(&lost, &dead, &dead_unemployed);
-            self.weeks_worked.iter_mut().for_each(|w| *w = 0);
-            self.weeks_in_month = 0;
         }
-        self.tally = self.count(Tally {
-            new_inf,
-            ..Tally::default()
-        });
-        self.write_row(row);
+        self.update_unemployment(&lost, &dead, &dead_unemployed);
+        self.weeks_worked.iter_mut().for_each(|w| *w = 0);
+        self.weeks_in_month = 0;
     }
 }

@@ -21,6 +21,7 @@
 //! percolation with occupation probability `T` (Newman 2002).
 
 use crate::setup::{check_layer_sizes, initial_stages, seed_infections};
+use myriad_core::cross::Marks;
 use myriad_core::hash::StateHasher;
 use myriad_core::metrics::MetricSpec;
 use myriad_core::model::{
@@ -29,7 +30,6 @@ use myriad_core::model::{
 use myriad_core::params::{Limit::Inclusive, ParamSpec};
 use myriad_core::rng::{bernoulli_threshold, geometric_steps, CounterRng, Stream};
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Disease stages, stored as `u8` per agent.
@@ -193,7 +193,7 @@ pub struct Epidemic {
     cols: Cols,
     stage: Vec<u8>,
     timer: Vec<u16>,
-    hit: Vec<AtomicBool>,
+    hit: Marks,
     layers: Arc<Vec<Layer>>,
     transmission: CounterRng,
     durations: CounterRng,
@@ -210,7 +210,7 @@ impl Clone for Epidemic {
             stage: self.stage.clone(),
             timer: self.timer.clone(),
             // Flags are clear between steps.
-            hit: (0..self.hit.len()).map(|_| AtomicBool::new(false)).collect(),
+            hit: self.hit.clone(),
             layers: self.layers.clone(),
             transmission: self.transmission,
             durations: self.durations,
@@ -285,7 +285,7 @@ impl Epidemic {
         Ok(Epidemic {
             latent,
             cols: Cols::new(latent),
-            hit: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            hit: Marks::new(n as usize),
             stage,
             timer,
             layers: Arc::new(layers),
@@ -345,7 +345,7 @@ impl Epidemic {
                 let weights = csr.edge_weights(i);
                 for (k, &j) in csr.neighbours(i).iter().enumerate() {
                     let j = j as usize;
-                    if stage[j] != S || hit[j].load(Ordering::Relaxed) {
+                    if stage[j] != S || hit.is_marked(j) {
                         continue;
                     }
                     let t = match weights {
@@ -355,7 +355,7 @@ impl Epidemic {
                     // The draw is keyed by (step, infector, layer, edge slot),
                     // so skipping already-hit targets changes no outcome.
                     if rng.at(step, i, (l << 48) | (start + k) as u64) < t {
-                        hit[j].store(true, Ordering::Relaxed);
+                        hit.mark(j);
                     }
                 }
             }
@@ -409,24 +409,19 @@ impl Model for Epidemic {
         let step = ctx.step;
         let latent = self.latent;
         let (lp, ip) = (self.latent_period, self.infectious_period);
-        let (tx, dur) = (&self.transmission, &self.durations);
+        let (tx, dur, hit) = (&self.transmission, &self.durations, &self.hit);
         let tally = self
             .stage
             .par_chunks_mut(CHUNK)
             .zip(self.timer.par_chunks_mut(CHUNK))
-            .zip(self.hit.par_chunks(CHUNK))
             .enumerate()
-            .map(|(c, ((stage, timer), hit))| {
+            .map(|(c, (stage, timer))| {
                 let mut t = Tally::default();
                 for k in 0..stage.len() {
                     let i = (c * CHUNK + k) as u32;
                     match stage[k] {
                         S => {
-                            // Load before clearing: a swap would lock every susceptible agent's flag.
-                            let was_hit = hit[k].load(Ordering::Relaxed);
-                            if was_hit {
-                                hit[k].store(false, Ordering::Relaxed);
-                            }
+                            let was_hit = hit.take(i as usize);
                             let infected =
                                 was_hit || (mixed_threshold > 0 && tx.at(step, i, u64::MAX) < mixed_threshold);
                             if infected {
