@@ -1,0 +1,303 @@
+//! `[llm]` (the client: endpoints, model, limits, cache) and `[behaviour]`
+//! (where decisions come from, and a `[behaviour.<decision>]` prompt per
+//! decision the LLM makes).
+
+use super::{BehaviourSpec, DecisionSpec};
+use crate::toml_reader::{ScenarioError, Table};
+use myriad_core::model::{DecisionAnswer, DecisionDoc, ModelSpec};
+use myriad_llm::{Api, LlmConfig, Mode};
+use std::path::Path;
+use toml_edit::Value;
+
+/// `[behaviour]` with the `[llm]` it needs: `None` when the model's rule decides.
+pub(super) fn parse(
+    root: &mut Table,
+    model: &'static ModelSpec,
+    base_dir: &Path,
+) -> Result<Option<BehaviourSpec>, ScenarioError> {
+    let llm = match root.table("llm")? {
+        None => None,
+        Some(t) => Some(llm(t, base_dir)?),
+    };
+    let Some(mut t) = root.table("behaviour")? else {
+        return Ok(None);
+    };
+    let provider = t.string("provider")?.unwrap_or_else(|| "heuristic".into());
+    let samples = t.int("samples", 1, 10_000)?.unwrap_or(5) as u32;
+    let reasks = t.int("reasks", 0, 100)?.unwrap_or(2) as u32;
+    let smoothing = t
+        .f64_where("smoothing", |x| (0.0..1.0).contains(&x), "in [0, 1)")?
+        .unwrap_or(0.0);
+    let fallback = fallback(&mut t)?;
+    let per_agent = match t.string("ask")?.as_deref() {
+        None | Some("archetypes") => None,
+        Some("agents") => Some(t.int("memory_turns", 0, 1000)?.unwrap_or(0) as usize),
+        Some(other) => return Err(t.error("ask", format!("'{other}': use archetypes or agents"))),
+    };
+    if per_agent.is_none() && t.get("memory_turns").is_some() {
+        return Err(t.error("memory_turns", "memory is per agent: it needs ask = \"agents\""));
+    }
+    let max_agents = t.int("max_agents", 1, u32::MAX as i64)?.unwrap_or(100_000) as u32;
+    let mut decisions = Vec::new();
+    for doc in model.decisions {
+        if let Some(d) = decision(&mut t, doc, per_agent.is_some(), fallback)? {
+            decisions.push(d);
+        }
+    }
+    let unknown_hint = if model.decisions.is_empty() {
+        format!("model '{}' makes no decisions", model.name)
+    } else {
+        let names: Vec<&str> = model.decisions.iter().map(|d| d.name).collect();
+        format!("decisions of model '{}': {}", model.name, names.join(", "))
+    };
+    let spec = match provider.as_str() {
+        "heuristic" => None,
+        "llm" => {
+            let llm =
+                llm.ok_or_else(|| t.error("provider", "provider = \"llm\" needs an [llm] table (endpoint, model)"))?;
+            if decisions.is_empty() {
+                return Err(t.error_here(format!(
+                    "add a [behaviour.<decision>] table with a prompt ({unknown_hint})"
+                )));
+            }
+            Some(BehaviourSpec {
+                llm,
+                samples,
+                reasks,
+                smoothing,
+                fallback,
+                per_agent,
+                max_agents,
+                decisions,
+            })
+        }
+        other => return Err(t.error("provider", format!("'{other}': use heuristic or llm"))),
+    };
+    t.finish().map_err(|mut e| {
+        e.message = format!("{} ({unknown_hint})", e.message);
+        e
+    })?;
+    Ok(spec)
+}
+
+/// `fallback`: "heuristic" (the rule; `None`) or a value.
+fn fallback(t: &mut Table) -> Result<Option<f64>, ScenarioError> {
+    match t.get("fallback") {
+        None => Ok(None),
+        Some(item) => match item.as_value() {
+            Some(Value::String(s)) if s.value() == "heuristic" || s.value() == "rule" => Ok(None),
+            Some(Value::Float(f)) if f.value().is_finite() => Ok(Some(*f.value())),
+            Some(Value::Integer(i)) => Ok(Some(*i.value() as f64)),
+            _ => Err(t.error(
+                "fallback",
+                "must be \"heuristic\" (the model's rule) or a value: a probability for yes/no decisions, a number in range for numeric ones",
+            )),
+        },
+    }
+}
+
+/// `[behaviour.<decision>]`, if the scenario has one for this decision.
+fn decision(
+    t: &mut Table,
+    doc: &DecisionDoc,
+    per_agent: bool,
+    fallback: Option<f64>,
+) -> Result<Option<DecisionSpec>, ScenarioError> {
+    let Some(mut d) = t.table(doc.name)? else {
+        return Ok(None);
+    };
+    let text = d
+        .string("prompt")?
+        .ok_or_else(|| d.error_here("needs prompt = \"...\" (placeholders like {age_group}, {cases})"))?;
+    let template = myriad_llm::Template::parse(&text).map_err(|e| d.error("prompt", e.to_string()))?;
+    let remember = match d.string("remember")? {
+        None => None,
+        Some(r) if per_agent => Some(myriad_llm::Template::parse(&r).map_err(|e| d.error("remember", e.to_string()))?),
+        Some(_) => return Err(d.error("remember", "memory is per agent: it needs ask = \"agents\"")),
+    };
+    let (answer, lo, hi) = match doc.answer {
+        DecisionAnswer::YesNo => (myriad_llm::AnswerKind::YesNo, 0.0, 1.0),
+        DecisionAnswer::Number { min, max } => (myriad_llm::AnswerKind::Number { min, max }, min, max),
+        DecisionAnswer::Text => {
+            if !per_agent {
+                return Err(d.error_here(format!(
+                    "decision '{}' is free text, asked of each agent: it needs [behaviour] ask = \"agents\"",
+                    doc.name
+                )));
+            }
+            (myriad_llm::AnswerKind::Text, f64::NEG_INFINITY, f64::INFINITY)
+        }
+    };
+    d.finish()?;
+    if let Some(f) = fallback.filter(|f| !(lo..=hi).contains(f)) {
+        return Err(t.error(
+            "fallback",
+            format!("{f} is outside [{lo}, {hi}], the answers decision '{}' takes", doc.name),
+        ));
+    }
+    Ok(Some(DecisionSpec {
+        name: doc.name.to_string(),
+        template,
+        remember,
+        answer,
+    }))
+}
+
+/// `[llm]`: the endpoints and model, then the client's settings.
+fn llm(mut t: Table, base_dir: &Path) -> Result<LlmConfig, ScenarioError> {
+    let endpoints: Vec<String> = match t.get("endpoints") {
+        None => {
+            let one = t
+                .string("endpoint")?
+                .ok_or_else(|| t.error_here("needs endpoint = \"http://host:port/v1\" (or endpoints = [...])"))?;
+            vec![one]
+        }
+        Some(item) => item
+            .as_array()
+            .and_then(|a| {
+                a.iter()
+                    .map(|v| v.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| t.error("endpoints", "must be a non-empty list of URLs"))?,
+    };
+    let key = if t.raw("endpoints").is_some() {
+        "endpoints"
+    } else {
+        "endpoint"
+    };
+    for e in &endpoints {
+        myriad_llm::client::check_endpoint(e).map_err(|m| t.error(key, m))?;
+    }
+    let model_name = t
+        .string("model")?
+        .ok_or_else(|| t.error_here("needs model = \"<model name the endpoint serves>\""))?;
+    let mut c = LlmConfig::new(&endpoints[0], &model_name);
+    c.endpoints = endpoints;
+    c.api = match t.string("api")?.as_deref() {
+        None | Some("chat") => Api::Chat,
+        Some("completions") => Api::Completions,
+        Some(other) => return Err(t.error("api", format!("'{other}': use chat or completions"))),
+    };
+    c.api_key_env = t.string("api_key_env")?;
+    if let Some(var) = &c.api_key_env {
+        if std::env::var_os(var).is_none() {
+            return Err(t.error(
+                "api_key_env",
+                format!("the environment variable {var} is not set (export it with the API key)"),
+            ));
+        }
+    }
+    c.system = t.string("system")?;
+    limits(&mut t, &mut c)?;
+    cache(&mut t, &mut c, base_dir)?;
+    t.finish()?;
+    Ok(c)
+}
+
+/// Sampling, time, concurrency, rate and batch limits of `[llm]`.
+fn limits(t: &mut Table, c: &mut LlmConfig) -> Result<(), ScenarioError> {
+    if let Some(x) = t.f64_where("temperature", |x| (0.0..=2.0).contains(&x), "between 0 and 2")? {
+        c.temperature = x;
+    }
+    if let Some(x) = t.int("max_tokens", 1, 100_000)? {
+        c.max_tokens = x as u32;
+    }
+    let (lo, hi) = (
+        myriad_llm::client::MIN_TIMEOUT.as_secs_f64(),
+        myriad_llm::client::MAX_TIMEOUT.as_secs_f64(),
+    );
+    if let Some(x) = t.f64_where(
+        "timeout_seconds",
+        |x| (lo..=hi).contains(&x),
+        &format!("between {lo} and {hi} seconds"),
+    )? {
+        c.timeout = std::time::Duration::from_secs_f64(x);
+    }
+    if let Some(x) = t.int("max_concurrency", 1, 100_000)? {
+        c.max_concurrency = x as usize;
+    }
+    let (lo, hi) = (
+        myriad_llm::client::MIN_REQUESTS_PER_SECOND,
+        myriad_llm::client::MAX_REQUESTS_PER_SECOND,
+    );
+    c.requests_per_second = t.f64_where(
+        "requests_per_second",
+        |x| (lo..=hi).contains(&x),
+        &format!("between {lo} and {hi}"),
+    )?;
+    if let Some(x) = t.int("max_retries", 0, 100)? {
+        c.max_retries = x as u32;
+    }
+    if let Some(b) = t.int("batch", 1, 100_000)? {
+        if b > 1 && c.api != Api::Completions {
+            return Err(t.error(
+                "batch",
+                "several prompts per request need api = \"completions\" (a chat request carries one conversation)",
+            ));
+        }
+        c.batch = b as usize;
+    }
+    Ok(())
+}
+
+/// `cache` and `mode`, checked without creating anything.
+fn cache(t: &mut Table, c: &mut LlmConfig, base_dir: &Path) -> Result<(), ScenarioError> {
+    c.cache = t.string("cache")?.map(|f| base_dir.join(f));
+    c.mode = match t.string("mode")? {
+        None if c.cache.is_some() => Mode::Record,
+        None => Mode::Live,
+        Some(m) => Mode::parse(&m).ok_or_else(|| t.error("mode", format!("'{m}': use live, record or replay")))?,
+    };
+    if c.mode != Mode::Live && c.cache.is_none() {
+        return Err(t.error("mode", "record and replay need cache = \"llm-cache.jsonl\""));
+    }
+    if let Some(path) = &c.cache {
+        check_cache_path(path, c.mode).map_err(|m| t.error("cache", m))?;
+    }
+    Ok(())
+}
+
+/// Can the cache file be used in `mode`? Checked without creating anything:
+/// an existing path must be a file (or a device such as /dev/full), replay
+/// needs it to exist, and record needs a folder it can be made in.
+fn check_cache_path(path: &Path, mode: myriad_llm::Mode) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(format!(
+            "{} is a folder; give a file name such as llm-cache.jsonl",
+            path.display()
+        )),
+        Ok(_) => Ok(()),
+        Err(_) if mode == Mode::Replay => Err(format!(
+            "{} does not exist: replay answers only from a recorded cache (record it first with mode = \"record\")",
+            path.display()
+        )),
+        Err(_) => {
+            // The nearest existing ancestor must be a folder we may write in.
+            let mut dir = path.parent();
+            while let Some(d) = dir {
+                let d = if d.as_os_str().is_empty() { Path::new(".") } else { d };
+                match std::fs::metadata(d) {
+                    Ok(m) if m.is_dir() && !m.permissions().readonly() => return Ok(()),
+                    Ok(m) if m.is_dir() => {
+                        return Err(format!(
+                            "cannot create {}: {} is read-only",
+                            path.display(),
+                            d.display()
+                        ))
+                    }
+                    Ok(_) => {
+                        return Err(format!(
+                            "cannot create {}: {} is not a folder",
+                            path.display(),
+                            d.display()
+                        ))
+                    }
+                    Err(_) => dir = d.parent(),
+                }
+            }
+            Err(format!("cannot create {}", path.display()))
+        }
+    }
+}

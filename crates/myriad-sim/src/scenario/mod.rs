@@ -1,0 +1,462 @@
+//! Scenario files: what to run, read from TOML and checked completely before
+//! anything runs or is written.
+
+mod behaviour;
+mod interventions;
+mod layers;
+mod overrides;
+mod population;
+
+use crate::toml_reader::{ScenarioError, Source, Table};
+use myriad_core::generators::DegreeDistribution;
+use myriad_core::model::ModelSpec;
+use myriad_core::params::{ParamSet, ParamValue};
+use myriad_core::population::ColumnType;
+use myriad_core::schedule::Schedule;
+use myriad_core::source::{SourceOptions, SourceSpec};
+use std::path::{Path, PathBuf};
+use toml_edit::Value;
+
+/// Where the agents come from.
+#[derive(Clone)]
+pub enum PopulationSource {
+    /// `size` agents with no attributes.
+    Synthetic(u32),
+    /// A registered population source (`synthetic = "nyc"`) and its options.
+    Source {
+        /// The source.
+        spec: &'static SourceSpec,
+        /// Its options, as the scenario gives them.
+        options: SourceOptions,
+    },
+    /// A CSV or Parquet file, with columns that must be present.
+    File {
+        /// Path (resolved against the scenario's folder).
+        path: PathBuf,
+        /// Required columns and their types.
+        columns: Vec<(String, ColumnType)>,
+    },
+}
+
+/// How a contact layer is made.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LayerKind {
+    /// Erdős–Rényi with a mean degree.
+    ErdosRenyi {
+        /// Mean degree.
+        mean_degree: f64,
+    },
+    /// Configuration model from a distribution.
+    Configuration(DegreeDistribution),
+    /// Configuration model from an explicit degree sequence.
+    DegreeSequence(Vec<u32>),
+    /// Random regular graph.
+    RandomRegular {
+        /// Degree of every node.
+        degree: u32,
+    },
+    /// Watts–Strogatz small world.
+    WattsStrogatz {
+        /// Ring neighbours (even).
+        k: u32,
+        /// Rewiring probability.
+        rewire: f64,
+    },
+    /// Barabási–Albert preferential attachment.
+    BarabasiAlbert {
+        /// Edges per new node.
+        m: u32,
+    },
+    /// Fully connected groups with a size distribution.
+    Groups {
+        /// Relative weight of size 1, 2, ...
+        size_weights: Vec<f64>,
+    },
+    /// Fully connected groups given by an integer population column.
+    GroupsByColumn {
+        /// Column name (negative values: in no group).
+        column: String,
+    },
+    /// An edge list file.
+    EdgeList {
+        /// Path (resolved against the scenario's folder).
+        path: PathBuf,
+    },
+    /// Homogeneous mixing.
+    WellMixed,
+}
+
+/// A layer as declared.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerSpec {
+    /// Unique name.
+    pub name: String,
+    /// Base weight.
+    pub weight: f64,
+    /// Generator.
+    pub kind: LayerKind,
+    /// Key path and line, for errors found while building it.
+    pub origin: (String, Option<usize>),
+}
+
+/// Output switches.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputSpec {
+    /// Write `timeseries.parquet`.
+    pub parquet: bool,
+    /// Write `timeseries.png`.
+    pub plot: bool,
+}
+
+/// Decisions asked of an LLM per archetype (`[behaviour] provider = "llm"`
+/// with an `[llm]` table).
+#[derive(Clone, Debug)]
+pub struct BehaviourSpec {
+    /// The client settings.
+    pub llm: myriad_llm::LlmConfig,
+    /// Samples per group and decision period.
+    pub samples: u32,
+    /// Rounds of re-asking unreadable answers.
+    pub reasks: u32,
+    /// Weight of the previous period's probability.
+    pub smoothing: f64,
+    /// Probability for a group with no readable answer (`None`: the model's rule).
+    pub fallback: Option<f64>,
+    /// Per agent instead of per archetype: `Some(memory turns)`.
+    pub per_agent: Option<usize>,
+    /// Largest population per-agent mode accepts.
+    pub max_agents: u32,
+    /// The decisions asked.
+    pub decisions: Vec<DecisionSpec>,
+}
+
+/// One decision asked of the LLM.
+#[derive(Clone, Debug)]
+pub struct DecisionSpec {
+    /// Decision name (as the model asks).
+    pub name: String,
+    /// The prompt.
+    pub template: myriad_llm::Template,
+    /// Memory entry written after each answer (per-agent mode).
+    pub remember: Option<myriad_llm::Template>,
+    /// The answer the model expects.
+    pub answer: myriad_llm::AnswerKind,
+}
+
+/// A fully checked scenario.
+#[derive(Clone)]
+pub struct Scenario {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// Name (defaults to the file stem), used for the output folder.
+    pub name: String,
+    /// The model.
+    pub model: &'static ModelSpec,
+    /// Run seed.
+    pub seed: u64,
+    /// Number of steps.
+    pub steps: u32,
+    /// Population source.
+    pub population: PopulationSource,
+    /// Parameters with defaults filled in.
+    pub params: ParamSet,
+    /// Contact layers.
+    pub layers: Vec<LayerSpec>,
+    /// Interventions.
+    pub schedule: Schedule,
+    /// Outputs.
+    pub output: OutputSpec,
+    /// Decisions from an LLM instead of the model's rule (`None`: the rule).
+    pub behaviour: Option<BehaviourSpec>,
+    /// The scenario as resolved (after `--set`), as JSON for `summary.json`
+    /// (credentials in endpoint URLs masked).
+    pub resolved: serde_json::Value,
+    /// Memory the run may use, in GB (`[limits] memory_gb`; default 90% of
+    /// the machine's).
+    pub memory_gb: f64,
+}
+
+/// Command-line changes to a scenario.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `key.path=value` assignments.
+    pub set: Vec<String>,
+    /// Replaces `seed`.
+    pub seed: Option<u64>,
+}
+
+/// Read and check a scenario file.
+pub fn load(file: &Path, overrides: &Overrides) -> Result<Scenario, ScenarioError> {
+    parse(file, &read(file)?, overrides)
+}
+
+/// Largest scenario file read: scenarios are a few kilobytes; anything near
+/// this is not one (and `/dev/zero` would otherwise be read forever).
+pub const MAX_SCENARIO_BYTES: u64 = 4 * 1024 * 1024;
+
+fn read(file: &Path) -> Result<String, ScenarioError> {
+    use std::io::Read;
+    let err = |line: Option<usize>, message: String| ScenarioError {
+        file: file.to_path_buf(),
+        line,
+        key: String::new(),
+        message,
+    };
+    let f = std::fs::File::open(file).map_err(|e| err(None, format!("cannot read the scenario file: {e}")))?;
+    if f.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(err(None, "is a folder, not a scenario file".into()));
+    }
+    let mut bytes = Vec::new();
+    f.take(MAX_SCENARIO_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| err(None, format!("cannot read the scenario file: {e}")))?;
+    if bytes.len() as u64 > MAX_SCENARIO_BYTES {
+        return Err(err(
+            None,
+            format!(
+                "larger than {} MB: not a scenario file",
+                MAX_SCENARIO_BYTES / 1024 / 1024
+            ),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = good.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+        err(
+            Some(line),
+            format!("column {column}: not UTF-8 text (save the scenario as UTF-8)"),
+        )
+    })
+}
+
+/// The scenario file after `--set` and `--seed`, as an editable document:
+/// for commands that write a changed scenario (`calibrate`).
+pub fn resolved_document(file: &Path, overrides: &Overrides) -> Result<toml_edit::DocumentMut, ScenarioError> {
+    overrides::apply_overrides(file, &read(file)?, overrides).map(|(doc, _)| doc)
+}
+
+/// The head of a scenario: its model, name, seed and steps.
+struct Head {
+    model: &'static ModelSpec,
+    name: String,
+    seed: u64,
+    steps: u32,
+}
+
+fn parse_head(root: &mut Table, file: &Path) -> Result<Head, ScenarioError> {
+    let model_name = root
+        .string("model")?
+        .ok_or_else(|| root.error_here("missing key 'model' (see `myriad models`)"))?;
+    let model = myriad_models::find(&model_name).ok_or_else(|| {
+        let names: Vec<&str> = myriad_models::MODELS.iter().map(|m| m.name).collect();
+        root.error(
+            "model",
+            format!("unknown model '{model_name}' (known models: {})", names.join(", ")),
+        )
+    })?;
+    let name = match root.string("name")? {
+        Some(n) if !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) => n,
+        Some(_) => {
+            return Err(root.error(
+                "name",
+                "must be non-empty and use only letters, digits, '-', '_' and '.'",
+            ))
+        }
+        None => file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("scenario")
+            .to_string(),
+    };
+    root.string("description")?;
+    let seed = root.int("seed", 0, i64::MAX)?.unwrap_or(0) as u64;
+    let steps = root
+        .int("steps", 1, u32::MAX as i64)?
+        .ok_or_else(|| root.error_here("missing key 'steps' (number of steps to simulate)"))? as u32;
+    Ok(Head {
+        model,
+        name,
+        seed,
+        steps,
+    })
+}
+
+/// `[params]`: the model's parameters, defaults filled in.
+fn parse_params(root: &mut Table, model: &ModelSpec) -> Result<ParamSet, ScenarioError> {
+    let mut params = ParamSet::defaults((model.params)());
+    let Some(t) = root.table("params")? else {
+        return Ok(params);
+    };
+    let keys = t.keys();
+    for k in &keys {
+        let item = t.raw(k).expect("key listed by the table");
+        let value = match item.as_value() {
+            Some(Value::Integer(i)) => ParamValue::Number(*i.value() as f64),
+            Some(Value::Float(f)) => ParamValue::Number(*f.value()),
+            Some(Value::String(s)) => ParamValue::Choice(s.value().clone()),
+            _ => return Err(t.error(k, "must be a number or a string")),
+        };
+        params
+            .set(k, value)
+            .map_err(|e| t.error(k, format!("{e}; see `myriad describe {}`", model.name)))?;
+    }
+    for group in model.exclusive {
+        let set: Vec<&str> = group.iter().copied().filter(|g| keys.iter().any(|k| k == g)).collect();
+        if set.len() > 1 {
+            return Err(t.error(set[1], format!("set only one of {}", group.join(", "))));
+        }
+    }
+    Ok(params)
+}
+
+/// `[limits] memory_gb`, or the machine's default.
+fn parse_limits(root: &mut Table) -> Result<f64, ScenarioError> {
+    let v = match root.table("limits")? {
+        None => None,
+        Some(mut t) => {
+            let v = t.f64_where("memory_gb", |x| x > 0.0, "a number of gigabytes > 0")?;
+            t.finish()?;
+            v
+        }
+    };
+    Ok(v.unwrap_or_else(crate::resources::default_limit_gb))
+}
+
+/// Refuse a scenario too large for the memory limit, when its size is
+/// known before anything is read: generated populations and registered
+/// sources (files are checked once read).
+fn check_memory(
+    src: &Source,
+    population: &PopulationSource,
+    layers: &[LayerSpec],
+    memory_gb: f64,
+) -> Result<(), ScenarioError> {
+    let agents = match population {
+        PopulationSource::Synthetic(n) => *n as f64,
+        PopulationSource::Source { spec, options } => (spec.max_agents)(options),
+        PopulationSource::File { .. } => return Ok(()),
+    };
+    crate::resources::check(&crate::resources::estimate(agents, layers), memory_gb)
+        .map_err(|m| src.error(None, "population", m))
+}
+
+/// `[output]` switches.
+fn parse_output(root: &mut Table) -> Result<OutputSpec, ScenarioError> {
+    let Some(mut t) = root.table("output")? else {
+        return Ok(OutputSpec {
+            parquet: true,
+            plot: true,
+        });
+    };
+    let o = OutputSpec {
+        parquet: t.bool("parquet")?.unwrap_or(true),
+        plot: t.bool("plot")?.unwrap_or(true),
+    };
+    t.finish()?;
+    Ok(o)
+}
+
+/// Check a scenario given as text (`file` is used for messages and relative
+/// paths): after `--set`, table by table in file order of meaning.
+pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario, ScenarioError> {
+    let plain_err = |line: Option<usize>, message: String| ScenarioError {
+        file: file.to_path_buf(),
+        line,
+        key: String::new(),
+        message,
+    };
+    // Apply --set on an editable copy, then re-parse for spans.
+    let (doc, overridden) = overrides::apply_overrides(file, text, overrides)?;
+    let text = doc.to_string();
+    let parsed = toml_edit::Document::parse(text.as_str()).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        plain_err(line, format!("invalid TOML: {}", e.message().trim()))
+    })?;
+    let src = Source {
+        file,
+        text: &text,
+        overridden: &overridden,
+    };
+    let mut root = Table::root(&src, parsed.as_item());
+    let base_dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let head = parse_head(&mut root, file)?;
+    let population = population::parse(&mut root, &base_dir)?;
+    let params = parse_params(&mut root, head.model)?;
+    let layers = layers::parse(&mut root, head.model, &base_dir, &population, file)?;
+    let schedule = interventions::parse(&mut root, &params, &layers)?;
+    let behaviour = behaviour::parse(&mut root, head.model, &base_dir)?;
+    let memory_gb = parse_limits(&mut root)?;
+    check_memory(&src, &population, &layers, memory_gb)?;
+    let output = parse_output(&mut root)?;
+    root.finish()?;
+    let mut resolved: serde_json::Value =
+        toml::from_str(&text).map_err(|e| plain_err(None, format!("invalid TOML: {e}")))?;
+    mask_endpoints(&mut resolved);
+    Ok(Scenario {
+        file: file.to_path_buf(),
+        name: head.name,
+        model: head.model,
+        seed: head.seed,
+        steps: head.steps,
+        population,
+        params,
+        layers,
+        schedule,
+        output,
+        behaviour,
+        resolved,
+        memory_gb,
+    })
+}
+
+/// Replace credentials in `llm.endpoint(s)` of the resolved scenario, which
+/// goes into `summary.json`.
+fn mask_endpoints(resolved: &mut serde_json::Value) {
+    let Some(llm) = resolved.get_mut("llm").and_then(|v| v.as_object_mut()) else {
+        return;
+    };
+    for (key, v) in llm.iter_mut() {
+        if key != "endpoint" && key != "endpoints" {
+            continue;
+        }
+        match v {
+            serde_json::Value::String(u) => *u = myriad_llm::display_url(u),
+            serde_json::Value::Array(list) => {
+                for e in list.iter_mut() {
+                    if let serde_json::Value::String(u) = e {
+                        *u = myriad_llm::display_url(u);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Checks of layer parameters against the population size: (layer index, key, message).
+pub fn check_sizes(layers: &[LayerSpec], n: u32) -> Result<(), (usize, &'static str, String)> {
+    for (i, l) in layers.iter().enumerate() {
+        let too_big = |key, what: f64| Err((i, key, format!("{what} is too large for a population of {n} agents")));
+        match &l.kind {
+            LayerKind::ErdosRenyi { mean_degree } if *mean_degree >= n as f64 => {
+                return too_big("mean_degree", *mean_degree)
+            }
+            LayerKind::Configuration(d) if d.mean() >= n as f64 => return too_big("mean", d.mean()),
+            LayerKind::RandomRegular { degree } if *degree >= n => return too_big("degree", *degree as f64),
+            LayerKind::WattsStrogatz { k, .. } if *k >= n => return too_big("k", *k as f64),
+            LayerKind::BarabasiAlbert { m } if *m >= n => return too_big("m", *m as f64),
+            LayerKind::DegreeSequence(d) if d.len() != n as usize => {
+                return Err((
+                    i,
+                    "degrees",
+                    format!("lists {} degrees but the population has {n} agents", d.len()),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
