@@ -390,9 +390,8 @@ impl Harness<'_> {
     }
 }
 
-/// Run the calibration and write the output folder.
-pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
-    let wall = Instant::now();
+/// Refuse options that cannot work, before anything is built.
+fn check_options(o: &CalibrateOptions) -> Result<()> {
     if o.seeds == 0 {
         bail!(InputError("--seeds must be at least 1".into()));
     }
@@ -402,11 +401,12 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
     if !(o.param_max > 0.0 && o.param_max.is_finite()) {
         bail!(InputError("--param-max must be a positive number".into()));
     }
-    let overrides = Overrides {
-        set: o.set.clone(),
-        seed: o.seed,
-    };
-    let s = scenario::load(&o.scenario, &overrides)?;
+    Ok(())
+}
+
+/// The scenario, the observed series cut to the weeks fitted, and their number.
+fn load_target(o: &CalibrateOptions, overrides: &Overrides) -> Result<(Scenario, Observed, u32)> {
+    let s = scenario::load(&o.scenario, overrides)?;
     let spec_err = |name: &str| {
         InputError(format!(
             "model '{}' has no parameter '{name}' (see `myriad describe {}`)",
@@ -429,46 +429,22 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
         )));
     }
     observed.values.truncate(weeks as usize);
+    Ok((s, observed, weeks))
+}
 
+/// The harness on the built population and layers, with the metric compared.
+fn harness<'a>(
+    s: &'a Scenario,
+    o: &CalibrateOptions,
+    observed: &Observed,
+    stop: Arc<AtomicBool>,
+) -> Result<Harness<'a>> {
     let pool = crate::simulation::pool(o.threads)?;
-    let population = pool.install(|| build::population(&s))?;
-    let (layers, reports) = pool.install(|| build::layers(&s, &population))?;
-    let n = population.size();
-    let info = BuildInfo {
-        agents: n,
-        layers: reports,
-        population_seconds: 0.0,
-        layer_seconds: 0.0,
-    };
-    let mut h = Harness {
-        s: &s,
-        population,
-        layers,
-        pool,
-        info,
-        metric: 0,
-        param: o.param.clone(),
-        initial: o.initial.clone(),
-        seeds: {
-            crate::ensemble::check_seeds(s.seed, o.seeds)?;
-            (0..o.seeds as u64).map(|k| s.seed + k).collect()
-        },
-        observed: observed.values.clone(),
-        param_max: o.param_max,
-        smoothness: o.smoothness,
-        evaluations: 0,
-        stop,
-    };
-    let (i_lo, i_hi) = o.initial_range.unwrap_or((1.0, (n as f64 / 100.0).round().max(10.0)));
-    if !(i_lo >= 0.0 && i_hi >= i_lo && i_hi <= n as f64) {
-        bail!(InputError(format!(
-            "--initial-range needs 0 <= LOW <= HIGH <= {n} (the number of agents)"
-        )));
-    }
-    let probe = h.models(i_lo)?;
-    let metrics = probe[0].metrics().to_vec();
-    drop(probe);
-    h.metric = metrics.iter().position(|m| m.name == observed.metric).ok_or_else(|| {
+    let population = pool.install(|| build::population(s))?;
+    let (layers, reports) = pool.install(|| build::layers(s, &population))?;
+    crate::ensemble::check_seeds(s.seed, o.seeds)?;
+    let metrics = (s.model.metrics)();
+    let metric = metrics.iter().position(|m| m.name == observed.metric).ok_or_else(|| {
         let names: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
         InputError(format!(
             "model '{}' has no metric '{}' (metrics: {})",
@@ -477,6 +453,79 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
             names.join(", ")
         ))
     })?;
+    Ok(Harness {
+        s,
+        info: BuildInfo {
+            agents: population.size(),
+            layers: reports,
+            population_seconds: 0.0,
+            layer_seconds: 0.0,
+        },
+        population,
+        layers,
+        pool,
+        metric,
+        param: o.param.clone(),
+        initial: o.initial.clone(),
+        seeds: (0..o.seeds as u64).map(|k| s.seed + k).collect(),
+        observed: observed.values.clone(),
+        param_max: o.param_max,
+        smoothness: o.smoothness,
+        evaluations: 0,
+        stop,
+    })
+}
+
+/// The fit: the weekly values for the scenario's initial count, or (with
+/// `--initial`) the best initial count in `range`, searched on a log scale.
+fn search(h: &mut Harness, o: &CalibrateOptions, range: (f64, f64), weeks: u32) -> Result<Fit> {
+    let Some(name) = &o.initial else {
+        return h.fit(h.s.params.num(&o.param));
+    };
+    // Log scale: the count matters relatively. Candidates are whole
+    // agents; repeated ones are looked up, not re-run.
+    let (l_lo, l_hi) = ((range.0 + 1.0).ln(), (range.1 + 1.0).ln());
+    let mut tried: Vec<Fit> = Vec::new();
+    minimise(l_lo, l_hi, 9, 8, |x| {
+        let count = (x.exp() - 1.0).round().max(0.0);
+        if let Some(t) = tried.iter().find(|t| t.initial == count) {
+            return Ok((t.objective, ()));
+        }
+        let f = h.fit(count)?;
+        eprintln!(
+            "  {name} = {count}: rmsle {:.4}, objective {:.5}",
+            (f.loss / weeks as f64).sqrt(),
+            f.objective
+        );
+        let objective = f.objective;
+        tried.push(f);
+        Ok((objective, ()))
+    })?;
+    tried.sort_by(|a, b| {
+        a.objective
+            .total_cmp(&b.objective)
+            .then(a.initial.total_cmp(&b.initial))
+    });
+    Ok(tried.swap_remove(0))
+}
+
+/// Run the calibration and write the output folder.
+pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
+    let wall = Instant::now();
+    check_options(o)?;
+    let overrides = Overrides {
+        set: o.set.clone(),
+        seed: o.seed,
+    };
+    let (s, observed, weeks) = load_target(o, &overrides)?;
+    let mut h = harness(&s, o, &observed, stop)?;
+    let n = h.population.size();
+    let range = o.initial_range.unwrap_or((1.0, (n as f64 / 100.0).round().max(10.0)));
+    if !(range.0 >= 0.0 && range.1 >= range.0 && range.1 <= n as f64) {
+        bail!(InputError(format!(
+            "--initial-range needs 0 <= LOW <= HIGH <= {n} (the number of agents)"
+        )));
+    }
     let out = o.out.create(o.force, "calibrate")?;
     eprintln!(
         "calibrating {} weekly values of '{}'{} to {} weeks of {} ({} agents, {} seed{})",
@@ -489,127 +538,140 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
         o.seeds,
         if o.seeds == 1 { "" } else { "s" }
     );
-
-    let fit = match &o.initial {
-        None => h.fit(s.params.num(&o.param))?,
-        Some(name) => {
-            // Log scale: the count matters relatively. Candidates are whole
-            // agents; repeated ones are looked up, not re-run.
-            let (l_lo, l_hi) = ((i_lo + 1.0).ln(), (i_hi + 1.0).ln());
-            let mut tried: Vec<Fit> = Vec::new();
-            minimise(l_lo, l_hi, 9, 8, |x| {
-                let count = (x.exp() - 1.0).round().max(0.0);
-                if let Some(t) = tried.iter().find(|t| t.initial == count) {
-                    return Ok((t.objective, ()));
-                }
-                let f = h.fit(count)?;
-                eprintln!(
-                    "  {name} = {count}: rmsle {:.4}, objective {:.5}",
-                    (f.loss / weeks as f64).sqrt(),
-                    f.objective
-                );
-                let objective = f.objective;
-                tried.push(f);
-                Ok((objective, ()))
-            })?;
-            tried.sort_by(|a, b| {
-                a.objective
-                    .total_cmp(&b.objective)
-                    .then(a.initial.total_cmp(&b.initial))
-            });
-            tried.swap_remove(0)
-        }
-    };
-    let rmsle = (fit.loss / weeks as f64).sqrt();
-
-    // Outputs: the table, the fitted scenario, a summary and a plot.
-    let mut table = format!("week,first_step,last_step,observed,fitted,{}\n", o.param);
-    for w in 0..weeks as usize {
-        table.push_str(&format!(
-            "{w},{},{},{},{},{}\n",
-            7 * w + 1,
-            7 * w + 7,
-            observed.values[w],
-            fit.simulated[w],
-            fit.values[w]
-        ));
-    }
-    let csv_path = out.join("calibration.csv");
-    std::fs::write(&csv_path, table).with_context(|| format!("writing {}", csv_path.display()))?;
-
+    let fit = search(&mut h, o, range, weeks)?;
     let fitted_path = out.join("fitted.toml");
     write_fitted_scenario(&o.scenario, &overrides, o, &fit, &fitted_path)?;
+    let report = Report {
+        o,
+        s: &s,
+        observed: &observed,
+        fit: &fit,
+        evaluations: h.evaluations,
+        seeds: &h.seeds,
+        wall,
+        fitted_path: &fitted_path,
+    };
+    report.write(&out)?;
+    report.print();
+    Ok(())
+}
 
-    plot::chart_png(
-        &out.join("fit.png"),
-        &format!("{}: weekly {} fitted to {}", s.name, observed.metric, observed.label),
-        "week",
-        "per week",
-        &[
-            plot::Series {
-                label: "observed".into(),
-                points: observed
-                    .values
-                    .iter()
-                    .enumerate()
-                    .map(|(w, &v)| (w as f64, v))
-                    .collect(),
-                band: Vec::new(),
-                markers: true,
-                colour: None,
-            },
-            plot::Series::line(
-                format!("fitted model ({})", observed.metric),
-                fit.simulated.iter().enumerate().map(|(w, &v)| (w as f64, v)).collect(),
+/// A finished calibration, for its files and its console table.
+struct Report<'a> {
+    o: &'a CalibrateOptions,
+    s: &'a Scenario,
+    observed: &'a Observed,
+    fit: &'a Fit,
+    evaluations: u64,
+    seeds: &'a [u64],
+    wall: Instant,
+    fitted_path: &'a Path,
+}
+
+impl Report<'_> {
+    fn rmsle(&self) -> f64 {
+        (self.fit.loss / self.fit.values.len().max(1) as f64).sqrt()
+    }
+
+    /// `calibration.csv`, `fit.png` and `calibration.json`.
+    fn write(&self, out: &Path) -> Result<()> {
+        let (o, observed, fit) = (self.o, self.observed, self.fit);
+        let mut table = format!("week,first_step,last_step,observed,fitted,{}\n", o.param);
+        for w in 0..fit.values.len() {
+            table.push_str(&format!(
+                "{w},{},{},{},{},{}\n",
+                7 * w + 1,
+                7 * w + 7,
+                observed.values[w],
+                fit.simulated[w],
+                fit.values[w]
+            ));
+        }
+        let csv_path = out.join("calibration.csv");
+        std::fs::write(&csv_path, table).with_context(|| format!("writing {}", csv_path.display()))?;
+        plot::chart_png(
+            &out.join("fit.png"),
+            &format!(
+                "{}: weekly {} fitted to {}",
+                self.s.name, observed.metric, observed.label
             ),
-        ],
-    )?;
-    let summary = json!({
-        "myriad_version": env!("CARGO_PKG_VERSION"),
-        "scenario_file": o.scenario.display().to_string(),
-        "model": s.model.name,
-        "observed": observed.label,
-        "metric": observed.metric,
-        "weeks": weeks,
-        "seeds": h.seeds,
-        "param": o.param,
-        "fitted_values": fit.values,
-        "initial_param": o.initial,
-        "fitted_initial": o.initial.as_ref().map(|_| fit.initial),
-        "loss": "sum over weeks of (ln(1 + fitted) - ln(1 + observed))^2",
-        "loss_value": fit.loss,
-        "smoothness": o.smoothness,
-        "objective": "loss + smoothness x sum over weeks of (ln(0.1 + value) - ln(0.1 + previous value))^2",
-        "objective_value": fit.objective,
-        "rmsle": rmsle,
-        "observed_values": observed.values,
-        "fitted_series": fit.simulated,
-        "evaluations": h.evaluations,
-        "threads": o.threads,
-        "wall_seconds": wall.elapsed().as_secs_f64(),
-        "fitted_scenario": fitted_path.display().to_string(),
-    });
-    let json_path = out.join("calibration.json");
-    std::fs::write(&json_path, serde_json::to_string_pretty(&summary)? + "\n")
-        .with_context(|| format!("writing {}", json_path.display()))?;
+            "week",
+            "per week",
+            &[
+                plot::Series {
+                    markers: true,
+                    ..plot::Series::line(
+                        "observed",
+                        observed
+                            .values
+                            .iter()
+                            .enumerate()
+                            .map(|(w, &v)| (w as f64, v))
+                            .collect(),
+                    )
+                },
+                plot::Series::line(
+                    format!("fitted model ({})", observed.metric),
+                    fit.simulated.iter().enumerate().map(|(w, &v)| (w as f64, v)).collect(),
+                ),
+            ],
+        )?;
+        let json_path = out.join("calibration.json");
+        std::fs::write(&json_path, serde_json::to_string_pretty(&self.summary())? + "\n")
+            .with_context(|| format!("writing {}", json_path.display()))
+    }
 
-    println!("week  observed    fitted  {}", o.param);
-    for w in 0..weeks as usize {
+    fn summary(&self) -> serde_json::Value {
+        let (o, observed, fit) = (self.o, self.observed, self.fit);
+        json!({
+            "myriad_version": env!("CARGO_PKG_VERSION"),
+            "scenario_file": o.scenario.display().to_string(),
+            "model": self.s.model.name,
+            "observed": observed.label,
+            "metric": observed.metric,
+            "weeks": fit.values.len(),
+            "seeds": self.seeds,
+            "param": o.param,
+            "fitted_values": fit.values,
+            "initial_param": o.initial,
+            "fitted_initial": o.initial.as_ref().map(|_| fit.initial),
+            "loss": "sum over weeks of (ln(1 + fitted) - ln(1 + observed))^2",
+            "loss_value": fit.loss,
+            "smoothness": o.smoothness,
+            "objective": "loss + smoothness x sum over weeks of (ln(0.1 + value) - ln(0.1 + previous value))^2",
+            "objective_value": fit.objective,
+            "rmsle": self.rmsle(),
+            "observed_values": observed.values,
+            "fitted_series": fit.simulated,
+            "evaluations": self.evaluations,
+            "threads": o.threads,
+            "wall_seconds": self.wall.elapsed().as_secs_f64(),
+            "fitted_scenario": self.fitted_path.display().to_string(),
+        })
+    }
+
+    /// The weekly table and the fit's error on standard output.
+    fn print(&self) {
+        let (o, observed, fit) = (self.o, self.observed, self.fit);
+        println!("week  observed    fitted  {}", o.param);
+        for w in 0..fit.values.len() {
+            println!(
+                "{w:>4}  {:>8.0}  {:>8.1}  {:.3}",
+                observed.values[w], fit.simulated[w], fit.values[w]
+            );
+        }
+        if let Some(name) = &o.initial {
+            println!("{name} = {}", fit.initial);
+        }
         println!(
-            "{w:>4}  {:>8.0}  {:>8.1}  {:.3}",
-            observed.values[w], fit.simulated[w], fit.values[w]
+            "rmsle {:.4} over {} weeks ({} week-long evaluations, {:.1} s); fitted scenario: {}",
+            self.rmsle(),
+            fit.values.len(),
+            self.evaluations,
+            self.wall.elapsed().as_secs_f64(),
+            self.fitted_path.display()
         );
     }
-    if let Some(name) = &o.initial {
-        println!("{name} = {}", fit.initial);
-    }
-    println!(
-        "rmsle {rmsle:.4} over {weeks} weeks ({} week-long evaluations, {:.1} s); fitted scenario: {}",
-        h.evaluations,
-        wall.elapsed().as_secs_f64(),
-        fitted_path.display()
-    );
-    Ok(())
 }
 
 /// The scenario with the fitted values: `params.<initial>` set and one

@@ -13,12 +13,12 @@ use crate::build::InputError;
 use crate::ensemble::{self, Runs};
 use crate::outcomes::{outcomes, reduce, Outcome, Reduce};
 use crate::plot;
-use crate::scenario::{self, Overrides};
+use crate::scenario::{self, Overrides, Scenario};
 use anyhow::{bail, Context, Result};
 use myriad_core::metrics::MetricKind;
 use serde_json::json;
 use statrs::distribution::{ContinuousCDF, StudentsT};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -57,8 +57,9 @@ pub fn mean_interval(d: &[f64]) -> (f64, f64, f64) {
     (mean, mean - half, mean + half)
 }
 
-/// Run both arms and write the comparison.
-pub fn run(o: &CounterfactualOptions, stop: Arc<AtomicBool>) -> Result<()> {
+/// Check both arms' scenarios before anything runs; returns the baseline
+/// and the counterfactual's `--set` list.
+fn load_arms(o: &CounterfactualOptions) -> Result<(Scenario, Vec<String>)> {
     if o.runs == 0 {
         bail!(InputError("--runs must be at least 1".into()));
     }
@@ -67,13 +68,14 @@ pub fn run(o: &CounterfactualOptions, stop: Arc<AtomicBool>) -> Result<()> {
             "give at least one --change KEY.PATH=VALUE (what differs in the counterfactual)".into()
         ));
     }
-    let overrides = Overrides {
-        set: o.set.clone(),
-        seed: o.seed,
-    };
-    let base = scenario::load(&o.scenario, &overrides)?;
+    let base = scenario::load(
+        &o.scenario,
+        &Overrides {
+            set: o.set.clone(),
+            seed: o.seed,
+        },
+    )?;
     let changed_set: Vec<String> = o.set.iter().chain(&o.change).cloned().collect();
-    // Check the counterfactual scenario before anything runs.
     scenario::load(
         &o.scenario,
         &Overrides {
@@ -81,31 +83,34 @@ pub fn run(o: &CounterfactualOptions, stop: Arc<AtomicBool>) -> Result<()> {
             seed: o.seed,
         },
     )?;
-    let kinds: Vec<MetricKind> = (base.model.metrics)().iter().map(|m| m.kind).collect();
     crate::ensemble::check_seeds(base.seed, o.runs)?;
-    let out = o.out.create(o.force, "counterfactual")?;
-    let arms: [(&str, &[String]); 2] = [("baseline", &o.set), ("counterfactual", &changed_set)];
-    for (arm, _) in arms {
-        let dir = out.join(arm);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        crate::outdir::mark(&dir, "counterfactual-arm")?;
-    }
+    Ok((base, changed_set))
+}
+
+/// Run the pairs (both arms on seed `base + k`) until done or stopped.
+fn run_pairs(
+    o: &CounterfactualOptions,
+    base_seed: u64,
+    out: &Path,
+    arms: [(&str, &[String]); 2],
+    stop: &Arc<AtomicBool>,
+) -> Result<[Runs; 2]> {
     let mut results: [Runs; 2] = std::array::from_fn(|_| Runs {
         header: Vec::new(),
         rows: Vec::new(),
         seeds: Vec::new(),
     });
-    'pairs: for k in 0..o.runs as u64 {
-        let seed = base.seed + k;
+    for k in 0..o.runs as u64 {
+        let seed = base_seed + k;
         eprintln!("pair {}/{} (seed {seed})", k + 1, o.runs);
         let mut pair = Vec::with_capacity(2);
         for (arm, set) in arms {
             let dir = out.join(arm).join("runs").join(format!("seed-{seed}"));
-            match ensemble::run_one(&o.scenario, set, seed, &dir, o.threads, &stop)? {
+            match ensemble::run_one(&o.scenario, set, seed, &dir, o.threads, stop)? {
                 Some(r) => pair.push(r),
                 None => {
                     eprintln!("interrupted: comparing the {k} completed pairs");
-                    break 'pairs;
+                    return Ok(results);
                 }
             }
         }
@@ -115,20 +120,16 @@ pub fn run(o: &CounterfactualOptions, stop: Arc<AtomicBool>) -> Result<()> {
             runs.seeds.push(seed);
         }
     }
-    let [baseline, counterfactual] = &results;
-    if baseline.rows.is_empty() {
-        bail!("no pair of runs completed");
-    }
-    for (arm, runs) in ["baseline", "counterfactual"].iter().zip(&results) {
-        let path = out.join(arm).join("ensemble.csv");
-        std::fs::write(&path, ensemble::bands_csv(runs)).with_context(|| format!("writing {}", path.display()))?;
-    }
+    Ok(results)
+}
 
-    let list = outcomes(&baseline.header, &kinds);
+/// Per outcome: the arms' means, the paired difference's mean and 95%
+/// interval and its 5-95% range; as `difference.csv` text and as JSON.
+fn compare(list: &[Outcome], baseline: &Runs, counterfactual: &Runs) -> (String, Vec<serde_json::Value>) {
     let mut table =
         String::from("outcome,baseline_mean,counterfactual_mean,difference_mean,difference_ci95_low,difference_ci95_high,difference_p05,difference_p95\n");
     let mut report = Vec::new();
-    for out in &list {
+    for out in list {
         let b: Vec<f64> = baseline.rows.iter().map(|r| reduce(r, out)).collect();
         let c: Vec<f64> = counterfactual.rows.iter().map(|r| reduce(r, out)).collect();
         let mut d: Vec<f64> = b.iter().zip(&c).map(|(x, y)| y - x).collect();
@@ -147,6 +148,31 @@ pub fn run(o: &CounterfactualOptions, stop: Arc<AtomicBool>) -> Result<()> {
             "difference_p05_p95": [p05, p95],
         }));
     }
+    (table, report)
+}
+
+/// Run both arms and write the comparison.
+pub fn run(o: &CounterfactualOptions, stop: Arc<AtomicBool>) -> Result<()> {
+    let (base, changed_set) = load_arms(o)?;
+    let kinds: Vec<MetricKind> = (base.model.metrics)().iter().map(|m| m.kind).collect();
+    let out = o.out.create(o.force, "counterfactual")?;
+    let arms: [(&str, &[String]); 2] = [("baseline", &o.set), ("counterfactual", &changed_set)];
+    for (arm, _) in arms {
+        let dir = out.join(arm);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        crate::outdir::mark(&dir, "counterfactual-arm")?;
+    }
+    let results = run_pairs(o, base.seed, &out, arms, &stop)?;
+    let [baseline, counterfactual] = &results;
+    if baseline.rows.is_empty() {
+        bail!("no pair of runs completed");
+    }
+    for (arm, runs) in ["baseline", "counterfactual"].iter().zip(&results) {
+        let path = out.join(arm).join("ensemble.csv");
+        std::fs::write(&path, ensemble::bands_csv(runs)).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let list = outcomes(&baseline.header, &kinds);
+    let (table, report) = compare(&list, baseline, counterfactual);
     let path = out.join("difference.csv");
     std::fs::write(&path, table).with_context(|| format!("writing {}", path.display()))?;
     let summary = json!({
@@ -180,15 +206,21 @@ pub fn run(o: &CounterfactualOptions, stop: Arc<AtomicBool>) -> Result<()> {
             ],
         )?;
     }
+    print_headline(&list, &kinds, &report);
+    println!(
+        "{} paired runs; every outcome in {}",
+        baseline.rows.len(),
+        out.join("difference.csv").display()
+    );
+    Ok(())
+}
 
-    // The headline: outcomes of the model's first metrics.
-    let headline: Vec<&Outcome> = list
-        .iter()
-        .filter(|x| {
-            x.column <= 8
-                && !(x.kind == Reduce::Final && matches!(kinds[x.column - 1], MetricKind::Value | MetricKind::Fraction))
-        })
-        .collect();
+/// The outcomes of the model's first metrics, on standard output.
+fn print_headline(list: &[Outcome], kinds: &[MetricKind], report: &[serde_json::Value]) {
+    let headline = list.iter().filter(|x| {
+        x.column <= 8
+            && !(x.kind == Reduce::Final && matches!(kinds[x.column - 1], MetricKind::Value | MetricKind::Fraction))
+    });
     println!(
         "{:<28} {:>14} {:>14} {:>14}  95% interval",
         "outcome", "baseline", "counterfactual", "difference"
@@ -210,12 +242,6 @@ pub fn run(o: &CounterfactualOptions, stop: Arc<AtomicBool>) -> Result<()> {
             fmt(ci[1].as_f64().unwrap_or(f64::NAN)),
         );
     }
-    println!(
-        "{} paired runs; every outcome in {}",
-        baseline.rows.len(),
-        out.join("difference.csv").display()
-    );
-    Ok(())
 }
 
 fn fmt(x: f64) -> String {
