@@ -82,185 +82,20 @@ impl Csr {
     /// removing self-loops and merging duplicate edges. Runs in parallel; the
     /// result does not depend on the thread count because each row is sorted.
     pub fn from_edges(n: u32, edges: EdgeList) -> Result<(Csr, BuildReport), CsrError> {
-        let n_us = n as usize;
         let m = edges.len();
-        let max_id = edges
-            .ends
-            .par_chunks(1 << 16)
-            .map(|c| c.iter().copied().max().unwrap_or(0))
-            .max()
-            .unwrap_or(0);
-        if max_id >= n {
-            let bad = edges.ends.iter().position(|&a| a >= n).unwrap_or(0);
-            return Err(CsrError::AgentOutOfRange {
-                edge: (bad / 2) as u64,
-                agent: edges.ends[bad],
-                n,
-            });
-        }
-        if let Some(w) = &edges.weights {
-            if let Some(bad) = w.iter().position(|x| !(x.is_finite() && *x >= 0.0)) {
-                return Err(CsrError::BadWeight {
-                    edge: bad as u64,
-                    weight: w[bad],
-                });
-            }
-        }
-        let self_loops = edges
-            .ends
-            .par_chunks(1 << 16)
-            .map(|c| c.chunks_exact(2).filter(|p| p[0] == p[1]).count() as u64)
-            .sum::<u64>();
-
+        let self_loops = check_edges(n, &edges)?;
         // Rows are split into bands; each band scans the whole edge list and
         // handles only the ends that fall in its rows. Scans are sequential
         // reads, and each band's counters and targets stay in a small,
         // cache-friendly region, with no atomics: much faster than scattering
         // into one large array from all threads, and deterministic.
-        let bands = band_bounds(n_us, rayon::current_num_threads());
-        let mut degree: Vec<u32> = crate::memory::huge_zeroed(n_us);
-        split_by_rows(&mut degree, &bands, |r| r)
-            .into_par_iter()
-            .for_each(|(lo, hi, deg)| {
-                for p in edges.ends.chunks_exact(2) {
-                    let (a, b) = (p[0] as usize, p[1] as usize);
-                    if a != b {
-                        if (lo..hi).contains(&a) {
-                            deg[a - lo] += 1;
-                        }
-                        if (lo..hi).contains(&b) {
-                            deg[b - lo] += 1;
-                        }
-                    }
-                }
-            });
-        let mut offsets = Vec::with_capacity(n_us + 1);
-        let mut total = 0u64;
-        offsets.push(0);
-        for &d in &degree {
-            total += d as u64;
-            offsets.push(total);
-        }
-        drop(degree);
-
-        let mut targets: Vec<u32> = crate::memory::huge_zeroed(total as usize);
-        let mut weights: Option<Vec<f32>> = edges.weights.as_ref().map(|_| vec![0f32; total as usize]);
-        {
-            let t_parts = split_by_rows(&mut targets, &bands, |r| offsets[r] as usize);
-            let mut w_parts: Vec<Option<&mut [f32]>> = match weights.as_deref_mut() {
-                Some(w) => split_by_rows(w, &bands, |r| offsets[r] as usize)
-                    .into_iter()
-                    .map(|(_, _, s)| Some(s))
-                    .collect(),
-                None => (0..t_parts.len()).map(|_| None).collect(),
-            };
-            let jobs: Vec<_> = t_parts.into_iter().zip(w_parts.drain(..)).collect();
-            jobs.into_par_iter().for_each(|((lo, hi, out), mut wout)| {
-                let base = offsets[lo];
-                let mut cursor: Vec<u32> = vec![0; hi - lo];
-                let mut put = |row: usize, val: u32, e: usize| {
-                    let at = (offsets[row] - base) as usize + cursor[row - lo] as usize;
-                    cursor[row - lo] += 1;
-                    out[at] = val;
-                    if let (Some(ws), Some(src)) = (wout.as_deref_mut(), edges.weights.as_ref()) {
-                        ws[at] = src[e];
-                    }
-                };
-                for (e, p) in edges.ends.chunks_exact(2).enumerate() {
-                    let (a, b) = (p[0] as usize, p[1] as usize);
-                    if a != b {
-                        if (lo..hi).contains(&a) {
-                            put(a, b as u32, e);
-                        }
-                        if (lo..hi).contains(&b) {
-                            put(b, a as u32, e);
-                        }
-                    }
-                }
-            });
-        }
+        let bands = band_bounds(n as usize, rayon::current_num_threads());
+        let offsets = row_offsets(n as usize, &edges, &bands);
+        let (mut targets, mut weights) = scatter(&edges, &offsets, &bands);
         drop(edges);
-
-        // Sort and deduplicate each row in parallel blocks of whole rows.
-        let mut kept = vec![0u32; n_us];
-        let blocks = row_blocks(&offsets, 1 << 16);
-        {
-            let mut t_rest: &mut [u32] = &mut targets;
-            let mut w_rest: Option<&mut [f32]> = weights.as_deref_mut();
-            let mut k_rest: &mut [u32] = &mut kept;
-            let mut jobs = Vec::with_capacity(blocks.len());
-            for &(r0, r1) in &blocks {
-                let len = (offsets[r1] - offsets[r0]) as usize;
-                let (t, tr) = std::mem::take(&mut t_rest).split_at_mut(len);
-                t_rest = tr;
-                let w = match w_rest.take() {
-                    Some(ws) => {
-                        let (w, wr) = ws.split_at_mut(len);
-                        w_rest = Some(wr);
-                        Some(w)
-                    }
-                    None => None,
-                };
-                let (k, kr) = std::mem::take(&mut k_rest).split_at_mut(r1 - r0);
-                k_rest = kr;
-                jobs.push((r0, r1, t, w, k));
-            }
-            jobs.into_par_iter().for_each(|(r0, r1, t, mut w, k)| {
-                let base = offsets[r0];
-                let mut pairs_buf: Vec<(u32, f32)> = Vec::new();
-                for r in r0..r1 {
-                    let a = (offsets[r] - base) as usize;
-                    let b = (offsets[r + 1] - base) as usize;
-                    let row = &mut t[a..b];
-                    k[r - r0] = match w.as_deref_mut() {
-                        None => {
-                            row.sort_unstable();
-                            dedup_sorted(row)
-                        }
-                        Some(ws) => {
-                            let wrow = &mut ws[a..b];
-                            pairs_buf.clear();
-                            pairs_buf.extend(row.iter().copied().zip(wrow.iter().copied()));
-                            // Largest weight first within a target, so dedup keeps it.
-                            pairs_buf.sort_unstable_by(|x, y| x.0.cmp(&y.0).then(y.1.total_cmp(&x.1)));
-                            let mut len = 0;
-                            for i in 0..pairs_buf.len() {
-                                if i == 0 || pairs_buf[i].0 != pairs_buf[i - 1].0 {
-                                    row[len] = pairs_buf[i].0;
-                                    wrow[len] = pairs_buf[i].1;
-                                    len += 1;
-                                }
-                            }
-                            len as u32
-                        }
-                    };
-                }
-            });
-        }
-
-        // Compact rows in place (sequential memmove; rows only shrink).
-        let mut write = 0usize;
-        let mut new_offsets = Vec::with_capacity(n_us + 1);
-        new_offsets.push(0u64);
-        for r in 0..n_us {
-            let start = offsets[r] as usize;
-            let len = kept[r] as usize;
-            if start != write {
-                targets.copy_within(start..start + len, write);
-                if let Some(ws) = weights.as_mut() {
-                    ws.copy_within(start..start + len, write);
-                }
-            }
-            write += len;
-            new_offsets.push(write as u64);
-        }
-        targets.truncate(write);
-        targets.shrink_to_fit();
-        if let Some(ws) = weights.as_mut() {
-            ws.truncate(write);
-            ws.shrink_to_fit();
-        }
-        let distinct = write as u64 / 2;
+        let kept = sort_rows(&offsets, &mut targets, weights.as_deref_mut());
+        let offsets = compact(&offsets, &kept, &mut targets, weights.as_mut());
+        let distinct = targets.len() as u64 / 2;
         let report = BuildReport {
             input_edges: m as u64,
             self_loops_removed: self_loops,
@@ -269,7 +104,7 @@ impl Csr {
         };
         Ok((
             Csr {
-                offsets: new_offsets,
+                offsets,
                 targets,
                 weights,
             },
@@ -400,6 +235,199 @@ fn row_blocks(offsets: &[u64], target: u64) -> Vec<(usize, usize)> {
         start = end;
     }
     blocks
+}
+
+/// Refuse agents out of range and bad weights; count the self-loops.
+fn check_edges(n: u32, edges: &EdgeList) -> Result<u64, CsrError> {
+    let max_id = edges
+        .ends
+        .par_chunks(1 << 16)
+        .map(|c| c.iter().copied().max().unwrap_or(0))
+        .max()
+        .unwrap_or(0);
+    if max_id >= n {
+        let bad = edges.ends.iter().position(|&a| a >= n).unwrap_or(0);
+        return Err(CsrError::AgentOutOfRange {
+            edge: (bad / 2) as u64,
+            agent: edges.ends[bad],
+            n,
+        });
+    }
+    if let Some(w) = &edges.weights {
+        if let Some(bad) = w.iter().position(|x| !(x.is_finite() && *x >= 0.0)) {
+            return Err(CsrError::BadWeight {
+                edge: bad as u64,
+                weight: w[bad],
+            });
+        }
+    }
+    Ok(edges
+        .ends
+        .par_chunks(1 << 16)
+        .map(|c| c.chunks_exact(2).filter(|p| p[0] == p[1]).count() as u64)
+        .sum::<u64>())
+}
+
+/// Where each row starts, from the degrees (self-loops left out), counted
+/// band by band.
+fn row_offsets(n: usize, edges: &EdgeList, bands: &[usize]) -> Vec<u64> {
+    let mut degree: Vec<u32> = crate::memory::huge_zeroed(n);
+    split_by_rows(&mut degree, bands, |r| r)
+        .into_par_iter()
+        .for_each(|(lo, hi, deg)| {
+            for p in edges.ends.chunks_exact(2) {
+                let (a, b) = (p[0] as usize, p[1] as usize);
+                if a != b {
+                    if (lo..hi).contains(&a) {
+                        deg[a - lo] += 1;
+                    }
+                    if (lo..hi).contains(&b) {
+                        deg[b - lo] += 1;
+                    }
+                }
+            }
+        });
+    let mut offsets = Vec::with_capacity(n + 1);
+    let mut total = 0u64;
+    offsets.push(0);
+    for &d in &degree {
+        total += d as u64;
+        offsets.push(total);
+    }
+    offsets
+}
+
+/// Both ends of every edge into their rows (unsorted, repeats kept), band
+/// by band; the weights beside them.
+fn scatter(edges: &EdgeList, offsets: &[u64], bands: &[usize]) -> (Vec<u32>, Option<Vec<f32>>) {
+    let total = *offsets.last().expect("offsets has n + 1 entries") as usize;
+    let mut targets: Vec<u32> = crate::memory::huge_zeroed(total);
+    let mut weights: Option<Vec<f32>> = edges.weights.as_ref().map(|_| vec![0f32; total]);
+    let t_parts = split_by_rows(&mut targets, bands, |r| offsets[r] as usize);
+    let mut w_parts: Vec<Option<&mut [f32]>> = match weights.as_deref_mut() {
+        Some(w) => split_by_rows(w, bands, |r| offsets[r] as usize)
+            .into_iter()
+            .map(|(_, _, s)| Some(s))
+            .collect(),
+        None => (0..t_parts.len()).map(|_| None).collect(),
+    };
+    let jobs: Vec<_> = t_parts.into_iter().zip(w_parts.drain(..)).collect();
+    jobs.into_par_iter().for_each(|((lo, hi, out), mut wout)| {
+        let base = offsets[lo];
+        let mut cursor: Vec<u32> = vec![0; hi - lo];
+        let mut put = |row: usize, val: u32, e: usize| {
+            let at = (offsets[row] - base) as usize + cursor[row - lo] as usize;
+            cursor[row - lo] += 1;
+            out[at] = val;
+            if let (Some(ws), Some(src)) = (wout.as_deref_mut(), edges.weights.as_ref()) {
+                ws[at] = src[e];
+            }
+        };
+        for (e, p) in edges.ends.chunks_exact(2).enumerate() {
+            let (a, b) = (p[0] as usize, p[1] as usize);
+            if a != b {
+                if (lo..hi).contains(&a) {
+                    put(a, b as u32, e);
+                }
+                if (lo..hi).contains(&b) {
+                    put(b, a as u32, e);
+                }
+            }
+        }
+    });
+    (targets, weights)
+}
+
+/// Sort and deduplicate each row in parallel blocks of whole rows (for
+/// weighted rows, the largest weight of repeated targets is kept); returns
+/// each row's length after deduplication.
+fn sort_rows(offsets: &[u64], targets: &mut [u32], weights: Option<&mut [f32]>) -> Vec<u32> {
+    let n = offsets.len() - 1;
+    let mut kept = vec![0u32; n];
+    let blocks = row_blocks(offsets, 1 << 16);
+    let mut t_rest: &mut [u32] = targets;
+    let mut w_rest: Option<&mut [f32]> = weights;
+    let mut k_rest: &mut [u32] = &mut kept;
+    let mut jobs = Vec::with_capacity(blocks.len());
+    for &(r0, r1) in &blocks {
+        let len = (offsets[r1] - offsets[r0]) as usize;
+        let (t, tr) = std::mem::take(&mut t_rest).split_at_mut(len);
+        t_rest = tr;
+        let w = match w_rest.take() {
+            Some(ws) => {
+                let (w, wr) = ws.split_at_mut(len);
+                w_rest = Some(wr);
+                Some(w)
+            }
+            None => None,
+        };
+        let (k, kr) = std::mem::take(&mut k_rest).split_at_mut(r1 - r0);
+        k_rest = kr;
+        jobs.push((r0, r1, t, w, k));
+    }
+    jobs.into_par_iter().for_each(|(r0, r1, t, mut w, k)| {
+        let base = offsets[r0];
+        let mut pairs_buf: Vec<(u32, f32)> = Vec::new();
+        for r in r0..r1 {
+            let a = (offsets[r] - base) as usize;
+            let b = (offsets[r + 1] - base) as usize;
+            let row = &mut t[a..b];
+            k[r - r0] = match w.as_deref_mut() {
+                None => {
+                    row.sort_unstable();
+                    dedup_sorted(row)
+                }
+                Some(ws) => dedup_weighted(row, &mut ws[a..b], &mut pairs_buf),
+            };
+        }
+    });
+    kept
+}
+
+/// Sort a weighted row by target, keeping the largest weight of a repeated
+/// target; returns the new length.
+fn dedup_weighted(row: &mut [u32], wrow: &mut [f32], pairs_buf: &mut Vec<(u32, f32)>) -> u32 {
+    pairs_buf.clear();
+    pairs_buf.extend(row.iter().copied().zip(wrow.iter().copied()));
+    // Largest weight first within a target, so dedup keeps it.
+    pairs_buf.sort_unstable_by(|x, y| x.0.cmp(&y.0).then(y.1.total_cmp(&x.1)));
+    let mut len = 0;
+    for i in 0..pairs_buf.len() {
+        if i == 0 || pairs_buf[i].0 != pairs_buf[i - 1].0 {
+            row[len] = pairs_buf[i].0;
+            wrow[len] = pairs_buf[i].1;
+            len += 1;
+        }
+    }
+    len as u32
+}
+
+/// Move each row's kept entries up to close the gaps (sequential memmove;
+/// rows only shrink); returns the new offsets.
+fn compact(offsets: &[u64], kept: &[u32], targets: &mut Vec<u32>, mut weights: Option<&mut Vec<f32>>) -> Vec<u64> {
+    let n = kept.len();
+    let mut write = 0usize;
+    let mut new_offsets = Vec::with_capacity(n + 1);
+    new_offsets.push(0u64);
+    for r in 0..n {
+        let start = offsets[r] as usize;
+        let len = kept[r] as usize;
+        if start != write {
+            targets.copy_within(start..start + len, write);
+            if let Some(ws) = weights.as_deref_mut() {
+                ws.copy_within(start..start + len, write);
+            }
+        }
+        write += len;
+        new_offsets.push(write as u64);
+    }
+    targets.truncate(write);
+    targets.shrink_to_fit();
+    if let Some(ws) = weights {
+        ws.truncate(write);
+        ws.shrink_to_fit();
+    }
+    new_offsets
 }
 
 #[cfg(test)]
