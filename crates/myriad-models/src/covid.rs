@@ -531,6 +531,136 @@ fn text_codes(
     }
 }
 
+/// The population columns the model reads, as codes.
+struct AgentColumns {
+    age: Vec<u8>,
+    borough: Vec<u8>,
+    area: Vec<u32>,
+    n_areas: usize,
+    /// 0 outside the labour force, 1 employed, 2 unemployed.
+    employment: Vec<u8>,
+}
+
+impl AgentColumns {
+    fn read(population: &Population) -> Result<AgentColumns, ModelError> {
+        let n = population.size() as usize;
+        let age: Vec<u8> = text_codes(population, "age_group", Some(&AGE_LABELS))?
+            .ok_or_else(|| ModelError::BadColumn {
+                column: "age_group".into(),
+                reason: "is required: 0-5 or U19, 20t29, 30t39, 40t49, 50t64, 65A".into(),
+            })?
+            .0
+            .into_iter()
+            .map(|x| x as u8)
+            .collect();
+        let borough: Vec<u8> = text_codes(population, "borough", Some(&BOROUGH_CODES))?
+            .map_or(vec![0; n], |(v, _)| v.into_iter().map(|x| x as u8).collect());
+        let (area, n_areas) = match text_codes(population, "area", None)? {
+            Some((v, k)) => (v, k),
+            None => (borough.iter().map(|&b| b as u32).collect(), 5),
+        };
+        let bad = |reason: String| ModelError::BadColumn {
+            column: "employment".into(),
+            reason,
+        };
+        let employment: Vec<u8> = match population.column("employment").map(|c| &c.data) {
+            None => vec![0; n],
+            Some(ColumnData::Int(v)) => v
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| {
+                    u8::try_from(x)
+                        .ok()
+                        .filter(|&x| x <= 2)
+                        .ok_or_else(|| bad(format!("agent {i} has {x}; expected 0, 1 or 2")))
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(bad("must hold 0, 1 or 2".into())),
+        };
+        Ok(AgentColumns {
+            age,
+            borough,
+            area,
+            n_areas,
+            employment,
+        })
+    }
+
+    /// Per borough: the labour force and the unemployed among it.
+    fn labour_force(&self) -> ([u64; 5], [u64; 5]) {
+        let (mut force, mut unemployed) = ([0u64; 5], [0u64; 5]);
+        for (e, &b) in self.employment.iter().zip(&self.borough) {
+            force[b as usize] += (*e > 0) as u64;
+            unemployed[b as usize] += (*e == 2) as u64;
+        }
+        (force, unemployed)
+    }
+}
+
+/// Mean daily contacts per age group on the population as built: the
+/// community mean plus the layer degrees (school and work on 5 days of 7).
+fn mean_contacts(age: &[u8], layers: &[(Layer, Role)], p: &CovidParams) -> [f64; 6] {
+    let community_mean = |a: u8| match a {
+        0 => p.community_mean_u19,
+        5 => p.community_mean_65a,
+        _ => p.community_mean_adult,
+    };
+    let mut sum = [0.0f64; 6];
+    let mut count = [0u64; 6];
+    for (i, &a) in age.iter().enumerate() {
+        let mut c = community_mean(a);
+        for (l, role) in layers {
+            if let Contacts::Network(csr) = &l.contacts {
+                let d = csr.degree(i as u32) as f64;
+                c += match role {
+                    Role::School | Role::Work => d * 5.0 / 7.0,
+                    _ => d,
+                };
+            }
+        }
+        sum[a as usize] += c;
+        count[a as usize] += 1;
+    }
+    let mut mean = [1.0; 6];
+    for a in 0..6 {
+        if count[a] > 0 && sum[a] > 0.0 {
+            mean[a] = sum[a] / count[a] as f64;
+        }
+    }
+    mean
+}
+
+/// Initial stages (the `stage` column, then the seeded infections) with
+/// their timers and infection days.
+#[allow(clippy::type_complexity)]
+fn initial_state(
+    population: &Population,
+    p: &CovidParams,
+    seed: u64,
+) -> Result<(Vec<u8>, Vec<u8>, Vec<i32>), ModelError> {
+    let n = population.size() as usize;
+    let mut stage = initial_stages(population, true)?;
+    seed_infections(&mut stage, p.initial_infected as u64, seed)?;
+    let latent = p.latent_days as i32;
+    let infectious = p.infectious_days as u8;
+    let mut timer = vec![0u8; n];
+    let mut infected_at = vec![i32::MIN / 2; n];
+    for i in 0..n {
+        match stage[i] {
+            E => {
+                timer[i] = latent as u8;
+                infected_at[i] = 0;
+            }
+            I => {
+                timer[i] = infectious;
+                infected_at[i] = -latent;
+            }
+            _ => {}
+        }
+    }
+    Ok((stage, timer, infected_at))
+}
+
 impl Covid {
     /// Build from a population with an `age_group` column.
     pub fn new(input: ModelInput) -> Result<Covid, ModelError> {
@@ -542,54 +672,7 @@ impl Covid {
         } = input;
         check_layer_sizes(&layers, population.size())?;
         let n = population.size() as usize;
-        let age: Vec<u8> = text_codes(&population, "age_group", Some(&AGE_LABELS))?
-            .ok_or_else(|| ModelError::BadColumn {
-                column: "age_group".into(),
-                reason: "is required: 0-5 or U19, 20t29, 30t39, 40t49, 50t64, 65A".into(),
-            })?
-            .0
-            .into_iter()
-            .map(|x| x as u8)
-            .collect();
-        let borough: Vec<u8> = text_codes(&population, "borough", Some(&BOROUGH_CODES))?
-            .map_or(vec![0; n], |(v, _)| v.into_iter().map(|x| x as u8).collect());
-        let (area, n_areas) = match text_codes(&population, "area", None)? {
-            Some((v, k)) => (v, k),
-            None => (borough.iter().map(|&b| b as u32).collect(), 5),
-        };
-        let employment: Vec<u8> = match population.column("employment").map(|c| &c.data) {
-            None => vec![0; n],
-            Some(ColumnData::Int(v)) => v
-                .iter()
-                .enumerate()
-                .map(|(i, &x)| {
-                    u8::try_from(x)
-                        .ok()
-                        .filter(|&x| x <= 2)
-                        .ok_or_else(|| ModelError::BadColumn {
-                            column: "employment".into(),
-                            reason: format!("agent {i} has {x}; expected 0, 1 or 2"),
-                        })
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => {
-                return Err(ModelError::BadColumn {
-                    column: "employment".into(),
-                    reason: "must hold 0, 1 or 2".into(),
-                })
-            }
-        };
-        let mut labour_force = [0u64; 5];
-        let mut initially_unemployed = [0u64; 5];
-        for i in 0..n {
-            if employment[i] > 0 {
-                labour_force[borough[i] as usize] += 1;
-            }
-            if employment[i] == 2 {
-                initially_unemployed[borough[i] as usize] += 1;
-            }
-        }
-        let employed: Vec<bool> = employment.iter().map(|&e| e == 1).collect();
+        let cols = AgentColumns::read(&population)?;
         let layers: Vec<(Layer, Role)> = layers
             .into_iter()
             .map(|l| {
@@ -602,65 +685,26 @@ impl Covid {
                 (l, role)
             })
             .collect();
-
-        // Mean daily contacts per age group, on the population as built.
         let cp = CovidParams::read(&params);
-        let community_mean = |a: u8, p: &CovidParams| match a {
-            0 => p.community_mean_u19,
-            5 => p.community_mean_65a,
-            _ => p.community_mean_adult,
-        };
-        let mut sum = [0.0f64; 6];
-        let mut count = [0u64; 6];
-        for i in 0..n {
-            let mut c = community_mean(age[i], &cp);
-            for (l, role) in &layers {
-                if let Contacts::Network(csr) = &l.contacts {
-                    let d = csr.degree(i as u32) as f64;
-                    c += match role {
-                        Role::School | Role::Work => d * 5.0 / 7.0,
-                        _ => d,
-                    };
-                }
-            }
-            sum[age[i] as usize] += c;
-            count[age[i] as usize] += 1;
-        }
-        let mut mean_contacts = [1.0; 6];
-        for a in 0..6 {
-            if count[a] > 0 && sum[a] > 0.0 {
-                mean_contacts[a] = sum[a] / count[a] as f64;
-            }
-        }
-
-        let mut stage = initial_stages(&population, true)?;
-        seed_infections(&mut stage, cp.initial_infected as u64, seed)?;
-        let latent = cp.latent_days as i32;
-        let infectious = cp.infectious_days as u8;
-        let mut timer = vec![0u8; n];
-        let mut infected_at = vec![i32::MIN / 2; n];
-        for i in 0..n {
-            match stage[i] {
-                E => {
-                    timer[i] = latent as u8;
-                    infected_at[i] = 0;
-                }
-                I => {
-                    timer[i] = infectious;
-                    infected_at[i] = -latent;
-                }
-                _ => {}
-            }
-        }
+        let mean_contacts = mean_contacts(&cols.age, &layers, &cp);
+        let (stage, timer, infected_at) = initial_state(&population, &cp, seed)?;
+        let (labour_force, initially_unemployed) = cols.labour_force();
+        let AgentColumns {
+            age,
+            borough,
+            area,
+            n_areas,
+            employment,
+        } = cols;
         let mut m = Covid {
             fixed: Arc::new(Fixed {
                 cols: Cols::new(),
                 areas: Groups::new(&area, n_areas),
                 boroughs: Groups::new(&borough.iter().map(|&b| b as u32).collect::<Vec<_>>(), 5),
+                employed: employment.iter().map(|&e| e == 1).collect(),
                 age,
                 borough,
                 area,
-                employed,
                 employment,
                 labour_force,
                 initially_unemployed,
