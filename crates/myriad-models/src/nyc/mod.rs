@@ -178,57 +178,132 @@ pub fn build_city(opts: &CityOptions, seed: u64) -> Result<Population, ModelErro
         .map(|&(i, a)| area_people(&t, i, a, opts.scale, &rng))
         .collect();
     let n: u64 = people.iter().map(|p| p.cells.len() as u64).sum();
-    let n32 = u32::try_from(n).map_err(|_| ModelError::Infeasible("population too large".into()))?;
+    u32::try_from(n).map_err(|_| ModelError::Infeasible("population too large".into()))?;
+    let residents = Residents::number(&people);
+    let employment = employment(&t, &residents, &rng);
+    let class = school_classes(&people, &residents.age, opts.class_size, &rng);
+    let team = work_teams(&residents.borough, &employment, &rng);
+    let cols = residents.columns(&chosen, employment, class, team);
+    Population::from_columns(n, cols).map_err(|e| ModelError::Infeasible(e.to_string()))
+}
 
-    let mut area = Vec::with_capacity(n as usize);
-    let mut borough = Vec::with_capacity(n as usize);
-    let mut age = Vec::with_capacity(n as usize);
-    let mut gender = Vec::with_capacity(n as usize);
-    let mut ethnicity = Vec::with_capacity(n as usize);
-    let mut household = Vec::with_capacity(n as usize);
-    let mut next_household = 0i64;
-    for p in &people {
-        for &c in &p.cells {
-            area.push(p.area);
-            borough.push(p.borough as u32);
-            age.push((c / 12) as i64);
-            gender.push(((c / 6) % 2) as i64);
-            ethnicity.push((c % 6) as i64);
+/// The residents numbered area by area and household by household.
+struct Residents {
+    area: Vec<u32>,
+    borough: Vec<u32>,
+    age: Vec<i64>,
+    gender: Vec<i64>,
+    ethnicity: Vec<i64>,
+    household: Vec<i64>,
+}
+
+impl Residents {
+    fn number(people: &[AreaPeople]) -> Residents {
+        let n: usize = people.iter().map(|p| p.cells.len()).sum();
+        let mut r = Residents {
+            area: Vec::with_capacity(n),
+            borough: Vec::with_capacity(n),
+            age: Vec::with_capacity(n),
+            gender: Vec::with_capacity(n),
+            ethnicity: Vec::with_capacity(n),
+            household: Vec::with_capacity(n),
+        };
+        let mut next_household = 0i64;
+        for p in people {
+            for &c in &p.cells {
+                r.area.push(p.area);
+                r.borough.push(p.borough as u32);
+                r.age.push((c / 12) as i64);
+                r.gender.push(((c / 6) % 2) as i64);
+                r.ethnicity.push((c % 6) as i64);
+            }
+            for &s in &p.household_sizes {
+                r.household.extend(std::iter::repeat_n(next_household, s as usize));
+                next_household += 1;
+            }
         }
-        for &s in &p.household_sizes {
-            household.extend(std::iter::repeat_n(next_household, s as usize));
-            next_household += 1;
-        }
+        r
     }
 
-    // Employment per borough, from the July 2020 labour force.
-    let mut employment = vec![0i64; n as usize];
+    /// The population's columns.
+    fn columns(
+        self,
+        chosen: &[(u32, &data::Area)],
+        employment: Vec<i64>,
+        class: Vec<i64>,
+        team: Vec<i64>,
+    ) -> Vec<Column> {
+        let area_labels: Vec<String> = chosen.iter().map(|(_, a)| a.code.clone()).collect();
+        let area_index: std::collections::HashMap<u32, u32> =
+            chosen.iter().enumerate().map(|(k, (i, _))| (*i, k as u32)).collect();
+        let int = |name: &str, v: Vec<i64>| Column {
+            name: name.into(),
+            data: ColumnData::Int(v),
+        };
+        vec![
+            Column {
+                name: columns::AREA.into(),
+                data: ColumnData::Text {
+                    codes: self.area.iter().map(|a| area_index[a]).collect(),
+                    labels: area_labels,
+                },
+            },
+            Column {
+                name: columns::BOROUGH.into(),
+                data: ColumnData::Text {
+                    codes: self.borough,
+                    labels: BOROUGHS.iter().map(|s| s.to_string()).collect(),
+                },
+            },
+            int(columns::AGE_GROUP, self.age),
+            int(columns::GENDER, self.gender),
+            int(columns::ETHNICITY, self.ethnicity),
+            int(columns::HOUSEHOLD, self.household),
+            int(columns::EMPLOYMENT, employment),
+            int(columns::CLASS, class),
+            int(columns::WORK_TEAM, team),
+        ]
+    }
+}
+
+/// Employment per borough, from the July 2020 labour force scaled to the
+/// synthetic population: 1 employed, 2 unemployed, 0 outside.
+fn employment(t: &Tables, r: &Residents, rng: &CounterRng) -> Vec<i64> {
+    let n = r.age.len();
+    let mut employment = vec![0i64; n];
     for b in 0..5u8 {
-        let members: Vec<usize> = (0..n as usize).filter(|&i| borough[i] == b as u32).collect();
+        let members: Vec<usize> = (0..n).filter(|&i| r.borough[i] == b as u32).collect();
         if members.is_empty() {
             continue;
         }
         let real: u64 = t.areas.iter().filter(|a| a.borough == b).map(|a| a.people).sum();
         let ratio = members.len() as f64 / real as f64;
         let (force, rate) = t.labour[b as usize];
-        let mut candidates: Vec<usize> = members.iter().copied().filter(|&i| (1..=4).contains(&age[i])).collect();
+        let mut candidates: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|&i| (1..=4).contains(&r.age[i]))
+            .collect();
         let employed = ((force * (1.0 - rate / 100.0) * ratio).round() as usize).min(candidates.len());
         let unemployed = ((force * rate / 100.0 * ratio).round() as usize).min(candidates.len() - employed);
-        shuffle(&mut candidates, &rng, 1_000_000 + b as u64);
+        shuffle(&mut candidates, rng, 1_000_000 + b as u64);
         for (k, &i) in candidates.iter().enumerate().take(employed + unemployed) {
             employment[i] = if k < employed { 1 } else { 2 };
         }
     }
+    employment
+}
 
-    // School classes within each area.
-    let mut class = vec![-1i64; n as usize];
+/// School classes of `class_size` within each area; -1 for adults.
+fn school_classes(people: &[AreaPeople], age: &[i64], class_size: u32, rng: &CounterRng) -> Vec<i64> {
+    let mut class = vec![-1i64; age.len()];
     let mut next_class = 0i64;
     let mut start = 0usize;
     for (k, p) in people.iter().enumerate() {
         let end = start + p.cells.len();
         let mut kids: Vec<usize> = (start..end).filter(|&i| age[i] == 0).collect();
-        shuffle(&mut kids, &rng, 2_000_000 + k as u64);
-        for chunk in kids.chunks(opts.class_size.max(1) as usize) {
+        shuffle(&mut kids, rng, 2_000_000 + k as u64);
+        for chunk in kids.chunks(class_size.max(1) as usize) {
             for &i in chunk {
                 class[i] = next_class;
             }
@@ -236,16 +311,19 @@ pub fn build_city(opts: &CityOptions, seed: u64) -> Result<Population, ModelErro
         }
         start = end;
     }
+    class
+}
 
-    // Work teams within each borough.
-    let mut team = vec![-1i64; n as usize];
+/// Work teams of the employed within each borough, sizes drawn from
+/// [`TEAM_SIZE_WEIGHTS`]; -1 for everyone else.
+fn work_teams(borough: &[u32], employment: &[i64], rng: &CounterRng) -> Vec<i64> {
+    let n = borough.len();
+    let mut team = vec![-1i64; n];
     let mut next_team = 0i64;
     let total_w: f64 = TEAM_SIZE_WEIGHTS.iter().sum();
     for b in 0..5u32 {
-        let mut workers: Vec<usize> = (0..n as usize)
-            .filter(|&i| borough[i] == b && employment[i] == 1)
-            .collect();
-        shuffle(&mut workers, &rng, 3_000_000 + b as u64);
+        let mut workers: Vec<usize> = (0..n).filter(|&i| borough[i] == b && employment[i] == 1).collect();
+        shuffle(&mut workers, rng, 3_000_000 + b as u64);
         let mut k = 0usize;
         let mut draw = 0u64;
         while k < workers.len() {
@@ -266,55 +344,7 @@ pub fn build_city(opts: &CityOptions, seed: u64) -> Result<Population, ModelErro
             k += size;
         }
     }
-
-    let area_labels: Vec<String> = chosen.iter().map(|(_, a)| a.code.clone()).collect();
-    let area_index: std::collections::HashMap<u32, u32> =
-        chosen.iter().enumerate().map(|(k, (i, _))| (*i, k as u32)).collect();
-    let cols = vec![
-        Column {
-            name: columns::AREA.into(),
-            data: ColumnData::Text {
-                codes: area.iter().map(|a| area_index[a]).collect(),
-                labels: area_labels,
-            },
-        },
-        Column {
-            name: columns::BOROUGH.into(),
-            data: ColumnData::Text {
-                codes: borough,
-                labels: BOROUGHS.iter().map(|s| s.to_string()).collect(),
-            },
-        },
-        Column {
-            name: columns::AGE_GROUP.into(),
-            data: ColumnData::Int(age),
-        },
-        Column {
-            name: columns::GENDER.into(),
-            data: ColumnData::Int(gender),
-        },
-        Column {
-            name: columns::ETHNICITY.into(),
-            data: ColumnData::Int(ethnicity),
-        },
-        Column {
-            name: columns::HOUSEHOLD.into(),
-            data: ColumnData::Int(household),
-        },
-        Column {
-            name: columns::EMPLOYMENT.into(),
-            data: ColumnData::Int(employment),
-        },
-        Column {
-            name: columns::CLASS.into(),
-            data: ColumnData::Int(class),
-        },
-        Column {
-            name: columns::WORK_TEAM.into(),
-            data: ColumnData::Int(team),
-        },
-    ];
-    Population::from_columns(n32 as u64, cols).map_err(|e| ModelError::Infeasible(e.to_string()))
+    team
 }
 
 /// Demographic cells and household sizes of one area, with household
