@@ -271,129 +271,16 @@ impl Model for Donor {
         row[c.max_reachable] = self.max_reachable;
     }
 
+    /// One generation: strategies written (LLM players), the games played,
+    /// the row, then selection and the newcomers.
     fn step(&mut self, ctx: &mut Step, row: &mut [f64]) {
-        let p = &DonorParams::read(ctx.params);
-        let generation = u64::from(ctx.step);
-        let n = self.n;
-        let half = n / 2;
-        let m = p.multiplier;
-        let keep = p.trace_length as usize;
+        let p = DonorParams::read(ctx.params);
         let punish = (p.punishment.as_str() == "on").then_some((p.punish_below, p.punish_fraction));
-        let games = p.games as usize;
         self.write_strategies(ctx, punish.is_some());
-        let mut resources = vec![p.endowment; n];
-        let mut traces: Vec<VecDeque<Trace>> = vec![VecDeque::new(); n];
-        // A seeded shuffle: sort by random keys.
-        let split_rng = CounterRng::new(self.seed, SPLIT);
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by_key(|&i| (split_rng.draw(generation, i as u64), i));
-        let (a, b) = order.split_at(half);
-        let mut shares = Vec::new();
-        let mut punishments = 0u64;
-        let mut invalid = 0u64;
-        for round in 0..games * n {
-            let r = round % n;
-            let pairs: Vec<(usize, usize)> = (0..half)
-                .map(|i| {
-                    let (x, y) = (a[i], b[(i + r / 2) % half]);
-                    if r.is_multiple_of(2) {
-                        (x, y)
-                    } else {
-                        (y, x)
-                    }
-                })
-                .collect();
-            let asked = self.ask(ctx, round, &pairs, &resources, &traces, punish.is_some());
-            for &(donor, recipient) in &pairs {
-                let had = resources[donor];
-                let seen = share(&traces[recipient]);
-                let choice = match asked.as_ref().map(|v| v[donor]) {
-                    Some(x) if x.is_finite() => x,
-                    Some(_) => {
-                        invalid += 1;
-                        self.rule(donor, had, seen, punish)
-                    }
-                    None => self.rule(donor, had, seen, punish),
-                };
-                let given = if choice < 0.0 && punish.is_some() {
-                    let x = (-choice).min(had);
-                    resources[donor] -= x;
-                    resources[recipient] = (resources[recipient] - 2.0 * x).max(0.0);
-                    punishments += 1;
-                    0.0
-                } else {
-                    let d = choice.clamp(0.0, had);
-                    resources[donor] -= d;
-                    resources[recipient] += m * d;
-                    d
-                };
-                if had > 0.0 {
-                    shares.push(given / had);
-                }
-                if n <= TRANSCRIPT_AGENTS {
-                    ctx.events.push(json!({
-                        "kind": "donate",
-                        "round": round + 1,
-                        "donor": donor,
-                        "recipient": recipient,
-                        "had": had,
-                        "gave": given,
-                        "punished": choice < 0.0 && punish.is_some(),
-                    }));
-                }
-                traces[donor].push_back(Trace { recipient, given, had });
-                if traces[donor].len() > keep {
-                    traces[donor].pop_front();
-                }
-            }
-        }
-        let c = Cols::new(&metrics());
-        row[c.mean_resources] = resources.iter().sum::<f64>() / n as f64;
-        row[c.min_resources] = resources.iter().copied().fold(f64::INFINITY, f64::min);
-        row[c.max_resources] = resources.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        row[c.donation_fraction] = if shares.is_empty() {
-            0.0
-        } else {
-            shares.iter().sum::<f64>() / shares.len() as f64
-        };
-        row[c.punishments] = punishments as f64;
-        row[c.mean_generosity] = self.generosity.iter().sum::<f64>() / n as f64;
-        self.max_reachable = max_average(p.endowment, m, (games * n) as u32);
-        row[c.max_reachable] = self.max_reachable;
-        row[c.llm_invalid] = invalid as f64;
-
-        // Selection: the richer half survives, ties broken at random.
-        let sel = CounterRng::new(self.seed, SELECTION);
-        let mut rank: Vec<usize> = (0..n).collect();
-        rank.sort_by(|&x, &y| {
-            resources[y]
-                .total_cmp(&resources[x])
-                .then(sel.draw(generation, x as u64).cmp(&sel.draw(generation, y as u64)))
-        });
-        let (survivors, dead) = rank.split_at(half);
-        let written: Vec<String> = survivors
-            .iter()
-            .filter_map(|&i| self.strategies[i].as_ref().map(|s| format!("agent {i}: {s}")))
-            .collect();
-        self.survivor_strategies = (!written.is_empty()).then(|| written.join("\n"));
-        for &slot in dead {
-            self.strategies[slot] = None;
-            ctx.decide.replace_agent(slot as u32);
-        }
-        let survivor_shares: Vec<f64> = survivors.iter().filter_map(|&i| share(&traces[i])).collect();
-        self.survivor_share =
-            (!survivor_shares.is_empty()).then(|| survivor_shares.iter().sum::<f64>() / survivor_shares.len() as f64);
-        if p.players.as_str() == "evolving" {
-            let sd = p.mutation;
-            let mutation = CounterRng::new(self.seed, STRATEGY);
-            for (k, &slot) in dead.iter().enumerate() {
-                let parent = survivors[sel.below(generation, (n + k) as u64, half as u64) as usize];
-                let (g, r) = (self.generosity[parent], self.reciprocity[parent]);
-                self.generosity[slot] = (g + sd * gaussian(&mutation, generation, 2 * slot as u64)).clamp(0.0, 1.0);
-                self.reciprocity[slot] =
-                    (r + sd * gaussian(&mutation, generation, 2 * slot as u64 + 1)).clamp(0.0, 1.0);
-            }
-        }
+        let played = self.play(ctx, &p, punish);
+        self.max_reachable = max_average(p.endowment, p.multiplier, (p.games as usize * self.n) as u32);
+        self.write_row(&played, row);
+        self.select(ctx, &p, &played);
     }
 
     fn snapshot(&self) -> Box<dyn Model> {
@@ -413,6 +300,166 @@ impl Model for Donor {
             .iter()
             .for_each(|s| h.str(s.as_deref().unwrap_or("\u{0}")));
         h.str(self.survivor_strategies.as_deref().unwrap_or("\u{0}"));
+    }
+}
+
+/// What a generation's games left.
+struct Played {
+    resources: Vec<f64>,
+    traces: Vec<VecDeque<Trace>>,
+    shares: Vec<f64>,
+    punishments: u64,
+    invalid: u64,
+}
+
+impl Donor {
+    /// The generation's games: in round r, each agent of one half meets the
+    /// one r/2 places along in the other half, donors alternating.
+    fn play(&self, ctx: &mut Step, p: &DonorParams, punish: Option<(f64, f64)>) -> Played {
+        let (n, half) = (self.n, self.n / 2);
+        let generation = u64::from(ctx.step);
+        let mut g = Played {
+            resources: vec![p.endowment; n],
+            traces: vec![VecDeque::new(); n],
+            shares: Vec::new(),
+            punishments: 0,
+            invalid: 0,
+        };
+        // A seeded shuffle: sort by random keys.
+        let split_rng = CounterRng::new(self.seed, SPLIT);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| (split_rng.draw(generation, i as u64), i));
+        let (a, b) = order.split_at(half);
+        for round in 0..p.games as usize * n {
+            let r = round % n;
+            let pairs: Vec<(usize, usize)> = (0..half)
+                .map(|i| {
+                    let (x, y) = (a[i], b[(i + r / 2) % half]);
+                    if r.is_multiple_of(2) {
+                        (x, y)
+                    } else {
+                        (y, x)
+                    }
+                })
+                .collect();
+            let asked = self.ask(ctx, round, &pairs, &g.resources, &g.traces, punish.is_some());
+            for &(donor, recipient) in &pairs {
+                let had = g.resources[donor];
+                let seen = share(&g.traces[recipient]);
+                let choice = match asked.as_ref().map(|v| v[donor]) {
+                    Some(x) if x.is_finite() => x,
+                    Some(_) => {
+                        g.invalid += 1;
+                        self.rule(donor, had, seen, punish)
+                    }
+                    None => self.rule(donor, had, seen, punish),
+                };
+                self.donate(ctx, &mut g, (donor, recipient), choice, round, p, punish.is_some());
+            }
+        }
+        g
+    }
+
+    /// One donation (or punishment), its transcript event and its trace.
+    #[allow(clippy::too_many_arguments)]
+    fn donate(
+        &self,
+        ctx: &mut Step,
+        g: &mut Played,
+        (donor, recipient): (usize, usize),
+        choice: f64,
+        round: usize,
+        p: &DonorParams,
+        punishing: bool,
+    ) {
+        let had = g.resources[donor];
+        let punished = choice < 0.0 && punishing;
+        let given = if punished {
+            let x = (-choice).min(had);
+            g.resources[donor] -= x;
+            g.resources[recipient] = (g.resources[recipient] - 2.0 * x).max(0.0);
+            g.punishments += 1;
+            0.0
+        } else {
+            let d = choice.clamp(0.0, had);
+            g.resources[donor] -= d;
+            g.resources[recipient] += p.multiplier * d;
+            d
+        };
+        if had > 0.0 {
+            g.shares.push(given / had);
+        }
+        if self.n <= TRANSCRIPT_AGENTS {
+            ctx.events.push(json!({
+                "kind": "donate",
+                "round": round + 1,
+                "donor": donor,
+                "recipient": recipient,
+                "had": had,
+                "gave": given,
+                "punished": punished,
+            }));
+        }
+        g.traces[donor].push_back(Trace { recipient, given, had });
+        if g.traces[donor].len() > p.trace_length as usize {
+            g.traces[donor].pop_front();
+        }
+    }
+
+    fn write_row(&self, g: &Played, row: &mut [f64]) {
+        let c = Cols::new(&metrics());
+        let n = self.n as f64;
+        row[c.mean_resources] = g.resources.iter().sum::<f64>() / n;
+        row[c.min_resources] = g.resources.iter().copied().fold(f64::INFINITY, f64::min);
+        row[c.max_resources] = g.resources.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        row[c.donation_fraction] = if g.shares.is_empty() {
+            0.0
+        } else {
+            g.shares.iter().sum::<f64>() / g.shares.len() as f64
+        };
+        row[c.punishments] = g.punishments as f64;
+        row[c.mean_generosity] = self.generosity.iter().sum::<f64>() / n;
+        row[c.max_reachable] = self.max_reachable;
+        row[c.llm_invalid] = g.invalid as f64;
+    }
+
+    /// Selection: the richer half survives (ties broken at random); the
+    /// others are replaced by newcomers copying a survivor's strategy with
+    /// mutation (evolving players), and are forgotten by the provider.
+    fn select(&mut self, ctx: &mut Step, p: &DonorParams, g: &Played) {
+        let (n, half) = (self.n, self.n / 2);
+        let generation = u64::from(ctx.step);
+        let sel = CounterRng::new(self.seed, SELECTION);
+        let mut rank: Vec<usize> = (0..n).collect();
+        rank.sort_by(|&x, &y| {
+            g.resources[y]
+                .total_cmp(&g.resources[x])
+                .then(sel.draw(generation, x as u64).cmp(&sel.draw(generation, y as u64)))
+        });
+        let (survivors, dead) = rank.split_at(half);
+        let written: Vec<String> = survivors
+            .iter()
+            .filter_map(|&i| self.strategies[i].as_ref().map(|s| format!("agent {i}: {s}")))
+            .collect();
+        self.survivor_strategies = (!written.is_empty()).then(|| written.join("\n"));
+        for &slot in dead {
+            self.strategies[slot] = None;
+            ctx.decide.replace_agent(slot as u32);
+        }
+        let survivor_shares: Vec<f64> = survivors.iter().filter_map(|&i| share(&g.traces[i])).collect();
+        self.survivor_share =
+            (!survivor_shares.is_empty()).then(|| survivor_shares.iter().sum::<f64>() / survivor_shares.len() as f64);
+        if p.players.as_str() == "evolving" {
+            let mutation = CounterRng::new(self.seed, STRATEGY);
+            for (k, &slot) in dead.iter().enumerate() {
+                let parent = survivors[sel.below(generation, (n + k) as u64, half as u64) as usize];
+                let (gen, rec) = (self.generosity[parent], self.reciprocity[parent]);
+                self.generosity[slot] =
+                    (gen + p.mutation * gaussian(&mutation, generation, 2 * slot as u64)).clamp(0.0, 1.0);
+                self.reciprocity[slot] =
+                    (rec + p.mutation * gaussian(&mutation, generation, 2 * slot as u64 + 1)).clamp(0.0, 1.0);
+            }
+        }
     }
 }
 
