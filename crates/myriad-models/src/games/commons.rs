@@ -297,36 +297,7 @@ impl Model for Commons {
             return;
         }
         let asked = self.ask(ctx, threshold, active);
-        let max_request = p.max_request;
-        let (agents, seed) = (self.agents as usize, self.seed);
-        let rule = |i: usize| -> f64 {
-            if i >= agents {
-                return p.newcomer_request;
-            }
-            match p.players.as_str() {
-                "sustainable" => threshold,
-                "greedy" => max_request,
-                "random" => {
-                    CounterRng::new(seed, RANDOM_PLAYERS).below(u64::from(month), i as u64, max_request as u64 + 1)
-                        as f64
-                }
-                _ => p.request,
-            }
-        };
-        let mut invalid = 0;
-        let requests: Vec<u64> = (0..active)
-            .map(|i| {
-                let v = match asked.as_ref().and_then(|a| a.get(i)) {
-                    Some(v) if v.is_finite() => v.round(),
-                    Some(_) => {
-                        invalid += 1;
-                        rule(i)
-                    }
-                    None => rule(i),
-                };
-                v.clamp(0.0, max_request) as u64
-            })
-            .collect();
+        let (requests, invalid) = self.requests(p, month, threshold, active, asked.as_deref());
         self.requests_made += requests.len() as u64;
         self.requests_over += requests.iter().filter(|&&r| r as f64 > threshold).count() as u64;
         let got = allocate(
@@ -386,6 +357,50 @@ impl Model for Commons {
         h.f64(self.total_harvest);
         h.str(&self.discussion);
         self.reflections.iter().for_each(|r| h.str(r));
+    }
+}
+
+impl Commons {
+    /// Each active agent's request: the LLM's answer where readable (a
+    /// whole number), else the rule; and how many answers were unreadable.
+    fn requests(
+        &self,
+        p: &CommonsParams,
+        month: u32,
+        threshold: f64,
+        active: usize,
+        asked: Option<&[f64]>,
+    ) -> (Vec<u64>, u64) {
+        let (agents, seed, max_request) = (self.agents as usize, self.seed, p.max_request);
+        let rule = |i: usize| -> f64 {
+            if i >= agents {
+                return p.newcomer_request;
+            }
+            match p.players.as_str() {
+                "sustainable" => threshold,
+                "greedy" => max_request,
+                "random" => {
+                    CounterRng::new(seed, RANDOM_PLAYERS).below(u64::from(month), i as u64, max_request as u64 + 1)
+                        as f64
+                }
+                _ => p.request,
+            }
+        };
+        let mut invalid = 0;
+        let requests = (0..active)
+            .map(|i| {
+                let v = match asked.and_then(|a| a.get(i)) {
+                    Some(v) if v.is_finite() => v.round(),
+                    Some(_) => {
+                        invalid += 1;
+                        rule(i)
+                    }
+                    None => rule(i),
+                };
+                v.clamp(0.0, max_request) as u64
+            })
+            .collect();
+        (requests, invalid)
     }
 }
 
