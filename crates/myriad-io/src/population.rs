@@ -285,10 +285,8 @@ pub(crate) fn check_single_line(path: &Path, rec: &csv::StringRecord, header: &[
     Ok(())
 }
 
-/// Two passes: the first infers each column's type, the second parses.
-/// Returns the columns and the file line of each row (for error messages).
-fn read_csv_columns(path: &Path) -> Result<(Vec<Column>, Option<Vec<u64>>), IoError> {
-    let (mut rdr, header) = open_csv(path)?;
+/// A header must name every column, once.
+fn check_header(path: &Path, header: &[String]) -> Result<(), IoError> {
     if header.is_empty() || header.iter().all(|h| h.is_empty()) {
         return Err(IoError::format(path, Some(1), "no header row"));
     }
@@ -304,6 +302,14 @@ fn read_csv_columns(path: &Path) -> Result<(Vec<Column>, Option<Vec<u64>>), IoEr
             return Err(IoError::format(path, Some(1), format!("column '{h}' appears twice")));
         }
     }
+    Ok(())
+}
+
+/// Two passes: the first infers each column's type, the second parses.
+/// Returns the columns and the file line of each row (for error messages).
+fn read_csv_columns(path: &Path) -> Result<(Vec<Column>, Option<Vec<u64>>), IoError> {
+    let (mut rdr, header) = open_csv(path)?;
+    check_header(path, &header)?;
     let w = header.len();
     let mut all_int = vec![true; w];
     let mut all_num = vec![true; w];
@@ -371,6 +377,13 @@ fn read_csv_columns(path: &Path) -> Result<(Vec<Column>, Option<Vec<u64>>), IoEr
     Ok((columns, Some(lines)))
 }
 
+/// A column being read from Parquet.
+enum Acc {
+    Int(Vec<i64>),
+    Float(Vec<f64>),
+    Text(TextBuilder),
+}
+
 fn read_parquet_columns(path: &Path) -> Result<Vec<Column>, IoError> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let f = File::open(path).map_err(|e| IoError::file(path, e))?;
@@ -378,97 +391,28 @@ fn read_parquet_columns(path: &Path) -> Result<Vec<Column>, IoError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| perr(&e))?;
     let schema = builder.schema().clone();
     let reader = builder.build().map_err(|e| perr(&e))?;
-    enum Acc {
-        Int(Vec<i64>),
-        Float(Vec<f64>),
-        Text(TextBuilder),
-    }
-    let mut accs: Vec<Acc> = Vec::new();
-    for field in schema.fields() {
-        accs.push(match field.data_type() {
-            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 | DataType::Boolean => Acc::Int(Vec::new()),
-            DataType::Float32 | DataType::Float64 => Acc::Float(Vec::new()),
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Acc::Text(TextBuilder::seeded(field)),
-            DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {
-                Acc::Text(TextBuilder::seeded(field))
-            }
-            other => {
-                return Err(IoError::format(
-                    path,
-                    None,
-                    format!("column '{}' has Parquet/Arrow type {other}, which myriad cannot read (use integers, floats, booleans or strings)", field.name()),
-                ))
-            }
-        });
-    }
+    let mut accs: Vec<Acc> = schema
+        .fields()
+        .iter()
+        .map(|field| accumulator(path, field))
+        .collect::<Result<_, _>>()?;
     let mut rows_before = 0u64;
     for batch in reader {
         let batch = batch.map_err(|e| perr(&e))?;
         for (j, (arr, acc)) in batch.columns().iter().zip(accs.iter_mut()).enumerate() {
+            let name = schema.field(j).name();
             if arr.null_count() > 0 {
                 let row = (0..arr.len()).find(|&r| arr.is_null(r)).unwrap_or(0);
                 return Err(IoError::format(
                     path,
                     None,
                     format!(
-                        "column '{}' has a missing (null) value at row {}",
-                        schema.field(j).name(),
+                        "column '{name}' has a missing (null) value at row {}",
                         rows_before + row as u64 + 1
                     ),
                 ));
             }
-            macro_rules! ints {
-                ($t:ty, $v:expr) => {
-                    $v.extend(arr.as_primitive::<$t>().values().iter().map(|&x| x as i64))
-                };
-            }
-            match (acc, arr.data_type()) {
-                (Acc::Int(v), DataType::Int8) => ints!(Int8Type, v),
-                (Acc::Int(v), DataType::Int16) => ints!(Int16Type, v),
-                (Acc::Int(v), DataType::Int32) => ints!(Int32Type, v),
-                (Acc::Int(v), DataType::Int64) => ints!(Int64Type, v),
-                (Acc::Int(v), DataType::UInt8) => ints!(UInt8Type, v),
-                (Acc::Int(v), DataType::UInt16) => ints!(UInt16Type, v),
-                (Acc::Int(v), DataType::UInt32) => ints!(UInt32Type, v),
-                (Acc::Int(v), DataType::UInt64) => {
-                    for &x in arr.as_primitive::<UInt64Type>().values().iter() {
-                        v.push(i64::try_from(x).map_err(|_| {
-                            IoError::format(
-                                path,
-                                None,
-                                format!("column '{}' has value {x}, too large", schema.field(j).name()),
-                            )
-                        })?);
-                    }
-                }
-                (Acc::Int(v), DataType::Boolean) => {
-                    v.extend(arr.as_boolean().iter().map(|b| b.unwrap_or(false) as i64))
-                }
-                (Acc::Float(v), DataType::Float32) => {
-                    v.extend(arr.as_primitive::<Float32Type>().values().iter().map(|&x| x as f64))
-                }
-                (Acc::Float(v), DataType::Float64) => {
-                    v.extend(arr.as_primitive::<Float64Type>().values().iter().copied())
-                }
-                (Acc::Text(t), DataType::Utf8) => arr.as_string::<i32>().iter().for_each(|s| t.push(s.unwrap_or(""))),
-                (Acc::Text(t), DataType::LargeUtf8) => {
-                    arr.as_string::<i64>().iter().for_each(|s| t.push(s.unwrap_or("")))
-                }
-                (Acc::Text(t), DataType::Utf8View) => arr.as_string_view().iter().for_each(|s| t.push(s.unwrap_or(""))),
-                (Acc::Text(t), DataType::Dictionary(k, _)) if **k == DataType::Int32 => {
-                    t.push_dictionary(arr.as_dictionary::<Int32Type>())
-                }
-                (_, other) => {
-                    return Err(IoError::format(
-                        path,
-                        None,
-                        format!(
-                            "column '{}' changes type to {other} between row groups",
-                            schema.field(j).name()
-                        ),
-                    ))
-                }
-            }
+            append(path, name, acc, arr)?;
         }
         rows_before += batch.num_rows() as u64;
     }
@@ -485,6 +429,79 @@ fn read_parquet_columns(path: &Path) -> Result<Vec<Column>, IoError> {
             },
         })
         .collect())
+}
+
+/// How a Parquet field is read: integers (and booleans), floats or text.
+fn accumulator(path: &Path, field: &arrow_schema::Field) -> Result<Acc, IoError> {
+    Ok(match field.data_type() {
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64
+        | DataType::Boolean => Acc::Int(Vec::new()),
+        DataType::Float32 | DataType::Float64 => Acc::Float(Vec::new()),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Acc::Text(TextBuilder::seeded(field)),
+        DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {
+            Acc::Text(TextBuilder::seeded(field))
+        }
+        other => {
+            return Err(IoError::format(
+                path,
+                None,
+                format!("column '{}' has Parquet/Arrow type {other}, which myriad cannot read (use integers, floats, booleans or strings)", field.name()),
+            ))
+        }
+    })
+}
+
+/// Append one batch's values of a column.
+fn append(path: &Path, name: &str, acc: &mut Acc, arr: &arrow_array::ArrayRef) -> Result<(), IoError> {
+    macro_rules! ints {
+        ($t:ty, $v:expr) => {
+            $v.extend(arr.as_primitive::<$t>().values().iter().map(|&x| x as i64))
+        };
+    }
+    match (acc, arr.data_type()) {
+        (Acc::Int(v), DataType::Int8) => ints!(Int8Type, v),
+        (Acc::Int(v), DataType::Int16) => ints!(Int16Type, v),
+        (Acc::Int(v), DataType::Int32) => ints!(Int32Type, v),
+        (Acc::Int(v), DataType::Int64) => ints!(Int64Type, v),
+        (Acc::Int(v), DataType::UInt8) => ints!(UInt8Type, v),
+        (Acc::Int(v), DataType::UInt16) => ints!(UInt16Type, v),
+        (Acc::Int(v), DataType::UInt32) => ints!(UInt32Type, v),
+        (Acc::Int(v), DataType::UInt64) => {
+            for &x in arr.as_primitive::<UInt64Type>().values().iter() {
+                v.push(
+                    i64::try_from(x).map_err(|_| {
+                        IoError::format(path, None, format!("column '{name}' has value {x}, too large"))
+                    })?,
+                );
+            }
+        }
+        (Acc::Int(v), DataType::Boolean) => v.extend(arr.as_boolean().iter().map(|b| b.unwrap_or(false) as i64)),
+        (Acc::Float(v), DataType::Float32) => {
+            v.extend(arr.as_primitive::<Float32Type>().values().iter().map(|&x| x as f64))
+        }
+        (Acc::Float(v), DataType::Float64) => v.extend(arr.as_primitive::<Float64Type>().values().iter().copied()),
+        (Acc::Text(t), DataType::Utf8) => arr.as_string::<i32>().iter().for_each(|s| t.push(s.unwrap_or(""))),
+        (Acc::Text(t), DataType::LargeUtf8) => arr.as_string::<i64>().iter().for_each(|s| t.push(s.unwrap_or(""))),
+        (Acc::Text(t), DataType::Utf8View) => arr.as_string_view().iter().for_each(|s| t.push(s.unwrap_or(""))),
+        (Acc::Text(t), DataType::Dictionary(k, _)) if **k == DataType::Int32 => {
+            t.push_dictionary(arr.as_dictionary::<Int32Type>())
+        }
+        (_, other) => {
+            return Err(IoError::format(
+                path,
+                None,
+                format!("column '{name}' changes type to {other} between row groups"),
+            ))
+        }
+    }
+    Ok(())
 }
 
 /// Write a population to Parquet, one row per agent in id order: integer
