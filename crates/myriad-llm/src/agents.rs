@@ -139,14 +139,65 @@ impl PerAgent {
         common: &BTreeMap<String, String>,
         values: impl Fn(usize) -> BTreeMap<String, String>,
     ) -> Result<AgentRound, ArchetypeError> {
+        let (pending, filled) = self.prompts(q, who, common, values)?;
+        let mut round = AgentRound::default();
+        let mut tally = Tally::new(who.len());
+        let (k, total) = (q.samples.max(1), self.count as u64);
+        // Sample index of agent i, sample s, attempt a: (a * agents + i) * k + s
+        // (wrapping past 2^32, where indices would repeat).
+        let index = |attempt: u32, i: usize, s: u32| -> u32 {
+            ((u64::from(attempt) * total + i as u64) * u64::from(k) + u64::from(s)) as u32
+        };
+        let mut pending = pending;
+        for attempt in 0..=q.reasks {
+            if pending.is_empty() {
+                break;
+            }
+            let slots: Vec<(usize, u32)> = pending.iter().map(|&(j, s, _)| (j, s)).collect();
+            let requests: Vec<(String, u32)> = pending
+                .into_iter()
+                .map(|(j, s, prompt)| (prompt, index(attempt, who[j], s)))
+                .collect();
+            round.requests += requests.len() as u64;
+            let answers = client.answer_all(&requests).await;
+            let mut again = Vec::new();
+            for ((&(j, s), answer), (prompt, _)) in slots.iter().zip(answers).zip(requests) {
+                if !tally.read(j, &answer?.text, &q.kind) {
+                    round.unparsed += 1;
+                    again.push((j, s, prompt));
+                }
+            }
+            pending = again;
+        }
+        round.values = (0..who.len())
+            .map(|j| {
+                tally.mean(j).unwrap_or_else(|| {
+                    round.fallbacks += 1;
+                    q.fallback.unwrap_or(f64::NAN)
+                })
+            })
+            .collect();
+        self.remember_answers(who, filled, &tally.last_text)?;
+        round.texts = tally.last_text;
+        Ok(round)
+    }
+
+    /// Each asker's prompt, `q.samples` times, as (position in `who`,
+    /// sample, prompt); and, when agents remember, the values each prompt
+    /// was filled with (to write the memory entries).
+    #[allow(clippy::type_complexity)]
+    fn prompts(
+        &self,
+        q: &Question,
+        who: &[usize],
+        common: &BTreeMap<String, String>,
+        values: impl Fn(usize) -> BTreeMap<String, String>,
+    ) -> Result<(Vec<(usize, u32, String)>, Vec<BTreeMap<String, String>>), ArchetypeError> {
         let k = q.samples.max(1);
-        let total = self.count as u64;
         let remembering = self.memory.turns() > 0;
-        // Placeholder values are kept only to write memory entries.
-        let mut filled: Vec<BTreeMap<String, String>> = Vec::new();
-        // (position in `who`, sample, prompt) still to be answered.
-        let mut pending: Vec<(usize, u32, String)> = Vec::with_capacity(who.len() * k as usize);
         let needs_memory = q.template.placeholders().contains(&MEMORY);
+        let mut filled = Vec::new();
+        let mut pending = Vec::with_capacity(who.len() * k as usize);
         for (j, &i) in who.iter().enumerate() {
             let v = values(i);
             let memory = if needs_memory || remembering {
@@ -166,74 +217,64 @@ impl PerAgent {
                 filled.push(all);
             }
         }
-        // Sample index of agent i, sample s, attempt a: (a * agents + i) * k + s
-        // (wrapping past 2^32, where indices would repeat).
-        let index = |attempt: u32, i: usize, s: u32| -> u32 {
-            ((u64::from(attempt) * total + i as u64) * u64::from(k) + u64::from(s)) as u32
+        Ok((pending, filled))
+    }
+
+    /// Write each asker's memory entry from its last readable answer.
+    fn remember_answers(
+        &mut self,
+        who: &[usize],
+        filled: Vec<BTreeMap<String, String>>,
+        last_text: &[Option<String>],
+    ) -> Result<(), ArchetypeError> {
+        for (j, mut v) in filled.into_iter().enumerate() {
+            let answer = last_text[j].clone().unwrap_or_else(|| "(no readable answer)".into());
+            v.insert(ANSWER.to_string(), answer.clone());
+            let entry = match &self.remember {
+                Some(t) => t.fill(&v)?,
+                None => format!("You answered: {answer}"),
+            };
+            self.memory.remember(who[j], entry);
+        }
+        Ok(())
+    }
+}
+
+/// Readable answers per asker: their sum and count, and the first as text.
+struct Tally {
+    sums: Vec<f64>,
+    counts: Vec<u32>,
+    last_text: Vec<Option<String>>,
+}
+
+impl Tally {
+    fn new(n: usize) -> Tally {
+        Tally {
+            sums: vec![0.0; n],
+            counts: vec![0; n],
+            last_text: vec![None; n],
+        }
+    }
+
+    /// Read asker `j`'s answer; false when it cannot be read.
+    fn read(&mut self, j: usize, text: &str, kind: &crate::parse::AnswerKind) -> bool {
+        let read = match parse(text, kind) {
+            Ok(Answer::Text(t)) => Some((0.0, t)),
+            Ok(a) => a.value().map(|v| (v, shown(kind, v))),
+            Err(_) => None,
         };
-        let n = who.len();
-        let mut round = AgentRound::default();
-        let mut sums = vec![0.0; n];
-        let mut counts = vec![0u32; n];
-        let mut last_text: Vec<Option<String>> = vec![None; n];
-        for attempt in 0..=q.reasks {
-            if pending.is_empty() {
-                break;
-            }
-            let slots: Vec<(usize, u32)> = pending.iter().map(|&(j, s, _)| (j, s)).collect();
-            let requests: Vec<(String, u32)> = pending
-                .into_iter()
-                .map(|(j, s, prompt)| (prompt, index(attempt, who[j], s)))
-                .collect();
-            round.requests += requests.len() as u64;
-            let answers = client.answer_all(&requests).await;
-            let mut again = Vec::new();
-            for ((&(j, s), answer), (prompt, _)) in slots.iter().zip(answers).zip(requests) {
-                let answer = answer?;
-                let read = match parse(&answer.text, &q.kind) {
-                    Ok(Answer::Text(t)) => Some((0.0, t)),
-                    Ok(a) => a.value().map(|v| (v, shown(&q.kind, v))),
-                    Err(_) => None,
-                };
-                match read {
-                    Some((v, text)) => {
-                        sums[j] += v;
-                        counts[j] += 1;
-                        if last_text[j].is_none() {
-                            last_text[j] = Some(text);
-                        }
-                    }
-                    None => {
-                        round.unparsed += 1;
-                        again.push((j, s, prompt));
-                    }
-                }
-            }
-            pending = again;
+        let Some((v, text)) = read else { return false };
+        self.sums[j] += v;
+        self.counts[j] += 1;
+        if self.last_text[j].is_none() {
+            self.last_text[j] = Some(text);
         }
-        round.values = (0..n)
-            .map(|j| {
-                if counts[j] > 0 {
-                    sums[j] / counts[j] as f64
-                } else {
-                    round.fallbacks += 1;
-                    q.fallback.unwrap_or(f64::NAN)
-                }
-            })
-            .collect();
-        if remembering {
-            for (j, mut v) in filled.into_iter().enumerate() {
-                let answer = last_text[j].clone().unwrap_or_else(|| "(no readable answer)".into());
-                v.insert(ANSWER.to_string(), answer.clone());
-                let entry = match &self.remember {
-                    Some(t) => t.fill(&v)?,
-                    None => format!("You answered: {answer}"),
-                };
-                self.memory.remember(who[j], entry);
-            }
-        }
-        round.texts = last_text;
-        Ok(round)
+        true
+    }
+
+    /// The mean of `j`'s readable answers, if any.
+    fn mean(&self, j: usize) -> Option<f64> {
+        (self.counts[j] > 0).then(|| self.sums[j] / self.counts[j] as f64)
     }
 }
 

@@ -475,37 +475,7 @@ impl LlmClient {
         }
         let t0 = Instant::now();
         let (unique, slots) = dedup(requests);
-        let mut answers: Vec<Option<Completion>> = vec![None; unique.len()];
-        let mut to_ask = Vec::new();
-        for (k, &(p, s)) in unique.iter().enumerate() {
-            let cached = match (&self.cache, self.cfg.mode) {
-                (Some(c), Mode::Record | Mode::Replay) => c.get(&self.key(p, s).hash()),
-                _ => None,
-            };
-            match cached {
-                Some(e) => {
-                    self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
-                    answers[k] = Some(Completion {
-                        text: e.text,
-                        tokens_in: e.tokens_in,
-                        tokens_out: e.tokens_out,
-                        cached: true,
-                    });
-                }
-                None if self.cfg.mode == Mode::Replay => {
-                    return Err(LlmError::ReplayMiss {
-                        cache: self
-                            .cache
-                            .as_ref()
-                            .map(|c| c.path().display().to_string())
-                            .unwrap_or_default(),
-                        prompt: shorten(&self.redactor.clean(p), 80),
-                        sample: s,
-                    })
-                }
-                None => to_ask.push(k),
-            }
-        }
+        let (mut answers, to_ask) = self.from_cache(&unique)?;
         let chunks: Vec<Vec<usize>> = to_ask.chunks(batch.max(1)).map(|c| c.to_vec()).collect();
         let unique_ref = &unique;
         // Each batch's answers are cached as soon as they arrive, so that a
@@ -552,6 +522,44 @@ impl LlmClient {
             .into_iter()
             .map(|k| answers[k].clone().expect("every unique request was answered"))
             .collect())
+    }
+
+    /// The answers the cache holds (record and replay modes), and the
+    /// indices of the requests still to ask; a miss in replay is an error.
+    #[allow(clippy::type_complexity)]
+    fn from_cache(&self, unique: &[(&str, u32)]) -> Result<(Vec<Option<Completion>>, Vec<usize>), LlmError> {
+        let mut answers: Vec<Option<Completion>> = vec![None; unique.len()];
+        let mut to_ask = Vec::new();
+        for (k, &(p, s)) in unique.iter().enumerate() {
+            let cached = match (&self.cache, self.cfg.mode) {
+                (Some(c), Mode::Record | Mode::Replay) => c.get(&self.key(p, s).hash()),
+                _ => None,
+            };
+            match cached {
+                Some(e) => {
+                    self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+                    answers[k] = Some(Completion {
+                        text: e.text,
+                        tokens_in: e.tokens_in,
+                        tokens_out: e.tokens_out,
+                        cached: true,
+                    });
+                }
+                None if self.cfg.mode == Mode::Replay => {
+                    return Err(LlmError::ReplayMiss {
+                        cache: self
+                            .cache
+                            .as_ref()
+                            .map(|c| c.path().display().to_string())
+                            .unwrap_or_default(),
+                        prompt: shorten(&self.redactor.clean(p), 80),
+                        sample: s,
+                    })
+                }
+                None => to_ask.push(k),
+            }
+        }
+        Ok((answers, to_ask))
     }
 
     /// One batched request with retries (like [`Self::ask`]).
@@ -710,9 +718,9 @@ impl LlmClient {
         self.redactor.clean(&reason)
     }
 
-    async fn attempt(&self, endpoint: &Endpoint, prompt: &str, sample: u32) -> Attempt {
-        let base = endpoint.url.as_str();
-        let (url, body) = match self.cfg.api {
+    /// The URL and JSON body of one request for `prompt` (sample `sample`).
+    fn request(&self, base: &str, prompt: &str, sample: u32) -> (String, Value) {
+        match self.cfg.api {
             Api::Chat => {
                 let mut messages = Vec::new();
                 if let Some(system) = &self.cfg.system {
@@ -740,7 +748,11 @@ impl LlmClient {
                     "seed": sample,
                 }),
             ),
-        };
+        }
+    }
+
+    async fn attempt(&self, endpoint: &Endpoint, prompt: &str, sample: u32) -> Attempt {
+        let (url, body) = self.request(&endpoint.url, prompt, sample);
         let mut req = self.http.post(&url).json(&body);
         if let Some(key) = &self.api_key {
             req = req.bearer_auth(key);
