@@ -3,13 +3,15 @@
 //! - [`rng`]: counter-based random draws, pure functions of (seed, stream, counters);
 //! - [`population`]: agents as typed columns indexed by a dense `u32` id;
 //! - [`csr`] and [`generators`]: contact layers as CSR adjacency and their generators;
-//! - [`params`] and [`schedule`]: documented model parameters and scheduled interventions;
+//! - [`mod@params`] and [`schedule`]: documented model parameters and scheduled interventions;
 //! - [`metrics`]: the per-step aggregate recorder;
 //! - [`cross`]: the one place where an agent's step writes to another agent;
 //! - [`model`]: the model contract: its specification, input, step context and trait;
 //! - [`hash`]: a stable hash of a simulation's state;
 //! - [`source`]: population sources (the synthetic city) and their observed data;
 //! - [`behaviour`]: providers of decision probabilities (LLM archetypes, policies).
+
+#![deny(missing_docs)]
 
 pub mod behaviour;
 pub mod cross;

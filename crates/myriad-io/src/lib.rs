@@ -2,6 +2,8 @@
 //! writing time series to CSV and Parquet. Every error names the file and,
 //! where there is one, the line and column.
 
+#![deny(missing_docs)]
+
 pub mod edges;
 pub mod error;
 pub mod population;

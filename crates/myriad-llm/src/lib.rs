@@ -6,9 +6,11 @@
 //!   replay);
 //! - [`template`]: prompt templates filled from agent attributes and model
 //!   observations;
-//! - [`parse`]: robust reading of answers (yes/no, number, choice, JSON);
+//! - [`mod@parse`]: robust reading of answers (yes/no, number, choice, JSON);
 //! - [`archetype`]: asking once per group of agents that share the prompt's
 //!   attributes, and drawing each agent's decision from the group's answers.
+
+#![deny(missing_docs)]
 
 pub mod agents;
 pub mod archetype;

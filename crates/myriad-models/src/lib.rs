@@ -2,6 +2,8 @@
 //! of its paper, the synthetic New York City as a population source, and
 //! the registry listing them.
 
+#![deny(missing_docs)]
+
 pub mod covid;
 pub mod epidemic;
 pub mod games;

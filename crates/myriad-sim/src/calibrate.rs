@@ -5,7 +5,7 @@
 //! Method. The model is causal: new infections in week k depend on the
 //! state at the start of week k and on week k's parameter. So, for a given
 //! initial count, the weekly values are fitted one week at a time: each
-//! candidate value continues copies of the model state ([`Model::fork`])
+//! candidate value continues copies of the simulation ([`Simulation::fork`](crate::Simulation::fork))
 //! through the week, and the value whose weekly count is closest to the
 //! observation is kept (a grid over `[0, max]` then golden-section
 //! refinement around the best grid point: gradient-free, and robust to the

@@ -41,7 +41,7 @@ const OUTPUT_FILES: &[&str] = &[
 const NESTED_FOLDERS: &[&str] = &["runs", "baseline", "counterfactual"];
 
 /// `runs/<name><suffix>-<timestamp>`: where outputs go without `--out`
-/// (a `-2`, `-3`, ... is added by [`create`] when two runs start in the same second).
+/// (a `-2`, `-3`, ... is added by [`OutChoice::create`] when two runs start in the same second).
 pub fn default_out(name: &str, suffix: &str) -> PathBuf {
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
     PathBuf::from("runs").join(format!("{name}{suffix}-{stamp}"))
