@@ -475,7 +475,7 @@ impl LlmClient {
         }
         let t0 = Instant::now();
         let (unique, slots) = dedup(requests);
-        let (mut answers, to_ask) = self.from_cache(&unique)?;
+        let (mut answers, to_ask) = self.cached_answers(&unique)?;
         let chunks: Vec<Vec<usize>> = to_ask.chunks(batch.max(1)).map(|c| c.to_vec()).collect();
         let unique_ref = &unique;
         // Each batch's answers are cached as soon as they arrive, so that a
@@ -527,7 +527,7 @@ impl LlmClient {
     /// The answers the cache holds (record and replay modes), and the
     /// indices of the requests still to ask; a miss in replay is an error.
     #[allow(clippy::type_complexity)]
-    fn from_cache(&self, unique: &[(&str, u32)]) -> Result<(Vec<Option<Completion>>, Vec<usize>), LlmError> {
+    fn cached_answers(&self, unique: &[(&str, u32)]) -> Result<(Vec<Option<Completion>>, Vec<usize>), LlmError> {
         let mut answers: Vec<Option<Completion>> = vec![None; unique.len()];
         let mut to_ask = Vec::new();
         for (k, &(p, s)) in unique.iter().enumerate() {

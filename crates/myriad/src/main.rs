@@ -5,6 +5,8 @@
 #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 mod bench;
+mod describe;
+mod llm_cmd;
 mod mock_llm;
 mod progress;
 
@@ -380,25 +382,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             scenario,
             output,
             quiet,
-        } => {
-            let s = scenario.load()?;
-            let threads = threads(scenario.threads)?;
-            let stop = progress::stop_on_ctrl_c()?;
-            let runtime = s.behaviour.is_some().then(llm_runtime).transpose()?;
-            let opts = run::RunOptions {
-                out: output.out,
-                force: output.force,
-                threads: Some(threads),
-                runtime: runtime.as_ref().map(|r| r.handle().clone()),
-            };
-            let mut bar = progress::Progress::new(quiet);
-            let report = run::run_to_folder(&s, &opts, &stop, &mut [&mut bar]).map_err(classify)?;
-            bar.done(&report);
-            match report.outcome {
-                run::Outcome::Completed => Ok(ExitCode::SUCCESS),
-                run::Outcome::Interrupted => Ok(ExitCode::from(130)),
-            }
-        }
+        } => run_one(&scenario, output, quiet),
         Command::Ensemble { scenario, output, runs } => {
             let Prepared { threads, out, stop } = scenario.prepare(&output, "-ensemble")?;
             let opts = ensemble::EnsembleOptions {
@@ -494,103 +478,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             eprintln!("{} runs; one row each in {}", table.rows.len(), path.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Population { scenario, out, force } => {
-            let ext = out
-                .extension()
-                .and_then(|e| e.to_str())
-                .unwrap_or("")
-                .to_ascii_lowercase();
-            if ext != "parquet" {
-                return Err(InputError(format!(
-                    "--out {}: myriad population writes Parquet; name the file FILE.parquet",
-                    out.display()
-                ))
-                .into());
-            }
-            let s = scenario.load()?;
-            let pool = myriad_sim::simulation::pool(threads(scenario.threads)?)?;
-            if out.exists() && !force {
-                return Err(InputError(format!("{} already exists; pass --force to replace it", out.display())).into());
-            }
-            let t = std::time::Instant::now();
-            let pop = pool.install(|| build::population(&s)).map_err(classify)?;
-            let built = t.elapsed().as_secs_f64();
-            let t = std::time::Instant::now();
-            myriad_io::write_population_parquet(&out, &pop)?;
-            let names: Vec<&str> = pop.columns().iter().map(|c| c.name.as_str()).collect();
-            println!(
-                "{}: {} agents, columns {} (built in {built:.2} s, written in {:.2} s)\nreload with:\n[population]\nfile = \"{}\"",
-                out.display(),
-                pop.size(),
-                names.join(", "),
-                t.elapsed().as_secs_f64(),
-                out.display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Population { scenario, out, force } => population(&scenario, &out, force),
         Command::Llm {
             command: LlmCommand::Check { scenario, prompt, set },
-        } => {
-            let s = scenario::load(&scenario, &scenario::Overrides { set, seed: None })?;
-            let spec = s.behaviour.as_ref().ok_or_else(|| {
-                InputError(format!(
-                    "{}: no LLM configured ([behaviour] provider = \"llm\" with an [llm] table)",
-                    scenario.display()
-                ))
-            })?;
-            let prompt = match prompt {
-                Some(p) => p,
-                None => {
-                    let d = &spec.decisions[0];
-                    let (name, template) = (&d.name, &d.template);
-                    let mut values: std::collections::BTreeMap<String, String> = template
-                        .placeholders()
-                        .iter()
-                        .map(|p| (p.to_string(), format!("<{p}>")))
-                        .collect();
-                    for (k, v) in [("week", "3"), ("cases", "1200"), ("cases_change", "+35%")] {
-                        values.insert(k.into(), v.into());
-                    }
-                    let filled = template.fill(&values).map_err(|e| InputError(e.to_string()))?;
-                    println!("decision '{name}', prompt with sample values:\n{filled}\n");
-                    filled
-                }
-            };
-            let mut cfg = spec.llm.clone();
-            cfg.mode = myriad_llm::Mode::Live;
-            cfg.cache = None;
-            let client = myriad_llm::LlmClient::new(cfg).map_err(|e| InputError(format!("[llm]: {e}")))?;
-            let endpoints = client.shown_endpoints().join(", ");
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            let t = std::time::Instant::now();
-            let answer = runtime.block_on(client.complete(&prompt, 0))?;
-            let latency = t.elapsed().as_secs_f64();
-            // Read as the first decision's answer (yes/no, a number, text).
-            let kind = &spec.decisions[0].answer;
-            let parsed = match myriad_llm::parse(&answer.text, kind) {
-                Ok(a) => format!("{a:?}"),
-                Err(e) => format!("unreadable ({e})"),
-            };
-            let kind_name = match kind {
-                myriad_llm::AnswerKind::YesNo => "yes/no".to_string(),
-                myriad_llm::AnswerKind::Number { min, max } => format!("a number in [{min}, {max}]"),
-                myriad_llm::AnswerKind::Text => "text".to_string(),
-                other => format!("{other:?}"),
-            };
-            let stats = client.stats();
-            println!(
-                "endpoint(s) {endpoints}, model {}: answered in {latency:.3} s after {} retries\nanswer: {:?}\nas {kind_name}: {parsed}\ntokens: {} in, {} out",
-                client.config().model,
-                stats.retries,
-                answer.text,
-                answer.tokens_in,
-                answer.tokens_out
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        } => llm_cmd::check(&scenario, prompt, set),
         Command::Llm {
             command:
                 LlmCommand::Bench {
@@ -601,7 +492,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     batch,
                 },
         } => {
-            llm_bench(&endpoint, &model, agents, concurrency, batch)?;
+            llm_cmd::bench(&endpoint, &model, agents, concurrency, batch)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Llm {
@@ -624,28 +515,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate { scenario, set } => {
-            let s = scenario::load(&scenario, &scenario::Overrides { set, seed: None })?;
-            // Data files are read, the decisions grouped and the model set
-            // up on the agents: a scenario that validates can run.
-            let pool = myriad_sim::simulation::pool(threads(None)?)?;
-            let pop = pool.install(|| build::population(&s)).map_err(classify)?;
-            build::check_layer_inputs(&s, &pop)?;
-            drop(behaviour::decisions(&s, &pop)?);
-            let agents = pop.size();
-            pool.install(|| build::check_model(&s, pop))?;
-            println!(
-                "{}: ok (model {}, {} agents, {} layers, {} interventions, {} steps, seed {})",
-                scenario.display(),
-                s.model.name,
-                agents,
-                s.layers.len(),
-                s.schedule.items().len(),
-                s.steps,
-                s.seed
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Validate { scenario, set } => validate(&scenario, set),
         Command::Models => {
             for m in myriad_models::MODELS {
                 println!("{:<8} {}", m.name, m.summary);
@@ -657,7 +527,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 let names: Vec<&str> = myriad_models::MODELS.iter().map(|m| m.name).collect();
                 InputError(format!("unknown model '{model}' (known models: {})", names.join(", ")))
             })?;
-            print!("{}", describe(m));
+            print!("{}", describe::describe(m));
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
@@ -666,92 +536,116 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             degree,
             days,
             threads: t,
-        } => {
-            if agents < 2 {
-                return Err(InputError(format!("--agents must be at least 2, got {agents}")).into());
-            }
-            if !(degree.is_finite() && degree >= 0.0 && degree < agents as f64) {
-                return Err(InputError(format!(
-                    "--degree must be a number in [0, agents) = [0, {agents}), got {degree:?}"
-                ))
-                .into());
-            }
-            let est = resources::Estimate {
-                agents: agents as f64,
-                directed_edges: agents as f64 * degree,
-            };
-            resources::check(&est, resources::default_limit_gb()).map_err(InputError)?;
-            let threads = threads(t)?;
-            bench::run(&bench::BenchOptions {
-                model,
-                agents,
-                degree,
-                days,
-                threads,
-            })?;
-            Ok(ExitCode::SUCCESS)
-        }
+        } => bench(model, agents, degree, days, t),
     }
 }
 
-/// `myriad llm bench`: per-agent decisions per second against an endpoint.
-fn llm_bench(endpoint: &str, model: &str, agents: u32, concurrency: usize, batch: usize) -> Result<()> {
-    let mut cfg = myriad_llm::LlmConfig::new(endpoint, model);
-    cfg.max_concurrency = concurrency;
-    cfg.timeout = std::time::Duration::from_secs(120);
-    cfg.api = if batch > 1 {
-        myriad_llm::Api::Completions
-    } else {
-        myriad_llm::Api::Chat
+/// `myriad run`: one run into its folder, with progress on the terminal.
+fn run_one(scenario: &ScenarioArgs, output: OutArgs, quiet: bool) -> Result<ExitCode> {
+    let s = scenario.load()?;
+    let threads = threads(scenario.threads)?;
+    let stop = progress::stop_on_ctrl_c()?;
+    let runtime = s.behaviour.is_some().then(llm_runtime).transpose()?;
+    let opts = run::RunOptions {
+        out: output.out,
+        force: output.force,
+        threads: Some(threads),
+        runtime: runtime.as_ref().map(|r| r.handle().clone()),
     };
-    let client = myriad_llm::LlmClient::new(cfg).map_err(|e| InputError(e.to_string()))?;
-    let prompts: Vec<(String, u32)> = (0..agents)
-        .map(|i| {
-            (
-                format!("You are agent {i}. Cases in your area rose last week. Do you stay home? Answer yes or no."),
-                0,
-            )
-        })
-        .collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let mut bar = progress::Progress::new(quiet);
+    let report = run::run_to_folder(&s, &opts, &stop, &mut [&mut bar]).map_err(classify)?;
+    bar.done(&report);
+    match report.outcome {
+        run::Outcome::Completed => Ok(ExitCode::SUCCESS),
+        run::Outcome::Interrupted => Ok(ExitCode::from(130)),
+    }
+}
+
+/// `myriad population`: build the population and save it as Parquet.
+fn population(scenario: &ScenarioArgs, out: &std::path::Path, force: bool) -> Result<ExitCode> {
+    let ext = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if ext != "parquet" {
+        return Err(InputError(format!(
+            "--out {}: myriad population writes Parquet; name the file FILE.parquet",
+            out.display()
+        ))
+        .into());
+    }
+    let s = scenario.load()?;
+    let pool = myriad_sim::simulation::pool(threads(scenario.threads)?)?;
+    if out.exists() && !force {
+        return Err(InputError(format!("{} already exists; pass --force to replace it", out.display())).into());
+    }
     let t = std::time::Instant::now();
-    let texts: Vec<String> = if batch > 1 {
-        runtime
-            .block_on(client.complete_batched(&prompts, batch))?
-            .into_iter()
-            .map(|c| c.text)
-            .collect()
-    } else {
-        runtime
-            .block_on(client.complete_all(&prompts))
-            .into_iter()
-            .map(|r| r.map(|c| c.text).map_err(|e| anyhow::anyhow!("{e}")))
-            .collect::<Result<_>>()?
-    };
-    let wall = t.elapsed().as_secs_f64();
-    let yes = texts
-        .iter()
-        .filter(|t| {
-            matches!(
-                myriad_llm::parse(t, &myriad_llm::AnswerKind::YesNo),
-                Ok(myriad_llm::Answer::YesNo(true))
-            )
-        })
-        .count();
-    let stats = client.stats();
+    let pop = pool.install(|| build::population(&s)).map_err(classify)?;
+    let built = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    myriad_io::write_population_parquet(out, &pop)?;
+    let names: Vec<&str> = pop.columns().iter().map(|c| c.name.as_str()).collect();
     println!(
-        "{agents} per-agent decisions in {wall:.2} s: {:.0} decisions/s ({} HTTP requests, {} prompts each, {} in flight at most, {} retries); {:.1}% yes",
-        agents as f64 / wall,
-        stats.calls,
-        batch.max(1),
-        concurrency,
-        stats.retries,
-        100.0 * yes as f64 / agents.max(1) as f64
+        "{}: {} agents, columns {} (built in {built:.2} s, written in {:.2} s)\nreload with:\n[population]\nfile = \"{}\"",
+        out.display(),
+        pop.size(),
+        names.join(", "),
+        t.elapsed().as_secs_f64(),
+        out.display()
     );
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `myriad validate`: everything `run` checks, without running.
+fn validate(scenario: &std::path::Path, set: Vec<String>) -> Result<ExitCode> {
+    let s = scenario::load(scenario, &scenario::Overrides { set, seed: None })?;
+    // Data files are read, the decisions grouped and the model set
+    // up on the agents: a scenario that validates can run.
+    let pool = myriad_sim::simulation::pool(threads(None)?)?;
+    let pop = pool.install(|| build::population(&s)).map_err(classify)?;
+    build::check_layer_inputs(&s, &pop)?;
+    drop(behaviour::decisions(&s, &pop)?);
+    let agents = pop.size();
+    pool.install(|| build::check_model(&s, pop))?;
+    println!(
+        "{}: ok (model {}, {} agents, {} layers, {} interventions, {} steps, seed {})",
+        scenario.display(),
+        s.model.name,
+        agents,
+        s.layers.len(),
+        s.schedule.items().len(),
+        s.steps,
+        s.seed
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `myriad bench`: its arguments checked, then the benchmark.
+fn bench(model: String, agents: u32, degree: f64, days: u32, t: Option<usize>) -> Result<ExitCode> {
+    if agents < 2 {
+        return Err(InputError(format!("--agents must be at least 2, got {agents}")).into());
+    }
+    if !(degree.is_finite() && degree >= 0.0 && degree < agents as f64) {
+        return Err(InputError(format!(
+            "--degree must be a number in [0, agents) = [0, {agents}), got {degree:?}"
+        ))
+        .into());
+    }
+    let est = resources::Estimate {
+        agents: agents as f64,
+        directed_edges: agents as f64 * degree,
+    };
+    resources::check(&est, resources::default_limit_gb()).map_err(InputError)?;
+    let threads = threads(t)?;
+    bench::run(&bench::BenchOptions {
+        model,
+        agents,
+        degree,
+        days,
+        threads,
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Errors from reading data files are input errors.
@@ -766,51 +660,4 @@ fn classify(e: anyhow::Error) -> anyhow::Error {
     } else {
         e
     }
-}
-
-fn describe(m: &myriad_core::model::ModelSpec) -> String {
-    let mut s = format!(
-        "{} — {}\n\n{}\n\nParameters ([params] in a scenario):\n",
-        m.name, m.summary, m.description
-    );
-    for p in (m.params)() {
-        s.push_str(&format!(
-            "  {:<24} default {:<12} {}\n",
-            p.name,
-            p.default.to_string(),
-            if p.unit.is_empty() {
-                String::new()
-            } else {
-                format!("[{}]", p.unit)
-            }
-        ));
-        s.push_str(&format!("  {:<24} {}; {}\n", "", p.range_text(), p.doc));
-    }
-    s.push_str("\nMetrics (columns of timeseries.csv after `step`):\n");
-    for mt in (m.metrics)() {
-        s.push_str(&format!("  {:<24} {}\n", mt.name, mt.doc));
-    }
-    if !m.decisions.is_empty() {
-        s.push_str("\nDecisions an LLM can make instead of the rule ([behaviour] provider = \"llm\", [behaviour.<name>] prompt = ...):\n");
-        for d in m.decisions {
-            s.push_str(&format!("  {:<24} {}\n", d.name, d.doc));
-        }
-        if !m.states.is_empty() {
-            s.push_str("\nAgent states prompts may mention (archetypes are regrouped by them each period):\n");
-            for (name, doc) in m.states {
-                s.push_str(&format!(
-                    "  {{{name}}}{:<w$} {doc}\n",
-                    "",
-                    w = 22usize.saturating_sub(name.len())
-                ));
-            }
-        }
-    }
-    if !m.columns.is_empty() {
-        s.push_str("\nPopulation columns read when present:\n");
-        for c in m.columns {
-            s.push_str(&format!("  {:<24} {}\n", c.name, c.doc));
-        }
-    }
-    s
 }
