@@ -10,6 +10,7 @@ pub mod games;
 pub mod nyc;
 pub mod registry;
 pub mod setup;
+pub mod sis;
 
 pub use myriad_core::model::{
     ColumnDoc, DecisionAnswer, DecisionDoc, ModelError, ModelInput, ModelSpec, PeriodicTable, PlotPanel, TableKind,

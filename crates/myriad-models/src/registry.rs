@@ -7,6 +7,7 @@ use myriad_core::source::SourceSpec;
 pub static MODELS: &[&ModelSpec] = &[
     &crate::epidemic::SIR,
     &crate::epidemic::SEIR,
+    &crate::sis::SIS,
     &crate::covid::COVID,
     &crate::games::commons::COMMONS,
     &crate::games::donor::DONOR,
