@@ -319,6 +319,24 @@ struct Tally {
 }
 
 impl Tally {
+    /// Count one agent (stage `s`, borough `b`) into the row's tallies.
+    #[inline]
+    fn count(&mut self, s: u8, b: usize, isolating: bool, employed: bool, working: bool) {
+        self.stages[s as usize] += 1;
+        self.agents[b] += 1;
+        self.active[b] += (s == E || s == I) as u64;
+        if s == D {
+            self.deaths[b] += 1;
+        } else {
+            self.living[b] += 1;
+            self.isolating[b] += isolating as u64;
+            if employed {
+                self.employed[b] += 1;
+                self.working[b] += working as u64;
+            }
+        }
+    }
+
     fn add(mut self, o: Tally) -> Tally {
         for k in 0..5 {
             self.stages[k] += o.stages[k];
@@ -412,6 +430,10 @@ pub struct Covid {
     /// this one byte per contact instead of four arrays: on the full city
     /// that keeps its random reads within the cache.
     flags: Vec<u8>,
+    /// Agents exposed or infectious, in id order: the sources of the next
+    /// day's transmission and the only agents whose timers run, so a day
+    /// costs in proportion to the epidemic, not to the population.
+    active: Vec<u32>,
     week_cases: [u64; 5],
     weekly: Vec<[u64; 5]>,
     /// Isolation propensity per borough before the age factor (smoothed).
@@ -434,7 +456,8 @@ impl Clone for Covid {
             weeks_in_month: self.weeks_in_month,
             // Flags are clear between steps.
             hit: self.hit.clone(),
-            flags: vec![0; self.flags.len()],
+            flags: self.flags.clone(),
+            active: self.active.clone(),
             week_cases: self.week_cases,
             weekly: self.weekly.clone(),
             pressure: self.pressure,
@@ -722,6 +745,7 @@ impl Covid {
             weeks_in_month: 0,
             hit: Marks::new(n),
             flags: vec![0; n],
+            active: Vec::new(),
             week_cases: [0; 5],
             weekly: Vec::new(),
             pressure: [0.0; 5],
@@ -730,6 +754,10 @@ impl Covid {
             tally: Tally::default(),
         };
         m.update_unemployment(&[0; 5], &[0; 5], &[0; 5]);
+        m.pack_flags();
+        m.active = (0..n as u32)
+            .filter(|&i| matches!(m.stage[i as usize], E | I))
+            .collect();
         m.tally = m.count(Tally::default());
         Ok(m)
     }
@@ -805,30 +833,47 @@ impl Covid {
             .all(|(l, (_, role))| *role != Role::Work || ctx.layer_weights[l] > 0.0);
         let (iso_llm, work_llm) = self.ask_behaviour(&mut ctx.decide);
         let (iso_llm, work_llm) = (iso_llm.as_deref(), work_llm.as_deref());
-        let (age, borough, stage, employed) = (&self.fixed.age, &self.fixed.borough, &self.stage, &self.fixed.employed);
-        self.isolating
-            .par_iter_mut()
-            .zip(self.working.par_iter_mut())
-            .zip(self.weeks_worked.par_iter_mut())
+        let fixed = &self.fixed;
+        let stage = &self.stage;
+        // Chunks large enough that a small population is one task (no
+        // thread hand-off), small enough to spread a city over the pool.
+        const CHUNK: usize = 1 << 16;
+        // One pass: each agent decides, and its packed flags and the row's
+        // tallies (which isolation and work enter) are renewed with it.
+        self.tally = self
+            .isolating
+            .par_chunks_mut(CHUNK)
+            .zip(self.working.par_chunks_mut(CHUNK))
+            .zip(self.weeks_worked.par_chunks_mut(CHUNK))
+            .zip(self.flags.par_chunks_mut(CHUNK))
             .enumerate()
-            .for_each(|(i, ((iso, work), worked))| {
-                if stage[i] == D {
-                    *iso = false;
-                    *work = false;
-                    return;
+            .map(|(c, (((iso, work), worked), flags))| {
+                let mut t = Tally::default();
+                for k in 0..iso.len() {
+                    let i = c * CHUNK + k;
+                    let (age, b) = (fixed.age[i], fixed.borough[i] as usize);
+                    if stage[i] == D {
+                        iso[k] = false;
+                        work[k] = false;
+                    } else {
+                        // A provider's probability where it has one, else the heuristic.
+                        let q = iso_llm
+                            .map(|v| v[i])
+                            .filter(|x| !x.is_nan())
+                            .unwrap_or_else(|| pressure[b] * (1.0 + slope * (age as f64 - 2.0)));
+                        let w = work_llm.map(|v| v[i]).filter(|x| !x.is_nan()).unwrap_or(work_p);
+                        iso[k] = to_unit(rng.at(step, i as u32, 0)) < q.clamp(0.0, 1.0);
+                        work[k] = fixed.employed[i] && !iso[k] && to_unit(rng.at(step, i as u32, 1)) < w;
+                        if work[k] && work_open {
+                            worked[k] += 1;
+                        }
+                    }
+                    flags[k] = stage[i] | (iso[k] as u8) << 3 | (work[k] as u8) << 4 | age << 5;
+                    t.count(stage[i], b, iso[k], fixed.employed[i], work[k]);
                 }
-                // A provider's probability where it has one, else the heuristic.
-                let q = iso_llm
-                    .map(|v| v[i])
-                    .filter(|x| !x.is_nan())
-                    .unwrap_or_else(|| pressure[borough[i] as usize] * (1.0 + slope * (age[i] as f64 - 2.0)));
-                let w = work_llm.map(|v| v[i]).filter(|x| !x.is_nan()).unwrap_or(work_p);
-                *iso = to_unit(rng.at(step, i as u32, 0)) < q.clamp(0.0, 1.0);
-                *work = employed[i] && !*iso && to_unit(rng.at(step, i as u32, 1)) < w;
-                if *work && work_open {
-                    *worked += 1;
-                }
-            });
+                t
+            })
+            .reduce(Tally::default, Tally::add);
         self.weeks_in_month += 1;
     }
 
@@ -908,19 +953,7 @@ impl Covid {
                 for (k, &s) in stages.iter().enumerate() {
                     let i = c * CHUNK + k;
                     let b = self.fixed.borough[i] as usize;
-                    t.stages[s as usize] += 1;
-                    t.agents[b] += 1;
-                    t.active[b] += (s == E || s == I) as u64;
-                    if s == D {
-                        t.deaths[b] += 1;
-                    } else {
-                        t.living[b] += 1;
-                        t.isolating[b] += self.isolating[i] as u64;
-                        if self.fixed.employed[i] {
-                            t.employed[b] += 1;
-                            t.working[b] += self.working[i] as u64;
-                        }
-                    }
+                    t.count(s, b, self.isolating[i], self.fixed.employed[i], self.working[i]);
                 }
                 t
             })
@@ -997,24 +1030,33 @@ impl Model for Covid {
     fn step(&mut self, ctx: &mut Step, row: &mut [f64]) {
         let step = ctx.step;
         if (step - 1).is_multiple_of(7) {
+            // Isolation and work change for everyone: the decisions renew
+            // every agent's flags and the tallies (on other days the stage
+            // changes keep both current).
             self.decide(ctx);
         }
         let p = CovidParams::read(ctx.params);
-        self.pack_flags();
         let day = Day::new(self, &p, ctx.layer_weights, step);
-        (0..self.stage.len())
-            .into_par_iter()
-            .with_min_len(1 << 12)
-            .for_each(|j| day.spread_from(j));
-        let new_inf = self.advance_stages(&p, step);
-        self.count_week(step, new_inf);
+        let mut infected: Vec<u32> = self
+            .active
+            .par_iter()
+            .with_min_len(2048)
+            .fold(Vec::new, |mut out, &j| {
+                day.spread_from(j as usize, &mut out);
+                out
+            })
+            .reduce(Vec::new, |mut a, mut b| {
+                a.append(&mut b);
+                a
+            });
+        // Two sources may infect one target at the same moment.
+        infected.sort_unstable();
+        infected.dedup();
+        self.advance_stages(&p, step, &infected);
+        self.count_week(step, self.tally.new_inf);
         if step.is_multiple_of(30) && self.weeks_in_month > 0 {
             self.close_month();
         }
-        self.tally = self.count(Tally {
-            new_inf,
-            ..Tally::default()
-        });
         self.write_row(row);
     }
 }
@@ -1117,8 +1159,9 @@ impl<'a> Day<'a> {
         }
     }
 
-    /// Source `j` (exposed or infectious) tries to infect each contact.
-    fn spread_from(&self, j: usize) {
+    /// Source `j` (exposed or infectious) tries to infect each contact;
+    /// those it infects are added to `out`.
+    fn spread_from(&self, j: usize, out: &mut Vec<u32>) {
         let s = self.stage[j];
         if s != E && s != I {
             return;
@@ -1128,24 +1171,25 @@ impl<'a> Day<'a> {
         if base <= 0.0 {
             return;
         }
-        self.layer_contacts(j, base);
+        self.layer_contacts(j, base, out);
         if !self.iso[j] && self.community_weight > 0.0 {
-            self.community_contacts(j, base);
+            self.community_contacts(j, base, out);
         }
     }
 
     /// Target `i` (flags `f`) is infected by source `j` with chance `c`
     /// unless it is not susceptible or already infected today; the draw is
     /// keyed by (step, source, slot), so the order of attempts changes nothing.
-    fn try_infect(&self, i: usize, f: u8, c: &mut Chance, j: u32, slot: u64) {
+    fn try_infect(&self, i: usize, f: u8, c: &mut Chance, j: u32, slot: u64, out: &mut Vec<u32>) {
         if f & 7 == S && !self.hit.is_marked(i) && to_unit(self.tx.at(self.step, j, slot)) < c.of(f >> 5) {
             self.hit.mark(i);
+            out.push(i as u32);
         }
     }
 
     /// Household, school, work and other layers: who goes where today
     /// (isolating agents stay home; only workers meet at work).
-    fn layer_contacts(&self, j: usize, base: f64) {
+    fn layer_contacts(&self, j: usize, base: f64, out: &mut Vec<u32>) {
         for (l, &(csr, role, w)) in self.layers.iter().enumerate() {
             let source_goes = match role {
                 Role::Household => true,
@@ -1169,8 +1213,8 @@ impl<'a> Day<'a> {
                 if target_goes {
                     let slot = ((l as u64) << 48) | (start + k) as u64;
                     match weights {
-                        None => self.try_infect(i, f, &mut unweighted, j as u32, slot),
-                        Some(x) => self.try_infect(i, f, &mut self.chance(base * w * x[k] as f64), j as u32, slot),
+                        None => self.try_infect(i, f, &mut unweighted, j as u32, slot, out),
+                        Some(x) => self.try_infect(i, f, &mut self.chance(base * w * x[k] as f64), j as u32, slot, out),
                     }
                 }
             }
@@ -1179,7 +1223,7 @@ impl<'a> Day<'a> {
 
     /// The day's community contacts: NB(mean[age], k) of them, as a
     /// gamma-Poisson mixture, drawn from the source's area or borough.
-    fn community_contacts(&self, j: usize, base: f64) {
+    fn community_contacts(&self, j: usize, base: f64, out: &mut Vec<u32>) {
         let age = self.fixed.age[j] as usize;
         let mean = self.community_mean[age];
         if mean <= 0.0 {
@@ -1207,7 +1251,7 @@ impl<'a> Day<'a> {
             let i = pool[self.comm.below(key, (1 << 40) + 2 * c + 1, pool.len() as u64) as usize] as usize;
             let f = self.flags[i];
             if i != j && f & ISOLATING == 0 {
-                self.try_infect(i, f, &mut community, j as u32, (7 << 48) | c);
+                self.try_infect(i, f, &mut community, j as u32, (7 << 48) | c, out);
             }
         }
     }
@@ -1227,54 +1271,79 @@ impl Covid {
             });
     }
 
-    /// Stage transitions: the infected of today enter E, E ends in I, I
-    /// ends in R or D. Returns today's new infections per borough.
-    fn advance_stages(&mut self, p: &CovidParams, step: u32) -> [u64; 5] {
+    /// Stage transitions: today's infected enter E; the active agents' timers
+    /// run, E ending in I and I in R or D. Only these agents are touched:
+    /// their packed flags, the active list and the row's tallies change with
+    /// them.
+    fn advance_stages(&mut self, p: &CovidParams, step: u32, infected: &[u32]) {
         let latent = p.latent_days as u8;
         let infectious = p.infectious_days as u8;
         let death = p.death_fraction;
         let dur = CounterRng::new(self.fixed.seed, Stream::DURATION);
-        const CHUNK: usize = 1 << 14;
-        let (borough, hit) = (&self.fixed.borough, &self.hit);
-        self.stage
-            .par_chunks_mut(CHUNK)
-            .zip(self.timer.par_chunks_mut(CHUNK))
-            .zip(self.infected_at.par_chunks_mut(CHUNK))
-            .enumerate()
-            .map(|(c, ((stage, timer), at))| {
-                let mut new_inf = [0u64; 5];
-                for k in 0..stage.len() {
-                    let i = c * CHUNK + k;
-                    match stage[k] {
-                        S if hit.take(i) => {
-                            stage[k] = E;
-                            timer[k] = latent;
-                            at[k] = step as i32;
-                            new_inf[borough[i] as usize] += 1;
-                        }
-                        E => {
-                            timer[k] -= 1;
-                            if timer[k] == 0 {
-                                stage[k] = I;
-                                timer[k] = infectious;
-                            }
-                        }
-                        I => {
-                            timer[k] -= 1;
-                            if timer[k] == 0 {
-                                stage[k] = if to_unit(dur.at(step, i as u32, 0)) < death {
-                                    D
-                                } else {
-                                    R
-                                };
-                            }
-                        }
-                        _ => {}
-                    }
+        let fixed = self.fixed.clone();
+        self.tally.new_inf = [0; 5];
+        let mut still = Vec::with_capacity(self.active.len() + infected.len());
+        for &a in &std::mem::take(&mut self.active) {
+            let i = a as usize;
+            self.timer[i] -= 1;
+            if self.timer[i] > 0 {
+                still.push(a);
+                continue;
+            }
+            let (from, to) = match self.stage[i] {
+                E => {
+                    self.timer[i] = infectious;
+                    still.push(a);
+                    (E, I)
                 }
-                new_inf
-            })
-            .reduce(|| [0u64; 5], |a, b| std::array::from_fn(|k| a[k] + b[k]))
+                _ => (I, if to_unit(dur.at(step, a, 0)) < death { D } else { R }),
+            };
+            self.set_stage(&fixed, i, from, to);
+        }
+        for &a in infected {
+            let i = a as usize;
+            self.hit.take(i);
+            self.timer[i] = latent;
+            self.infected_at[i] = step as i32;
+            self.tally.new_inf[fixed.borough[i] as usize] += 1;
+            self.set_stage(&fixed, i, S, E);
+        }
+        // Newly infected agents join in id order.
+        let mut merged = Vec::with_capacity(still.len() + infected.len());
+        let (mut x, mut y) = (still.iter().peekable(), infected.iter().peekable());
+        while let (Some(&&a), Some(&&b)) = (x.peek(), y.peek()) {
+            if a < b {
+                merged.push(a);
+                x.next();
+            } else {
+                merged.push(b);
+                y.next();
+            }
+        }
+        merged.extend(x);
+        merged.extend(y);
+        self.active = merged;
+    }
+
+    /// Move agent `i` from stage `from` to `to`: its flags and the tallies.
+    fn set_stage(&mut self, fixed: &Fixed, i: usize, from: u8, to: u8) {
+        let b = fixed.borough[i] as usize;
+        let t = &mut self.tally;
+        self.stage[i] = to;
+        self.flags[i] = (self.flags[i] & !7) | to;
+        t.stages[from as usize] -= 1;
+        t.stages[to as usize] += 1;
+        let active = |s: u8| (s == E || s == I) as u64;
+        t.active[b] = t.active[b] + active(to) - active(from);
+        if to == D {
+            t.deaths[b] += 1;
+            t.living[b] -= 1;
+            t.isolating[b] -= self.isolating[i] as u64;
+            if fixed.employed[i] {
+                t.employed[b] -= 1;
+                t.working[b] -= self.working[i] as u64;
+            }
+        }
     }
 
     /// Add today's cases to the week's; at the week's end, keep its counts
