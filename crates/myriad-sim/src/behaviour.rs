@@ -2,8 +2,8 @@
 //! LLM archetypes grouped by the population columns each prompt mentions.
 
 use crate::build::InputError;
+use crate::error::Result;
 use crate::scenario::Scenario;
-use anyhow::Result;
 use myriad_core::behaviour::Behaviour;
 use myriad_core::population::{ColumnData, Population};
 use myriad_llm::agents::PerAgent;

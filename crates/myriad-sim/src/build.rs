@@ -1,8 +1,8 @@
 //! Turning a checked scenario into a model: load or make the population,
 //! generate or import each contact layer.
 
+use crate::error::{Error, Result};
 use crate::scenario::{check_sizes, LayerKind, LayerSpec, PopulationSource, Scenario};
-use anyhow::{Context, Result};
 use myriad_core::generators::{
     barabasi_albert, configuration, erdos_renyi, groups, groups_from_ids, random_regular, sample_degrees,
     watts_strogatz,
@@ -46,7 +46,7 @@ pub fn population(s: &Scenario) -> Result<Population> {
             let pop = myriad_io::read_population(path, columns).map_err(|e| match e {
                 // A missing file: say which key named it.
                 myriad_io::IoError::File { .. } => {
-                    anyhow::Error::new(InputError(format!("{}: population.file: {e}", s.file.display())))
+                    Error::Input(InputError(format!("{}: population.file: {e}", s.file.display())))
                 }
                 e => e.into(),
             })?;
@@ -59,10 +59,10 @@ pub fn population(s: &Scenario) -> Result<Population> {
     }
 }
 
-fn located(s: &Scenario, layer: &LayerSpec, key: &str, msg: &str) -> anyhow::Error {
+fn located(s: &Scenario, layer: &LayerSpec, key: &str, msg: &str) -> Error {
     let (path, line) = &layer.origin;
     let at = line.map(|l| format!(":{l}")).unwrap_or_default();
-    anyhow::Error::new(InputError(format!("{}{at}: {path}.{key}: {msg}", s.file.display())))
+    Error::Input(InputError(format!("{}{at}: {path}.{key}: {msg}", s.file.display())))
 }
 
 /// The integer group-id column a `groups` layer names, or a located error.
@@ -102,7 +102,7 @@ pub fn check_layer_inputs(s: &Scenario, pop: &Population) -> Result<()> {
                 est.directed_edges += edges.ends.len() as f64;
             }
             LayerKind::GroupsByColumn { column } => {
-                let ids = group_ids(s, l, pop, column).map_err(|e| anyhow::Error::new(InputError(format!("{e:#}"))))?;
+                let ids = group_ids(s, l, pop, column).map_err(|e| Error::Input(InputError(format!("{e:#}"))))?;
                 est.directed_edges += 2.0 * myriad_core::generators::group_pairs(ids);
             }
             _ => {}
@@ -123,10 +123,7 @@ fn read_edges(
     myriad_io::read_edge_list(path, n).map_err(|e| located(s, spec, "file", &e.to_string()))
 }
 
-/// An error caused by the user's input (reported with exit code 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct InputError(pub String);
+pub use crate::error::InputError;
 
 /// Build every layer over `n` agents, in scenario order.
 pub fn layers(s: &Scenario, pop: &Population) -> Result<(Vec<Layer>, Vec<LayerReport>)> {
@@ -173,7 +170,8 @@ pub fn layers(s: &Scenario, pop: &Population) -> Result<(Vec<Layer>, Vec<LayerRe
         };
         let (contacts, report) = match edges {
             Some(e) => {
-                let (csr, r) = Csr::from_edges(n, e).with_context(|| format!("building layer '{}'", spec.name))?;
+                let (csr, r) = Csr::from_edges(n, e)
+                    .map_err(|e| located(s, spec, "type", &format!("building layer '{}': {e}", spec.name)))?;
                 (Contacts::Network(csr), r)
             }
             None => (Contacts::WellMixed, BuildReport::default()),
@@ -230,7 +228,7 @@ pub fn check_model(s: &Scenario, population: Population) -> Result<()> {
     })
     .map(drop)
     .map_err(|e| {
-        anyhow::Error::new(InputError(format!(
+        Error::Input(InputError(format!(
             "{}: cannot set up model '{}': {e}",
             s.file.display(),
             s.model.name

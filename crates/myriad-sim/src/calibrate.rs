@@ -26,10 +26,10 @@
 //! scenario produces.
 
 use crate::build::InputError;
+use crate::error::{Error, FileContext, Result};
 use crate::scenario::{self, Overrides, PopulationSource, Scenario};
 use crate::simulation::{BuildInfo, Decisions, Simulation};
 use crate::{build, plot};
-use anyhow::{bail, Context, Result};
 use myriad_core::model::Layer;
 use myriad_core::params::ParamValue;
 use myriad_core::population::Population;
@@ -143,7 +143,7 @@ fn read_observed(path: &Path, column: Option<&str>) -> Result<Vec<f64>> {
 fn observed_series(s: &Scenario, o: &CalibrateOptions) -> Result<Observed> {
     if let Some(path) = &o.observed {
         if o.target.is_some() {
-            bail!(InputError("give either --observed or --target, not both".into()));
+            return Err(InputError("give either --observed or --target, not both".into()).into());
         }
         let values = read_observed(path, o.column.as_deref())?;
         return Ok(Observed {
@@ -162,7 +162,7 @@ fn observed_series(s: &Scenario, o: &CalibrateOptions) -> Result<Observed> {
         ))
     };
     let PopulationSource::Source { spec, .. } = &s.population else {
-        bail!(no_series());
+        return Err(no_series().into());
     };
     let obs = crate::outputs::observed(s, "weekly_cases").ok_or_else(no_series)?;
     let everywhere = (spec.observed)(&Default::default(), "weekly_cases").ok_or_else(no_series)?;
@@ -172,10 +172,11 @@ fn observed_series(s: &Scenario, o: &CalibrateOptions) -> Result<Observed> {
     } else {
         if !everywhere.parts.iter().any(|(p, _)| *p == target) {
             let all: Vec<&str> = everywhere.parts.iter().map(|(p, _)| p.as_str()).collect();
-            bail!(InputError(format!(
+            return Err(InputError(format!(
                 "--target '{target}': expected city or a part of the population: {}",
                 all.join(", ")
-            )));
+            ))
+            .into());
         }
         let k = obs.parts.iter().position(|(p, _)| *p == target).ok_or_else(|| {
             InputError(format!(
@@ -356,7 +357,7 @@ impl Harness<'_> {
         let (mut values, mut simulated, mut loss, mut objective) = (Vec::new(), Vec::new(), 0.0, 0.0);
         for week in 0..self.observed.len() as u32 {
             if self.stop.load(Ordering::Relaxed) {
-                bail!("interrupted");
+                return Err(Error::Run("interrupted".into()));
             }
             let observed = self.observed[week as usize];
             let previous = values.last().copied();
@@ -393,13 +394,13 @@ impl Harness<'_> {
 /// Refuse options that cannot work, before anything is built.
 fn check_options(o: &CalibrateOptions) -> Result<()> {
     if o.seeds == 0 {
-        bail!(InputError("--seeds must be at least 1".into()));
+        return Err(InputError("--seeds must be at least 1".into()).into());
     }
     if !(o.smoothness >= 0.0 && o.smoothness.is_finite()) {
-        bail!(InputError("--smoothness must be a number >= 0".into()));
+        return Err(InputError("--smoothness must be a number >= 0".into()).into());
     }
     if !(o.param_max > 0.0 && o.param_max.is_finite()) {
-        bail!(InputError("--param-max must be a positive number".into()));
+        return Err(InputError("--param-max must be a positive number".into()).into());
     }
     Ok(())
 }
@@ -422,11 +423,12 @@ fn load_target(o: &CalibrateOptions, overrides: &Overrides) -> Result<(Scenario,
         .min(s.steps / 7)
         .min(o.weeks.unwrap_or(u32::MAX));
     if weeks == 0 {
-        bail!(InputError(format!(
+        return Err(InputError(format!(
             "nothing to fit: the scenario runs {} steps (a week is 7) and the series has {} weeks",
             s.steps,
             observed.values.len()
-        )));
+        ))
+        .into());
     }
     observed.values.truncate(weeks as usize);
     Ok((s, observed, weeks))
@@ -522,9 +524,10 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
     let n = h.population.size();
     let range = o.initial_range.unwrap_or((1.0, (n as f64 / 100.0).round().max(10.0)));
     if !(range.0 >= 0.0 && range.1 >= range.0 && range.1 <= n as f64) {
-        bail!(InputError(format!(
+        return Err(InputError(format!(
             "--initial-range needs 0 <= LOW <= HIGH <= {n} (the number of agents)"
-        )));
+        ))
+        .into());
     }
     let out = o.out.create(o.force, "calibrate")?;
     eprintln!(
@@ -588,7 +591,7 @@ impl Report<'_> {
             ));
         }
         let csv_path = out.join("calibration.csv");
-        std::fs::write(&csv_path, table).with_context(|| format!("writing {}", csv_path.display()))?;
+        std::fs::write(&csv_path, table).doing(|| format!("writing {}", csv_path.display()))?;
         plot::chart_png(
             &out.join("fit.png"),
             &format!(
@@ -618,7 +621,7 @@ impl Report<'_> {
         )?;
         let json_path = out.join("calibration.json");
         std::fs::write(&json_path, serde_json::to_string_pretty(&self.summary())? + "\n")
-            .with_context(|| format!("writing {}", json_path.display()))
+            .doing(|| format!("writing {}", json_path.display()))
     }
 
     fn summary(&self) -> serde_json::Value {
@@ -739,7 +742,7 @@ fn write_fitted_scenario(
         (fit.loss / weeks as f64).sqrt(),
         o.param
     );
-    std::fs::write(out, header + &doc.to_string()).with_context(|| format!("writing {}", out.display()))
+    std::fs::write(out, header + &doc.to_string()).doing(|| format!("writing {}", out.display()))
 }
 
 #[cfg(test)]

@@ -11,10 +11,10 @@
 
 use crate::build::InputError;
 use crate::ensemble::{self, Runs};
+use crate::error::{Error, FileContext, Result};
 use crate::outcomes::{outcomes, reduce, Outcome, Reduce};
 use crate::plot;
 use crate::scenario::{self, Overrides, Scenario};
-use anyhow::{bail, Context, Result};
 use myriad_core::metrics::MetricKind;
 use serde_json::json;
 use statrs::distribution::{ContinuousCDF, StudentsT};
@@ -61,12 +61,13 @@ pub fn mean_interval(d: &[f64]) -> (f64, f64, f64) {
 /// and the counterfactual's `--set` list.
 fn load_arms(o: &CounterfactualOptions) -> Result<(Scenario, Vec<String>)> {
     if o.runs == 0 {
-        bail!(InputError("--runs must be at least 1".into()));
+        return Err(InputError("--runs must be at least 1".into()).into());
     }
     if o.change.is_empty() {
-        bail!(InputError(
-            "give at least one --change KEY.PATH=VALUE (what differs in the counterfactual)".into()
-        ));
+        return Err(InputError(
+            "give at least one --change KEY.PATH=VALUE (what differs in the counterfactual)".into(),
+        )
+        .into());
     }
     let base = scenario::load(
         &o.scenario,
@@ -159,22 +160,22 @@ pub fn run(o: &CounterfactualOptions, stop: Arc<AtomicBool>) -> Result<()> {
     let arms: [(&str, &[String]); 2] = [("baseline", &o.set), ("counterfactual", &changed_set)];
     for (arm, _) in arms {
         let dir = out.join(arm);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(&dir).doing(|| format!("creating {}", dir.display()))?;
         crate::outdir::mark(&dir, "counterfactual-arm")?;
     }
     let results = run_pairs(o, base.seed, &out, arms, &stop)?;
     let [baseline, counterfactual] = &results;
     if baseline.rows.is_empty() {
-        bail!("no pair of runs completed");
+        return Err(Error::Run("no pair of runs completed".into()));
     }
     for (arm, runs) in ["baseline", "counterfactual"].iter().zip(&results) {
         let path = out.join(arm).join("ensemble.csv");
-        std::fs::write(&path, ensemble::bands_csv(runs)).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, ensemble::bands_csv(runs)).doing(|| format!("writing {}", path.display()))?;
     }
     let list = outcomes(&baseline.header, &kinds);
     let (table, report) = compare(&list, baseline, counterfactual);
     let path = out.join("difference.csv");
-    std::fs::write(&path, table).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, table).doing(|| format!("writing {}", path.display()))?;
     let summary = json!({
         "myriad_version": env!("CARGO_PKG_VERSION"),
         "scenario_file": o.scenario.display().to_string(),
@@ -187,7 +188,7 @@ pub fn run(o: &CounterfactualOptions, stop: Arc<AtomicBool>) -> Result<()> {
     });
     let path = out.join("summary.json");
     std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
-        .with_context(|| format!("writing {}", path.display()))?;
+        .doing(|| format!("writing {}", path.display()))?;
     if base.output.plot {
         let j = ensemble::headline_metric(&baseline.header);
         plot::chart_png(

@@ -2,10 +2,10 @@
 //! median and the 5-95% band of every metric at every step (the
 //! prospective analysis).
 
+use crate::error::{Error, FileContext, Result};
 use crate::plot;
 use crate::run::{self, Outcome, RunOptions};
 use crate::scenario::{self, Overrides};
-use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -33,11 +33,12 @@ pub struct EnsembleOptions {
 pub fn check_seeds(base: u64, runs: u32) -> Result<()> {
     let last = base.checked_add(runs.saturating_sub(1) as u64);
     if last.is_none_or(|l| l > i64::MAX as u64) {
-        bail!(crate::build::InputError(format!(
+        return Err(crate::build::InputError(format!(
             "seeds {base} to {base} + {} pass the largest seed, {}; choose a smaller --seed",
             runs.saturating_sub(1),
             i64::MAX
-        )));
+        ))
+        .into());
     }
     Ok(())
 }
@@ -173,7 +174,7 @@ pub fn band_series(runs: &Runs, j: usize, label: String) -> plot::Series {
 /// Run the ensemble and write `ensemble.csv` and `ensemble.png` beside the runs.
 pub fn run(o: &EnsembleOptions, stop: Arc<AtomicBool>) -> Result<()> {
     if o.runs == 0 {
-        bail!(crate::build::InputError("--runs must be at least 1".into()));
+        return Err(crate::build::InputError("--runs must be at least 1".into()).into());
     }
     let first = scenario::load(
         &o.scenario,
@@ -207,10 +208,10 @@ pub fn run(o: &EnsembleOptions, stop: Arc<AtomicBool>) -> Result<()> {
         }
     }
     if runs.rows.is_empty() {
-        bail!("no run completed");
+        return Err(Error::Run("no run completed".into()));
     }
     let path = out.join("ensemble.csv");
-    std::fs::write(&path, bands_csv(&runs)).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, bands_csv(&runs)).doing(|| format!("writing {}", path.display()))?;
     if first.output.plot {
         let j = headline_metric(&runs.header);
         plot::chart_png(

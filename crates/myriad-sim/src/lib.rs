@@ -13,7 +13,8 @@
 //!   ([`outdir`]: folders myriad made and may replace);
 //! - [`ensemble`], [`counterfactual`], [`calibrate`] and [`sweep`]: the
 //!   analyses, on results held in memory;
-//! - [`plot`]: the PNG charts (cargo feature `plots`).
+//! - [`plot`]: the PNG charts (cargo feature `plots`);
+//! - [`error`]: typed errors that tell bad input from a failure while running.
 
 #![deny(missing_docs)]
 
@@ -22,6 +23,7 @@ pub mod build;
 pub mod calibrate;
 pub mod counterfactual;
 pub mod ensemble;
+pub mod error;
 pub mod outcomes;
 pub mod outdir;
 pub mod outputs;
@@ -38,7 +40,7 @@ pub mod sinks;
 pub mod sweep;
 pub mod toml_reader;
 
-pub use build::InputError;
+pub use error::{Error, InputError, Result};
 pub use scenario::{load, Overrides, Scenario};
 pub use simulation::{Decisions, SimOptions, Simulation, Snapshot};
 pub use toml_reader::ScenarioError;

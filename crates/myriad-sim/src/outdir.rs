@@ -9,7 +9,7 @@
 //! replaced.
 
 use crate::build::InputError;
-use anyhow::{Context, Result};
+use crate::error::{Error, FileContext, Result};
 use std::path::{Path, PathBuf};
 
 /// The marker file, hidden so that it does not clutter listings.
@@ -82,7 +82,7 @@ impl OutChoice {
                 if check_replaceable(dir, force)? {
                     clear(dir)?;
                 }
-                std::fs::create_dir_all(dir).with_context(|| format!("creating output folder {}", dir.display()))?;
+                std::fs::create_dir_all(dir).doing(|| format!("creating output folder {}", dir.display()))?;
                 mark(dir, command)?;
                 Ok(dir.clone())
             }
@@ -99,7 +99,7 @@ impl OutChoice {
 /// atomic, so two processes never get the same folder.
 fn claim_fresh(dir: &Path) -> Result<PathBuf> {
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent).doing(|| format!("creating {}", parent.display()))?;
     }
     let base = dir.as_os_str().to_string_lossy().into_owned();
     for k in 1..10_000 {
@@ -111,10 +111,13 @@ fn claim_fresh(dir: &Path) -> Result<PathBuf> {
         match std::fs::create_dir(&candidate) {
             Ok(()) => return Ok(candidate),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).with_context(|| format!("creating output folder {}", candidate.display())),
+            Err(e) => return Err(e).doing(|| format!("creating output folder {}", candidate.display())),
         }
     }
-    anyhow::bail!("no free output folder name next to {}", dir.display())
+    Err(Error::Run(format!(
+        "no free output folder name next to {}",
+        dir.display()
+    )))
 }
 
 /// Write the marker naming the command and version.
@@ -125,7 +128,7 @@ pub fn mark(dir: &Path, command: &str) -> Result<()> {
         "version": env!("CARGO_PKG_VERSION"),
     });
     let path = dir.join(MARKER);
-    std::fs::write(&path, marker.to_string() + "\n").with_context(|| format!("writing {}", path.display()))
+    std::fs::write(&path, marker.to_string() + "\n").doing(|| format!("writing {}", path.display()))
 }
 
 /// The command recorded in `dir`'s marker, if `dir` is a marked folder.
@@ -144,7 +147,7 @@ fn check_replaceable(dir: &Path, force: bool) -> Result<bool> {
     let meta = match std::fs::symlink_metadata(dir) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e).with_context(|| format!("output folder {}", dir.display())),
+        Err(e) => return Err(e).doing(|| format!("output folder {}", dir.display())),
     };
     let refuse = |why: String| -> Result<bool> { Err(InputError(why).into()) };
     if !force {
@@ -163,7 +166,7 @@ fn check_replaceable(dir: &Path, force: bool) -> Result<bool> {
         ));
     }
     if std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
+        .doing(|| format!("reading {}", dir.display()))?
         .next()
         .is_none()
     {
@@ -193,21 +196,19 @@ fn is_cwd_or_ancestor(dir: &Path) -> bool {
 /// Remove what myriad wrote in a marked folder: its output files by name,
 /// nested marked folders, and the marker. Other files stay.
 fn clear(dir: &Path) -> Result<()> {
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+    for entry in std::fs::read_dir(dir).doing(|| format!("reading {}", dir.display()))? {
+        let entry = entry.doing(|| format!("reading {}", dir.display()))?;
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        let kind = entry
-            .file_type()
-            .with_context(|| format!("reading {}", path.display()))?;
+        let kind = entry.file_type().doing(|| format!("reading {}", path.display()))?;
         if !kind.is_dir() && OUTPUT_FILES.contains(&name.as_str()) {
-            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+            std::fs::remove_file(&path).doing(|| format!("removing {}", path.display()))?;
         } else if kind.is_dir() && NESTED_FOLDERS.contains(&name.as_str()) {
             clear_nested(&path)?;
         }
     }
     let marker = dir.join(MARKER);
-    std::fs::remove_file(&marker).with_context(|| format!("removing {}", marker.display()))
+    std::fs::remove_file(&marker).doing(|| format!("removing {}", marker.display()))
 }
 
 /// A folder of nested runs: marked itself (a counterfactual arm), or
@@ -216,8 +217,8 @@ fn clear_nested(dir: &Path) -> Result<()> {
     if marked_command(dir).is_some() {
         clear(dir)?;
     } else {
-        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-            let path = entry.with_context(|| format!("reading {}", dir.display()))?.path();
+        for entry in std::fs::read_dir(dir).doing(|| format!("reading {}", dir.display()))? {
+            let path = entry.doing(|| format!("reading {}", dir.display()))?.path();
             if path.is_dir() && !path.is_symlink() && marked_command(&path).is_some() {
                 clear(&path)?;
                 let _ = std::fs::remove_dir(&path);

@@ -2,10 +2,10 @@
 //! the model's periodic tables (with the observed series its population
 //! source offers beside them), the plots and `summary.json`.
 
+use crate::error::{Error, FileContext, Result};
 use crate::plot;
 use crate::scenario::{PopulationSource, Scenario};
 use crate::simulation::Simulation;
-use anyhow::{Context, Result};
 use myriad_core::metrics::{MetricKind, Recorder};
 use myriad_core::model::{PeriodicTable, TableKind};
 use myriad_core::source::Observed;
@@ -101,7 +101,7 @@ fn flow_sums(out: &Path, s: &Scenario, t: &PeriodicTable, rows: &Recorder, obs: 
         text.push_str(&format!("{w},{},{},{}\n", e * w + 1, e * w + e, values.join(",")));
     }
     let path = out.join(t.file);
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, text).doing(|| format!("writing {}", path.display()))?;
     if let (true, Some(o)) = (s.output.plot, obs.filter(|o| o.every == t.every)) {
         let total: Vec<f64> = (0..o.parts.first().map_or(0, |p| p.1.len()))
             .map(|k| o.parts.iter().map(|(_, v)| v[k]).sum::<f64>() * o.scale)
@@ -168,7 +168,7 @@ fn readings(
         text.push('\n');
     }
     let path = out.join(t.file);
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, text).doing(|| format!("writing {}", path.display()))?;
     if let (true, Some(o), Some(name)) = (s.output.plot, obs, t.observed) {
         plot_readings(out, s, prefix, name, &names, &periods, o, t.every)?;
     }
@@ -227,7 +227,7 @@ fn plot_readings(
 pub fn write_summary(out: &Path, sim: &Simulation, rows: &Recorder, f: &RunFacts) -> Result<()> {
     let s = sim.scenario();
     let specs = rows.specs();
-    let last = rows.last().context("step 0 is always recorded")?;
+    let last = rows.last().ok_or_else(|| Error::Run("no row recorded".into()))?;
     let final_metrics: serde_json::Map<String, serde_json::Value> = specs
         .iter()
         .zip(last)
@@ -277,5 +277,5 @@ pub fn write_summary(out: &Path, sim: &Simulation, rows: &Recorder, f: &RunFacts
     });
     let path = out.join("summary.json");
     std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
-        .with_context(|| format!("writing {}", path.display()))
+        .doing(|| format!("writing {}", path.display()))
 }

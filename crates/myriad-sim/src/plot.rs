@@ -1,6 +1,6 @@
 //! `timeseries.png`: compartments over time, and per-step event counts.
 
-use anyhow::{anyhow, Result};
+use crate::error::{Error, Result};
 use myriad_core::metrics::{MetricKind, Recorder};
 use plotters::prelude::*;
 use std::path::Path;
@@ -35,7 +35,7 @@ const COLOURS: [RGBColor; 8] = [
 pub fn timeseries_png(path: &Path, title: &str, rec: &Recorder, panels: &[PlotPanel]) -> Result<()> {
     register_font();
     let root = BitMapBackend::new(path, (1100, 800)).into_drawing_area();
-    let e = |x: &dyn std::fmt::Display| anyhow!("{}: cannot draw plot: {x}", path.display());
+    let e = |x: &dyn std::fmt::Display| Error::Run(format!("{}: cannot draw plot: {x}", path.display()));
     root.fill(&WHITE).map_err(|x| e(&x))?;
     if !panels.is_empty() {
         // The model's own panels, stacked.
@@ -209,7 +209,7 @@ impl Series {
 /// A single-panel line chart with bands, colours in series order.
 pub fn chart_png(path: &Path, title: &str, xlabel: &str, ylabel: &str, series: &[Series]) -> Result<()> {
     register_font();
-    let e = |x: &dyn std::fmt::Display| anyhow!("{}: cannot draw plot: {x}", path.display());
+    let e = |x: &dyn std::fmt::Display| Error::Run(format!("{}: cannot draw plot: {x}", path.display()));
     let root = BitMapBackend::new(path, (1100, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(&x))?;
     let lines: Vec<Line> = series
@@ -317,7 +317,7 @@ fn format_si(y: f64) -> String {
 /// the scale difference, so both share one axis.
 pub fn weekly_vs_observed(path: &Path, weeks: &[Vec<f64>], observed: &[f64], label: &str, scale: f64) -> Result<()> {
     register_font();
-    let e = |x: &dyn std::fmt::Display| anyhow!("{}: cannot draw plot: {x}", path.display());
+    let e = |x: &dyn std::fmt::Display| Error::Run(format!("{}: cannot draw plot: {x}", path.display()));
     let root = BitMapBackend::new(path, (1100, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(&x))?;
     let modelled: Vec<f64> = weeks.iter().map(|w| w[0]).collect();

@@ -1,6 +1,6 @@
 //! Plots are off (built without the `plots` feature): every chart is skipped.
 
-use anyhow::Result;
+use crate::error::Result;
 use myriad_core::metrics::Recorder;
 pub use myriad_core::model::PlotPanel;
 use std::path::Path;

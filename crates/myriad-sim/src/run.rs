@@ -2,12 +2,12 @@
 //! plots and summary. What `myriad run` does, and what every analysis does
 //! for each of its runs.
 
+use crate::error::{Error, Result};
 use crate::outdir::OutChoice;
 use crate::outputs;
 use crate::scenario::Scenario;
 use crate::simulation::{SimOptions, Simulation};
 use crate::sinks::{CsvSink, MemorySink, RunStart, Sink, TranscriptSink};
-use anyhow::{bail, Result};
 use myriad_core::metrics::Recorder;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -137,7 +137,7 @@ pub fn run_to_folder(
         let mut sinks: Vec<&mut dyn Sink> = vec![&mut csv, &mut transcript, &mut memory];
         sinks.extend(extra.iter_mut().map(|s| &mut **s as &mut dyn Sink));
         step_all(&mut sim, &mut sinks, stop)
-            .map_err(|e| anyhow::anyhow!("{e:#}; the steps done before it are in {}", out.display()))?
+            .map_err(|e| Error::Run(format!("{e}; the steps done before it are in {}", out.display())))?
     };
     let rows = memory.recorder;
     // Stopped early by Ctrl-C; a provider failure is reported as "error" instead.
@@ -156,11 +156,11 @@ pub fn run_to_folder(
         },
     )?;
     if let Some(f) = stepped.failure {
-        bail!(
+        return Err(Error::Run(format!(
             "{f}\nthe {} steps done are in {} (summary.json has \"error\")",
             stepped.done,
             out.display()
-        );
+        )));
     }
     Ok(RunReport {
         outcome: if interrupted {

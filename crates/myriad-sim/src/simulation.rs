@@ -3,8 +3,8 @@
 //! end (the command line, Python, a web server, a training loop).
 
 use crate::build::{self, LayerReport};
+use crate::error::{Error, FileContext, Result};
 use crate::scenario::Scenario;
-use anyhow::{Context, Result};
 use myriad_core::behaviour::{Behaviour, ExternalController};
 use myriad_core::hash::StateHasher;
 use myriad_core::metrics::MetricSpec;
@@ -134,7 +134,7 @@ pub fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
-            .context("starting worker threads")?,
+            .map_err(|e| Error::Run(format!("starting worker threads: {e}")))?,
     ))
 }
 
@@ -187,7 +187,7 @@ impl Simulation {
                                 .worker_threads(2)
                                 .enable_all()
                                 .build()
-                                .context("starting the async runtime")?,
+                                .doing(|| "starting the async runtime".into())?,
                         );
                         let h = rt.handle().clone();
                         owned_runtime = Some(rt);
@@ -323,7 +323,7 @@ impl Simulation {
             .scenario
             .schedule
             .in_force(step, &self.scenario.params, &self.base_weights)
-            .context("intervention schedule")?;
+            .map_err(|e| Error::Input(crate::InputError(format!("intervention schedule: {e}"))))?;
         for (name, value) in &self.overrides {
             f.params.set(name, ParamValue::Number(*value))?;
         }

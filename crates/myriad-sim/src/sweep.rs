@@ -5,10 +5,10 @@
 
 use crate::build::InputError;
 use crate::ensemble;
+use crate::error::Result;
 use crate::outcomes::{outcomes, reduce};
 use crate::scenario::{self, Overrides};
 use crate::simulation::{Decisions, SimOptions, Simulation};
-use anyhow::{bail, Result};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -81,7 +81,7 @@ pub fn sweep(
     stop: &AtomicBool,
 ) -> Result<SweepTable> {
     if grid.is_empty() || seeds == 0 {
-        bail!(InputError("a sweep needs at least one --grid axis and one seed".into()));
+        return Err(InputError("a sweep needs at least one --grid axis and one seed".into()).into());
     }
     let points = points(grid);
     let mut scenarios = Vec::new();

@@ -320,8 +320,10 @@ fn main() -> ExitCode {
             // Bad input is 2; a failure while running (a full disk while
             // writing outputs, an LLM endpoint that went away) is 1.
             let input_error = e.chain().any(|c| {
-                c.is::<toml_reader::ScenarioError>()
+                c.downcast_ref::<myriad_sim::Error>().is_some_and(|e| e.is_input())
+                    || c.is::<toml_reader::ScenarioError>()
                     || c.is::<InputError>()
+                    || c.is::<myriad_core::model::ModelError>()
                     || c.downcast_ref::<myriad_io::IoError>().is_some_and(|io| !io.is_write())
             });
             ExitCode::from(if input_error { 2 } else { 1 })
@@ -394,7 +396,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 seed: scenario.seed,
                 threads,
             };
-            ensemble::run(&opts, stop).map_err(classify)?;
+            ensemble::run(&opts, stop)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Counterfactual {
@@ -414,7 +416,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 force: output.force,
                 threads,
             };
-            counterfactual::run(&opts, stop).map_err(classify)?;
+            counterfactual::run(&opts, stop)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Calibrate {
@@ -452,7 +454,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 force: output.force,
                 threads,
             };
-            calibrate::run(&opts, stop).map_err(classify)?;
+            calibrate::run(&opts, stop)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Sweep {
@@ -470,8 +472,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 scenario.seed,
                 threads,
                 &stop,
-            )
-            .map_err(classify)?;
+            )?;
             let dir = out.create(output.force, "sweep")?;
             let path = dir.join("sweep.csv");
             std::fs::write(&path, table.csv()).with_context(|| format!("writing {}", path.display()))?;
@@ -553,7 +554,7 @@ fn run_one(scenario: &ScenarioArgs, output: OutArgs, quiet: bool) -> Result<Exit
         runtime: runtime.as_ref().map(|r| r.handle().clone()),
     };
     let mut bar = progress::Progress::new(quiet);
-    let report = run::run_to_folder(&s, &opts, &stop, &mut [&mut bar]).map_err(classify)?;
+    let report = run::run_to_folder(&s, &opts, &stop, &mut [&mut bar])?;
     bar.done(&report);
     match report.outcome {
         run::Outcome::Completed => Ok(ExitCode::SUCCESS),
@@ -581,7 +582,7 @@ fn population(scenario: &ScenarioArgs, out: &std::path::Path, force: bool) -> Re
         return Err(InputError(format!("{} already exists; pass --force to replace it", out.display())).into());
     }
     let t = std::time::Instant::now();
-    let pop = pool.install(|| build::population(&s)).map_err(classify)?;
+    let pop = pool.install(|| build::population(&s))?;
     let built = t.elapsed().as_secs_f64();
     let t = std::time::Instant::now();
     myriad_io::write_population_parquet(out, &pop)?;
@@ -603,7 +604,7 @@ fn validate(scenario: &std::path::Path, set: Vec<String>) -> Result<ExitCode> {
     // Data files are read, the decisions grouped and the model set
     // up on the agents: a scenario that validates can run.
     let pool = myriad_sim::simulation::pool(threads(None)?)?;
-    let pop = pool.install(|| build::population(&s)).map_err(classify)?;
+    let pop = pool.install(|| build::population(&s))?;
     build::check_layer_inputs(&s, &pop)?;
     drop(behaviour::decisions(&s, &pop)?);
     let agents = pop.size();
@@ -646,18 +647,4 @@ fn bench(model: String, agents: u32, degree: f64, days: u32, t: Option<usize>) -
         threads,
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Errors from reading data files are input errors.
-fn classify(e: anyhow::Error) -> anyhow::Error {
-    if e.downcast_ref::<myriad_io::IoError>().is_some() {
-        return e;
-    }
-    if e.chain()
-        .any(|c| c.is::<myriad_core::model::ModelError>() || c.is::<myriad_core::CsrError>())
-    {
-        anyhow::Error::new(InputError(format!("{e:#}")))
-    } else {
-        e
-    }
 }

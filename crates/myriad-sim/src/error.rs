@@ -1,0 +1,93 @@
+//! The library's errors: what went wrong, typed, so that a front end can
+//! tell bad input (the command line's exit code 2, HTTP 400, a Python
+//! `ValueError`) from a failure while running (exit code 1).
+
+use crate::sinks::SinkError;
+use crate::toml_reader::ScenarioError;
+use myriad_io::IoError;
+
+/// An error caused by the user's input, in words that name the file, key or
+/// option concerned.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(pub String);
+
+/// Everything that can go wrong in the library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The scenario file (with its line and key).
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// Other bad input: options, data, sizes.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// A data file could not be read, or an output could not be written.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// A file operation on an output folder failed.
+    #[error("{what}: {source}")]
+    File {
+        /// What was being done ("writing runs/x/summary.json").
+        what: String,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// A sink could not take a row.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// A failure while running (a provider that failed, a plot that could
+    /// not be drawn, no run completed).
+    #[error("{0}")]
+    Run(String),
+}
+
+impl Error {
+    /// Is the error the input's fault (rather than a failure while running)?
+    pub fn is_input(&self) -> bool {
+        match self {
+            Error::Scenario(_) | Error::Input(_) => true,
+            Error::Io(e) => !e.is_write(),
+            Error::Sink(SinkError::Io(e)) => !e.is_write(),
+            Error::File { .. } | Error::Sink(_) | Error::Run(_) => false,
+        }
+    }
+}
+
+impl From<myriad_core::model::ModelError> for Error {
+    fn from(e: myriad_core::model::ModelError) -> Error {
+        Error::Input(InputError(e.to_string()))
+    }
+}
+
+impl From<myriad_core::params::ParamError> for Error {
+    fn from(e: myriad_core::params::ParamError) -> Error {
+        Error::Input(InputError(e.to_string()))
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Error {
+        Error::Run(format!("cannot write JSON: {e}"))
+    }
+}
+
+impl From<myriad_core::CsrError> for Error {
+    fn from(e: myriad_core::CsrError) -> Error {
+        Error::Input(InputError(e.to_string()))
+    }
+}
+
+/// The library's result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Say what was being done when a file operation failed.
+pub trait FileContext<T> {
+    /// The error as [`Error::File`], with `what` computed on failure only.
+    fn doing(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> FileContext<T> for std::io::Result<T> {
+    fn doing(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::File { what: what(), source })
+    }
+}
