@@ -7,10 +7,10 @@ use crate::outdir::OutChoice;
 use crate::outputs;
 use crate::scenario::Scenario;
 use crate::simulation::{SimOptions, Simulation};
-use crate::sinks::{CsvSink, MemorySink, RunStart, Sink, TranscriptSink};
+use crate::sinks::{CsvSink, MemorySink, Sink, TranscriptSink};
 use myriad_core::metrics::Recorder;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 /// Options of one run.
@@ -58,57 +58,6 @@ pub fn peak_memory_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// How stepping ended.
-struct Stepped {
-    done: u32,
-    failure: Option<String>,
-    run_seconds: f64,
-}
-
-/// Step `sim` to the scenario's last step, feeding every sink, until done,
-/// stopped, or the provider fails (the failing step is kept).
-fn step_all(sim: &mut Simulation, sinks: &mut [&mut dyn Sink], stop: &AtomicBool) -> Result<Stepped> {
-    let steps = sim.scenario().steps;
-    let start = RunStart {
-        built: sim.info(),
-        metrics: sim.metrics(),
-        steps,
-        agents: sim.agents(),
-    };
-    for s in sinks.iter_mut() {
-        s.start(&start)?;
-    }
-    for s in sinks.iter_mut() {
-        s.row(0, sim.row())?;
-    }
-    let t = Instant::now();
-    let (mut done, mut failure) = (0, None);
-    for step in 1..=steps {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        sim.step()?;
-        for s in sinks.iter_mut() {
-            s.row(step, sim.row())?;
-            s.events(step, sim.events())?;
-        }
-        done = step;
-        if let Some(e) = sim.error() {
-            // The step finished on fallbacks; stop here and keep what is done.
-            failure = Some(format!("step {step}: {e}"));
-            break;
-        }
-    }
-    for s in sinks.iter_mut() {
-        s.finish()?;
-    }
-    Ok(Stepped {
-        done,
-        failure,
-        run_seconds: t.elapsed().as_secs_f64(),
-    })
-}
-
 /// Run a scenario into its output folder. Everything that can fail because
 /// of the input (population file, edge lists, layer sizes) is done before
 /// the folder is made. `extra` sinks (a progress display) see every row.
@@ -136,7 +85,7 @@ pub fn run_to_folder(
     let stepped = {
         let mut sinks: Vec<&mut dyn Sink> = vec![&mut csv, &mut transcript, &mut memory];
         sinks.extend(extra.iter_mut().map(|s| &mut **s as &mut dyn Sink));
-        step_all(&mut sim, &mut sinks, stop)
+        sim.run(s.steps, &mut sinks, stop)
             .map_err(|e| Error::Run(format!("{e}; the steps done before it are in {}", out.display())))?
     };
     let rows = memory.recorder;

@@ -5,6 +5,7 @@
 use crate::build::{self, LayerReport};
 use crate::error::{Error, FileContext, Result};
 use crate::scenario::Scenario;
+use crate::sinks::{RunStart, Sink};
 use myriad_core::behaviour::{Behaviour, ExternalController};
 use myriad_core::hash::StateHasher;
 use myriad_core::metrics::MetricSpec;
@@ -12,6 +13,7 @@ use myriad_core::model::{ColumnView, Decide, Layer, Model, ModelInput, Step};
 use myriad_core::params::ParamValue;
 use myriad_core::population::Population;
 use myriad_core::schedule::InForce;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Where a simulation's decisions come from.
@@ -79,6 +81,17 @@ impl Provider {
             Provider::Other(b) => Some(b.report()),
         }
     }
+}
+
+/// How [`Simulation::run`] ended.
+#[derive(Clone, Debug)]
+pub struct RunEnd {
+    /// The last step computed.
+    pub done: u32,
+    /// The provider's failure that stopped the run, if one did.
+    pub failure: Option<String>,
+    /// Seconds spent stepping.
+    pub run_seconds: f64,
 }
 
 /// A copy of a simulation's state (model, provider, step, current row) to
@@ -357,6 +370,47 @@ impl Simulation {
         pool.install(|| model.step(&mut cx, row));
         self.step = step;
         Ok(())
+    }
+
+    /// Step until step `until` (the scenario's last, for a whole run),
+    /// handing every sink the current row first and then each step's row
+    /// and events; stops early when `stop` is set or when the provider
+    /// fails (the failing step is kept, and reported in [`RunEnd::failure`]).
+    pub fn run(&mut self, until: u32, sinks: &mut [&mut dyn Sink], stop: &AtomicBool) -> Result<RunEnd> {
+        let start = RunStart {
+            built: &self.info,
+            metrics: &self.specs,
+            steps: until,
+            agents: self.model.agent_count(),
+        };
+        for s in sinks.iter_mut() {
+            s.start(&start)?;
+        }
+        for s in sinks.iter_mut() {
+            s.row(self.step, &self.row)?;
+        }
+        let t = std::time::Instant::now();
+        let mut failure = None;
+        while self.step < until && !stop.load(Ordering::Relaxed) {
+            self.step()?;
+            for s in sinks.iter_mut() {
+                s.row(self.step, &self.row)?;
+                s.events(self.step, &self.events)?;
+            }
+            if let Some(e) = &self.error {
+                // The step finished on fallbacks; stop here and keep what is done.
+                failure = Some(format!("step {}: {e}", self.step));
+                break;
+            }
+        }
+        for s in sinks.iter_mut() {
+            s.finish()?;
+        }
+        Ok(RunEnd {
+            done: self.step,
+            failure,
+            run_seconds: t.elapsed().as_secs_f64(),
+        })
     }
 
     /// A copy of the whole state, provider included.

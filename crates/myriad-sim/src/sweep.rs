@@ -10,7 +10,7 @@ use crate::outcomes::{outcomes, reduce};
 use crate::scenario::{self, Overrides};
 use crate::simulation::{Decisions, SimOptions, Simulation};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 /// One axis of the grid: a key path and the values it takes.
 pub type Axis = (String, Vec<String>);
@@ -103,9 +103,6 @@ pub fn sweep(
     };
     for (p, s) in points.iter().zip(&scenarios) {
         for k in 0..seeds as u64 {
-            if stop.load(Ordering::Relaxed) {
-                return Ok(table);
-            }
             let mut s = s.clone();
             s.seed += k;
             let mut sim = Simulation::build(
@@ -116,16 +113,12 @@ pub fn sweep(
                     ..SimOptions::default()
                 },
             )?;
-            let mut rows = vec![std::iter::once(0.0)
-                .chain(sim.row().iter().copied())
-                .collect::<Vec<f64>>()];
-            for step in 1..=s.steps {
-                sim.step()?;
-                rows.push(std::iter::once(step as f64).chain(sim.row().iter().copied()).collect());
+            let mut memory = crate::sinks::MemorySink::new(sim.metrics());
+            if sim.run(s.steps, &mut [&mut memory], stop)?.done < s.steps {
+                // Stopped mid-run: this point's outcomes would be partial.
+                return Ok(table);
             }
-            let header: Vec<String> = std::iter::once("step".to_string())
-                .chain(sim.metrics().iter().map(|m| m.name.clone()))
-                .collect();
+            let (header, rows) = ensemble::table(&memory.recorder);
             let kinds: Vec<_> = sim.metrics().iter().map(|m| m.kind).collect();
             let list = outcomes(&header, &kinds);
             if table.header.is_empty() {

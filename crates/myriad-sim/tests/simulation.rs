@@ -207,3 +207,36 @@ fn two_simulations_with_different_pools_run_side_by_side() {
         assert_eq!(ha.join().unwrap(), hb.join().unwrap());
     });
 }
+
+#[test]
+fn a_raw_scenario_is_changed_then_validated() {
+    use myriad_sim::scenario::{PopulationSource, RawScenario};
+    let mut raw = RawScenario::from_text(Path::new("t.toml"), SEIR, &Overrides::default()).unwrap();
+    raw.set("population.size=500").unwrap();
+    let s = raw.validate().unwrap();
+    assert!(matches!(s.population, PopulationSource::Synthetic(500)));
+    raw.set("params.betta=0.1").unwrap();
+    let e = raw.validate().err().unwrap().to_string();
+    assert!(
+        e.contains("did you mean 'beta'") && e.contains("(value given with --set)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_run_feeds_its_sinks_every_row_and_stops_when_asked() {
+    use myriad_sim::sinks::MemorySink;
+    use std::sync::atomic::AtomicBool;
+    let s = scenario(SEIR);
+    let mut sim = build(&s, 2, Decisions::Rule);
+    let mut memory = MemorySink::new(sim.metrics());
+    let end = sim.run(10, &mut [&mut memory], &AtomicBool::new(false)).unwrap();
+    assert_eq!((end.done, memory.recorder.len()), (10, 11));
+    let mut again = build(&s, 1, Decisions::Rule);
+    for _ in 0..10 {
+        again.step().unwrap();
+    }
+    assert_eq!(memory.recorder.last().unwrap(), again.row());
+    let end = sim.run(40, &mut [], &AtomicBool::new(true)).unwrap();
+    assert_eq!(end.done, 10, "a set stop flag runs no step");
+}

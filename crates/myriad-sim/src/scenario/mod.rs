@@ -187,7 +187,7 @@ pub struct Overrides {
 
 /// Read and check a scenario file.
 pub fn load(file: &Path, overrides: &Overrides) -> Result<Scenario, ScenarioError> {
-    parse(file, &read(file)?, overrides)
+    RawScenario::read(file, overrides)?.validate()
 }
 
 /// Largest scenario file read: scenarios are a few kilobytes; anything near
@@ -357,17 +357,70 @@ fn parse_output(root: &mut Table) -> Result<OutputSpec, ScenarioError> {
     Ok(o)
 }
 
+/// The first stage of a scenario: its TOML, read and with `--set` and
+/// `--seed` applied, not yet checked. Front ends change it (a web form, a
+/// Python dict) and then [`RawScenario::validate`] it into a [`Scenario`].
+#[derive(Clone, Debug)]
+pub struct RawScenario {
+    file: PathBuf,
+    doc: toml_edit::DocumentMut,
+    overridden: Vec<String>,
+}
+
+impl RawScenario {
+    /// Read a scenario file (bounded in size, UTF-8) and apply the overrides.
+    pub fn read(file: &Path, overrides: &Overrides) -> Result<RawScenario, ScenarioError> {
+        RawScenario::from_text(file, &read(file)?, overrides)
+    }
+
+    /// A scenario given as text; `file` names it in messages and anchors
+    /// its relative paths.
+    pub fn from_text(file: &Path, text: &str, overrides: &Overrides) -> Result<RawScenario, ScenarioError> {
+        let (doc, overridden) = overrides::apply_overrides(file, text, overrides)?;
+        Ok(RawScenario {
+            file: file.to_path_buf(),
+            doc,
+            overridden,
+        })
+    }
+
+    /// Change one value, as `--set key.path=value` does (errors name the assignment).
+    pub fn set(&mut self, assignment: &str) -> Result<(), ScenarioError> {
+        let path = overrides::apply_set(&mut self.doc, assignment).map_err(|message| ScenarioError {
+            file: self.file.clone(),
+            line: None,
+            key: assignment.to_string(),
+            message,
+        })?;
+        self.overridden.push(path);
+        Ok(())
+    }
+
+    /// The TOML as it stands.
+    pub fn document(&self) -> &toml_edit::DocumentMut {
+        &self.doc
+    }
+
+    /// Check everything; the second stage.
+    pub fn validate(&self) -> Result<Scenario, ScenarioError> {
+        validate(&self.file, &self.doc, &self.overridden)
+    }
+}
+
 /// Check a scenario given as text (`file` is used for messages and relative
 /// paths): after `--set`, table by table in file order of meaning.
 pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario, ScenarioError> {
+    RawScenario::from_text(file, text, overrides)?.validate()
+}
+
+fn validate(file: &Path, doc: &toml_edit::DocumentMut, overridden: &[String]) -> Result<Scenario, ScenarioError> {
     let plain_err = |line: Option<usize>, message: String| ScenarioError {
         file: file.to_path_buf(),
         line,
         key: String::new(),
         message,
     };
-    // Apply --set on an editable copy, then re-parse for spans.
-    let (doc, overridden) = overrides::apply_overrides(file, text, overrides)?;
+    // Re-parse the edited document, for spans.
     let text = doc.to_string();
     let parsed = toml_edit::Document::parse(text.as_str()).map_err(|e| {
         let line = e
@@ -378,7 +431,7 @@ pub fn parse(file: &Path, text: &str, overrides: &Overrides) -> Result<Scenario,
     let src = Source {
         file,
         text: &text,
-        overridden: &overridden,
+        overridden,
     };
     let mut root = Table::root(&src, parsed.as_item());
     let base_dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();

@@ -46,7 +46,7 @@ pub(super) fn apply_overrides(
 /// Apply one `key.path=value` to the document; returns the key path.
 /// Array-of-table entries are addressed by index or by their `name`
 /// (`layers.community.mean_degree`).
-fn apply_set(doc: &mut toml_edit::DocumentMut, assignment: &str) -> Result<String, String> {
+pub(super) fn apply_set(doc: &mut toml_edit::DocumentMut, assignment: &str) -> Result<String, String> {
     let (path, raw) = assignment
         .split_once('=')
         .ok_or_else(|| "expected key.path=value".to_string())?;
