@@ -43,7 +43,9 @@ fn cases() -> Vec<(&'static str, Vec<String>)> {
             "--set".to_string(),
             "llm.mode=replay".to_string(),
             "--set".to_string(),
-            format!("llm.cache={}", golden_dir().join("llm-cache").join(cache).display()),
+            // Relative to the scenario's folder, so the summary names the
+            // same path on every machine.
+            format!("llm.cache=../crates/myriad/tests/golden/llm-cache/{cache}"),
             "--set".to_string(),
             "llm.endpoint=http://127.0.0.1:9/v1".to_string(),
         ]);
