@@ -83,6 +83,46 @@ const SWAPS: &[&str] = &[
     "[\"SI\", \"XX\"]",
 ];
 
+/// Keys a scenario may hold, to insert with hostile values where the
+/// shipped scenarios do not set them (an `[llm]` timeout, a layer's mean).
+const KEYS: &[&str] = &[
+    "timeout_seconds",
+    "requests_per_second",
+    "max_tokens",
+    "max_concurrency",
+    "max_retries",
+    "batch",
+    "temperature",
+    "samples",
+    "reasks",
+    "smoothing",
+    "memory_turns",
+    "max_agents",
+    "fallback",
+    "mean_degree",
+    "mean",
+    "dispersion",
+    "degree",
+    "k",
+    "m",
+    "size",
+    "sizes",
+    "weight",
+    "start",
+    "end",
+    "value",
+    "scale",
+    "steps",
+    "seed",
+    "memory_gb",
+    "class_size",
+    "initial_infected",
+    "beta",
+    "cache",
+    "mode",
+    "endpoint",
+];
+
 /// One mutation of a scenario's text.
 fn mutate_scenario(text: &str, rng: &mut Rng) -> String {
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
@@ -90,7 +130,18 @@ fn mutate_scenario(text: &str, rng: &mut Rng) -> String {
         return text.to_string();
     }
     let i = rng.below(lines.len());
-    match rng.below(9) {
+    match rng.below(11) {
+        // A key inserted with a hostile value, under a random table.
+        9 | 10 => {
+            let tables: Vec<usize> = (0..lines.len()).filter(|&k| lines[k].starts_with('[')).collect();
+            let at = tables.get(rng.below(tables.len().max(1))).map_or(0, |&k| k + 1);
+            let value = if rng.below(2) == 0 {
+                rng.pick(NUMBERS)
+            } else {
+                rng.pick(SWAPS)
+            };
+            lines.insert(at, format!("{} = {value}", rng.pick(KEYS)));
+        }
         // A number on a line becomes an extreme one.
         0..=2 => {
             let line = &lines[i];
