@@ -141,6 +141,16 @@ impl PerAgent {
     ) -> Result<AgentRound, ArchetypeError> {
         let (pending, filled) = self.prompts(q, who, common, values)?;
         let mut round = AgentRound::default();
+        if q.logprob {
+            // One score per agent: its prompt's sample 0.
+            let prompts: Vec<String> = pending.into_iter().filter(|p| p.1 == 0).map(|p| p.2).collect();
+            round.requests = prompts.len() as u64;
+            round.values = crate::archetype::yes_probabilities(client, q, &prompts).await?;
+            let texts: Vec<Option<String>> = round.values.iter().map(|&v| Some(shown(&q.kind, v))).collect();
+            self.remember_answers(who, filled, &texts)?;
+            round.texts = texts;
+            return Ok(round);
+        }
         let mut tally = Tally::new(who.len());
         let (k, total) = (q.samples.max(1), self.count as u64);
         // Sample index of agent i, sample s, attempt a: (a * agents + i) * k + s

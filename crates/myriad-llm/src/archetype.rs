@@ -31,6 +31,35 @@ pub struct Question {
     /// Probability used for a group with no readable answer; `None` leaves
     /// it to the caller (NaN in the result), e.g. to a heuristic.
     pub fallback: Option<f64>,
+    /// Read the probability of "yes" from the model's next-token
+    /// distribution (`answer = "logprob"`, the embedded backend) instead of
+    /// sampling `samples` answers and parsing them.
+    pub logprob: bool,
+}
+
+/// The options scored for a yes/no question in logprob mode.
+pub fn yes_no_options() -> Vec<String> {
+    vec!["yes".to_string(), "no".to_string()]
+}
+
+/// The probabilities of "yes" for `prompts` from the model's next-token
+/// distribution (one forward pass each, no sampling).
+pub(crate) async fn yes_probabilities(
+    client: &LlmClient,
+    q: &Question,
+    prompts: &[String],
+) -> Result<Vec<f64>, ArchetypeError> {
+    if q.kind != AnswerKind::YesNo {
+        return Err(ArchetypeError::Llm(Arc::new(LlmError::Config(
+            "answer = \"logprob\" reads yes/no decisions only".into(),
+        ))));
+    }
+    client
+        .score_all(prompts, &yes_no_options())
+        .await
+        .into_iter()
+        .map(|r| Ok(r?[0]))
+        .collect()
 }
 
 /// What one round of asking produced.
@@ -205,6 +234,12 @@ impl Archetypes {
             })
             .collect::<Result<_, _>>()?;
         let mut round = Round::default();
+        if q.logprob {
+            round.requests = prompts.len() as u64;
+            let p = yes_probabilities(client, q, &prompts).await?;
+            round.probabilities = self.smoothed(q, p);
+            return Ok(round);
+        }
         let mut sums = vec![0.0; self.len()];
         let mut counts = vec![0u32; self.len()];
         // (group, sample index) still to be answered.
@@ -234,26 +269,37 @@ impl Archetypes {
             }
             pending = again;
         }
-        round.probabilities = (0..self.len())
+        let raw: Vec<f64> = (0..self.len())
             .map(|g| {
-                let p = if counts[g] > 0 {
+                if counts[g] > 0 {
                     sums[g] / counts[g] as f64
                 } else {
                     round.fallbacks += 1;
                     q.fallback.unwrap_or(f64::NAN)
-                };
-                match (self.previous.get(&self.groups[g]), p.is_nan()) {
-                    (Some(prev), false) => q.smoothing * prev + (1.0 - q.smoothing) * p,
-                    _ => p,
                 }
             })
             .collect();
-        for (group, &p) in self.groups.iter().zip(&round.probabilities) {
-            if !p.is_nan() {
-                self.previous.insert(group.clone(), p);
+        round.probabilities = self.smoothed(q, raw);
+        Ok(round)
+    }
+
+    /// This period's probabilities mixed with the previous period's
+    /// (`q.smoothing`), remembered for the next.
+    fn smoothed(&mut self, q: &Question, raw: Vec<f64>) -> Vec<f64> {
+        let p: Vec<f64> = raw
+            .into_iter()
+            .enumerate()
+            .map(|(g, p)| match (self.previous.get(&self.groups[g]), p.is_nan()) {
+                (Some(prev), false) => q.smoothing * prev + (1.0 - q.smoothing) * p,
+                _ => p,
+            })
+            .collect();
+        for (group, &x) in self.groups.iter().zip(&p) {
+            if !x.is_nan() {
+                self.previous.insert(group.clone(), x);
             }
         }
-        Ok(round)
+        p
     }
 }
 

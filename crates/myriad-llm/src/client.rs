@@ -74,6 +74,8 @@ pub struct LlmConfig {
     /// Prompts per HTTP request (1: one each; more needs the completions
     /// API, which takes a list of prompts).
     pub batch: usize,
+    /// The embedded backend instead of HTTP endpoints (`None`: HTTP).
+    pub local: Option<crate::local::LocalSettings>,
 }
 
 impl LlmConfig {
@@ -97,7 +99,19 @@ impl LlmConfig {
             cache: None,
             mode: Mode::Live,
             batch: 1,
+            local: None,
         }
+    }
+
+    /// Defaults for the embedded backend running `settings.path`: chat,
+    /// temperature 0.7, 16 tokens; the model's name in the cache is its
+    /// file name ([`crate::local::model_id`]).
+    pub fn local(settings: crate::local::LocalSettings) -> LlmConfig {
+        let mut c = LlmConfig::new("http://local", &crate::local::model_id(&settings.path));
+        c.endpoints.clear();
+        c.batch = settings.batch;
+        c.local = Some(settings);
+        c
     }
 }
 
@@ -153,6 +167,9 @@ pub enum LlmError {
     /// The cache file.
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// The embedded model.
+    #[error(transparent)]
+    Local(#[from] crate::local::LocalError),
 }
 
 /// Counters for `summary.json`.
@@ -214,6 +231,8 @@ pub struct LlmClient {
     cache: Option<Cache>,
     stats: Stats,
     redactor: crate::redact::Redactor,
+    /// The embedded model, loaded when first needed (never in replay).
+    local: Option<local_answers::LocalSlot>,
 }
 
 enum Attempt {
@@ -234,7 +253,11 @@ fn shorten(s: &str, n: usize) -> String {
 impl LlmClient {
     /// Check the configuration, read the API key, open the cache.
     pub fn new(cfg: LlmConfig) -> Result<LlmClient, LlmError> {
-        if cfg.endpoints.is_empty() {
+        let local = match &cfg.local {
+            Some(settings) => Some(local_answers::LocalSlot::check(settings, cfg.mode)?),
+            None => None,
+        };
+        if cfg.endpoints.is_empty() && local.is_none() {
             return Err(LlmError::Config("no endpoint given".into()));
         }
         for e in &cfg.endpoints {
@@ -297,6 +320,7 @@ impl LlmClient {
             api_key,
             cache,
             stats: Stats::default(),
+            local,
             cfg,
         })
     }
@@ -308,6 +332,9 @@ impl LlmClient {
 
     /// The endpoints as they may be shown (credentials masked).
     pub fn shown_endpoints(&self) -> Vec<String> {
+        if let Some(s) = &self.cfg.local {
+            return vec![format!("embedded model {}", s.path.display())];
+        }
         self.endpoints.iter().map(|e| e.shown.clone()).collect()
     }
 
@@ -414,7 +441,10 @@ impl LlmClient {
                 });
             }
         }
-        let result = self.ask(prompt, sample).await;
+        let result = match &self.local {
+            Some(slot) => self.local_one(slot, prompt, sample),
+            None => self.ask(prompt, sample).await,
+        };
         match &result {
             Ok(c) => self.store(&[(prompt, sample, c)])?,
             Err(_) => {
@@ -445,6 +475,9 @@ impl LlmClient {
     /// when `batch` > 1 (a failed batch fails all its requests), else one
     /// request each. Results are in request order.
     pub async fn answer_all(&self, requests: &[(String, u32)]) -> Vec<Result<Completion, Arc<LlmError>>> {
+        if let Some(slot) = &self.local {
+            return self.local_answer_all(slot, requests);
+        }
         if self.cfg.batch <= 1 {
             return self.complete_all(requests).await;
         }
@@ -805,6 +838,9 @@ impl LlmClient {
         }
     }
 }
+
+#[path = "client_local.rs"]
+mod local_answers;
 
 /// Shortest time limit per request: below it, every real request fails.
 pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);

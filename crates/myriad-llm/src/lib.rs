@@ -6,6 +6,9 @@
 //!   replay);
 //! - [`template`]: prompt templates filled from agent attributes and model
 //!   observations;
+//! - [`local`]: the embedded backend, a GGUF model run in the process by
+//!   llama.cpp (cargo feature `local`), for generated answers and for the
+//!   probabilities of yes/no and choice answers from one forward pass;
 //! - [`mod@parse`]: robust reading of answers (yes/no, number, choice, JSON);
 //! - [`archetype`]: asking once per group of agents that share the prompt's
 //!   attributes, and drawing each agent's decision from the group's answers.
@@ -17,6 +20,7 @@ pub mod archetype;
 pub mod behaviour;
 pub mod cache;
 pub mod client;
+pub mod local;
 pub mod parse;
 pub mod redact;
 pub mod template;

