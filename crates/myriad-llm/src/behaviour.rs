@@ -217,10 +217,12 @@ impl Behaviour for LlmBehaviour {
         json!({
             "provider": "llm",
             "model": c.model,
+            "backend": if c.local.is_some() { "local" } else { "http" },
             "endpoints": c.endpoints.iter().map(|e| crate::redact::display_url(e)).collect::<Vec<_>>(),
             "mode": c.mode,
             "decisions": self.decisions.iter().map(|d| json!({
                 "name": d.name,
+                "answer": if d.question.logprob { "logprob" } else { "text" },
                 "asking": match &d.asking {
                     Asking::Archetypes { .. } => "archetypes",
                     Asking::Agents { .. } => "agents",

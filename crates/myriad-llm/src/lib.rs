@@ -10,6 +10,8 @@
 //!   llama.cpp (cargo feature `local`), for generated answers and for the
 //!   probabilities of yes/no and choice answers from one forward pass;
 //! - [`mod@parse`]: robust reading of answers (yes/no, number, choice, JSON);
+//! - [`personas`]: persona texts written by the model from agents'
+//!   attributes, with a diversity report;
 //! - [`archetype`]: asking once per group of agents that share the prompt's
 //!   attributes, and drawing each agent's decision from the group's answers.
 
@@ -22,6 +24,7 @@ pub mod cache;
 pub mod client;
 pub mod local;
 pub mod parse;
+pub mod personas;
 pub mod redact;
 pub mod template;
 

@@ -103,7 +103,7 @@ fn a_prompt_longer_than_the_context_is_refused_with_its_start() {
 }
 
 #[test]
-fn answers_are_seeded_and_do_not_depend_on_the_batch() {
+fn answers_are_seeded_and_do_not_depend_on_the_thread_count() {
     let m = model();
     let g = generation(0.8);
     let asked: Vec<(&str, u32)> = (0..6).map(|s| (ISOLATE, s)).collect();
@@ -113,56 +113,74 @@ fn answers_are_seeded_and_do_not_depend_on_the_batch() {
     // Six samples at temperature 0.8 are not all the same text.
     let distinct: std::collections::BTreeSet<&str> = a.iter().map(|x| x.text.as_str()).collect();
     assert!(distinct.len() > 1, "{distinct:?}");
-    // Each answer is the same alone as in a batch of six.
-    for (k, one) in asked.iter().enumerate().step_by(2) {
-        let alone = m.generate::<LocalError>(&[*one], &g, |_, _| Ok(())).unwrap();
-        assert_eq!(alone[0], a[k], "sample {k}");
-    }
+    // One thread computes what two do (each row of a product is summed by
+    // one thread, whatever their number).
+    let mut s = settings();
+    s.threads = 1;
+    let one = LocalModel::load(s).unwrap();
+    assert_eq!(one.generate::<LocalError>(&asked, &g, |_, _| Ok(())).unwrap(), a);
     // Token counts are the model's: the chat-wrapped prompt and at most 8 out.
     assert!(a.iter().all(|x| x.tokens_in > 60 && (1..=8).contains(&x.tokens_out)));
 }
 
 #[test]
-fn option_probabilities_are_a_distribution_that_matches_greedy_answers() {
-    let m = model();
+fn option_probabilities_agree_with_the_first_words_the_model_samples() {
+    // At temperature 1 the first answer token is drawn from the model's
+    // next-token distribution, the one `score` reads: among N samples the
+    // number R starting with a spelling of yes or no is Binomial(N, mass),
+    // and given R, the number of yeses is Binomial(R, p_yes). Both are
+    // checked within 4 standard deviations (a false alarm about once in
+    // 16,000 runs; the seeds are fixed, so the result does not vary).
+    let mut s = settings();
+    s.batch = 100;
+    let m = LocalModel::load(s).unwrap();
+    let options = vec!["yes".to_string(), "no".to_string()];
     let prompts = [
         ISOLATE,
-        "Is Paris the capital of France? Answer yes or no.",
-        "Is the sun cold? Answer yes or no.",
         "You are in the age group 20t29 and have a job. Last week there were 12 new COVID-19 infections in your borough. Will you go to your workplace this week? Answer yes or no.",
     ];
-    let options = vec!["yes".to_string(), "no".to_string()];
     let scores = m.score(&prompts, &options, true, None).unwrap();
-    let greedy = m
-        .generate::<LocalError>(
-            &prompts.iter().map(|p| (*p, 0)).collect::<Vec<_>>(),
-            &generation(0.0),
-            |_, _| Ok(()),
-        )
-        .unwrap();
-    let mut compared = 0;
-    for ((s, g), p) in scores.iter().zip(&greedy).zip(&prompts) {
-        let sum: f64 = s.probabilities.iter().sum();
-        assert!((sum - 1.0).abs() < 1e-9, "{p}: {s:?}");
-        assert!(s.mass > 0.0 && s.mass <= 1.0 + 1e-9, "{p}: {s:?}");
-        // Where the most likely first word is one of the options, it is
-        // also the option with the higher probability.
-        let first = g.text.trim_start().to_lowercase();
-        let said = if first.starts_with("yes") {
-            Some(0)
-        } else if first.starts_with("no") {
-            Some(1)
-        } else {
-            None
+    let g = Generation {
+        temperature: 1.0,
+        max_tokens: 1,
+        chat: true,
+        system: None,
+    };
+    let n = 400u32;
+    for (p, sc) in prompts.iter().zip(&scores) {
+        let sum: f64 = sc.probabilities.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-9, "{sc:?}");
+        assert!(sc.mass > 0.05 && sc.mass <= 1.0 + 1e-9, "{p}: {sc:?}");
+        let asked: Vec<(&str, u32)> = (0..n).map(|k| (*p, k)).collect();
+        let out = m.generate::<LocalError>(&asked, &g, |_, _| Ok(())).unwrap();
+        let word = |t: &str| {
+            let t = t.trim().to_lowercase();
+            if !t.is_empty() && "yes".starts_with(&t) {
+                Some(true)
+            } else if !t.is_empty() && "no".starts_with(&t) {
+                Some(false)
+            } else {
+                None
+            }
         };
-        if let Some(k) = said {
-            compared += 1;
-            assert!(s.probabilities[k] > 0.5, "{p}: greedy {:?}, scores {s:?}", g.text);
-        }
+        let said: Vec<bool> = out.iter().filter_map(|o| word(&o.text)).collect();
+        let r = said.len() as f64;
+        let yes = said.iter().filter(|&&y| y).count() as f64;
+        let sd_mass = (sc.mass * (1.0 - sc.mass) / n as f64).sqrt();
+        assert!(
+            (r / n as f64 - sc.mass).abs() <= 4.0 * sd_mass + 1e-9,
+            "{p}: {r} of {n} samples start with yes/no, the scored mass is {:.3}",
+            sc.mass
+        );
+        let q = sc.probabilities[0];
+        let sd = (q * (1.0 - q) / r).sqrt();
+        assert!(
+            (yes / r - q).abs() <= 4.0 * sd + 1e-9,
+            "{p}: {yes} yes of {r}, scored p(yes) = {q:.3}"
+        );
     }
-    assert!(compared >= 2, "the model answered yes or no to fewer than 2 prompts: {greedy:?}");
     // Options with the same first token cannot be told apart.
-    let e = m.score(&[ISOLATE], &["no".into(), "not sure".into()], true, None).unwrap_err();
+    let e = m.score(&[ISOLATE], &["yes".into(), "Yes, surely".into()], true, None).unwrap_err();
     assert!(matches!(e, LocalError::Options(_)), "{e}");
 }
 

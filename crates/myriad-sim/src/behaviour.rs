@@ -72,8 +72,18 @@ fn categories(pop: &Population, name: &str, known: Option<&[&str]>) -> Result<Op
 /// on the host's async `runtime`.
 pub fn provider(s: &Scenario, pop: &Population, runtime: tokio::runtime::Handle) -> Result<Option<Box<dyn Behaviour>>> {
     let Some(spec) = &s.behaviour else { return Ok(None) };
-    let decisions = decisions(s, pop)?;
     let bad = |m: String| InputError(format!("{}: {m}", s.file.display()));
+    let wants_persona = spec
+        .decisions
+        .iter()
+        .any(|d| d.template.placeholders().contains(&PERSONA));
+    let persona = if wants_persona {
+        let g = personas(s, pop, &runtime)?;
+        Some((g.of, g.personas.texts))
+    } else {
+        None
+    };
+    let decisions = decisions_with(s, pop, persona)?;
     let client = LlmClient::new(spec.llm.clone()).map_err(|e| bad(format!("[llm]: {e}")))?;
     if let Some(note) = client.cache_repair() {
         eprintln!("warning: LLM cache repaired: {note}");
@@ -85,6 +95,103 @@ pub fn provider(s: &Scenario, pop: &Population, runtime: tokio::runtime::Handle)
 /// mention: everything of the provider but the client (so that `validate`
 /// checks it without opening the cache or the network).
 pub fn decisions(s: &Scenario, pop: &Population) -> Result<Vec<Decision>> {
+    decisions_with(s, pop, None)
+}
+
+/// The placeholder of a generated persona in decision prompts.
+const PERSONA: &str = "persona";
+
+/// Personas written for a scenario's population.
+#[derive(Clone, Debug)]
+pub struct GeneratedPersonas {
+    /// Each persona's attribute values (the prompt's placeholders).
+    pub values: Vec<BTreeMap<String, String>>,
+    /// Each agent's persona.
+    pub of: Vec<u32>,
+    /// The texts and what asking for them took.
+    pub personas: myriad_llm::personas::Personas,
+    /// The client's counters.
+    pub stats: myriad_llm::StatsSnapshot,
+    /// The model's name.
+    pub model: String,
+}
+
+/// The personas to write: each one's attribute values, and each agent's
+/// persona (per group of agents sharing the prompt's attributes, or one per
+/// agent).
+pub fn persona_groups(s: &Scenario, pop: &Population) -> Result<(Vec<BTreeMap<String, String>>, Vec<u32>)> {
+    let bad = |m: String| InputError(format!("{}: {m}", s.file.display()));
+    let spec = s
+        .personas
+        .as_ref()
+        .ok_or_else(|| bad("add a [personas] table (prompt, per, temperature) for {persona}".into()))?;
+    let mut attributes = Vec::new();
+    for p in spec.template.placeholders() {
+        match categories(pop, p, code_labels(s, p)).map_err(|m| bad(format!("personas.prompt: {m}")))? {
+            Some((codes, labels)) => attributes.push((p.to_string(), codes, labels)),
+            None => {
+                return Err(bad(format!(
+                    "personas.prompt: {{{p}}} is not a population column (columns: {})",
+                    pop.columns().iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                ))
+                .into())
+            }
+        }
+    }
+    let n = pop.size() as usize;
+    if spec.per_agent {
+        if pop.size() > spec.max_agents {
+            return Err(bad(format!(
+                "personas.per = \"agent\" would write {n} personas, more than personas.max_agents = {}; use per = \"group\" or raise max_agents",
+                spec.max_agents
+            ))
+            .into());
+        }
+        let values = (0..n)
+            .map(|i| {
+                attributes
+                    .iter()
+                    .map(|(name, codes, labels)| {
+                        let c = codes[i] as usize;
+                        (name.clone(), labels.get(c).cloned().unwrap_or_else(|| c.to_string()))
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok((values, (0..n as u32).collect()))
+    } else {
+        let groups = Archetypes::new(&attributes);
+        let values = (0..groups.len()).map(|g| groups.attributes(g)).collect();
+        Ok((values, (0..n).map(|i| groups.group_of(i) as u32).collect()))
+    }
+}
+
+/// Write the scenario's personas with its LLM (through the cache).
+pub fn personas(s: &Scenario, pop: &Population, runtime: &tokio::runtime::Handle) -> Result<GeneratedPersonas> {
+    let bad = |m: String| InputError(format!("{}: {m}", s.file.display()));
+    let (values, of) = persona_groups(s, pop)?;
+    let spec = s.personas.as_ref().expect("checked by persona_groups");
+    let client = LlmClient::new(spec.llm.clone()).map_err(|e| bad(format!("[llm]: {e}")))?;
+    let request = myriad_llm::personas::PersonaRequest {
+        template: spec.template.clone(),
+        attempts: spec.attempts,
+    };
+    let personas = runtime
+        .block_on(myriad_llm::personas::generate(&client, &request, &values))
+        .map_err(|e| crate::error::Error::Run(format!("{}: writing personas: {e}", s.file.display())))?;
+    Ok(GeneratedPersonas {
+        values,
+        of,
+        personas,
+        stats: client.stats(),
+        model: spec.llm.model.clone(),
+    })
+}
+
+/// [`decisions`], with each agent's persona (codes and texts) for prompts
+/// that mention `{persona}` (without it, placeholders stand in for the
+/// texts, as `validate` needs).
+fn decisions_with(s: &Scenario, pop: &Population, persona: Option<Categories>) -> Result<Vec<Decision>> {
     let Some(spec) = &s.behaviour else {
         return Ok(Vec::new());
     };
@@ -102,6 +209,17 @@ pub fn decisions(s: &Scenario, pop: &Population) -> Result<Vec<Decision>> {
     for d in &spec.decisions {
         let mut attributes = Vec::new();
         for p in d.template.placeholders() {
+            if p == PERSONA && pop.column(PERSONA).is_none() {
+                let (codes, labels) = match &persona {
+                    Some(c) => c.clone(),
+                    None => {
+                        let (values, of) = persona_groups(s, pop)?;
+                        (of, (0..values.len()).map(|k| format!("<persona {k}>")).collect())
+                    }
+                };
+                attributes.push((p.to_string(), codes, labels));
+                continue;
+            }
             if let Some((codes, labels)) =
                 categories(pop, p, code_labels(s, p)).map_err(|m| bad(format!("behaviour.{}.prompt: {m}", d.name)))?
             {

@@ -35,6 +35,7 @@ const OUTPUT_FILES: &[&str] = &[
     "fitted.toml",
     "fit.png",
     "sweep.csv",
+    "personas.csv",
 ];
 
 /// Folders holding nested marked run folders (ensemble seeds, counterfactual arms).

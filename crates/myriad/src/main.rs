@@ -8,6 +8,7 @@ mod bench;
 mod describe;
 mod llm_cmd;
 mod llm_pull;
+mod personas_cmd;
 mod mock_llm;
 mod progress;
 
@@ -75,7 +76,7 @@ impl ScenarioArgs {
     /// the checked scenario (so bad input fails before anything runs), the
     /// thread count, the output folder (`runs/<name><suffix>-<time>` unless
     /// given) and the Ctrl-C flag.
-    fn prepare(&self, output: &OutArgs, suffix: &str) -> Result<Prepared> {
+    pub(crate) fn prepare(&self, output: &OutArgs, suffix: &str) -> Result<Prepared> {
         let s = self.load()?;
         let threads = threads(self.threads)?;
         let out = outdir::OutChoice::new(output.out.clone(), &s.name, suffix);
@@ -208,6 +209,15 @@ enum Command {
         /// Replace the file if it exists.
         #[arg(long)]
         force: bool,
+    },
+    /// Write a persona per archetype (or per agent) with the scenario's LLM, from the
+    /// attributes its [personas] prompt mentions; writes personas.csv and a diversity
+    /// report in summary.json. Prompts may then say {persona}.
+    Personas {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        #[command(flatten)]
+        output: OutArgs,
     },
     /// LLM tools: `myriad llm pull` fetches the embedded model; `myriad llm check SCENARIO`
     /// sends one prompt to the scenario's model.
@@ -496,6 +506,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Population { scenario, out, force } => population(&scenario, &out, force),
+        Command::Personas { scenario, output } => personas_cmd::personas(&scenario, &output),
         Command::Llm {
             command: LlmCommand::Check { scenario, prompt, set },
         } => llm_cmd::check(&scenario, prompt, set),

@@ -342,6 +342,11 @@ impl LocalModel {
     /// pass, and call `last(ctx, sequence, row)` once a sequence's last
     /// prompt token has been evaluated (its logits are at that row until
     /// the next pass).
+    ///
+    /// A prompt that starts like an earlier one of the batch (the samples
+    /// of one prompt; archetype prompts that differ only in their last
+    /// words) copies the earlier one's attention cache for the shared
+    /// tokens instead of computing them again.
     fn feed_prompts(
         &self,
         ctx: &mut LlamaContext<'_>,
@@ -352,6 +357,8 @@ impl LocalModel {
     ) -> Result<(), LocalError> {
         batch.clear();
         let mut ends: Vec<(usize, i32)> = Vec::new();
+        // Sequences before this one have all their prompt tokens evaluated.
+        let mut evaluated = 0usize;
         let mut flush = |ctx: &mut LlamaContext<'_>, batch: &mut LlamaBatch, ends: &mut Vec<(usize, i32)>| {
             if batch.n_tokens() == 0 {
                 return Ok(());
@@ -365,9 +372,20 @@ impl LocalModel {
             Ok::<(), LocalError>(())
         };
         for (seq, tokens) in prompts.iter().enumerate() {
-            for (pos, &t) in tokens.iter().enumerate() {
+            let mut start = 0;
+            if let Some((src, shared)) = shared_prefix(prompts, seq) {
+                if src >= evaluated {
+                    flush(ctx, batch, &mut ends)?;
+                    evaluated = seq;
+                }
+                ctx.copy_kv_cache_seq(src as i32, seq as i32, Some(0), Some(shared as u32))
+                    .map_err(|e| self.engine(e))?;
+                start = shared;
+            }
+            for (pos, &t) in tokens.iter().enumerate().skip(start) {
                 if batch.n_tokens() as usize >= cap {
                     flush(ctx, batch, &mut ends)?;
+                    evaluated = seq;
                 }
                 let is_last = pos + 1 == tokens.len();
                 if is_last {
@@ -482,4 +500,21 @@ fn capitalised(s: &str) -> String {
     }
 }
 
+/// Fewest shared tokens worth a cache copy.
+const MIN_SHARED: usize = 16;
 
+/// The earlier prompt sharing the longest start with prompt `seq`, and the
+/// number of tokens shared (at most all but its last token, whose logits
+/// are needed), if at least [`MIN_SHARED`].
+fn shared_prefix(prompts: &[Vec<LlamaToken>], seq: usize) -> Option<(usize, usize)> {
+    let this = &prompts[seq];
+    let limit = this.len().saturating_sub(1);
+    let mut best: Option<(usize, usize)> = None;
+    for (src, other) in prompts[..seq].iter().enumerate() {
+        let n = this.iter().zip(other).take(limit).take_while(|(a, b)| a == b).count();
+        if n >= MIN_SHARED && best.map_or(true, |(_, b)| n > b) {
+            best = Some((src, n));
+        }
+    }
+    best
+}

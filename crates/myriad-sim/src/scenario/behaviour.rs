@@ -2,25 +2,30 @@
 //! (where decisions come from, and a `[behaviour.<decision>]` prompt per
 //! decision the LLM makes).
 
-use super::{BehaviourSpec, DecisionSpec};
+use super::{BehaviourSpec, DecisionSpec, PersonaSpec};
 use crate::toml_reader::{ScenarioError, Table};
 use myriad_core::model::{DecisionAnswer, DecisionDoc, ModelSpec};
 use myriad_llm::{Api, LlmConfig, Mode};
 use std::path::Path;
 use toml_edit::Value;
 
-/// `[behaviour]` with the `[llm]` it needs: `None` when the model's rule decides.
+/// `[behaviour]` with the `[llm]` it needs (`None` when the model's rule
+/// decides), and `[personas]`.
 pub(super) fn parse(
     root: &mut Table,
     model: &'static ModelSpec,
     base_dir: &Path,
-) -> Result<Option<BehaviourSpec>, ScenarioError> {
+) -> Result<(Option<BehaviourSpec>, Option<PersonaSpec>), ScenarioError> {
     let llm = match root.table("llm")? {
         None => None,
         Some(t) => Some(llm(t, base_dir)?),
     };
+    let personas = match root.table("personas")? {
+        None => None,
+        Some(t) => Some(personas(t, llm.as_ref())?),
+    };
     let Some(mut t) = root.table("behaviour")? else {
-        return Ok(None);
+        return Ok((None, personas));
     };
     let provider = t.string("provider")?.unwrap_or_else(|| "heuristic".into());
     let samples = t.int("samples", 1, 10_000)?.unwrap_or(5) as u32;
@@ -88,7 +93,41 @@ pub(super) fn parse(
         e.message = format!("{} ({unknown_hint})", e.message);
         e
     })?;
-    Ok(spec)
+    Ok((spec, personas))
+}
+
+/// `[personas]`: a prompt over population columns, one persona per group
+/// (default) or per agent, with their own temperature and length.
+fn personas(mut t: Table, llm: Option<&LlmConfig>) -> Result<PersonaSpec, ScenarioError> {
+    let mut llm = llm
+        .cloned()
+        .ok_or_else(|| t.error_here("[personas] are written by the LLM: add an [llm] table"))?;
+    let text = t.string("prompt")?.ok_or_else(|| {
+        t.error_here("needs prompt = \"...\" with placeholders for population columns, e.g. {age_group}, {borough}")
+    })?;
+    let template = myriad_llm::Template::parse(&text).map_err(|e| t.error("prompt", e.to_string()))?;
+    if template.placeholders().contains(&"persona") {
+        return Err(t.error("prompt", "a persona cannot be written from {persona}"));
+    }
+    let per_agent = match t.string("per")?.as_deref() {
+        None | Some("group") => false,
+        Some("agent") => true,
+        Some(other) => return Err(t.error("per", format!("'{other}': use group or agent"))),
+    };
+    llm.temperature = t
+        .f64_where("temperature", |x| (0.0..=2.0).contains(&x), "between 0 and 2")?
+        .unwrap_or(0.9);
+    llm.max_tokens = t.int("max_tokens", 1, 4096)?.unwrap_or(60) as u32;
+    let attempts = t.int("attempts", 0, 100)?.unwrap_or(3) as u32;
+    let max_agents = t.int("max_agents", 1, u32::MAX as i64)?.unwrap_or(10_000) as u32;
+    t.finish()?;
+    Ok(PersonaSpec {
+        llm,
+        template,
+        per_agent,
+        attempts,
+        max_agents,
+    })
 }
 
 /// `answer`: "text" (sample answers and parse them) or "logprob" (read the

