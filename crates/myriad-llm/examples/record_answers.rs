@@ -36,9 +36,19 @@ fn main() {
                 break;
             }
         }
-        let g = Generation { temperature, max_tokens, chat: true, system: None };
-        let asked: Vec<(&str, u32)> = prompts.iter().flat_map(|p| (0..6).map(move |s| (p.as_str(), s))).collect();
-        let answers = model.generate::<myriad_llm::local::LocalError>(&asked, &g, |_, _| Ok(())).unwrap();
+        let g = Generation {
+            temperature,
+            max_tokens,
+            chat: true,
+            system: None,
+        };
+        let asked: Vec<(&str, u32)> = prompts
+            .iter()
+            .flat_map(|p| (0..6).map(move |s| (p.as_str(), s)))
+            .collect();
+        let answers = model
+            .generate::<myriad_llm::local::LocalError>(&asked, &g, |_, _| Ok(()))
+            .unwrap();
         for ((p, s), a) in asked.iter().zip(answers) {
             let read = parse(&a.text, &kind).ok().and_then(|x| x.value());
             let line = serde_json::json!({

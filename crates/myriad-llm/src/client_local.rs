@@ -229,7 +229,12 @@ impl LlmClient {
     }
 
     #[cfg_attr(not(feature = "local"), allow(unused_variables))]
-    fn score_local(&self, slot: &LocalSlot, prompts: &[&str], options: &[String]) -> Result<Vec<(Scored, u64)>, LlmError> {
+    fn score_local(
+        &self,
+        slot: &LocalSlot,
+        prompts: &[&str],
+        options: &[String],
+    ) -> Result<Vec<(Scored, u64)>, LlmError> {
         #[cfg(not(feature = "local"))]
         return Err(LocalError::NotBuilt.into());
         #[cfg(feature = "local")]

@@ -178,24 +178,55 @@ fn parse_yes_no_words(text: &str) -> Result<Answer, String> {
 fn parse_number(text: &str, min: f64, max: f64) -> Result<Answer, ParseError> {
     let expected = format!("a number in [{min}, {max}]");
     let part = answer_part(text);
-    let numbers: Vec<f64> = words(part)
+    let labelled = part.len() < text.len();
+    let all = words(part);
+    // Numbers that name something ("agent 4", "month 2") are not answers.
+    let numbers: Vec<f64> = all
         .iter()
-        .filter_map(|w| w.trim_end_matches('%').parse::<f64>().ok())
+        .enumerate()
+        .filter(|(k, _)| *k == 0 || !NAMING.contains(&all[k - 1].as_str()))
+        .filter_map(|(_, w)| w.trim_end_matches('%').parse::<f64>().ok())
         .filter(|x| x.is_finite())
         .collect();
-    // With a label, the first number after it; without one, the last number
-    // (reasoning comes first, the answer last).
-    let pick = if part.len() < text.len() {
-        numbers.first()
-    } else {
-        numbers.last()
+    // An answer whose first line is a number alone ("4.", "12\n\nI chose it
+    // because ...") gives it first; with a label, the first number after
+    // it; otherwise the last number (reasoning comes first, the answer last).
+    let first_line = text
+        .trim_start()
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_end_matches(['.', '!']);
+    let alone = first_line
+        .trim_end_matches('%')
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite());
+    let pick = match alone {
+        Some(x) if !labelled => Some(x),
+        _ if labelled => numbers.first().copied(),
+        _ => numbers.last().copied(),
     };
     match pick {
-        Some(&x) if x >= min && x <= max => Ok(Answer::Number(x)),
-        Some(&x) => Err(fail(&expected, format!("{x} is out of range"))),
+        Some(x) if x >= min && x <= max => Ok(Answer::Number(x)),
+        Some(x) => Err(fail(&expected, format!("{x} is out of range"))),
         None => Err(fail(&expected, format!("no number in '{}'", shorten(text)))),
     }
 }
+
+/// Words after which a number names something rather than answers.
+const NAMING: &[&str] = &[
+    "agent",
+    "player",
+    "generation",
+    "round",
+    "month",
+    "week",
+    "day",
+    "year",
+    "step",
+];
 
 fn parse_choice(text: &str, options: &[String]) -> Result<Answer, ParseError> {
     let expected = format!("one of {}", options.join(", "));
@@ -307,6 +338,14 @@ mod tests {
         assert_eq!(parse("I pick 45%.", &k), Ok(Answer::Number(45.0)));
         assert!(parse("150", &k).is_err());
         assert!(parse("none", &k).is_err());
+        // Seen from SmolLM2-135M: a number alone on the first line, then
+        // talk; and numbers that name an agent or a month.
+        assert_eq!(
+            parse("1\n\nIn the first generation, you use 1 from the 3", &k),
+            Ok(Answer::Number(1.0))
+        );
+        assert!(parse("I'm sorry for the confusion, I'm Agent 4, one of", &k).is_err());
+        assert_eq!(parse("In month 3 I take 12 tons", &k), Ok(Answer::Number(12.0)));
     }
 
     #[test]

@@ -136,7 +136,11 @@ pub fn diversity(texts: &[String]) -> Diversity {
     }
     let all_words: Vec<String> = texts
         .iter()
-        .flat_map(|t| t.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase))
+        .flat_map(|t| {
+            t.split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(str::to_lowercase)
+        })
         .collect();
     let distinct_words: BTreeSet<&String> = all_words.iter().collect();
     Diversity {
@@ -166,7 +170,10 @@ mod tests {
         assert_eq!((d.distinct_share, d.mean_pairwise_jaccard), (0.5, 1.0));
         let apart = vec!["a b".to_string(), "c d".to_string(), "e f".to_string()];
         let d = diversity(&apart);
-        assert_eq!((d.distinct_share, d.mean_pairwise_jaccard, d.distinct_word_share), (1.0, 0.0, 1.0));
+        assert_eq!(
+            (d.distinct_share, d.mean_pairwise_jaccard, d.distinct_word_share),
+            (1.0, 0.0, 1.0)
+        );
         // {a,b,c} and {b,c,d}: 2 shared of 4.
         let half = vec!["a b c".to_string(), "b c d".to_string()];
         assert_eq!(diversity(&half).mean_pairwise_jaccard, 0.5);

@@ -94,7 +94,10 @@ fn a_prompt_longer_than_the_context_is_refused_with_its_start() {
     let mut s = settings();
     s.context = 128;
     let m = LocalModel::load(s).unwrap();
-    let long = format!("Please consider this. {}", "The week was long and the news were many. ".repeat(30));
+    let long = format!(
+        "Please consider this. {}",
+        "The week was long and the news were many. ".repeat(30)
+    );
     let e = m
         .generate::<LocalError>(&[(ISOLATE, 0), (&long, 0)], &generation(0.0), |_, _| Ok(()))
         .unwrap_err();
@@ -180,7 +183,9 @@ fn option_probabilities_agree_with_the_first_words_the_model_samples() {
         );
     }
     // Options with the same first token cannot be told apart.
-    let e = m.score(&[ISOLATE], &["yes".into(), "Yes, surely".into()], true, None).unwrap_err();
+    let e = m
+        .score(&[ISOLATE], &["yes".into(), "Yes, surely".into()], true, None)
+        .unwrap_err();
     assert!(matches!(e, LocalError::Options(_)), "{e}");
 }
 
@@ -239,10 +244,52 @@ async fn a_recorded_run_replays_without_the_model() {
     assert_eq!(client.stats().calls, 0);
     // A prompt that was never recorded is a replay miss, not a model load.
     let miss = client.answer_all(&[("Something new?".to_string(), 0)]).await;
-    assert!(matches!(&*miss[0].as_ref().unwrap_err().clone(), LlmError::ReplayMiss { .. }));
+    assert!(matches!(
+        &*miss[0].as_ref().unwrap_err().clone(),
+        LlmError::ReplayMiss { .. }
+    ));
     // Outside replay, the missing file is refused when the client is made.
     replay.mode = Mode::Live;
     replay.cache = None;
     let e = LlmClient::new(replay).map(|_| ()).unwrap_err();
     assert!(e.to_string().contains("absent"), "{e}");
+}
+
+#[test]
+fn the_model_still_says_what_the_parser_cases_recorded() {
+    // tests/data/smollm2-answers.jsonl was recorded by
+    // examples/record_answers.rs with these settings (batches of 32, all
+    // samples of a scenario's prompts asked together): the same requests
+    // give the same texts, so the parser cases are what the model says.
+    let mut s = settings();
+    s.batch = 32;
+    let m = LocalModel::load(s).unwrap();
+    let rows: Vec<serde_json::Value> = include_str!("data/smollm2-answers.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut sources: Vec<&str> = rows.iter().map(|r| r["source"].as_str().unwrap()).collect();
+    sources.dedup();
+    for source in sources {
+        let set: Vec<&serde_json::Value> = rows.iter().filter(|r| r["source"] == source).collect();
+        let asked: Vec<(&str, u32)> = set
+            .iter()
+            .map(|r| (r["prompt"].as_str().unwrap(), r["sample"].as_u64().unwrap() as u32))
+            .collect();
+        let g = Generation {
+            temperature: set[0]["temperature"].as_f64().unwrap(),
+            max_tokens: set[0]["max_tokens"].as_u64().unwrap() as u32,
+            chat: true,
+            system: None,
+        };
+        let out = m.generate::<LocalError>(&asked, &g, |_, _| Ok(())).unwrap();
+        for (r, o) in set.iter().zip(&out) {
+            assert_eq!(
+                o.text,
+                r["answer"].as_str().unwrap(),
+                "{source}, sample {}",
+                r["sample"]
+            );
+        }
+    }
 }

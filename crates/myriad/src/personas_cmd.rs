@@ -22,7 +22,11 @@ pub fn personas(scenario: &ScenarioArgs, output: &OutArgs) -> Result<ExitCode> {
     let seconds = t.elapsed().as_secs_f64();
     let dir = prepared.out.create(output.force, "personas")?;
 
-    let names: Vec<String> = g.values.first().map(|v| v.keys().cloned().collect()).unwrap_or_default();
+    let names: Vec<String> = g
+        .values
+        .first()
+        .map(|v| v.keys().cloned().collect())
+        .unwrap_or_default();
     let mut agents = vec![0u64; g.values.len()];
     for &p in &g.of {
         agents[p as usize] += 1;
@@ -39,7 +43,8 @@ pub fn personas(scenario: &ScenarioArgs, output: &OutArgs) -> Result<ExitCode> {
         row.push(text.clone());
         w.write_record(&row)?;
     }
-    w.flush().with_context(|| format!("writing {}", dir.join("personas.csv").display()))?;
+    w.flush()
+        .with_context(|| format!("writing {}", dir.join("personas.csv").display()))?;
 
     let diversity = myriad_llm::personas::diversity(&g.personas.texts);
     let spec = s.personas.as_ref().expect("personas were written");

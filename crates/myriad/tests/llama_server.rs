@@ -41,12 +41,25 @@ fn start() -> Server {
     );
     let model = myriad_llm::local::default_model_path();
     assert!(model.is_file(), "{} is missing: run `myriad llm pull`", model.display());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let log = std::env::temp_dir().join(format!("llama-server-{port}.log"));
     let child = Command::new(&python)
         .args(["-m", "llama_cpp.server", "--model"])
         .arg(&model)
-        .args(["--model_alias", "smollm2", "--host", "127.0.0.1", "--n_ctx", "2048", "--n_threads", "2"])
+        .args([
+            "--model_alias",
+            "smollm2",
+            "--host",
+            "127.0.0.1",
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            "2",
+        ])
         .args(["--port", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())

@@ -29,8 +29,6 @@ use std::sync::{Mutex, OnceLock};
 
 use super::{available_memory, seed, Generated, Generation, LocalError, LocalSettings, Scores};
 
-
-
 /// llama.cpp's global state: initialised once per process.
 fn backend() -> Result<&'static LlamaBackend, String> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
@@ -44,7 +42,6 @@ fn backend() -> Result<&'static LlamaBackend, String> {
         .as_ref()
         .map_err(Clone::clone)
 }
-
 
 /// A model file's size after checking that it is a readable GGUF file
 /// (without loading its weights).
@@ -99,7 +96,6 @@ pub fn check_file(path: &Path) -> Result<u64, LocalError> {
     Ok(meta.len())
 }
 
-
 /// A loaded model. Shared between threads; one evaluation runs at a time
 /// (each uses every thread it was given).
 pub struct LocalModel {
@@ -151,11 +147,12 @@ impl LocalModel {
             reason,
         };
         let backend = backend().map_err(engine)?;
-        let model = LlamaModel::load_from_file(backend, &settings.path, &LlamaModelParams::default())
-            .map_err(|e| LocalError::Corrupt {
+        let model = LlamaModel::load_from_file(backend, &settings.path, &LlamaModelParams::default()).map_err(|e| {
+            LocalError::Corrupt {
                 path: shown.clone(),
                 reason: format!("llama.cpp cannot load it ({e})"),
-            })?;
+            }
+        })?;
         let window = settings.context.min(model.n_ctx_train()).max(16);
         let template = model.chat_template(None).ok();
         Ok(LocalModel {
@@ -268,7 +265,12 @@ impl LocalModel {
     }
 
     /// One batch of sequences, generated together.
-    fn generate_chunk(&self, prompts: &[Vec<LlamaToken>], seeds: &[u32], g: &Generation) -> Result<Vec<Generated>, LocalError> {
+    fn generate_chunk(
+        &self,
+        prompts: &[Vec<LlamaToken>],
+        seeds: &[u32],
+        g: &Generation,
+    ) -> Result<Vec<Generated>, LocalError> {
         let total: usize = prompts.iter().map(|t| t.len() + g.max_tokens as usize).sum();
         let mut ctx = self.context(prompts.len(), total)?;
         let mut samplers: Vec<LlamaSampler> = seeds
@@ -391,7 +393,9 @@ impl LocalModel {
                 if is_last {
                     ends.push((seq, batch.n_tokens()));
                 }
-                batch.add(t, pos as i32, &[seq as i32], is_last).map_err(|e| self.engine(e))?;
+                batch
+                    .add(t, pos as i32, &[seq as i32], is_last)
+                    .map_err(|e| self.engine(e))?;
             }
         }
         flush(ctx, batch, &mut ends)
@@ -402,7 +406,13 @@ impl LocalModel {
     /// probability is that of the first tokens of its spellings (`yes`,
     /// `Yes`, `YES`, with or without a leading space), normalised over the
     /// options. Options must differ in their first token.
-    pub fn score(&self, prompts: &[&str], options: &[String], chat: bool, system: Option<&str>) -> Result<Vec<Scores>, LocalError> {
+    pub fn score(
+        &self,
+        prompts: &[&str],
+        options: &[String],
+        chat: bool,
+        system: Option<&str>,
+    ) -> Result<Vec<Scores>, LocalError> {
         let _busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
         let firsts = self.option_tokens(options)?;
         let mut tokens = Vec::with_capacity(prompts.len());
@@ -512,7 +522,7 @@ fn shared_prefix(prompts: &[Vec<LlamaToken>], seq: usize) -> Option<(usize, usiz
     let mut best: Option<(usize, usize)> = None;
     for (src, other) in prompts[..seq].iter().enumerate() {
         let n = this.iter().zip(other).take(limit).take_while(|(a, b)| a == b).count();
-        if n >= MIN_SHARED && best.map_or(true, |(_, b)| n > b) {
+        if n >= MIN_SHARED && best.is_none_or(|(_, b)| n > b) {
             best = Some((src, n));
         }
     }
