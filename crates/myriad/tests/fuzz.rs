@@ -336,7 +336,10 @@ fn judge(dir: &Path, args: &[&str], budget: Duration) -> Result<i32, String> {
             Ok(c)
         }
         Some(c) => Err(format!("exit {c} ({args:?}): {shown}")),
-        None => Err(format!("killed by a signal ({args:?}): {shown}")),
+        None => Err(format!(
+            "killed by signal {:?} ({args:?}): {shown}",
+            std::os::unix::process::ExitStatusExt::signal(&o.status)
+        )),
     }
 }
 

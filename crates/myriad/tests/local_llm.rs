@@ -166,6 +166,20 @@ fn bad_model_settings_are_refused_before_the_run_naming_the_file_or_key() {
         assert!(stderr(&o).contains(expected), "{sets:?}: {}", stderr(&o));
         assert!(!out.join("timeseries.csv").exists(), "{sets:?}");
     }
+    // `validate` checks the model file as a run does.
+    let none = format!("llm.model={}", dir.path().join("none.gguf").display());
+    let o = myriad(&[
+        "validate",
+        scenario("covid-llm-staten-island").to_str().unwrap(),
+        "--set",
+        &none,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("none.gguf") && stderr(&o).contains("myriad llm pull"),
+        "{}",
+        stderr(&o)
+    );
     // Logprob reads yes/no decisions; the commons harvest is a number.
     let o = run_quietly(
         &scenario("commons-llm"),

@@ -14,6 +14,18 @@ mod engine;
 #[cfg(feature = "local")]
 pub use engine::{check_file, LocalModel};
 
+/// Check that `path` is a readable GGUF model without loading it (what a
+/// run checks before it starts); without the backend compiled in, says so.
+pub fn check_model(path: &Path) -> Result<(), LocalError> {
+    #[cfg(feature = "local")]
+    return check_file(path).map(|_| ());
+    #[cfg(not(feature = "local"))]
+    {
+        let _ = path;
+        Err(LocalError::NotBuilt)
+    }
+}
+
 /// True when this build has the embedded backend.
 pub const AVAILABLE: bool = cfg!(feature = "local");
 
