@@ -143,7 +143,10 @@ fn snapshot_and_restore_repeat_a_run_with_an_llm_provider_attached() {
         "steps=21".to_string(),
         "llm.mode=replay".to_string(),
         format!("llm.cache={}", cache.display()),
+        "llm.backend=http".to_string(),
         "llm.endpoint=http://127.0.0.1:9/v1".to_string(),
+        // The model the golden caches were recorded under.
+        "llm.model=meta-llama/Llama-3.1-8B-Instruct".to_string(),
     ];
     let set: Vec<&str> = set.iter().map(|s| s.as_str()).collect();
     let s = shipped("covid-llm-staten-island.toml", &set);
@@ -155,7 +158,10 @@ fn snapshot_and_restore_repeat_a_run_with_an_llm_provider_attached() {
     let set = [
         "llm.mode=replay".to_string(),
         format!("llm.cache={}", cache.display()),
+        "llm.backend=http".to_string(),
         "llm.endpoint=http://127.0.0.1:9/v1".to_string(),
+        // The model the golden caches were recorded under.
+        "llm.model=meta-llama/Llama-3.1-8B-Instruct".to_string(),
     ];
     let set: Vec<&str> = set.iter().map(|s| s.as_str()).collect();
     let sim = build(&shipped("commons-llm.toml", &set), 2, Decisions::Scenario);
