@@ -262,7 +262,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum LlmCommand {
-    /// Send one test prompt to the scenario's [llm] endpoint (no cache) and report the
+    /// Send one test prompt to the scenario's [llm] model, embedded or at its endpoint (no cache), and report the
     /// latency, the answer and how it reads as the first decision's answer (yes/no, number, text).
     Check {
         /// Scenario file with an [llm] table.
