@@ -330,6 +330,19 @@ impl LlmClient {
         &self.cfg
     }
 
+    /// The error of a prompt the replayed cache does not hold.
+    fn replay_miss(&self, prompt: &str, sample: u32) -> LlmError {
+        LlmError::ReplayMiss {
+            cache: self
+                .cache
+                .as_ref()
+                .map(|c| c.path().display().to_string())
+                .unwrap_or_default(),
+            prompt: shorten(&self.redactor.clean(prompt), 80),
+            sample,
+        }
+    }
+
     /// The endpoints as they may be shown (credentials masked).
     pub fn shown_endpoints(&self) -> Vec<String> {
         if let Some(s) = &self.cfg.local {
@@ -434,11 +447,7 @@ impl LlmClient {
             }
             if self.cfg.mode == Mode::Replay {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                return Err(LlmError::ReplayMiss {
-                    cache: cache.path().display().to_string(),
-                    prompt: shorten(&self.redactor.clean(prompt), 80),
-                    sample,
-                });
+                return Err(self.replay_miss(prompt, sample));
             }
         }
         let result = match &self.local {
@@ -578,17 +587,7 @@ impl LlmClient {
                         cached: true,
                     });
                 }
-                None if self.cfg.mode == Mode::Replay => {
-                    return Err(LlmError::ReplayMiss {
-                        cache: self
-                            .cache
-                            .as_ref()
-                            .map(|c| c.path().display().to_string())
-                            .unwrap_or_default(),
-                        prompt: shorten(&self.redactor.clean(p), 80),
-                        sample: s,
-                    })
-                }
+                None if self.cfg.mode == Mode::Replay => return Err(self.replay_miss(p, s)),
                 None => to_ask.push(k),
             }
         }

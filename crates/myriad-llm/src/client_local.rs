@@ -190,17 +190,7 @@ impl LlmClient {
                     self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
                     found[k] = Some(s.probabilities);
                 }
-                None if self.cfg.mode == Mode::Replay => {
-                    return Err(LlmError::ReplayMiss {
-                        cache: self
-                            .cache
-                            .as_ref()
-                            .map(|c| c.path().display().to_string())
-                            .unwrap_or_default(),
-                        prompt: super::shorten(&self.redactor.clean(text), 80),
-                        sample: 0,
-                    })
-                }
+                None if self.cfg.mode == Mode::Replay => return Err(self.replay_miss(text, 0)),
                 None => to_ask.push(k),
             }
         }

