@@ -1,5 +1,6 @@
 //! myriad-core: the engine under every myriad model.
 //!
+//! - [`calendar`]: dates, weeks and months of a run;
 //! - [`rng`]: counter-based random draws, pure functions of (seed, stream, counters);
 //! - [`population`]: agents as typed columns indexed by a dense `u32` id;
 //! - [`csr`] and [`generators`]: contact layers as CSR adjacency and their generators;
@@ -14,6 +15,7 @@
 #![deny(missing_docs)]
 
 pub mod behaviour;
+pub mod calendar;
 pub mod cross;
 pub mod csr;
 mod declare;
@@ -28,5 +30,6 @@ pub mod rng;
 pub mod schedule;
 pub mod source;
 
+pub use calendar::Calendar;
 pub use csr::{BuildReport, Csr, CsrError, EdgeList};
 pub use rng::{CounterRng, Stream};

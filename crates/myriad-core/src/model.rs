@@ -116,18 +116,18 @@ pub struct PlotPanel {
 /// What a periodic table holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TableKind {
-    /// The sum of every flow metric over each complete period (steps
-    /// 1..=every, every+1..=2 every, ...): weekly counts of events.
+    /// The sum of every flow metric over each complete period: weekly
+    /// counts of events.
     FlowSums,
-    /// The metrics whose names start with `prefix`, read at steps 0,
-    /// every, 2 every, ...: monthly rates.
+    /// The metrics whose names start with `prefix`, read at the end of
+    /// each period: monthly rates.
     Readings {
         /// Name prefix of the metrics read.
         prefix: &'static str,
     },
 }
 
-/// A table written beside the time series every `every` steps (the
+/// A table written beside the time series once per week or month (the
 /// epidemic models' `weekly.csv`, the covid model's `monthly.csv`).
 #[derive(Clone, Copy, Debug)]
 pub struct PeriodicTable {
@@ -135,13 +135,14 @@ pub struct PeriodicTable {
     pub file: &'static str,
     /// Name of the period column, e.g. `week`.
     pub period: &'static str,
-    /// Steps per period.
-    pub every: u32,
+    /// Weeks or months (calendar ones on a dated run).
+    pub every: crate::calendar::PeriodKind,
     /// What it holds.
     pub kind: TableKind,
-    /// An observed series the population source may offer for it
-    /// (`weekly_cases`, `unemployment`), drawn beside the model's values.
-    pub observed: Option<&'static str>,
+    /// Model metrics (or, for readings, metric prefixes) and the observed
+    /// series the population source may offer for each (`("new_reported_cases",
+    /// "cases")`), drawn and written beside the model's values.
+    pub observed: &'static [(&'static str, &'static str)],
 }
 
 /// A model's name, documentation, declarations and constructor: everything
@@ -248,6 +249,8 @@ pub struct Step<'a> {
     pub params: &'a ParamSet,
     /// Layer weights in force at this step, in layer order.
     pub layer_weights: &'a [f64],
+    /// The run's calendar: weekdays, weeks and months of each step.
+    pub calendar: &'a crate::calendar::Calendar,
     /// Where decisions come from.
     pub decide: Decide<'a>,
     /// Text events of the step (what agents said or did), as JSON objects;
@@ -341,6 +344,7 @@ pub fn step_by_rule(model: &mut dyn Model, step: u32, params: &ParamSet, layer_w
         step,
         params,
         layer_weights,
+        calendar: &crate::calendar::Calendar::undated(),
         decide: Decide::new(None, &mut error),
         events: &mut events,
     };

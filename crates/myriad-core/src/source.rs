@@ -5,7 +5,9 @@
 //! columns, and offers the observed data that describe the same place, so
 //! that the scenario reader and the outputs name no city.
 
+use crate::calendar::{Calendar, NaiveDate, Period, PeriodKind};
 use crate::model::ModelError;
+use chrono::Datelike;
 use crate::population::Population;
 use std::collections::BTreeMap;
 
@@ -32,20 +34,79 @@ pub struct OptionDoc {
     pub doc: &'static str,
 }
 
-/// An observed series offered by a source, aligned with the run's steps.
+/// When an observed series' values fall.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Timing {
+    /// Undated: value k belongs to the run's k-th period of this kind (on
+    /// an undated run only: such a series cannot be placed on a calendar).
+    Periods(PeriodKind),
+    /// One value per day from this date.
+    Daily(NaiveDate),
+    /// One value per calendar month from the month of this date.
+    Monthly(NaiveDate),
+}
+
+/// An observed series offered by a source.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Observed {
     /// What it is (for legends and reports), e.g. "confirmed cases".
     pub label: String,
-    /// Steps per value: 7 for weekly values starting at step 1 (summed over
-    /// steps 1-7, 8-14, ...), 30 for monthly values read at steps 0, 30, ...
-    pub every: u32,
-    /// Parts (borough codes) and their published values, period by period.
+    /// When its values fall.
+    pub timing: Timing,
+    /// Parts (borough codes) and their published values, in time order.
     pub parts: Vec<(String, Vec<f64>)>,
     /// The factor that makes the values comparable with the population
     /// (its scale, for counts; 1 for rates). Sum parts first, then scale,
     /// so that a sum of parts is scaled once.
     pub scale: f64,
+    /// Counts (summed over a period) rather than rates (read at its end).
+    pub counts: bool,
+}
+
+impl Observed {
+    /// The value of part `part` (an index into `parts`, or `None` for the
+    /// sum of all parts) for the run's period `period` of `kind`, scaled:
+    /// the sum of its days for daily counts, the month's value for monthly
+    /// rates, the k-th value for undated periods; `None` where the series
+    /// does not cover the whole period.
+    pub fn for_period(&self, calendar: &Calendar, kind: PeriodKind, period: &Period, part: Option<usize>) -> Option<f64> {
+        let value = |k: usize| -> Option<f64> {
+            match part {
+                Some(p) => self.parts.get(p)?.1.get(k).copied(),
+                None => self
+                    .parts
+                    .iter()
+                    .map(|(_, v)| v.get(k).copied())
+                    .sum::<Option<f64>>(),
+            }
+        };
+        let raw = match self.timing {
+            Timing::Periods(k) => {
+                if calendar.start().is_some() || k != kind {
+                    return None;
+                }
+                value(period.index as usize)?
+            }
+            Timing::Daily(first) => {
+                let mut sum = 0.0;
+                for step in period.first..=period.last {
+                    let day = calendar.date(step)?;
+                    let k = usize::try_from((day - first).num_days()).ok()?;
+                    sum += value(k)?;
+                }
+                if !self.counts {
+                    sum /= f64::from(period.last - period.first + 1);
+                }
+                sum
+            }
+            Timing::Monthly(first) => {
+                let day = calendar.date(period.last)?;
+                let months = (day.year() - first.year()) * 12 + day.month() as i32 - first.month() as i32;
+                value(usize::try_from(months).ok()?)?
+            }
+        };
+        Some(raw * self.scale)
+    }
 }
 
 /// Why a source refused its options: the key and the message.
@@ -67,7 +128,7 @@ pub struct SourceSpec {
     pub build: fn(&SourceOptions, u64) -> Result<Population, ModelError>,
     /// Labels of a whole-number code column (`age_group` 0 is `U19`), for prompts.
     pub code_labels: fn(&str) -> Option<&'static [&'static str]>,
-    /// An observed series by name (`weekly_cases`, `unemployment`), if the
-    /// source has it for these options.
+    /// An observed series by name (`cases`, `hospitalisations`, `deaths`,
+    /// `unemployment`, ...), if the source has it for these options.
     pub observed: fn(&SourceOptions, &str) -> Option<Observed>,
 }

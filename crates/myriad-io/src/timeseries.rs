@@ -2,8 +2,9 @@
 //! interrupted run keeps every finished step), and a Parquet file at the end.
 
 use crate::error::IoError;
-use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, UInt32Array};
+use arrow_array::{ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, UInt32Array};
 use arrow_schema::{DataType, Field, Schema};
+use myriad_core::calendar::Calendar;
 use myriad_core::metrics::MetricSpec;
 use std::fs::File;
 use std::io::Write;
@@ -16,7 +17,8 @@ pub fn format_value(spec: &MetricSpec, x: f64) -> String {
     spec.format(x)
 }
 
-/// A CSV time series: header `step,<metric>...`, one row per step.
+/// A CSV time series: header `step,<metric>...` (`step,date,<metric>...`
+/// on a dated run), one row per step.
 ///
 /// Each line is written whole or not at all: when a write fails (a full
 /// disk), the file is cut back to the end of the last complete line, so a
@@ -24,6 +26,7 @@ pub fn format_value(spec: &MetricSpec, x: f64) -> String {
 pub struct TimeseriesCsv {
     path: PathBuf,
     specs: Vec<MetricSpec>,
+    calendar: Calendar,
     out: File,
     /// Bytes of complete lines written so far.
     committed: u64,
@@ -31,15 +34,18 @@ pub struct TimeseriesCsv {
 
 impl TimeseriesCsv {
     /// Create the file and write its header.
-    pub fn create(path: &Path, specs: &[MetricSpec]) -> Result<TimeseriesCsv, IoError> {
+    pub fn create(path: &Path, specs: &[MetricSpec], calendar: &Calendar) -> Result<TimeseriesCsv, IoError> {
         let f = File::create(path).map_err(|e| IoError::write(path, e))?;
         let mut w = TimeseriesCsv {
             path: path.to_path_buf(),
             specs: specs.to_vec(),
+            calendar: *calendar,
             out: f,
             committed: 0,
         };
+        let date = calendar.start().map(|_| "date");
         let header: Vec<&str> = std::iter::once("step")
+            .chain(date)
             .chain(specs.iter().map(|s| s.name.as_str()))
             .collect();
         w.write_line(&header.join(","))?;
@@ -66,6 +72,10 @@ impl TimeseriesCsv {
     /// Append and flush one row.
     pub fn write_row(&mut self, step: u32, row: &[f64]) -> Result<(), IoError> {
         let mut line = step.to_string();
+        if self.calendar.start().is_some() {
+            line.push(',');
+            line.push_str(&self.calendar.label(step));
+        }
         for (spec, x) in self.specs.iter().zip(row) {
             line.push(',');
             line.push_str(&spec.format(*x));
@@ -74,16 +84,23 @@ impl TimeseriesCsv {
     }
 }
 
-/// Write a whole time series to Parquet: `step` (uint32), then one column per
-/// metric (int64 counts, float64 values).
+/// Write a whole time series to Parquet: `step` (uint32), `date` (date32, on
+/// a dated run), then one column per metric (int64 counts, float64 values).
 pub fn write_timeseries_parquet(
     path: &Path,
     specs: &[MetricSpec],
     steps: &[u32],
     rows: &[&[f64]],
+    calendar: &Calendar,
 ) -> Result<(), IoError> {
     let mut fields = vec![Field::new("step", DataType::UInt32, false)];
     let mut arrays: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from(steps.to_vec()))];
+    if calendar.start().is_some() {
+        fields.push(Field::new("date", DataType::Date32, false));
+        arrays.push(Arc::new(Date32Array::from_iter_values(
+            steps.iter().map(|&s| calendar.epoch_day(s).unwrap_or(0)),
+        )));
+    }
     for (j, s) in specs.iter().enumerate() {
         if s.integer {
             fields.push(Field::new(&s.name, DataType::Int64, false));

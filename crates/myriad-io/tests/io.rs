@@ -1,6 +1,7 @@
 //! Population, edge-list and time-series files: good input round-trips, bad
 //! input gives an error naming the file, line and column.
 
+use myriad_core::Calendar;
 use arrow_array::{ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray};
 use myriad_core::metrics::MetricSpec;
 use myriad_core::population::{ColumnData, ColumnType};
@@ -193,7 +194,7 @@ fn timeseries_round_trips_through_csv_and_parquet() {
     let d = tempfile::tempdir().unwrap();
     let specs = vec![MetricSpec::stock("S", ""), MetricSpec::fraction("frac", "agents", "")];
     let csv = d.path().join("ts.csv");
-    let mut w = TimeseriesCsv::create(&csv, &specs).unwrap();
+    let mut w = TimeseriesCsv::create(&csv, &specs, &Calendar::undated()).unwrap();
     w.write_row(0, &[10.0, 0.25]).unwrap();
     w.write_row(1, &[9.0, 0.1]).unwrap();
     // Written and flushed row by row: readable before the writer is dropped.
@@ -205,7 +206,7 @@ fn timeseries_round_trips_through_csv_and_parquet() {
 
     let pq = d.path().join("ts.parquet");
     let rows: Vec<&[f64]> = vec![&[10.0, 0.25], &[9.0, 0.1]];
-    write_timeseries_parquet(&pq, &specs, &[0, 1], &rows).unwrap();
+    write_timeseries_parquet(&pq, &specs, &[0, 1], &rows, &Calendar::undated()).unwrap();
     let back = read_population(&pq, &[]).unwrap();
     assert_eq!(back.column("step").unwrap().data, ColumnData::Int(vec![0, 1]));
     assert_eq!(back.column("S").unwrap().data, ColumnData::Int(vec![10, 9]));
@@ -299,7 +300,7 @@ fn a_failed_write_leaves_only_whole_lines() {
         return;
     }
     let specs = vec![MetricSpec::stock("S", "")];
-    let e = TimeseriesCsv::create(std::path::Path::new("/dev/full"), &specs)
+    let e = TimeseriesCsv::create(std::path::Path::new("/dev/full"), &specs, &Calendar::undated())
         .err()
         .unwrap();
     assert!(e.is_write(), "{e}");

@@ -20,6 +20,7 @@
 //! `T = 1 - (1 - beta w)^D`, which maps the final size exactly onto bond
 //! percolation with occupation probability `T` (Newman 2002).
 
+use myriad_core::calendar::PeriodKind;
 use crate::setup::{check_layer_sizes, initial_stages, seed_infections};
 use myriad_core::cross::Marks;
 use myriad_core::hash::StateHasher;
@@ -90,9 +91,9 @@ fn metric_specs(latent: bool) -> Vec<MetricSpec> {
 pub const WEEKLY: PeriodicTable = PeriodicTable {
     file: "weekly.csv",
     period: "week",
-    every: 7,
+    every: PeriodKind::Week,
     kind: TableKind::FlowSums,
-    observed: Some("weekly_cases"),
+    observed: &[("new_infections", "weekly_cases")],
 };
 
 const COLUMNS: &[ColumnDoc] = &[ColumnDoc {

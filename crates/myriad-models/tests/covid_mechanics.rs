@@ -81,7 +81,7 @@ fn infectiousness_profile_is_a_discretised_gamma() {
 fn stages_last_exactly_latent_then_infectious_days() {
     // Agent 0 starts exposed, agent 1 infected; nobody meets anybody.
     let pop = population(vec![2, 2], vec![1, 2], vec![0, 0]);
-    let p = params(&[("latent_days", 4.0), ("infectious_days", 3.0), ("death_fraction", 0.0)]);
+    let p = params(&[("latent_days", 4.0), ("infectious_days", 3.0), ("ifr_30t39", 0.0)]);
     let mut m = Covid::new(ModelInput {
         population: pop,
         layers: vec![],
@@ -289,12 +289,19 @@ fn monthly_unemployment_counts_those_who_did_not_work_most_weeks() {
         (half - expected).abs() < 100.0 * 5.0 * 38.73 / 7000.0,
         "{half} vs {expected}"
     );
-    // 600 employed agents start infected and all die after 5 days: they
-    // leave the labour force instead of counting as unemployed.
+    // 600 employed agents start infected (on day -5) and all die on day 5
+    // (fatality 1, the shortest death delay, 10 days): they leave the
+    // labour force instead of counting as unemployed.
     let mut stage = vec![0i64; 10_000];
     stage[..600].iter_mut().for_each(|s| *s = 2);
     let after_deaths = unemployment_after_a_month(
-        &[("work_probability", 1.0), ("death_fraction", 1.0), ("r_week", 0.0)],
+        &[
+            ("work_probability", 1.0),
+            ("ifr_30t39", 1.0),
+            ("death_delay_mean", 10.0),
+            ("death_delay_sd", 0.1),
+            ("r_week", 0.0),
+        ],
         stage,
         1.0,
     );

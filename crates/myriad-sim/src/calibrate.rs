@@ -75,6 +75,8 @@ pub struct CalibrateOptions {
     pub force: bool,
     /// Worker threads.
     pub threads: usize,
+    /// Scale of the city searched on by the dated calibration (default 0.05).
+    pub search_scale: Option<f64>,
 }
 
 /// The series a model is fitted to.
@@ -519,6 +521,10 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
         set: o.set.clone(),
         seed: o.seed,
     };
+    let plain = scenario::load(&o.scenario, &overrides)?;
+    if crate::calibrate_dated::applies(&plain, o) {
+        return crate::calibrate_dated::run(o, stop);
+    }
     let (s, observed, weeks) = load_target(o, &overrides)?;
     let mut h = harness(&s, o, &observed, stop)?;
     let n = h.population.size();

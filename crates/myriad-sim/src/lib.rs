@@ -21,7 +21,9 @@
 pub mod behaviour;
 pub mod build;
 pub mod calibrate;
+pub mod calibrate_dated;
 pub mod counterfactual;
+pub mod dated_plots;
 pub mod ensemble;
 pub mod error;
 pub mod outcomes;

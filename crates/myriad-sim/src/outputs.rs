@@ -7,6 +7,7 @@ use crate::plot;
 use crate::scenario::{PopulationSource, Scenario};
 use crate::simulation::Simulation;
 use myriad_core::metrics::{MetricKind, Recorder};
+use myriad_core::calendar::{Calendar, Period, PeriodKind};
 use myriad_core::model::{PeriodicTable, TableKind};
 use myriad_core::source::Observed;
 use serde_json::json;
@@ -31,7 +32,7 @@ pub fn write_all(out: &Path, s: &Scenario, rows: &Recorder) -> Result<()> {
     let specs = rows.specs();
     if s.output.parquet {
         let all: Vec<&[f64]> = (0..rows.len()).map(|i| rows.row(i)).collect();
-        myriad_io::write_timeseries_parquet(&out.join("timeseries.parquet"), specs, rows.steps(), &all)?;
+        myriad_io::write_timeseries_parquet(&out.join("timeseries.parquet"), specs, rows.steps(), &all, &s.calendar)?;
     }
     if s.output.plot {
         plot::timeseries_png(
@@ -42,10 +43,9 @@ pub fn write_all(out: &Path, s: &Scenario, rows: &Recorder) -> Result<()> {
         )?;
     }
     for table in s.model.tables {
-        let observed = table.observed.and_then(|name| observed(s, name));
         match table.kind {
-            TableKind::FlowSums => flow_sums(out, s, table, rows, observed.as_ref())?,
-            TableKind::Readings { prefix } => readings(out, s, table, prefix, rows, observed.as_ref())?,
+            TableKind::FlowSums => flow_sums(out, s, table, rows)?,
+            TableKind::Readings { prefix } => readings(out, s, table, prefix, rows)?,
         }
     }
     Ok(())
@@ -59,10 +59,10 @@ pub fn observed(s: &Scenario, name: &str) -> Option<Observed> {
     }
 }
 
-/// Sums of every flow metric over each complete period (steps 1..=every,
-/// ...): the names and, per period, the sums. None when the model has no
-/// flow or no period completed.
-pub fn period_sums(rows: &Recorder, every: u32) -> Option<(Vec<String>, Vec<Vec<f64>>)> {
+/// Sums of every flow metric over each complete period of `kind`: the
+/// names, the periods and, per period, the sums. None when the model has
+/// no flow or no period completed.
+pub fn period_sums(rows: &Recorder, calendar: &Calendar, kind: PeriodKind) -> Option<FlowSums> {
     let cols: Vec<usize> = rows
         .specs()
         .iter()
@@ -71,63 +71,129 @@ pub fn period_sums(rows: &Recorder, every: u32) -> Option<(Vec<String>, Vec<Vec<
         .map(|(j, _)| j)
         .collect();
     let steps = rows.steps();
-    let complete = steps.last().copied().unwrap_or(0) / every;
-    if cols.is_empty() || complete == 0 {
+    let periods = calendar.periods(kind, steps.last().copied().unwrap_or(0));
+    if cols.is_empty() || periods.is_empty() {
         return None;
     }
-    let mut periods = vec![vec![0.0; cols.len()]; complete as usize];
+    let mut sums = vec![vec![0.0; cols.len()]; periods.len()];
+    let mut p = 0;
     for (i, &step) in steps.iter().enumerate() {
-        if step == 0 || step > complete * every {
-            continue;
+        while p < periods.len() && step > periods[p].last {
+            p += 1;
         }
-        let w = ((step - 1) / every) as usize;
-        for (k, &j) in cols.iter().enumerate() {
-            periods[w][k] += rows.row(i)[j];
+        if p == periods.len() {
+            break;
+        }
+        if step >= periods[p].first {
+            for (k, &j) in cols.iter().enumerate() {
+                sums[p][k] += rows.row(i)[j];
+            }
         }
     }
-    Some((cols.iter().map(|&j| rows.specs()[j].name.clone()).collect(), periods))
+    Some(FlowSums {
+        names: cols.iter().map(|&j| rows.specs()[j].name.clone()).collect(),
+        periods,
+        sums,
+    })
 }
 
-/// A table of flow sums per period (`weekly.csv`), and its plot against
-/// the observed series.
-fn flow_sums(out: &Path, s: &Scenario, t: &PeriodicTable, rows: &Recorder, obs: Option<&Observed>) -> Result<()> {
-    let Some((names, periods)) = period_sums(rows, t.every) else {
+/// Flow metrics summed per period.
+pub struct FlowSums {
+    /// Metric names, in column order.
+    pub names: Vec<String>,
+    /// The periods.
+    pub periods: Vec<Period>,
+    /// Per period, one sum per metric.
+    pub sums: Vec<Vec<f64>>,
+}
+
+impl FlowSums {
+    /// The sums of metric `name` per period.
+    pub fn column(&self, name: &str) -> Option<Vec<f64>> {
+        let k = self.names.iter().position(|n| n == name)?;
+        Some(self.sums.iter().map(|v| v[k]).collect())
+    }
+}
+
+/// The observed series of a table that the source offers and that can be
+/// placed on this run's periods: (model metric, series name, series).
+fn placed<'a>(s: &Scenario, t: &'a PeriodicTable, periods: &[Period]) -> Vec<(&'a str, &'a str, Observed)> {
+    t.observed
+        .iter()
+        .filter_map(|&(metric, name)| {
+            let o = observed(s, name)?;
+            let any = periods
+                .iter()
+                .any(|p| o.for_period(&s.calendar, t.every, p, None).is_some());
+            any.then_some((metric, name, o))
+        })
+        .collect()
+}
+
+/// A table of flow sums per period (`weekly.csv`) with the observed series
+/// beside it, and its plots.
+fn flow_sums(out: &Path, s: &Scenario, t: &PeriodicTable, rows: &Recorder) -> Result<()> {
+    let Some(f) = period_sums(rows, &s.calendar, t.every) else {
         return Ok(());
     };
-    let mut text = format!("{},first_step,last_step,{}\n", t.period, names.join(","));
-    let e = t.every as usize;
-    for (w, sums) in periods.iter().enumerate() {
+    let obs = placed(s, t, &f.periods);
+    let dated = s.calendar.start().is_some();
+    let mut text = format!("{},first_step,last_step", t.period);
+    if dated {
+        text.push_str(&format!(",{}_start", t.period));
+    }
+    text.push_str(&format!(",{}", f.names.join(",")));
+    for (_, name, o) in &obs {
+        for (part, _) in &o.parts {
+            text.push_str(&format!(",observed_{name}_{part}"));
+        }
+    }
+    text.push('\n');
+    for (p, sums) in f.periods.iter().zip(&f.sums) {
         let values: Vec<String> = sums.iter().map(|x| format!("{}", *x as i64)).collect();
-        text.push_str(&format!("{w},{},{},{}\n", e * w + 1, e * w + e, values.join(",")));
+        text.push_str(&format!("{},{},{}", p.index, p.first, p.last));
+        if dated {
+            text.push_str(&format!(",{}", s.calendar.label(p.first)));
+        }
+        text.push_str(&format!(",{}", values.join(",")));
+        for (_, _, o) in &obs {
+            for k in 0..o.parts.len() {
+                match o.for_period(&s.calendar, t.every, p, Some(k)) {
+                    Some(x) => text.push_str(&format!(",{x}")),
+                    None => text.push(','),
+                }
+            }
+        }
+        text.push('\n');
     }
     let path = out.join(t.file);
     std::fs::write(&path, text).doing(|| format!("writing {}", path.display()))?;
-    if let (true, Some(o)) = (s.output.plot, obs.filter(|o| o.every == t.every)) {
-        let total: Vec<f64> = (0..o.parts.first().map_or(0, |p| p.1.len()))
-            .map(|k| o.parts.iter().map(|(_, v)| v[k]).sum::<f64>() * o.scale)
-            .collect();
-        let place = o.parts.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>().join("+");
-        plot::weekly_vs_observed(
-            &out.join(format!("{}.png", t.observed.unwrap_or("observed"))),
-            &periods,
-            &total,
-            &place,
-            o.scale,
-        )?;
+    if !s.output.plot {
+        return Ok(());
     }
-    Ok(())
+    match s.calendar.start() {
+        Some(_) if !obs.is_empty() => crate::dated_plots::weekly(out, s, &f, &obs, t.every),
+        None => {
+            for (metric, name, o) in &obs {
+                let Some(model) = f.column(metric) else { continue };
+                let total: Vec<f64> = f
+                    .periods
+                    .iter()
+                    .map_while(|p| o.for_period(&s.calendar, t.every, p, None))
+                    .collect();
+                let place = o.parts.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>().join("+");
+                let weeks: Vec<Vec<f64>> = model.iter().map(|&x| vec![x]).collect();
+                plot::weekly_vs_observed(&out.join(format!("{name}.png")), &weeks, &total, &place, o.scale)?;
+            }
+            Ok(())
+        }
+        Some(_) => Ok(()),
+    }
 }
 
-/// Metrics starting with `prefix`, read every `every` steps
+/// Metrics starting with `prefix`, read at the end of each period
 /// (`monthly.csv`), beside the observed values of each part, and plotted.
-fn readings(
-    out: &Path,
-    s: &Scenario,
-    t: &PeriodicTable,
-    prefix: &str,
-    rows: &Recorder,
-    obs: Option<&Observed>,
-) -> Result<()> {
+fn readings(out: &Path, s: &Scenario, t: &PeriodicTable, prefix: &str, rows: &Recorder) -> Result<()> {
     let cols: Vec<usize> = rows
         .specs()
         .iter()
@@ -139,28 +205,39 @@ fn readings(
         return Ok(());
     }
     let names: Vec<String> = cols.iter().map(|&j| rows.specs()[j].name.clone()).collect();
-    let periods: Vec<(u32, Vec<f64>)> = rows
-        .steps()
+    let last = rows.steps().last().copied().unwrap_or(0);
+    let periods = s.calendar.periods(t.every, last);
+    let values: Vec<Vec<f64>> = periods
         .iter()
-        .enumerate()
-        .filter(|(_, &step)| step.is_multiple_of(t.every))
-        .map(|(i, &step)| (step, cols.iter().map(|&j| rows.row(i)[j]).collect()))
+        .filter_map(|p| {
+            let i = rows.steps().iter().position(|&st| st == p.last)?;
+            Some(cols.iter().map(|&j| rows.row(i)[j]).collect())
+        })
         .collect();
-    let mut text = format!("{},step,{}", t.period, names.join(","));
-    if let (Some(o), Some(name)) = (obs, t.observed) {
+    let obs = placed(s, t, &periods);
+    let dated = s.calendar.start().is_some();
+    let mut text = format!("{},step", t.period);
+    if dated {
+        text.push_str(&format!(",{}_start", t.period));
+    }
+    text.push_str(&format!(",{}", names.join(",")));
+    for (_, name, o) in &obs {
         for (part, _) in &o.parts {
             text.push_str(&format!(",observed_{name}_{part}"));
         }
     }
     text.push('\n');
-    for (step, values) in &periods {
-        let k = (step / t.every) as usize;
-        let v: Vec<String> = values.iter().map(|x| x.to_string()).collect();
-        text.push_str(&format!("{k},{step},{}", v.join(",")));
-        if let Some(o) = obs {
-            for (_, series) in &o.parts {
-                match series.get(k) {
-                    Some(x) => text.push_str(&format!(",{}", x * o.scale)),
+    for (p, v) in periods.iter().zip(&values) {
+        let v: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+        text.push_str(&format!("{},{}", p.index + 1, p.last));
+        if dated {
+            text.push_str(&format!(",{}", s.calendar.label(p.first)));
+        }
+        text.push_str(&format!(",{}", v.join(",")));
+        for (_, _, o) in &obs {
+            for k in 0..o.parts.len() {
+                match o.for_period(&s.calendar, t.every, p, Some(k)) {
+                    Some(x) => text.push_str(&format!(",{x}")),
                     None => text.push(','),
                 }
             }
@@ -169,8 +246,8 @@ fn readings(
     }
     let path = out.join(t.file);
     std::fs::write(&path, text).doing(|| format!("writing {}", path.display()))?;
-    if let (true, Some(o), Some(name)) = (s.output.plot, obs, t.observed) {
-        plot_readings(out, s, prefix, name, &names, &periods, o, t.every)?;
+    if let (true, Some((_, name, o))) = (s.output.plot, obs.first()) {
+        plot_readings(out, s, prefix, name, &names, &periods, &values, o, t.every)?;
     }
     Ok(())
 }
@@ -183,12 +260,16 @@ fn plot_readings(
     prefix: &str,
     name: &str,
     names: &[String],
-    periods: &[(u32, Vec<f64>)],
+    periods: &[Period],
+    values: &[Vec<f64>],
     o: &Observed,
-    every: u32,
+    kind: PeriodKind,
 ) -> Result<()> {
+    let dated = s.calendar.start().is_some();
+    // Dated runs: x is the day (step) the reading is taken; undated: the period number.
+    let x = |p: &Period| if dated { f64::from(p.last) } else { f64::from(p.index + 1) };
     let mut series = Vec::new();
-    for (colour, (part, values)) in o.parts.iter().enumerate() {
+    for (colour, (part, _)) in o.parts.iter().enumerate() {
         let Some(j) = names.iter().position(|n| *n == format!("{prefix}{part}")) else {
             continue;
         };
@@ -196,7 +277,7 @@ fn plot_readings(
             colour: Some(colour),
             ..plot::Series::line(
                 format!("{part} model"),
-                periods.iter().map(|(step, v)| ((step / every) as f64, v[j])).collect(),
+                periods.iter().zip(values).map(|(p, v)| (x(p), v[j])).collect(),
             )
         });
         series.push(plot::Series {
@@ -204,22 +285,29 @@ fn plot_readings(
             markers: true,
             ..plot::Series::line(
                 format!("{part} observed"),
-                values
+                periods
                     .iter()
-                    .take(periods.len())
-                    .enumerate()
-                    .map(|(k, x)| (k as f64, x * o.scale))
+                    .filter_map(|p| Some((x(p), o.for_period(&s.calendar, kind, p, Some(colour))?)))
                     .collect(),
             )
         });
     }
-    plot::chart_png(
-        &out.join(format!("{name}.png")),
-        &format!("{}: {}, model vs observed", s.name, o.label),
-        "period",
-        &o.label,
-        &series,
-    )
+    let title = format!("{}: {}, model vs observed", s.name, o.label);
+    let path = out.join(format!("{name}.png"));
+    match s.calendar.start() {
+        Some(start) => plot::dated_png(
+            &path,
+            &title,
+            start,
+            &[plot::Panel {
+                title: String::new(),
+                ylabel: o.label.clone(),
+                series,
+            }],
+            &crate::dated_plots::shades(s),
+        ),
+        None => plot::chart_png(&path, &title, "period", &o.label, &series),
+    }
 }
 
 /// `summary.json`: the resolved scenario, seed, threads, version, layers,

@@ -1,6 +1,7 @@
 //! `timeseries.png`: compartments over time, and per-step event counts.
 
 use crate::error::{Error, Result};
+use myriad_core::calendar::NaiveDate;
 use myriad_core::metrics::{MetricKind, Recorder};
 use plotters::prelude::*;
 use std::path::Path;
@@ -355,5 +356,133 @@ pub fn weekly_vs_observed(path: &Path, weeks: &[Vec<f64>], observed: &[f64], lab
     };
     draw().map_err(|x| e(&x))?;
     root.present().map_err(|x| e(&x))?;
+    Ok(())
+}
+
+/// A panel of [`dated_png`].
+pub struct Panel {
+    /// Title above it.
+    pub title: String,
+    /// Axis label.
+    pub ylabel: String,
+    /// Lines (the model) and point series (`markers`: observations, drawn as points only).
+    pub series: Vec<Series>,
+}
+
+/// A shaded span of days with a label (an intervention in force).
+pub struct Shade {
+    /// First day (step).
+    pub from: f64,
+    /// Last day (step).
+    pub to: f64,
+    /// Its name.
+    pub label: String,
+}
+
+/// Panels over dated x axes (x is the step; step 1 is `start`), in a grid of
+/// up to three columns, with shaded, labelled spans.
+pub fn dated_png(path: &Path, title: &str, start: NaiveDate, panels: &[Panel], shades: &[Shade]) -> Result<()> {
+    register_font();
+    let e = |x: &dyn std::fmt::Display| Error::Run(format!("{}: cannot draw plot: {x}", path.display()));
+    let cols = panels.len().clamp(1, 3);
+    let rows = panels.len().div_ceil(cols).max(1);
+    let size = (if cols == 1 { 1200 } else { 620 * cols as u32 }, 60 + 470 * rows as u32);
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let root = root
+        .titled(title, ("sans-serif", 24))
+        .map_err(|x| e(&x))?;
+    let areas = root.split_evenly((rows, cols));
+    for (panel, area) in panels.iter().zip(areas.iter()) {
+        dated_panel(area, panel, start, shades).map_err(|x| e(&x))?;
+    }
+    root.present().map_err(|x| e(&x))?;
+    Ok(())
+}
+
+fn dated_panel(
+    area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
+    panel: &Panel,
+    start: NaiveDate,
+    shades: &[Shade],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let points = || panel.series.iter().flat_map(|s| s.points.iter().copied());
+    let x_max = points().map(|p| p.0).fold(1.0f64, f64::max) + 3.0;
+    let y_max = panel
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1).chain(s.band.iter().map(|b| b.2)))
+        .filter(|y| y.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(1.0)
+        * 1.08;
+    let top = y_max * (1.0 + 0.04 * shades.len() as f64);
+    let date = move |x: f64| start + chrono::Days::new((x.max(1.0) - 1.0) as u64);
+    let mut chart = ChartBuilder::on(area)
+        .caption(&panel.title, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..x_max, 0.0..top)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .y_desc(panel.ylabel.as_str())
+        .x_labels(8)
+        .label_style(("sans-serif", 13))
+        .x_label_formatter(&|x| date(*x).format("%b %Y").to_string())
+        .y_label_formatter(&|y| format_si(*y))
+        .draw()?;
+    // Interventions as a strip of labelled bars above the data (a Gantt
+    // chart of what is in force), with a faint shade down to the axis.
+    let lane = top / (1.0 + 0.04 * shades.len() as f64) * 0.04;
+    for (k, sh) in shades.iter().enumerate() {
+        let y1 = top - lane * k as f64;
+        let y0 = y1 - lane * 0.8;
+        let (from, to) = (sh.from, sh.to.min(x_max));
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(from, 0.0), (to, y0)],
+            RGBColor(120, 120, 120).mix(0.04).filled(),
+        )))?;
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(from, y0), (to, y1)],
+            RGBColor(150, 150, 190).mix(0.5).filled(),
+        )))?;
+        chart.draw_series(std::iter::once(Text::new(
+            sh.label.clone(),
+            (from + 1.0, y1 - lane * 0.1),
+            ("sans-serif", 10).into_font().color(&RGBColor(40, 40, 40)),
+        )))?;
+    }
+    for (k, s) in panel.series.iter().enumerate() {
+        let colour = COLOURS[s.colour.unwrap_or(k) % COLOURS.len()];
+        if !s.band.is_empty() {
+            let outline: Vec<(f64, f64)> = s
+                .band
+                .iter()
+                .map(|b| (b.0, b.2))
+                .chain(s.band.iter().rev().map(|b| (b.0, b.1)))
+                .collect();
+            chart.draw_series(std::iter::once(Polygon::new(outline, colour.mix(0.2).filled())))?;
+        }
+        if s.markers {
+            chart
+                .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?
+                .label(s.label.as_str())
+                .legend(move |(x, y)| Circle::new((x + 10, y), 4, colour.filled()));
+        } else {
+            chart
+                .draw_series(LineSeries::new(s.points.iter().copied(), colour.stroke_width(2)))?
+                .label(s.label.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3)));
+        }
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()?;
     Ok(())
 }

@@ -352,6 +352,7 @@ impl Simulation {
         self.events.clear();
         self.error = None;
         let Simulation {
+            scenario,
             model,
             provider,
             pool,
@@ -364,6 +365,7 @@ impl Simulation {
             step,
             params: &f.params,
             layer_weights: &f.layer_weights,
+            calendar: &scenario.calendar,
             decide: Decide::new(provider.get(), error),
             events,
         };
@@ -382,6 +384,7 @@ impl Simulation {
             metrics: &self.specs,
             steps: until,
             agents: self.model.agent_count(),
+            calendar: &self.scenario.calendar,
         };
         for s in sinks.iter_mut() {
             s.start(&start)?;

@@ -27,6 +27,8 @@ pub struct RunStart<'a> {
     pub steps: u32,
     /// Agents.
     pub agents: u32,
+    /// Dates of the steps, if the scenario has a calendar.
+    pub calendar: &'a myriad_core::Calendar,
 }
 
 /// A receiver of a run's rows and events.
@@ -70,7 +72,7 @@ impl CsvSink {
 
 impl Sink for CsvSink {
     fn start(&mut self, run: &RunStart) -> Result<(), SinkError> {
-        self.file = Some(TimeseriesCsv::create(&self.path, run.metrics)?);
+        self.file = Some(TimeseriesCsv::create(&self.path, run.metrics, run.calendar)?);
         Ok(())
     }
 

@@ -1,10 +1,25 @@
 //! Reading a TOML table key by key, so that every error can name the file,
 //! the key path and the line, and unknown keys are rejected.
 
+use myriad_core::calendar::NaiveDate;
 use myriad_core::params::closest;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use toml_edit::{Item, TableLike, Value};
+
+/// Where a step-or-date key points.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StepAt {
+    /// This step.
+    Step(u32),
+    /// A date before the run's first day.
+    BeforeStart {
+        /// The date given.
+        date: NaiveDate,
+        /// The run's first day.
+        start: NaiveDate,
+    },
+}
 
 /// A problem in a scenario file, located as precisely as possible.
 #[derive(Debug, Clone, PartialEq)]
@@ -248,6 +263,53 @@ impl<'a> Table<'a> {
                 None => Err(self.error(key, "must be a string")),
             },
         }
+    }
+
+    /// An optional date: `"YYYY-MM-DD"` or a TOML date (`2020-03-01`).
+    pub fn date(&mut self, key: &'static str) -> Result<Option<NaiveDate>, ScenarioError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(item) => self.date_of(key, item).map(Some),
+        }
+    }
+
+    /// The date an item holds, or an error naming `key`.
+    pub fn date_of(&self, key: &str, item: &Item) -> Result<NaiveDate, ScenarioError> {
+        let text = match item.as_value() {
+            Some(Value::String(s)) => s.value().clone(),
+            Some(Value::Datetime(d)) if d.value().time.is_none() && d.value().offset.is_none() => {
+                d.value().to_string()
+            }
+            _ => return Err(self.error(key, "must be a date, \"YYYY-MM-DD\"")),
+        };
+        myriad_core::calendar::parse_date(&text).map_err(|e| self.error(key, e))
+    }
+
+    /// An optional step: a whole number, or on a dated run a date (the step
+    /// falling on it; `None` in the error's place if the date is before the start).
+    pub fn step_or_date(
+        &mut self,
+        key: &'static str,
+        calendar: &myriad_core::Calendar,
+    ) -> Result<Option<StepAt>, ScenarioError> {
+        let Some(item) = self.get(key) else { return Ok(None) };
+        if let Some(Value::Integer(_)) = item.as_value() {
+            return Ok(self.int(key, 0, u32::MAX as i64)?.map(|v| StepAt::Step(v as u32)));
+        }
+        let date = self.date_of(key, item).map_err(|mut e| {
+            e.message = format!("must be a step number or a date \"YYYY-MM-DD\" ({})", e.message);
+            e
+        })?;
+        let Some(start) = calendar.start() else {
+            return Err(self.error(
+                key,
+                format!("is the date {date}, but the scenario has no start_date: add start_date = \"YYYY-MM-DD\" or give a step number"),
+            ));
+        };
+        Ok(Some(match calendar.step_of(date) {
+            Some(s) => StepAt::Step(s),
+            None => StepAt::BeforeStart { date, start },
+        }))
     }
 
     /// An optional boolean.

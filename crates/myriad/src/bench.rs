@@ -84,6 +84,7 @@ fn run_in_pool(o: &BenchOptions) -> Result<()> {
             step,
             params: &params,
             layer_weights: &[1.0],
+            calendar: &myriad_core::Calendar::undated(),
             decide: Decide::new(None, &mut error),
             events: &mut events,
         };

@@ -182,6 +182,10 @@ enum Command {
         /// Seeds averaged per candidate; every candidate uses the same ones (common random numbers).
         #[arg(long, default_value_t = 1)]
         seeds: u32,
+        /// Dated surveillance fits only (a scenario with start_date on the synthetic city):
+        /// the fraction of the city the search runs on [default: 0.05]; fitted.toml is for the full city.
+        #[arg(long)]
+        search_scale: Option<f64>,
     },
     /// Parameter sweep: every combination of the --grid values, times --seeds seeds, one
     /// row per run with the values, the seed and every outcome (sweep.csv).
@@ -444,6 +448,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             initial_range,
             weeks,
             seeds,
+            search_scale,
         } => {
             let Prepared { threads, out, stop } = scenario.prepare(&output, "-calibrate")?;
             let opts = calibrate::CalibrateOptions {
@@ -464,6 +469,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 out,
                 force: output.force,
                 threads,
+                search_scale,
             };
             calibrate::run(&opts, stop)?;
             Ok(ExitCode::SUCCESS)

@@ -32,6 +32,7 @@
 
 pub mod data;
 mod source;
+pub mod surveillance;
 
 pub use source::NYC;
 
@@ -57,6 +58,8 @@ pub struct CityOptions {
     pub scale: f64,
     /// Pupils per class.
     pub class_size: u32,
+    /// Observed cases include the Health Department's probable cases.
+    pub probable_cases: bool,
 }
 
 impl Default for CityOptions {
@@ -65,6 +68,7 @@ impl Default for CityOptions {
             boroughs: Vec::new(),
             scale: 1.0,
             class_size: 25,
+            probable_cases: false,
         }
     }
 }

@@ -3,7 +3,9 @@
 
 use super::data::{self, BOROUGHS};
 use super::{build_city, code_labels, CityOptions, MAX_RESIDENTS};
-use myriad_core::source::{Observed, OptionDoc, OptionError, OptionValue, SourceOptions, SourceSpec};
+use super::surveillance::{self, Measure};
+use myriad_core::calendar::{NaiveDate, PeriodKind};
+use myriad_core::source::{Observed, OptionDoc, OptionError, OptionValue, SourceOptions, SourceSpec, Timing};
 
 /// `[population] synthetic = "nyc"`.
 pub static NYC: SourceSpec = SourceSpec {
@@ -21,6 +23,10 @@ pub static NYC: SourceSpec = SourceSpec {
         OptionDoc {
             name: "class_size",
             doc: "pupils per school class, 1 to 1000 (default 25)",
+        },
+        OptionDoc {
+            name: "observed_cases",
+            doc: "what the model's reported cases are compared with: \"confirmed\" (the Health Department's confirmed cases, default) or \"confirmed+probable\" (with the probable cases: positive antigen tests, symptoms with exposure)",
         },
     ],
     check: |o| options(o).map(drop),
@@ -61,10 +67,13 @@ pub fn options(o: &SourceOptions) -> Result<CityOptions, OptionError> {
                 return Err((key.clone(), format!("must be between 1 and 1000, got {x}")))
             }
             ("class_size", _) => return bad("must be a whole number"),
+            ("observed_cases", OptionValue::Text(t)) if t == "confirmed" => c.probable_cases = false,
+            ("observed_cases", OptionValue::Text(t)) if t == "confirmed+probable" => c.probable_cases = true,
+            ("observed_cases", _) => return bad("must be \"confirmed\" or \"confirmed+probable\""),
             (other, _) => {
                 let hint = myriad_core::params::closest(other, NYC.options.iter().map(|d| d.name))
                     .map(|c| format!(" (did you mean '{c}'?)"))
-                    .unwrap_or_else(|| " (options of synthetic = \"nyc\": boroughs, scale, class_size)".into());
+                    .unwrap_or_else(|| " (options of synthetic = \"nyc\": boroughs, scale, class_size, observed_cases)".into());
                 return Err((key.clone(), format!("unknown key{hint}")));
             }
         }
@@ -82,35 +91,69 @@ pub fn included(c: &CityOptions) -> Vec<(usize, &'static str)> {
         .collect()
 }
 
-/// `weekly_cases` (the bundled weekly confirmed cases per included borough,
-/// to be scaled like the population by `scale`) or `unemployment` (the monthly rates per
-/// included borough, from July 2020, not scaled).
+/// The observed series per included borough, counts scaled like the
+/// population: `cases`, `hospitalisations` and `deaths` (the Health
+/// Department's daily counts by date of event, from 2020-02-29; cases
+/// confirmed, or confirmed plus probable with `observed_cases`),
+/// `unemployment` (monthly rates from July 2020, not scaled) and
+/// `weekly_cases` (the older undated weekly confirmed cases, compared week
+/// by week with undated runs only).
 fn observed(o: &SourceOptions, name: &str) -> Option<Observed> {
     let c = options(o).ok()?;
     let boroughs = included(&c);
+    let daily = |label: &str, series: &dyn Fn(usize) -> Vec<f64>| Observed {
+        label: label.into(),
+        timing: Timing::Daily(surveillance::bundled().first),
+        parts: boroughs.iter().map(|&(b, code)| (code.to_string(), series(b))).collect(),
+        scale: c.scale,
+        counts: true,
+    };
     match name {
+        "cases" => {
+            let d = surveillance::bundled();
+            let label = if c.probable_cases { "confirmed and probable cases" } else { "confirmed cases" };
+            Some(daily(label, &|b| {
+                let confirmed = d.series(Measure::Confirmed, b);
+                if c.probable_cases {
+                    let probable = d.series(Measure::Probable, b);
+                    confirmed.iter().zip(probable).map(|(x, y)| x + y).collect()
+                } else {
+                    confirmed.to_vec()
+                }
+            }))
+        }
+        "hospitalisations" => {
+            let d = surveillance::bundled();
+            Some(daily("hospital admissions", &|b| d.series(Measure::Hospitalised, b).to_vec()))
+        }
+        "deaths" => {
+            let d = surveillance::bundled();
+            Some(daily("confirmed deaths", &|b| d.series(Measure::Deaths, b).to_vec()))
+        }
         "weekly_cases" => {
             let weeks = data::observed_weekly_cases();
             Some(Observed {
-                label: "confirmed cases".into(),
-                every: 7,
+                label: "confirmed cases (undated weeks)".into(),
+                timing: Timing::Periods(PeriodKind::Week),
                 parts: boroughs
                     .iter()
                     .map(|&(b, code)| (code.to_string(), weeks.iter().map(|(by, _)| by[b]).collect()))
                     .collect(),
                 scale: c.scale,
+                counts: true,
             })
         }
         "unemployment" => {
             let months = data::observed_unemployment();
             Some(Observed {
                 label: "unemployment rate (percent)".into(),
-                every: 30,
+                timing: Timing::Monthly(NaiveDate::from_ymd_opt(2020, 7, 1).expect("a valid date")),
                 parts: boroughs
                     .iter()
                     .map(|&(b, code)| (code.to_string(), months.iter().map(|m| m[b]).collect()))
                     .collect(),
                 scale: 1.0,
+                counts: false,
             })
         }
         _ => None,

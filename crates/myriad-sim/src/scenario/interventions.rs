@@ -3,16 +3,23 @@
 //! changes.
 
 use super::LayerSpec;
-use crate::toml_reader::{ScenarioError, Table};
+use crate::toml_reader::{ScenarioError, StepAt, Table};
+use myriad_core::Calendar;
 use myriad_core::params::{ParamKind, ParamSet};
 use myriad_core::schedule::{Change, Intervention, Schedule, Target};
 
 /// The schedule of every intervention.
-pub(super) fn parse(root: &mut Table, params: &ParamSet, layers: &[LayerSpec]) -> Result<Schedule, ScenarioError> {
+pub(super) fn parse(
+    root: &mut Table,
+    params: &ParamSet,
+    layers: &[LayerSpec],
+    calendar: &Calendar,
+    steps: u32,
+) -> Result<Schedule, ScenarioError> {
     let mut items = Vec::new();
     let mut origins = Vec::new();
     for t in root.tables("interventions")? {
-        let (item, origin) = parse_one(t, params, layers)?;
+        let (item, origin) = parse_one(t, params, layers, calendar, steps)?;
         items.push(item);
         origins.push(origin);
     }
@@ -34,17 +41,11 @@ fn parse_one(
     mut t: Table,
     params: &ParamSet,
     layers: &[LayerSpec],
+    calendar: &Calendar,
+    steps: u32,
 ) -> Result<(Intervention, ScenarioError), ScenarioError> {
     let name = t.string("name")?.unwrap_or_else(|| t.path.clone());
-    let start = t
-        .int("start", 0, u32::MAX as i64)?
-        .ok_or_else(|| t.error_here("missing key 'start' (first step of the change)"))? as u32;
-    let end = t.int("end", 0, u32::MAX as i64)?.map(|e| e as u32);
-    if let Some(e) = end {
-        if e <= start {
-            return Err(t.error("end", format!("must be after start ({start}), got {e}")));
-        }
-    }
+    let (start, end) = span(&mut t, calendar, steps)?;
     let target = target(&mut t, params, layers)?;
     let value_ok = |x: f64| x.is_finite() && (matches!(target, Target::Param(_)) || x >= 0.0);
     let what = if matches!(target, Target::Param(_)) {
@@ -73,6 +74,44 @@ fn parse_one(
         },
         origin,
     ))
+}
+
+/// `start` and `end` (exclusive) as steps or dates. A date before the
+/// run's first day starts the change at step 1; a change whose dates miss
+/// the run altogether (ending by the first day, or starting after the last)
+/// is refused, since it would never act.
+fn span(t: &mut Table, calendar: &Calendar, steps: u32) -> Result<(u32, Option<u32>), ScenarioError> {
+    let start_dated = t
+        .raw("start")
+        .is_some_and(|i| !matches!(i.as_value(), Some(toml_edit::Value::Integer(_))));
+    let start = match t.step_or_date("start", calendar)? {
+        None => return Err(t.error_here("missing key 'start' (first step or date of the change)")),
+        Some(StepAt::Step(s)) => s,
+        Some(StepAt::BeforeStart { .. }) => 1,
+    };
+    if start_dated && start > steps {
+        let last = calendar.date(steps).map_or_else(String::new, |d| d.to_string());
+        return Err(t.error(
+            "start",
+            format!("falls after the run's last day, {last} (steps = {steps}): the change would never act"),
+        ));
+    }
+    let end = match t.step_or_date("end", calendar)? {
+        None => None,
+        Some(StepAt::Step(e)) => Some(e),
+        Some(StepAt::BeforeStart { date, start }) => {
+            return Err(t.error(
+                "end",
+                format!("{date} is before the run's first day, {start}: the change would never act"),
+            ))
+        }
+    };
+    if let Some(e) = end {
+        if e <= start {
+            return Err(t.error("end", format!("must be after start (step {start}), got step {e}")));
+        }
+    }
+    Ok((start, end))
 }
 
 /// What an intervention changes: a numeric parameter or a layer's weight.

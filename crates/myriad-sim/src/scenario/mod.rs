@@ -175,6 +175,8 @@ pub struct Scenario {
     pub seed: u64,
     /// Number of steps.
     pub steps: u32,
+    /// Dates of the steps (`start_date`), or an abstract calendar.
+    pub calendar: myriad_core::Calendar,
     /// Population source.
     pub population: PopulationSource,
     /// Parameters with defaults filled in.
@@ -258,12 +260,13 @@ pub fn resolved_document(file: &Path, overrides: &Overrides) -> Result<toml_edit
     overrides::apply_overrides(file, &read(file)?, overrides).map(|(doc, _)| doc)
 }
 
-/// The head of a scenario: its model, name, seed and steps.
+/// The head of a scenario: its model, name, seed, steps and calendar.
 struct Head {
     model: &'static ModelSpec,
     name: String,
     seed: u64,
     steps: u32,
+    calendar: myriad_core::Calendar,
 }
 
 fn parse_head(root: &mut Table, file: &Path) -> Result<Head, ScenarioError> {
@@ -293,15 +296,43 @@ fn parse_head(root: &mut Table, file: &Path) -> Result<Head, ScenarioError> {
     };
     root.string("description")?;
     let seed = root.int("seed", 0, i64::MAX)?.unwrap_or(0) as u64;
-    let steps = root
-        .int("steps", 1, u32::MAX as i64)?
-        .ok_or_else(|| root.error_here("missing key 'steps' (number of steps to simulate)"))? as u32;
+    let (steps, calendar) = parse_steps(root)?;
     Ok(Head {
         model,
         name,
         seed,
         steps,
+        calendar,
     })
+}
+
+/// `steps`, or `start_date` with `steps` or `end_date` (the last day, included).
+fn parse_steps(root: &mut Table) -> Result<(u32, myriad_core::Calendar), ScenarioError> {
+    let steps = root.int("steps", 1, u32::MAX as i64)?.map(|s| s as u32);
+    let start = root.date("start_date")?;
+    let end = root.date("end_date")?;
+    let calendar = start.map_or_else(myriad_core::Calendar::undated, myriad_core::Calendar::starting);
+    let steps = match (start, end, steps) {
+        (_, None, Some(s)) => s,
+        (None, None, None) => return Err(root.error_here("missing key 'steps' (number of steps to simulate)")),
+        (Some(_), None, None) => {
+            return Err(root.error_here("missing key 'steps' or 'end_date' (the run's last day)"))
+        }
+        (None, Some(_), _) => return Err(root.error("end_date", "needs start_date (the run's first day)")),
+        (Some(_), Some(_), Some(_)) => {
+            return Err(root.error("end_date", "give steps or end_date, not both"))
+        }
+        (Some(s), Some(e), None) => match calendar.step_of(e) {
+            Some(n) if n >= 1 => n,
+            _ => return Err(root.error("end_date", format!("{e} is before start_date {s}"))),
+        },
+    };
+    if let Some(s) = start {
+        if calendar.date(steps).is_none() {
+            return Err(root.error("steps", format!("{steps} days from {s} run past the calendar")));
+        }
+    }
+    Ok((steps, calendar))
 }
 
 /// `[params]`: the model's parameters, defaults filled in.
@@ -461,7 +492,7 @@ fn validate(file: &Path, doc: &toml_edit::DocumentMut, overridden: &[String]) ->
     let population = population::parse(&mut root, &base_dir)?;
     let params = parse_params(&mut root, head.model)?;
     let layers = layers::parse(&mut root, head.model, &base_dir, &population, file)?;
-    let schedule = interventions::parse(&mut root, &params, &layers)?;
+    let schedule = interventions::parse(&mut root, &params, &layers, &head.calendar, head.steps)?;
     let (behaviour, personas) = behaviour::parse(&mut root, head.model, &base_dir)?;
     let memory_gb = parse_limits(&mut root)?;
     check_memory(&src, &population, &layers, memory_gb)?;
@@ -476,6 +507,7 @@ fn validate(file: &Path, doc: &toml_edit::DocumentMut, overridden: &[String]) ->
         model: head.model,
         seed: head.seed,
         steps: head.steps,
+        calendar: head.calendar,
         population,
         params,
         layers,

@@ -12,32 +12,46 @@
 //! transmits independently with probability `1 - exp(-h_ji)`, which is how it
 //! is computed (infectious agents push along their contacts). Infected agents
 //! spend `latent_days` in E (infectious at `infectiousness_e`), then
-//! `infectious_days` in I; on leaving I each dies with probability
-//! `death_fraction` (sampled per agent, so deaths are whole agents).
+//! `infectious_days` in I, then recover (R).
+//!
+//! Outcomes ([`outcomes`]). On the day of its infection an agent's fate is
+//! drawn: reported with probability `report_probability` (in force that
+//! day; change it over time with interventions) after a delay, admitted
+//! to hospital with probability `ihr_<age>` after a delay, and dead with
+//! probability `ifr_<age>` after a delay (moving from R to D that day).
+//! Defaults come from the literature, cited in [`outcomes`]. The model's
+//! reported cases, not its infections, are what the Health Department's
+//! confirmed cases measure.
 //! `mean_contacts[age]` is measured on the built population: the mean daily
 //! number of contacts of the age group (household every day, school and work
 //! on 5 days of 7, community).
 //!
+//! Calendar. On a dated run (`start_date`) weekdays are Monday to Friday,
+//! weeks begin on Sunday and months are calendar months; undated, steps
+//! 1-5 of each 7 are weekdays, weeks begin on steps 1, 8, ... and months
+//! end every 30 steps.
+//!
 //! Contacts. Network layers come from the scenario; by name, `household` is
-//! met every day, `school` and `work` on weekdays (steps 1-5 of each 7) and
+//! met every day, `school` and `work` on weekdays and
 //! only by agents who go (work: agents who decided to work that week), and
 //! any other layer every day. Community contacts are drawn afresh each day:
 //! an infectious agent who is not isolating meets `NB(mean[age], dispersion)`
 //! random agents, a share `community_area_share` in its own area and the rest
 //! in its borough (columns `area` and `borough`; without them, anywhere).
 //!
-//! Behaviour, weekly (on steps 1, 8, 15, ...). Each agent isolates with
+//! Behaviour, weekly (on the first day of each week). Each agent isolates with
 //! probability `P_b x (1 + isolation_age_slope x (age - 2))` (clamped to
 //! [0, 1]), where its borough's propensity `P_b = isolation_memory x P_b(last
 //! week) + (1 - isolation_memory) x min(isolation_max, isolation_base +
 //! isolation_sensitivity x g_b)` (starting at `isolation_base`) and `g_b` is
-//! the relative growth of new infections in the borough over the last two
-//! weeks (0 if falling). The memory term stands for habit: without it the
+//! the relative growth of reported cases in the borough over the last two
+//! weeks (0 if falling): people respond to the cases they hear of, not to
+//! infections nobody sees. The memory term stands for habit: without it the
 //! response chases its own effect and swings week to week. An isolating agent has no school, work or community
 //! contacts that week. Each employed agent who does not isolate goes to work
 //! with probability `work_probability`.
 //!
-//! Economy, monthly (every 30 days). An employed agent who did not work in
+//! Economy, monthly (at each month's end). An employed agent who did not work in
 //! most of the month's weeks, or whose work layer was closed (weight 0) in
 //! most of them, has lost income and counts as unemployed that month. A
 //! borough's unemployment rate is (initially unemployed + those) / labour
@@ -45,8 +59,12 @@
 //! unemployed, 0 outside the labour force); members of the labour force who
 //! died have left it.
 
+pub mod outcomes;
+
 use crate::setup::{check_layer_sizes, initial_stages, seed_infections};
+use outcomes::{Delay, Pending, Severity, AGES};
 use myriad_core::behaviour::{AgentState, Observations};
+use myriad_core::calendar::PeriodKind;
 use myriad_core::cross::Marks;
 use myriad_core::hash::StateHasher;
 use myriad_core::metrics::{Combine, MetricSpec};
@@ -94,10 +112,56 @@ myriad_core::params! {
         latent_days: whole(5.0, Inclusive(1.0), Inclusive(21.0)), "days";
         /// Days in I.
         infectious_days: whole(5.0, Inclusive(1.0), Inclusive(21.0)), "days";
-        /// Chance that an agent leaving I dies (sampled per agent).
-        death_fraction: real(0.12, Inclusive(0.0), Inclusive(1.0)), "probability";
-        /// Agents in I on day 0, uniformly among the susceptible.
+        /// Infection fatality ratio, ages under 20 (Levin et al. 2020).
+        ifr_u19: real(outcomes::IFR[0], Inclusive(0.0), Inclusive(1.0)), "probability";
+        /// Infection fatality ratio, ages 20-29.
+        ifr_20t29: real(outcomes::IFR[1], Inclusive(0.0), Inclusive(1.0)), "probability";
+        /// Infection fatality ratio, ages 30-39.
+        ifr_30t39: real(outcomes::IFR[2], Inclusive(0.0), Inclusive(1.0)), "probability";
+        /// Infection fatality ratio, ages 40-49.
+        ifr_40t49: real(outcomes::IFR[3], Inclusive(0.0), Inclusive(1.0)), "probability";
+        /// Infection fatality ratio, ages 50-64.
+        ifr_50t64: real(outcomes::IFR[4], Inclusive(0.0), Inclusive(1.0)), "probability";
+        /// Infection fatality ratio, ages 65 and over.
+        ifr_65a: real(outcomes::IFR[5], Inclusive(0.0), Inclusive(1.0)), "probability";
+        /// Infection hospitalisation ratio, ages under 20 (Lapidus et al. 2021).
+        ihr_u19: real(outcomes::IHR[0], Inclusive(0.0), Inclusive(1.0)), "probability";
+        /// Infection hospitalisation ratio, ages 20-29.
+        ihr_20t29: real(outcomes::IHR[1], Inclusive(0.0), Inclusive(1.0)), "probability";
+        /// Infection hospitalisation ratio, ages 30-39.
+        ihr_30t39: real(outcomes::IHR[2], Inclusive(0.0), Inclusive(1.0)), "probability";
+        /// Infection hospitalisation ratio, ages 40-49.
+        ihr_40t49: real(outcomes::IHR[3], Inclusive(0.0), Inclusive(1.0)), "probability";
+        /// Infection hospitalisation ratio, ages 50-64.
+        ihr_50t64: real(outcomes::IHR[4], Inclusive(0.0), Inclusive(1.0)), "probability";
+        /// Infection hospitalisation ratio, ages 65 and over.
+        ihr_65a: real(outcomes::IHR[5], Inclusive(0.0), Inclusive(1.0)), "probability";
+        /// Mean days from infection to hospital admission.
+        admission_delay_mean: real(12.0, Inclusive(1.0), Inclusive(60.0)), "days";
+        /// Standard deviation of that delay.
+        admission_delay_sd: real(5.0, Inclusive(0.1), Inclusive(60.0)), "days";
+        /// Mean days from infection to death (never before the infectious stages end).
+        death_delay_mean: real(23.0, Inclusive(1.0), Inclusive(90.0)), "days";
+        /// Standard deviation of that delay.
+        death_delay_sd: real(8.0, Inclusive(0.1), Inclusive(90.0)), "days";
+        /// Chance that an infection is reported as a case (drawn on the day of infection; change it over time with interventions).
+        report_probability: real(0.1, Inclusive(0.0), Inclusive(1.0)), "probability";
+        /// Mean days from infection to the report (the date of the test).
+        report_delay_mean: real(8.0, Inclusive(1.0), Inclusive(60.0)), "days";
+        /// Standard deviation of that delay.
+        report_delay_sd: real(3.0, Inclusive(0.1), Inclusive(60.0)), "days";
+        /// Agents in I on day 0, among the susceptible (uniformly, or by the borough weights).
         initial_infected: whole(1000.0, Inclusive(0.0), Inclusive(4e9)), "agents";
+        /// Relative chance per resident of Brooklyn to be among the initial infections.
+        seed_weight_bk: real(1.0, Inclusive(0.0), Inclusive(1e6)), "relative";
+        /// The same for the Bronx.
+        seed_weight_bx: real(1.0, Inclusive(0.0), Inclusive(1e6)), "relative";
+        /// The same for Manhattan.
+        seed_weight_mn: real(1.0, Inclusive(0.0), Inclusive(1e6)), "relative";
+        /// The same for Queens.
+        seed_weight_qn: real(1.0, Inclusive(0.0), Inclusive(1e6)), "relative";
+        /// The same for Staten Island.
+        seed_weight_si: real(1.0, Inclusive(0.0), Inclusive(1e6)), "relative";
         /// Mean daily community contacts of an agent under 20.
         community_mean_u19: real(3.0, Inclusive(0.0), Inclusive(1000.0)), "contacts per day";
         /// Mean daily community contacts of an agent aged 20-64.
@@ -138,6 +202,11 @@ fn metric_specs() -> Vec<MetricSpec> {
         MetricSpec::stock("R", "recovered agents"),
         MetricSpec::stock("D", "deaths (cumulative)"),
         MetricSpec::flow("new_infections", "agents infected during the day"),
+        MetricSpec::flow("new_reported_cases", "infections reported as cases on the day"),
+        MetricSpec::flow("new_hospitalisations", "hospital admissions on the day"),
+        MetricSpec::flow("new_deaths", "deaths on the day"),
+        MetricSpec::stock("reported_cases", "reported cases (cumulative)"),
+        MetricSpec::stock("hospitalisations", "hospital admissions (cumulative)"),
         MetricSpec::fraction(
             "isolating_fraction",
             "living agents",
@@ -163,6 +232,18 @@ fn metric_specs() -> Vec<MetricSpec> {
             &format!("deaths_{b}"),
             "cumulative deaths in the borough",
         ));
+        v.push(MetricSpec::flow(
+            &format!("new_reported_cases_{b}"),
+            "cases reported on the day in the borough",
+        ));
+        v.push(MetricSpec::flow(
+            &format!("new_hospitalisations_{b}"),
+            "hospital admissions on the day in the borough",
+        ));
+        v.push(MetricSpec::flow(
+            &format!("new_deaths_{b}"),
+            "deaths on the day in the borough",
+        ));
         v.push(MetricSpec::fraction(
             &format!("isolating_{b}"),
             &format!("living agents of {b}"),
@@ -179,6 +260,20 @@ fn metric_specs() -> Vec<MetricSpec> {
                 weight: format!("labour force of {b}"),
             },
             "unemployment rate of the last month (percent)",
+        ));
+    }
+    for a in AGE_LABELS {
+        v.push(MetricSpec::flow(
+            &format!("new_hospitalisations_{a}"),
+            "hospital admissions on the day in the age group",
+        ));
+        v.push(MetricSpec::flow(
+            &format!("new_deaths_{a}"),
+            "deaths on the day in the age group",
+        ));
+        v.push(MetricSpec::stock(
+            &format!("deaths_{a}"),
+            "cumulative deaths in the age group",
         ));
     }
     v
@@ -217,11 +312,27 @@ const COLUMNS: &[ColumnDoc] = &[
 pub const MONTHLY: PeriodicTable = PeriodicTable {
     file: "monthly.csv",
     period: "month",
-    every: 30,
+    every: PeriodKind::Month,
     kind: TableKind::Readings {
         prefix: "unemployment_",
     },
-    observed: Some("unemployment"),
+    observed: &[("unemployment_", "unemployment")],
+};
+
+/// Weekly counts, beside the Health Department's where the population
+/// source offers them: reported cases against confirmed cases, admissions,
+/// deaths (dated runs), or the undated weekly cases (undated runs).
+pub const WEEKLY: PeriodicTable = PeriodicTable {
+    file: "weekly.csv",
+    period: "week",
+    every: PeriodKind::Week,
+    kind: TableKind::FlowSums,
+    observed: &[
+        ("new_reported_cases", "cases"),
+        ("new_hospitalisations", "hospitalisations"),
+        ("new_deaths", "deaths"),
+        ("new_reported_cases", "weekly_cases"),
+    ],
 };
 
 /// The registry entry.
@@ -262,7 +373,7 @@ pub static COVID: ModelSpec = ModelSpec {
             bars: false,
         },
     ],
-    tables: &[crate::epidemic::WEEKLY, MONTHLY],
+    tables: &[WEEKLY, MONTHLY],
     build: |input| Covid::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 
@@ -358,6 +469,13 @@ struct Cols {
     /// S, E, I, R, D.
     stages: [usize; 5],
     new_infections: usize,
+    new_reported: usize,
+    new_hospitalisations: usize,
+    new_deaths: usize,
+    reported: usize,
+    hospitalisations: usize,
+    /// Per age group: admissions, deaths on the day, deaths so far.
+    ages: [[usize; 3]; AGES],
     isolating_fraction: usize,
     working_fraction: usize,
     boroughs: [BoroughCols; 5],
@@ -367,6 +485,9 @@ struct Cols {
 #[derive(Clone, Copy)]
 struct BoroughCols {
     new_infections: usize,
+    new_reported: usize,
+    new_hospitalisations: usize,
+    new_deaths: usize,
     prevalence: usize,
     deaths: usize,
     isolating: usize,
@@ -381,10 +502,25 @@ impl Cols {
         Cols {
             stages: ["S", "E", "I", "R", "D"].map(at),
             new_infections: at("new_infections"),
+            new_reported: at("new_reported_cases"),
+            new_hospitalisations: at("new_hospitalisations"),
+            new_deaths: at("new_deaths"),
+            reported: at("reported_cases"),
+            hospitalisations: at("hospitalisations"),
+            ages: AGE_LABELS.map(|a| {
+                [
+                    at(&format!("new_hospitalisations_{a}")),
+                    at(&format!("new_deaths_{a}")),
+                    at(&format!("deaths_{a}")),
+                ]
+            }),
             isolating_fraction: at("isolating_fraction"),
             working_fraction: at("working_fraction"),
             boroughs: BOROUGH_CODES.map(|b| BoroughCols {
                 new_infections: at(&format!("new_infections_{b}")),
+                new_reported: at(&format!("new_reported_cases_{b}")),
+                new_hospitalisations: at(&format!("new_hospitalisations_{b}")),
+                new_deaths: at(&format!("new_deaths_{b}")),
                 prevalence: at(&format!("prevalence_{b}")),
                 deaths: at(&format!("deaths_{b}")),
                 isolating: at(&format!("isolating_{b}")),
@@ -414,6 +550,27 @@ struct Fixed {
     seed: u64,
 }
 
+/// The day's outcomes and their running totals.
+#[derive(Clone, Copy, Default)]
+struct Outcomes {
+    reported: [u64; 5],
+    admitted: [[u64; AGES]; 5],
+    deaths: [[u64; AGES]; 5],
+    total_reported: u64,
+    total_admitted: u64,
+    deaths_by_age: [u64; AGES],
+}
+
+impl Outcomes {
+    fn hash_into(&self, h: &mut StateHasher) {
+        self.reported.iter().for_each(|&x| h.u64(x));
+        self.admitted.iter().chain(&self.deaths).flatten().for_each(|&x| h.u64(x));
+        h.u64(self.total_reported);
+        h.u64(self.total_admitted);
+        self.deaths_by_age.iter().for_each(|&x| h.u64(x));
+    }
+}
+
 /// The COVID-19 model state.
 pub struct Covid {
     fixed: Arc<Fixed>,
@@ -441,6 +598,9 @@ pub struct Covid {
     weeks_decided: u32,
     unemployment: [f64; 5],
     tally: Tally,
+    /// Reports, admissions and deaths drawn but not yet due.
+    pending: Pending,
+    today: Outcomes,
 }
 
 impl Clone for Covid {
@@ -464,6 +624,8 @@ impl Clone for Covid {
             weeks_decided: self.weeks_decided,
             unemployment: self.unemployment,
             tally: self.tally,
+            pending: self.pending.clone(),
+            today: self.today,
         }
     }
 }
@@ -620,6 +782,30 @@ impl AgentColumns {
     }
 }
 
+/// The outcome rules from the parameters. Death never comes before the
+/// infectious stages end.
+fn severity(p: &CovidParams) -> Severity {
+    Severity {
+        ifr: [p.ifr_u19, p.ifr_20t29, p.ifr_30t39, p.ifr_40t49, p.ifr_50t64, p.ifr_65a],
+        ihr: [p.ihr_u19, p.ihr_20t29, p.ihr_30t39, p.ihr_40t49, p.ihr_50t64, p.ihr_65a],
+        admission: Delay {
+            mean: p.admission_delay_mean,
+            sd: p.admission_delay_sd,
+            min: 1,
+        },
+        death: Delay {
+            mean: p.death_delay_mean,
+            sd: p.death_delay_sd,
+            min: (p.latent_days + p.infectious_days) as u32,
+        },
+        report: Delay {
+            mean: p.report_delay_mean,
+            sd: p.report_delay_sd,
+            min: 1,
+        },
+    }
+}
+
 /// Mean daily contacts per age group on the population as built: the
 /// community mean plus the layer degrees (school and work on 5 days of 7).
 fn mean_contacts(age: &[u8], layers: &[(Layer, Role)], p: &CovidParams) -> [f64; 6] {
@@ -658,12 +844,24 @@ fn mean_contacts(age: &[u8], layers: &[(Layer, Role)], p: &CovidParams) -> [f64;
 #[allow(clippy::type_complexity)]
 fn initial_state(
     population: &Population,
+    borough: &[u8],
     p: &CovidParams,
     seed: u64,
 ) -> Result<(Vec<u8>, Vec<u8>, Vec<i32>), ModelError> {
     let n = population.size() as usize;
     let mut stage = initial_stages(population, true)?;
-    seed_infections(&mut stage, p.initial_infected as u64, seed)?;
+    let weights = [
+        p.seed_weight_bk,
+        p.seed_weight_bx,
+        p.seed_weight_mn,
+        p.seed_weight_qn,
+        p.seed_weight_si,
+    ];
+    if weights.iter().all(|&w| w == weights[0]) {
+        seed_infections(&mut stage, p.initial_infected as u64, seed)?;
+    } else {
+        seed_by_borough(&mut stage, borough, &weights, p.initial_infected as u64, seed)?;
+    }
     let latent = p.latent_days as i32;
     let infectious = p.infectious_days as u8;
     let mut timer = vec![0u8; n];
@@ -682,6 +880,41 @@ fn initial_state(
         }
     }
     Ok((stage, timer, infected_at))
+}
+
+/// Seed `wanted` infections with per-resident weights by borough: each
+/// borough gets its share of `wanted` in proportion to weight x susceptible
+/// residents (largest remainders), drawn uniformly within it.
+fn seed_by_borough(stage: &mut [u8], borough: &[u8], weights: &[f64; 5], wanted: u64, seed: u64) -> Result<(), ModelError> {
+    let mut members: [Vec<u32>; 5] = Default::default();
+    for (i, &b) in borough.iter().enumerate() {
+        if stage[i] == S {
+            members[b as usize].push(i as u32);
+        }
+    }
+    let mass: Vec<f64> = (0..5).map(|b| weights[b] * members[b].len() as f64).collect();
+    let total: f64 = mass.iter().sum();
+    if total <= 0.0 {
+        return Err(ModelError::Infeasible(
+            "initial infections: every susceptible agent lives in a borough whose seed_weight is 0".into(),
+        ));
+    }
+    let exact: Vec<f64> = mass.iter().map(|m| wanted as f64 * m / total).collect();
+    let mut count: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
+    let mut order: Vec<usize> = (0..5).collect();
+    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+    let short = wanted - count.iter().sum::<u64>();
+    for &b in order.iter().take(short as usize) {
+        count[b] += 1;
+    }
+    for b in 0..5 {
+        let mut local = vec![S; members[b].len()];
+        seed_infections(&mut local, count[b], seed ^ ((b as u64 + 1) << 40))?;
+        for (k, &i) in members[b].iter().enumerate() {
+            stage[i as usize] = local[k];
+        }
+    }
+    Ok(())
 }
 
 impl Covid {
@@ -710,7 +943,7 @@ impl Covid {
             .collect();
         let cp = CovidParams::read(&params);
         let mean_contacts = mean_contacts(&cols.age, &layers, &cp);
-        let (stage, timer, infected_at) = initial_state(&population, &cp, seed)?;
+        let (stage, timer, infected_at) = initial_state(&population, &cols.borough, &cp, seed)?;
         let (labour_force, initially_unemployed) = cols.labour_force();
         let AgentColumns {
             age,
@@ -752,12 +985,22 @@ impl Covid {
             weeks_decided: 0,
             unemployment: [0.0; 5],
             tally: Tally::default(),
+            pending: Pending::new(),
+            today: Outcomes::default(),
         };
         m.update_unemployment(&[0; 5], &[0; 5], &[0; 5]);
         m.pack_flags();
         m.active = (0..n as u32)
             .filter(|&i| matches!(m.stage[i as usize], E | I))
             .collect();
+        // Infections before day 1 have outcomes too (those due later).
+        let rng = CounterRng::new(seed, Stream::custom(2));
+        let rules = severity(&cp);
+        for &a in &m.active {
+            let i = a as usize;
+            let (age, b) = (m.fixed.age[i], m.fixed.borough[i]);
+            m.pending.infect(&rules, &rng, a, m.infected_at[i] as i64, age, b, cp.report_probability);
+        }
         m.tally = m.count(Tally::default());
         Ok(m)
     }
@@ -972,10 +1215,24 @@ impl Covid {
             row[col] = t.stages[k] as f64;
         }
         row[c.new_infections] = sum(&t.new_inf) as f64;
+        let o = &self.today;
+        row[c.new_reported] = sum(&o.reported) as f64;
+        row[c.new_hospitalisations] = o.admitted.iter().flatten().sum::<u64>() as f64;
+        row[c.new_deaths] = o.deaths.iter().flatten().sum::<u64>() as f64;
+        row[c.reported] = o.total_reported as f64;
+        row[c.hospitalisations] = o.total_admitted as f64;
+        for (a, cols) in c.ages.iter().enumerate() {
+            row[cols[0]] = o.admitted.iter().map(|x| x[a]).sum::<u64>() as f64;
+            row[cols[1]] = o.deaths.iter().map(|x| x[a]).sum::<u64>() as f64;
+            row[cols[2]] = o.deaths_by_age[a] as f64;
+        }
         row[c.isolating_fraction] = frac(sum(&t.isolating), sum(&t.living));
         row[c.working_fraction] = frac(sum(&t.working), sum(&t.employed));
         for (b, bc) in c.boroughs.iter().enumerate() {
             row[bc.new_infections] = t.new_inf[b] as f64;
+            row[bc.new_reported] = o.reported[b] as f64;
+            row[bc.new_hospitalisations] = o.admitted[b].iter().sum::<u64>() as f64;
+            row[bc.new_deaths] = o.deaths[b].iter().sum::<u64>() as f64;
             row[bc.prevalence] = frac(t.active[b], t.agents[b]);
             row[bc.deaths] = t.deaths[b] as f64;
             row[bc.isolating] = frac(t.isolating[b], t.living[b]);
@@ -1021,6 +1278,8 @@ impl Model for Covid {
         self.week_cases.iter().for_each(|&x| h.u64(x));
         self.weekly.iter().flatten().for_each(|&x| h.u64(x));
         self.pressure.iter().chain(&self.unemployment).for_each(|&x| h.f64(x));
+        self.pending.hash_into(h);
+        self.today.hash_into(h);
     }
 
     /// One day, in phases: the weekly decisions (on the first day of a
@@ -1029,14 +1288,15 @@ impl Model for Covid {
     /// transitions, the week's case count, the monthly economy, the row.
     fn step(&mut self, ctx: &mut Step, row: &mut [f64]) {
         let step = ctx.step;
-        if (step - 1).is_multiple_of(7) {
+        let calendar = *ctx.calendar;
+        if calendar.starts_week(step) {
             // Isolation and work change for everyone: the decisions renew
             // every agent's flags and the tallies (on other days the stage
             // changes keep both current).
             self.decide(ctx);
         }
         let p = CovidParams::read(ctx.params);
-        let day = Day::new(self, &p, ctx.layer_weights, step);
+        let day = Day::new(self, &p, ctx.layer_weights, step, calendar.is_weekday(step));
         let mut infected: Vec<u32> = self
             .active
             .par_iter()
@@ -1053,8 +1313,8 @@ impl Model for Covid {
         infected.sort_unstable();
         infected.dedup();
         self.advance_stages(&p, step, &infected);
-        self.count_week(step, self.tally.new_inf);
-        if step.is_multiple_of(30) && self.weeks_in_month > 0 {
+        self.count_week(calendar.ends_week(step), self.today.reported);
+        if calendar.ends_month(step) && self.weeks_in_month > 0 {
             self.close_month();
         }
         self.write_row(row);
@@ -1110,8 +1370,7 @@ struct Day<'a> {
 }
 
 impl<'a> Day<'a> {
-    fn new(m: &'a Covid, p: &CovidParams, weights: &[f64], step: u32) -> Day<'a> {
-        let weekday = (step - 1) % 7 < 5;
+    fn new(m: &'a Covid, p: &CovidParams, weights: &[f64], step: u32, weekday: bool) -> Day<'a> {
         let community_mean: [f64; 6] = std::array::from_fn(|a| match a {
             0 => p.community_mean_u19,
             5 => p.community_mean_65a,
@@ -1278,8 +1537,6 @@ impl Covid {
     fn advance_stages(&mut self, p: &CovidParams, step: u32, infected: &[u32]) {
         let latent = p.latent_days as u8;
         let infectious = p.infectious_days as u8;
-        let death = p.death_fraction;
-        let dur = CounterRng::new(self.fixed.seed, Stream::DURATION);
         let fixed = self.fixed.clone();
         self.tally.new_inf = [0; 5];
         let mut still = Vec::with_capacity(self.active.len() + infected.len());
@@ -1296,10 +1553,12 @@ impl Covid {
                     still.push(a);
                     (E, I)
                 }
-                _ => (I, if to_unit(dur.at(step, a, 0)) < death { D } else { R }),
+                _ => (I, R),
             };
             self.set_stage(&fixed, i, from, to);
         }
+        let rules = severity(p);
+        let rng = CounterRng::new(fixed.seed, Stream::custom(2));
         for &a in infected {
             let i = a as usize;
             self.hit.take(i);
@@ -1307,7 +1566,10 @@ impl Covid {
             self.infected_at[i] = step as i32;
             self.tally.new_inf[fixed.borough[i] as usize] += 1;
             self.set_stage(&fixed, i, S, E);
+            let (age, b) = (fixed.age[i], fixed.borough[i]);
+            self.pending.infect(&rules, &rng, a, step as i64, age, b, p.report_probability);
         }
+        self.apply_outcomes(&fixed, step);
         // Newly infected agents join in id order.
         let mut merged = Vec::with_capacity(still.len() + infected.len());
         let (mut x, mut y) = (still.iter().peekable(), infected.iter().peekable());
@@ -1323,6 +1585,27 @@ impl Covid {
         merged.extend(x);
         merged.extend(y);
         self.active = merged;
+    }
+
+    /// Today's reports, admissions and deaths (from R: the delay to death
+    /// outlasts the infectious stages).
+    fn apply_outcomes(&mut self, fixed: &Fixed, step: u32) {
+        let due = self.pending.take(step as i64);
+        let o = &mut self.today;
+        o.reported = due.reported;
+        o.admitted = due.admitted;
+        o.deaths = [[0; AGES]; 5];
+        o.total_reported += due.reported.iter().sum::<u64>();
+        o.total_admitted += due.admitted.iter().flatten().sum::<u64>();
+        for &a in &due.deaths {
+            let i = a as usize;
+            if self.stage[i] == R {
+                let (age, b) = (fixed.age[i] as usize, fixed.borough[i] as usize);
+                self.today.deaths[b][age] += 1;
+                self.today.deaths_by_age[age] += 1;
+                self.set_stage(fixed, i, R, D);
+            }
+        }
     }
 
     /// Move agent `i` from stage `from` to `to`: its flags and the tallies.
@@ -1346,13 +1629,13 @@ impl Covid {
         }
     }
 
-    /// Add today's cases to the week's; at the week's end, keep its counts
-    /// (the observation of next week's decisions).
-    fn count_week(&mut self, step: u32, new_inf: [u64; 5]) {
-        for (week, new) in self.week_cases.iter_mut().zip(new_inf) {
+    /// Add today's reported cases to the week's; at the week's end, keep
+    /// its counts (the observation of next week's decisions).
+    fn count_week(&mut self, week_ends: bool, reported: [u64; 5]) {
+        for (week, new) in self.week_cases.iter_mut().zip(reported) {
             *week += new;
         }
-        if step.is_multiple_of(7) {
+        if week_ends {
             self.weekly.push(self.week_cases);
             self.week_cases = [0; 5];
         }

@@ -1,0 +1,108 @@
+//! Plots of a dated run against the observed series: weekly counts of the
+//! city (`observed.png`: one panel per compared metric) and per part of the
+//! population (`<series>_by_borough.png`), observed values as points, the
+//! model as lines, the scenario's interventions shaded and labelled.
+
+use crate::error::Result;
+use crate::outputs::FlowSums;
+use crate::plot::{self, Panel, Series, Shade};
+use crate::scenario::Scenario;
+use myriad_core::calendar::{Period, PeriodKind};
+use myriad_core::source::Observed;
+use std::path::Path;
+
+/// The scenario's interventions as shaded spans (to the run's end when
+/// open), except the weekly values a calibration wrote (named "... fitted ...").
+pub fn shades(s: &Scenario) -> Vec<Shade> {
+    s.schedule
+        .items()
+        .iter()
+        .filter(|i| i.start <= s.steps && !i.name.contains("fitted"))
+        .map(|i| Shade {
+            from: f64::from(i.start),
+            to: f64::from(i.end.unwrap_or(s.steps + 1).min(s.steps + 1)),
+            label: i.name.clone(),
+        })
+        .collect()
+}
+
+/// The middle day of a period, where its weekly value is drawn.
+fn middle(p: &Period) -> f64 {
+    f64::from(p.first + p.last) / 2.0
+}
+
+/// `observed.png` and one `<series>_by_part.png` per compared series.
+pub fn weekly(out: &Path, s: &Scenario, f: &FlowSums, obs: &[(&str, &str, Observed)], kind: PeriodKind) -> Result<()> {
+    let Some(start) = s.calendar.start() else { return Ok(()) };
+    let shades = shades(s);
+    let pair = |model: Vec<f64>, o: &Observed, part: Option<usize>, label: &str| -> Vec<Series> {
+        let observed: Vec<(f64, f64)> = f
+            .periods
+            .iter()
+            .filter_map(|p| Some((middle(p), o.for_period(&s.calendar, kind, p, part)?)))
+            .collect();
+        vec![
+            Series::line(
+                format!("model: {label}"),
+                f.periods.iter().zip(&model).map(|(p, &v)| (middle(p), v)).collect(),
+            ),
+            Series {
+                markers: true,
+                colour: Some(2),
+                ..Series::line(format!("observed: {}", o.label), observed)
+            },
+        ]
+    };
+    let scaled = |o: &Observed| {
+        if o.scale < 1.0 {
+            format!(" (observed x {})", o.scale)
+        } else {
+            String::new()
+        }
+    };
+    let mut city = Vec::new();
+    for (metric, _, o) in obs {
+        let Some(model) = f.column(metric) else { continue };
+        city.push(Panel {
+            title: format!("{}{}", o.label, scaled(o)),
+            ylabel: "per week".into(),
+            series: pair(model, o, None, metric),
+        });
+    }
+    let place = obs
+        .first()
+        .map(|(_, _, o)| o.parts.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>().join("+"))
+        .unwrap_or_default();
+    plot::dated_png(
+        &out.join("observed.png"),
+        &format!("{}: weekly counts, model vs observed ({place})", s.name),
+        start,
+        &city,
+        &shades,
+    )?;
+    for (metric, name, o) in obs {
+        let panels: Vec<Panel> = o
+            .parts
+            .iter()
+            .enumerate()
+            .filter_map(|(k, (part, _))| {
+                let model = f.column(&format!("{metric}_{part}"))?;
+                Some(Panel {
+                    title: part.clone(),
+                    ylabel: "per week".into(),
+                    series: pair(model, o, Some(k), &format!("{metric}_{part}")),
+                })
+            })
+            .collect();
+        if panels.len() > 1 {
+            plot::dated_png(
+                &out.join(format!("{name}_by_part.png")),
+                &format!("{}: weekly {}{} by part", s.name, o.label, scaled(o)),
+                start,
+                &panels,
+                &[],
+            )?;
+        }
+    }
+    Ok(())
+}
