@@ -7,8 +7,8 @@
 //! are Monday to Friday, weeks run Sunday to Saturday like the New York City
 //! Health Department's, and months are calendar months.
 
-use chrono::{Datelike, Days, Weekday};
 pub use chrono::NaiveDate;
+use chrono::{Datelike, Days, Weekday};
 
 /// Dates a scenario writes: `YYYY-MM-DD`.
 pub const DATE_FORMAT: &str = "%Y-%m-%d";

@@ -7,8 +7,8 @@
 
 use crate::calendar::{Calendar, NaiveDate, Period, PeriodKind};
 use crate::model::ModelError;
-use chrono::Datelike;
 use crate::population::Population;
+use chrono::Datelike;
 use std::collections::BTreeMap;
 
 /// A value of a source option (`[population]` keys besides `synthetic`).
@@ -69,15 +69,17 @@ impl Observed {
     /// the sum of its days for daily counts, the month's value for monthly
     /// rates, the k-th value for undated periods; `None` where the series
     /// does not cover the whole period.
-    pub fn for_period(&self, calendar: &Calendar, kind: PeriodKind, period: &Period, part: Option<usize>) -> Option<f64> {
+    pub fn for_period(
+        &self,
+        calendar: &Calendar,
+        kind: PeriodKind,
+        period: &Period,
+        part: Option<usize>,
+    ) -> Option<f64> {
         let value = |k: usize| -> Option<f64> {
             match part {
                 Some(p) => self.parts.get(p)?.1.get(k).copied(),
-                None => self
-                    .parts
-                    .iter()
-                    .map(|(_, v)| v.get(k).copied())
-                    .sum::<Option<f64>>(),
+                None => self.parts.iter().map(|(_, v)| v.get(k).copied()).sum::<Option<f64>>(),
             }
         };
         let raw = match self.timing {

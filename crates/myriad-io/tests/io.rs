@@ -1,10 +1,10 @@
 //! Population, edge-list and time-series files: good input round-trips, bad
 //! input gives an error naming the file, line and column.
 
-use myriad_core::Calendar;
 use arrow_array::{ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray};
 use myriad_core::metrics::MetricSpec;
 use myriad_core::population::{ColumnData, ColumnType};
+use myriad_core::Calendar;
 use myriad_core::Csr;
 use myriad_io::{read_edge_list, read_population, write_timeseries_parquet, IoError, TimeseriesCsv};
 use std::path::PathBuf;

@@ -20,8 +20,8 @@
 //! `T = 1 - (1 - beta w)^D`, which maps the final size exactly onto bond
 //! percolation with occupation probability `T` (Newman 2002).
 
-use myriad_core::calendar::PeriodKind;
 use crate::setup::{check_layer_sizes, initial_stages, seed_infections};
+use myriad_core::calendar::PeriodKind;
 use myriad_core::cross::Marks;
 use myriad_core::hash::StateHasher;
 use myriad_core::metrics::MetricSpec;

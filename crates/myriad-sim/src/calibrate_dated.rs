@@ -42,16 +42,16 @@
 //! (`initial_infected` divided by the scale), to be confirmed by
 //! `myriad run fitted.toml`.
 
+use crate::build::{self, InputError};
 use crate::calibrate::{minimise, CalibrateOptions};
 use crate::error::{Error, FileContext, Result};
 use crate::outputs::observed;
 use crate::scenario::{self, Overrides, Scenario};
 use crate::simulation::{BuildInfo, Decisions, Simulation};
-use crate::build::{self, InputError};
-use myriad_core::model::Layer;
-use myriad_core::population::{ColumnData, Population};
 use myriad_core::calendar::{Period, PeriodKind};
+use myriad_core::model::Layer;
 use myriad_core::params::ParamValue;
+use myriad_core::population::{ColumnData, Population};
 use myriad_core::source::Observed;
 use serde_json::json;
 use std::path::Path;
@@ -191,9 +191,14 @@ impl Search<'_> {
             if self.stop.load(Ordering::Relaxed) {
                 return Err(Error::Run("interrupted".into()));
             }
-            let ahead: Vec<&Period> = self.t.weeks[w..(w + 1 + LOOKAHEAD).min(self.t.weeks.len())].iter().collect();
+            let ahead: Vec<&Period> = self.t.weeks[w..(w + 1 + LOOKAHEAD).min(self.t.weeks.len())]
+                .iter()
+                .collect();
             let t = self.t;
-            let (lo, hi) = ((r_prev / 3.0).clamp(1e-3, 30.0).ln(), (r_prev * 3.0).clamp(0.01, 60.0).ln());
+            let (lo, hi) = (
+                (r_prev / 3.0).clamp(1e-3, 30.0).ln(),
+                (r_prev * 3.0).clamp(0.01, 60.0).ln(),
+            );
             let (x, _, _) = minimise(lo, hi, grid, refine, |x| {
                 self.evaluations += 1;
                 let mut m = sim.fork();
@@ -320,9 +325,10 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
     let n = population.size();
     let metrics = (s.model.metrics)();
     let col = |name: &str| {
-        metrics.iter().position(|m| m.name == name).ok_or_else(|| {
-            Error::from(InputError(format!("model '{}' has no metric '{name}'", s.model.name)))
-        })
+        metrics
+            .iter()
+            .position(|m| m.name == name)
+            .ok_or_else(|| Error::from(InputError(format!("model '{}' has no metric '{name}'", s.model.name))))
     };
     let cols = [col(SERIES[0].0)?, col(SERIES[1].0)?, col(SERIES[2].0)?];
     for p in ["r_week", "report_probability", "initial_infected"] {
@@ -353,7 +359,11 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
     let mut tried: Vec<(f64, f64)> = Vec::new();
     minimise(range.0.ln(), range.1.ln(), 5, 3, |x| {
         let f = search.fit(x.exp(), short, 5, 2)?;
-        eprintln!("  initial_infected = {:.0}: loss over {short} weeks {:.3}", x.exp(), f.loss);
+        eprintln!(
+            "  initial_infected = {:.0}: loss over {short} weeks {:.3}",
+            x.exp(),
+            f.loss
+        );
         tried.push((x.exp(), f.loss));
         Ok((f.loss, ()))
     })?;
@@ -466,7 +476,9 @@ impl Report<'_> {
     }
 
     fn plot(&self, out: &Path) -> Result<()> {
-        let Some(start) = self.s.calendar.start() else { return Ok(()) };
+        let Some(start) = self.s.calendar.start() else {
+            return Ok(());
+        };
         let mid = |p: &Period| f64::from(p.first + p.last) / 2.0;
         let names = ["reported cases", "hospital admissions", "deaths"];
         let panels: Vec<crate::plot::Panel> = (0..3)
@@ -476,14 +488,24 @@ impl Report<'_> {
                 series: vec![
                     crate::plot::Series::line(
                         "fitted model",
-                        self.t.weeks.iter().zip(&self.fit.model[k]).map(|(p, &v)| (mid(p), v)).collect(),
+                        self.t
+                            .weeks
+                            .iter()
+                            .zip(&self.fit.model[k])
+                            .map(|(p, &v)| (mid(p), v))
+                            .collect(),
                     ),
                     crate::plot::Series {
                         markers: true,
                         colour: Some(2),
                         ..crate::plot::Series::line(
                             "observed",
-                            self.t.weeks.iter().zip(&self.t.values[k]).map(|(p, &v)| (mid(p), v)).collect(),
+                            self.t
+                                .weeks
+                                .iter()
+                                .zip(&self.t.values[k])
+                                .map(|(p, &v)| (mid(p), v))
+                                .collect(),
                         )
                     },
                 ],

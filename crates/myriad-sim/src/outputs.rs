@@ -6,8 +6,8 @@ use crate::error::{Error, FileContext, Result};
 use crate::plot;
 use crate::scenario::{PopulationSource, Scenario};
 use crate::simulation::Simulation;
-use myriad_core::metrics::{MetricKind, Recorder};
 use myriad_core::calendar::{Calendar, Period, PeriodKind};
+use myriad_core::metrics::{MetricKind, Recorder};
 use myriad_core::model::{PeriodicTable, TableKind};
 use myriad_core::source::Observed;
 use serde_json::json;
@@ -267,7 +267,13 @@ fn plot_readings(
 ) -> Result<()> {
     let dated = s.calendar.start().is_some();
     // Dated runs: x is the day (step) the reading is taken; undated: the period number.
-    let x = |p: &Period| if dated { f64::from(p.last) } else { f64::from(p.index + 1) };
+    let x = |p: &Period| {
+        if dated {
+            f64::from(p.last)
+        } else {
+            f64::from(p.index + 1)
+        }
+    };
     let mut series = Vec::new();
     for (colour, (part, _)) in o.parts.iter().enumerate() {
         let Some(j) = names.iter().position(|n| *n == format!("{prefix}{part}")) else {

@@ -389,9 +389,7 @@ pub fn dated_png(path: &Path, title: &str, start: NaiveDate, panels: &[Panel], s
     let size = (if cols == 1 { 1200 } else { 620 * cols as u32 }, 60 + 470 * rows as u32);
     let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(&x))?;
-    let root = root
-        .titled(title, ("sans-serif", 24))
-        .map_err(|x| e(&x))?;
+    let root = root.titled(title, ("sans-serif", 24)).map_err(|x| e(&x))?;
     let areas = root.split_evenly((rows, cols));
     for (panel, area) in panels.iter().zip(areas.iter()) {
         dated_panel(area, panel, start, shades).map_err(|x| e(&x))?;

@@ -277,9 +277,7 @@ impl<'a> Table<'a> {
     pub fn date_of(&self, key: &str, item: &Item) -> Result<NaiveDate, ScenarioError> {
         let text = match item.as_value() {
             Some(Value::String(s)) => s.value().clone(),
-            Some(Value::Datetime(d)) if d.value().time.is_none() && d.value().offset.is_none() => {
-                d.value().to_string()
-            }
+            Some(Value::Datetime(d)) if d.value().time.is_none() && d.value().offset.is_none() => d.value().to_string(),
             _ => return Err(self.error(key, "must be a date, \"YYYY-MM-DD\"")),
         };
         myriad_core::calendar::parse_date(&text).map_err(|e| self.error(key, e))

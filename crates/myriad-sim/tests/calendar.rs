@@ -9,7 +9,8 @@ fn parse_text(text: &str) -> Result<myriad_sim::Scenario, String> {
 }
 
 const HEAD: &str = "model = \"seir\"\nstart_date = \"2020-03-01\"\n";
-const TABLES: &str = "[population]\nsize = 2000\n[[layers]]\nname = \"community\"\ntype = \"erdos_renyi\"\nmean_degree = 6\n";
+const TABLES: &str =
+    "[population]\nsize = 2000\n[[layers]]\nname = \"community\"\ntype = \"erdos_renyi\"\nmean_degree = 6\n";
 
 #[test]
 fn interventions_by_date_become_steps() {
@@ -36,11 +37,15 @@ fn bad_dates_are_refused_by_key() {
         (format!("{HEAD}end_date = \"2020-02-09\"\n{TABLES}"), "before start_date"),
     ];
     for (text, expect) in cases {
-        let Err(e) = parse_text(&text) else { panic!("accepted:\n{text}") };
+        let Err(e) = parse_text(&text) else {
+            panic!("accepted:\n{text}")
+        };
         assert!(e.contains(expect), "{e}\nexpected '{expect}' for:\n{text}");
     }
     let undated = format!("model = \"seir\"\nsteps = 10\n{TABLES}[[interventions]]\nstart = \"2020-03-01\"\nparam = \"beta\"\nvalue = 0.1\n");
-    let Err(e) = parse_text(&undated) else { panic!("accepted") };
+    let Err(e) = parse_text(&undated) else {
+        panic!("accepted")
+    };
     assert!(e.contains("no start_date"), "{e}");
 }
 
@@ -49,7 +54,11 @@ fn dated_outputs_carry_dates_and_calendar_weeks() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("dated.toml");
     // A Wednesday start: the first, partial week is left out of weekly.csv.
-    std::fs::write(&file, format!("{}steps = 30\n{TABLES}", HEAD.replace("2020-03-01", "2020-03-04"))).unwrap();
+    std::fs::write(
+        &file,
+        format!("{}steps = 30\n{TABLES}", HEAD.replace("2020-03-01", "2020-03-04")),
+    )
+    .unwrap();
     let s = myriad_sim::load(&file, &Overrides::default()).unwrap();
     let out = dir.path().join("out");
     let opts = myriad_sim::run::RunOptions {
@@ -66,7 +75,11 @@ fn dated_outputs_carry_dates_and_calendar_weeks() {
     assert!(lines.next().unwrap().starts_with("1,2020-03-04,"));
     let weekly = std::fs::read_to_string(out.join("weekly.csv")).unwrap();
     let rows: Vec<&str> = weekly.lines().collect();
-    assert!(rows[0].starts_with("week,first_step,last_step,week_start,"), "{}", rows[0]);
+    assert!(
+        rows[0].starts_with("week,first_step,last_step,week_start,"),
+        "{}",
+        rows[0]
+    );
     // Sundays 2020-03-08, 03-15, 03-22 begin whole weeks within 30 days.
     assert!(rows[1].starts_with("0,5,11,2020-03-08,"), "{}", rows[1]);
     assert_eq!(rows.len(), 4);

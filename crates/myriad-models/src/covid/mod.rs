@@ -62,7 +62,6 @@
 pub mod outcomes;
 
 use crate::setup::{check_layer_sizes, initial_stages, seed_infections};
-use outcomes::{Delay, Pending, Severity, AGES};
 use myriad_core::behaviour::{AgentState, Observations};
 use myriad_core::calendar::PeriodKind;
 use myriad_core::cross::Marks;
@@ -75,6 +74,7 @@ use myriad_core::model::{
 use myriad_core::params::{Limit::Inclusive, ParamSpec};
 use myriad_core::population::{ColumnData, Population};
 use myriad_core::rng::{to_unit, CounterRng, Stream};
+use outcomes::{Delay, Pending, Severity, AGES};
 use rand_distr::{Distribution, Gamma, Poisson};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -564,7 +564,11 @@ struct Outcomes {
 impl Outcomes {
     fn hash_into(&self, h: &mut StateHasher) {
         self.reported.iter().for_each(|&x| h.u64(x));
-        self.admitted.iter().chain(&self.deaths).flatten().for_each(|&x| h.u64(x));
+        self.admitted
+            .iter()
+            .chain(&self.deaths)
+            .flatten()
+            .for_each(|&x| h.u64(x));
         h.u64(self.total_reported);
         h.u64(self.total_admitted);
         self.deaths_by_age.iter().for_each(|&x| h.u64(x));
@@ -885,7 +889,13 @@ fn initial_state(
 /// Seed `wanted` infections with per-resident weights by borough: each
 /// borough gets its share of `wanted` in proportion to weight x susceptible
 /// residents (largest remainders), drawn uniformly within it.
-fn seed_by_borough(stage: &mut [u8], borough: &[u8], weights: &[f64; 5], wanted: u64, seed: u64) -> Result<(), ModelError> {
+fn seed_by_borough(
+    stage: &mut [u8],
+    borough: &[u8],
+    weights: &[f64; 5],
+    wanted: u64,
+    seed: u64,
+) -> Result<(), ModelError> {
     let mut members: [Vec<u32>; 5] = Default::default();
     for (i, &b) in borough.iter().enumerate() {
         if stage[i] == S {
@@ -902,7 +912,11 @@ fn seed_by_borough(stage: &mut [u8], borough: &[u8], weights: &[f64; 5], wanted:
     let exact: Vec<f64> = mass.iter().map(|m| wanted as f64 * m / total).collect();
     let mut count: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
     let mut order: Vec<usize> = (0..5).collect();
-    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| {
+        (exact[b] - exact[b].floor())
+            .total_cmp(&(exact[a] - exact[a].floor()))
+            .then(a.cmp(&b))
+    });
     let short = wanted - count.iter().sum::<u64>();
     for &b in order.iter().take(short as usize) {
         count[b] += 1;
@@ -999,7 +1013,8 @@ impl Covid {
         for &a in &m.active {
             let i = a as usize;
             let (age, b) = (m.fixed.age[i], m.fixed.borough[i]);
-            m.pending.infect(&rules, &rng, a, m.infected_at[i] as i64, age, b, cp.report_probability);
+            m.pending
+                .infect(&rules, &rng, a, m.infected_at[i] as i64, age, b, cp.report_probability);
         }
         m.tally = m.count(Tally::default());
         Ok(m)
@@ -1567,7 +1582,8 @@ impl Covid {
             self.tally.new_inf[fixed.borough[i] as usize] += 1;
             self.set_stage(&fixed, i, S, E);
             let (age, b) = (fixed.age[i], fixed.borough[i]);
-            self.pending.infect(&rules, &rng, a, step as i64, age, b, p.report_probability);
+            self.pending
+                .infect(&rules, &rng, a, step as i64, age, b, p.report_probability);
         }
         self.apply_outcomes(&fixed, step);
         // Newly infected agents join in id order.

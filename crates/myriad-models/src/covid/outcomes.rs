@@ -238,7 +238,10 @@ mod tests {
         let check = |counts: &[u64], share: f64, mean_delay: f64| {
             let total: u64 = counts.iter().sum();
             let se = (share * (1.0 - share) / n as f64).sqrt();
-            assert!(((total as f64 / n as f64) - share).abs() < 4.0 * se, "share {total}/{n} vs {share}");
+            assert!(
+                ((total as f64 / n as f64) - share).abs() < 4.0 * se,
+                "share {total}/{n} vs {share}"
+            );
             let mean = counts
                 .iter()
                 .enumerate()

@@ -2,8 +2,8 @@
 //! observed series that describe the same boroughs.
 
 use super::data::{self, BOROUGHS};
-use super::{build_city, code_labels, CityOptions, MAX_RESIDENTS};
 use super::surveillance::{self, Measure};
+use super::{build_city, code_labels, CityOptions, MAX_RESIDENTS};
 use myriad_core::calendar::{NaiveDate, PeriodKind};
 use myriad_core::source::{Observed, OptionDoc, OptionError, OptionValue, SourceOptions, SourceSpec, Timing};
 
@@ -73,7 +73,9 @@ pub fn options(o: &SourceOptions) -> Result<CityOptions, OptionError> {
             (other, _) => {
                 let hint = myriad_core::params::closest(other, NYC.options.iter().map(|d| d.name))
                     .map(|c| format!(" (did you mean '{c}'?)"))
-                    .unwrap_or_else(|| " (options of synthetic = \"nyc\": boroughs, scale, class_size, observed_cases)".into());
+                    .unwrap_or_else(|| {
+                        " (options of synthetic = \"nyc\": boroughs, scale, class_size, observed_cases)".into()
+                    });
                 return Err((key.clone(), format!("unknown key{hint}")));
             }
         }
@@ -104,14 +106,21 @@ fn observed(o: &SourceOptions, name: &str) -> Option<Observed> {
     let daily = |label: &str, series: &dyn Fn(usize) -> Vec<f64>| Observed {
         label: label.into(),
         timing: Timing::Daily(surveillance::bundled().first),
-        parts: boroughs.iter().map(|&(b, code)| (code.to_string(), series(b))).collect(),
+        parts: boroughs
+            .iter()
+            .map(|&(b, code)| (code.to_string(), series(b)))
+            .collect(),
         scale: c.scale,
         counts: true,
     };
     match name {
         "cases" => {
             let d = surveillance::bundled();
-            let label = if c.probable_cases { "confirmed and probable cases" } else { "confirmed cases" };
+            let label = if c.probable_cases {
+                "confirmed and probable cases"
+            } else {
+                "confirmed cases"
+            };
             Some(daily(label, &|b| {
                 let confirmed = d.series(Measure::Confirmed, b);
                 if c.probable_cases {
@@ -124,7 +133,9 @@ fn observed(o: &SourceOptions, name: &str) -> Option<Observed> {
         }
         "hospitalisations" => {
             let d = surveillance::bundled();
-            Some(daily("hospital admissions", &|b| d.series(Measure::Hospitalised, b).to_vec()))
+            Some(daily("hospital admissions", &|b| {
+                d.series(Measure::Hospitalised, b).to_vec()
+            }))
         }
         "deaths" => {
             let d = surveillance::bundled();

@@ -54,7 +54,10 @@ const MEASURES: [Measure; 4] = [
 impl Daily {
     /// The series of `measure` in borough `b`.
     pub fn series(&self, measure: Measure, b: usize) -> &[f64] {
-        &self.counts[MEASURES.iter().position(|m| *m == measure).expect("every measure is kept")][b]
+        &self.counts[MEASURES
+            .iter()
+            .position(|m| *m == measure)
+            .expect("every measure is kept")][b]
     }
 
     /// The last day.
@@ -107,7 +110,10 @@ pub fn parse(text: &str, name: &str) -> Result<Daily, String> {
             for (b, code) in BOROUGHS.iter().enumerate() {
                 let raw = cell(cols[m][b]);
                 let value: f64 = raw.parse().map_err(|_| {
-                    format!("{name}: line {line}: {code}_{} '{raw}' is not a number", measure.column())
+                    format!(
+                        "{name}: line {line}: {code}_{} '{raw}' is not a number",
+                        measure.column()
+                    )
                 })?;
                 if !(value >= 0.0 && value.is_finite() && value.fract() == 0.0) {
                     return Err(format!(

@@ -4,9 +4,9 @@
 
 use super::LayerSpec;
 use crate::toml_reader::{ScenarioError, StepAt, Table};
-use myriad_core::Calendar;
 use myriad_core::params::{ParamKind, ParamSet};
 use myriad_core::schedule::{Change, Intervention, Schedule, Target};
+use myriad_core::Calendar;
 
 /// The schedule of every intervention.
 pub(super) fn parse(

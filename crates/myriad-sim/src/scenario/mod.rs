@@ -315,13 +315,9 @@ fn parse_steps(root: &mut Table) -> Result<(u32, myriad_core::Calendar), Scenari
     let steps = match (start, end, steps) {
         (_, None, Some(s)) => s,
         (None, None, None) => return Err(root.error_here("missing key 'steps' (number of steps to simulate)")),
-        (Some(_), None, None) => {
-            return Err(root.error_here("missing key 'steps' or 'end_date' (the run's last day)"))
-        }
+        (Some(_), None, None) => return Err(root.error_here("missing key 'steps' or 'end_date' (the run's last day)")),
         (None, Some(_), _) => return Err(root.error("end_date", "needs start_date (the run's first day)")),
-        (Some(_), Some(_), Some(_)) => {
-            return Err(root.error("end_date", "give steps or end_date, not both"))
-        }
+        (Some(_), Some(_), Some(_)) => return Err(root.error("end_date", "give steps or end_date, not both")),
         (Some(s), Some(e), None) => match calendar.step_of(e) {
             Some(n) if n >= 1 => n,
             _ => return Err(root.error("end_date", format!("{e} is before start_date {s}"))),
