@@ -154,8 +154,8 @@ impl Search<'_> {
         let mut sums = [0.0; 3];
         for _ in p.first..=p.last {
             sim.step()?;
-            for k in 0..3 {
-                sums[k] += sim.row()[self.cols[k]];
+            for (sum, &c) in sums.iter_mut().zip(&self.cols) {
+                *sum += sim.row()[c];
             }
         }
         Ok(sums)
@@ -234,9 +234,9 @@ impl Search<'_> {
                 q_prev
             };
             let row = self.week(&mut sim, &t.weeks[w], r, q)?;
-            for k in 0..3 {
-                fit.model[k].push(row[k]);
-                fit.loss += err(row[k], t.values[k][w]);
+            for (k, &x) in row.iter().enumerate() {
+                fit.model[k].push(x);
+                fit.loss += err(x, t.values[k][w]);
             }
             fit.r.push(r);
             fit.q.push(q);

@@ -158,7 +158,7 @@ mod tests {
             (Measure::Hospitalised, 53_997.0),
             (Measure::Deaths, 23_754.0),
         ] {
-            let s = sum_to(&d, m, "2020-08-31");
+            let s = sum_to(d, m, "2020-08-31");
             assert!(s <= reference && s > 0.95 * reference, "{m:?}: {s} vs {reference}");
         }
     }
