@@ -389,6 +389,8 @@ fn the_synthetic_city_runs_on_one_borough_and_rejects_bad_options() {
 
 #[test]
 fn weekly_file_sums_the_daily_event_counts() {
+    // The dated city year on Staten Island: calendar weeks (Sunday to
+    // Saturday) and months, beside the Health Department's series.
     let d = tempfile::tempdir().unwrap();
     let s = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/covid-nyc.toml");
     let out = d.path().join("w");
@@ -401,56 +403,68 @@ fn weekly_file_sums_the_daily_event_counts() {
             "--set",
             "population.scale=0.05",
             "--set",
-            "steps=30",
-            "--set",
             "params.initial_infected=50",
         ],
     );
     let header: Vec<&str> = daily.lines().next().unwrap().split(',').collect();
+    assert_eq!(&header[..2], &["step", "date"]);
     let col = header.iter().position(|h| *h == "new_infections_SI").unwrap();
     let rows: Vec<Vec<f64>> = daily
         .lines()
         .skip(1)
-        .map(|l| l.split(',').map(|x| x.parse().unwrap()).collect())
+        .map(|l| {
+            l.split(',')
+                .enumerate()
+                .map(|(k, x)| if k == 1 { 0.0 } else { x.parse().unwrap() })
+                .collect()
+        })
         .collect();
+    assert!(daily.lines().nth(1).unwrap().starts_with("0,2020-02-29,"));
     let weekly = std::fs::read_to_string(out.join("weekly.csv")).unwrap();
     let lines: Vec<&str> = weekly.lines().collect();
     assert!(
-        lines[0].starts_with("week,first_step,last_step,new_infections"),
+        lines[0].starts_with("week,first_step,last_step,week_start,new_infections"),
         "{}",
         lines[0]
     );
-    let wcol = lines[0].split(',').position(|h| h == "new_infections_SI").unwrap();
-    // 30 steps hold 4 complete weeks (steps 1-28).
-    assert_eq!(lines.len(), 1 + 4);
+    let head: Vec<&str> = lines[0].split(',').collect();
+    let wcol = head.iter().position(|h| *h == "new_infections_SI").unwrap();
+    let ocol = head.iter().position(|h| *h == "observed_cases_SI").unwrap();
+    // 2020-03-01 is a Sunday: 52 whole weeks to 2021-02-27.
+    assert_eq!(lines.len(), 1 + 52);
+    assert!(lines[1].starts_with("0,1,7,2020-03-01,"), "{}", lines[1]);
     for (w, line) in lines[1..].iter().enumerate() {
-        let got: f64 = line.split(',').nth(wcol).unwrap().parse().unwrap();
+        let cells: Vec<&str> = line.split(',').collect();
+        let got: f64 = cells[wcol].parse().unwrap();
         let expected: f64 = rows[7 * w + 1..=7 * w + 7].iter().map(|r| r[col]).sum();
         assert_eq!(got, expected, "week {w}");
+        let observed: f64 = cells[ocol].parse().unwrap();
+        assert!(observed >= 0.0, "week {w}: {observed}");
     }
-    let png = std::fs::read(out.join("weekly_cases.png")).unwrap();
-    assert_eq!(&png[..4], b"\x89PNG");
-
-    // Monthly: month 0 (the start) and month 1 (step 30), the model's rate
-    // beside the observed one; the start matches the table's first month.
+    for png in ["observed.png", "unemployment.png"] {
+        assert_eq!(&std::fs::read(out.join(png)).unwrap()[..4], b"\x89PNG", "{png}");
+    }
+    // Monthly: calendar months March 2020 to February 2021, the observed
+    // rates from July 2020 (12.5% and then 11.7% on Staten Island).
     let monthly = std::fs::read_to_string(out.join("monthly.csv")).unwrap();
     let lines: Vec<&str> = monthly.lines().collect();
-    assert_eq!(lines.len(), 3, "{monthly}");
+    assert_eq!(lines.len(), 13, "{monthly}");
     let head: Vec<&str> = lines[0].split(',').collect();
     let model = head.iter().position(|h| *h == "unemployment_SI").unwrap();
     let observed = head.iter().position(|h| *h == "observed_unemployment_SI").unwrap();
-    let cells = |l: &str| -> Vec<f64> { l.split(',').map(|x| x.parse().unwrap()).collect() };
-    let (m0, m1) = (cells(lines[1]), cells(lines[2]));
-    assert_eq!((m0[0], m0[1], m1[0], m1[1]), (0.0, 0.0, 1.0, 30.0));
-    // Employment is set per borough to the July 2020 rate (12.5% in SI), up
-    // to rounding to whole agents.
-    assert!((m0[model] - 12.5).abs() < 0.1, "{}", m0[model]);
-    assert_eq!((m0[observed], m1[observed]), (12.5, 11.7));
-    assert_eq!(&std::fs::read(out.join("unemployment.png")).unwrap()[..4], b"\x89PNG");
-    // Step 30's row of the daily file carries the same rate.
+    let cells = |l: &str| -> Vec<String> { l.split(',').map(str::to_string).collect() };
+    assert_eq!(cells(lines[1])[2], "2020-03-01");
+    assert_eq!(cells(lines[1])[observed], "");
+    let july = cells(lines[5]);
+    assert_eq!((july[1].as_str(), july[2].as_str()), ("153", "2020-07-01"));
     assert_eq!(
-        rows[30][header.iter().position(|h| *h == "unemployment_SI").unwrap()],
-        m1[model]
+        (july[observed].as_str(), cells(lines[6])[observed].as_str()),
+        ("12.5", "11.7")
+    );
+    // The last day of July's row of the daily file carries the same rate.
+    assert_eq!(
+        rows[153][header.iter().position(|h| *h == "unemployment_SI").unwrap()],
+        july[model].parse::<f64>().unwrap()
     );
 }
 
