@@ -6,12 +6,15 @@ use super::{dedup, Completion, LlmClient, LlmError};
 use crate::cache::{Entry, Mode};
 use crate::local::{LocalError, LocalSettings};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+#[cfg(feature = "local")]
+use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The embedded model of a client: checked when the client is made, loaded
 /// when an answer is first needed.
 pub(super) struct LocalSlot {
+    #[cfg(feature = "local")]
     settings: LocalSettings,
     #[cfg(feature = "local")]
     model: Mutex<Option<Arc<crate::local::LocalModel>>>,
@@ -20,6 +23,8 @@ pub(super) struct LocalSlot {
 impl LocalSlot {
     /// Check the model file (not in replay, which needs no model).
     pub(super) fn check(settings: &LocalSettings, mode: Mode) -> Result<LocalSlot, LlmError> {
+        #[cfg(not(feature = "local"))]
+        let _ = settings;
         if mode != Mode::Replay {
             #[cfg(feature = "local")]
             crate::local::check_file(&settings.path)?;
@@ -27,6 +32,7 @@ impl LocalSlot {
             return Err(LocalError::NotBuilt.into());
         }
         Ok(LocalSlot {
+            #[cfg(feature = "local")]
             settings: settings.clone(),
             #[cfg(feature = "local")]
             model: Mutex::new(None),

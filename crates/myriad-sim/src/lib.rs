@@ -31,6 +31,7 @@ pub mod outdir;
 pub mod outputs;
 #[cfg(feature = "plots")]
 pub mod plot;
+pub mod plot_data;
 #[cfg(not(feature = "plots"))]
 #[path = "plot_none.rs"]
 pub mod plot;

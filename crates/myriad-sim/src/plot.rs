@@ -4,6 +4,7 @@ use crate::error::{Error, Result};
 use myriad_core::calendar::NaiveDate;
 use myriad_core::metrics::{MetricKind, Recorder};
 use plotters::prelude::*;
+pub use crate::plot_data::{Panel, Series, Shade};
 use std::path::Path;
 use std::sync::Once;
 
@@ -180,32 +181,6 @@ struct Line {
 /// A panel of `timeseries.png` as a model declares it.
 pub use myriad_core::model::PlotPanel;
 
-/// A series of [`chart_png`]: a line and an optional band `(x, low, high)`.
-pub struct Series {
-    /// Legend text.
-    pub label: String,
-    /// The line.
-    pub points: Vec<(f64, f64)>,
-    /// Shaded range around it (empty for none).
-    pub band: Vec<(f64, f64, f64)>,
-    /// Mark each point (for observations).
-    pub markers: bool,
-    /// Colour index [default: the series' position].
-    pub colour: Option<usize>,
-}
-
-impl Series {
-    /// A plain line.
-    pub fn line(label: impl Into<String>, points: Vec<(f64, f64)>) -> Series {
-        Series {
-            label: label.into(),
-            points,
-            band: Vec::new(),
-            markers: false,
-            colour: None,
-        }
-    }
-}
 
 /// A single-panel line chart with bands, colours in series order.
 pub fn chart_png(path: &Path, title: &str, xlabel: &str, ylabel: &str, series: &[Series]) -> Result<()> {
@@ -359,25 +334,7 @@ pub fn weekly_vs_observed(path: &Path, weeks: &[Vec<f64>], observed: &[f64], lab
     Ok(())
 }
 
-/// A panel of [`dated_png`].
-pub struct Panel {
-    /// Title above it.
-    pub title: String,
-    /// Axis label.
-    pub ylabel: String,
-    /// Lines (the model) and point series (`markers`: observations, drawn as points only).
-    pub series: Vec<Series>,
-}
 
-/// A shaded span of days with a label (an intervention in force).
-pub struct Shade {
-    /// First day (step).
-    pub from: f64,
-    /// Last day (step).
-    pub to: f64,
-    /// Its name.
-    pub label: String,
-}
 
 /// Panels over dated x axes (x is the step; step 1 is `start`), in a grid of
 /// up to three columns, with shaded, labelled spans.

@@ -3,34 +3,9 @@
 use crate::error::Result;
 use myriad_core::metrics::Recorder;
 pub use myriad_core::model::PlotPanel;
+pub use crate::plot_data::{Panel, Series, Shade};
 use std::path::Path;
 
-/// A series of [`chart_png`] (kept so callers compile either way).
-pub struct Series {
-    /// Legend text.
-    pub label: String,
-    /// The line.
-    pub points: Vec<(f64, f64)>,
-    /// Shaded range around it.
-    pub band: Vec<(f64, f64, f64)>,
-    /// Mark each point.
-    pub markers: bool,
-    /// Colour index.
-    pub colour: Option<usize>,
-}
-
-impl Series {
-    /// A plain line.
-    pub fn line(label: impl Into<String>, points: Vec<(f64, f64)>) -> Series {
-        Series {
-            label: label.into(),
-            points,
-            band: Vec::new(),
-            markers: false,
-            colour: None,
-        }
-    }
-}
 
 /// Skipped.
 pub fn timeseries_png(_path: &Path, _title: &str, _rec: &Recorder, _panels: &[PlotPanel]) -> Result<()> {
@@ -47,25 +22,7 @@ pub fn weekly_vs_observed(_path: &Path, _weeks: &[Vec<f64>], _obs: &[f64], _labe
     Ok(())
 }
 
-/// A panel of [`dated_png`].
-pub struct Panel {
-    /// Title above it.
-    pub title: String,
-    /// Axis label.
-    pub ylabel: String,
-    /// Lines and point series.
-    pub series: Vec<Series>,
-}
 
-/// A shaded span of days with a label.
-pub struct Shade {
-    /// First day (step).
-    pub from: f64,
-    /// Last day (step).
-    pub to: f64,
-    /// Its name.
-    pub label: String,
-}
 
 /// Skipped.
 pub fn dated_png(
