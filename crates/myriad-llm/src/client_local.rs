@@ -6,9 +6,9 @@ use super::{dedup, Completion, LlmClient, LlmError};
 use crate::cache::{Entry, Mode};
 use crate::local::{LocalError, LocalSettings};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 #[cfg(feature = "local")]
 use std::sync::Mutex;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// The embedded model of a client: checked when the client is made, loaded

@@ -31,10 +31,10 @@ pub mod outdir;
 pub mod outputs;
 #[cfg(feature = "plots")]
 pub mod plot;
-pub mod plot_data;
 #[cfg(not(feature = "plots"))]
 #[path = "plot_none.rs"]
 pub mod plot;
+pub mod plot_data;
 pub mod resources;
 pub mod run;
 pub mod scenario;

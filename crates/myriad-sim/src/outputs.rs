@@ -137,37 +137,12 @@ fn flow_sums(out: &Path, s: &Scenario, t: &PeriodicTable, rows: &Recorder) -> Re
         return Ok(());
     };
     let obs = placed(s, t, &f.periods);
-    let dated = s.calendar.start().is_some();
-    let mut text = format!("{},first_step,last_step", t.period);
-    if dated {
-        text.push_str(&format!(",{}_start", t.period));
-    }
-    text.push_str(&format!(",{}", f.names.join(",")));
-    for (_, name, o) in &obs {
-        for (part, _) in &o.parts {
-            text.push_str(&format!(",observed_{name}_{part}"));
-        }
-    }
-    text.push('\n');
-    for (p, sums) in f.periods.iter().zip(&f.sums) {
-        let values: Vec<String> = sums.iter().map(|x| format!("{}", *x as i64)).collect();
-        text.push_str(&format!("{},{},{}", p.index, p.first, p.last));
-        if dated {
-            text.push_str(&format!(",{}", s.calendar.label(p.first)));
-        }
-        text.push_str(&format!(",{}", values.join(",")));
-        for (_, _, o) in &obs {
-            for k in 0..o.parts.len() {
-                match o.for_period(&s.calendar, t.every, p, Some(k)) {
-                    Some(x) => text.push_str(&format!(",{x}")),
-                    None => text.push(','),
-                }
-            }
-        }
-        text.push('\n');
-    }
-    let path = out.join(t.file);
-    std::fs::write(&path, text).doing(|| format!("writing {}", path.display()))?;
+    let values: Vec<Vec<String>> = f
+        .sums
+        .iter()
+        .map(|v| v.iter().map(|x| format!("{}", *x as i64)).collect())
+        .collect();
+    write_table(out, s, t, &f.periods, &f.names, &values, &obs)?;
     if !s.output.plot {
         return Ok(());
     }
@@ -191,6 +166,50 @@ fn flow_sums(out: &Path, s: &Scenario, t: &PeriodicTable, rows: &Recorder) -> Re
     }
 }
 
+/// A periodic table: `<period>,first_step,last_step[,<period>_start]`, the
+/// model's columns, then each observed series per part (empty where it
+/// does not cover the period). Periods count from 0.
+fn write_table(
+    out: &Path,
+    s: &Scenario,
+    t: &PeriodicTable,
+    periods: &[Period],
+    names: &[String],
+    values: &[Vec<String>],
+    obs: &[(&str, &str, Observed)],
+) -> Result<()> {
+    let dated = s.calendar.start().is_some();
+    let mut text = format!("{},first_step,last_step", t.period);
+    if dated {
+        text.push_str(&format!(",{}_start", t.period));
+    }
+    text.push_str(&format!(",{}", names.join(",")));
+    for (_, name, o) in obs {
+        for (part, _) in &o.parts {
+            text.push_str(&format!(",observed_{name}_{part}"));
+        }
+    }
+    text.push('\n');
+    for (p, v) in periods.iter().zip(values) {
+        text.push_str(&format!("{},{},{}", p.index, p.first, p.last));
+        if dated {
+            text.push_str(&format!(",{}", s.calendar.label(p.first)));
+        }
+        text.push_str(&format!(",{}", v.join(",")));
+        for (_, _, o) in obs {
+            for k in 0..o.parts.len() {
+                match o.for_period(&s.calendar, t.every, p, Some(k)) {
+                    Some(x) => text.push_str(&format!(",{x}")),
+                    None => text.push(','),
+                }
+            }
+        }
+        text.push('\n');
+    }
+    let path = out.join(t.file);
+    std::fs::write(&path, text).doing(|| format!("writing {}", path.display()))
+}
+
 /// Metrics starting with `prefix`, read at the end of each period
 /// (`monthly.csv`), beside the observed values of each part, and plotted.
 fn readings(out: &Path, s: &Scenario, t: &PeriodicTable, prefix: &str, rows: &Recorder) -> Result<()> {
@@ -207,45 +226,21 @@ fn readings(out: &Path, s: &Scenario, t: &PeriodicTable, prefix: &str, rows: &Re
     let names: Vec<String> = cols.iter().map(|&j| rows.specs()[j].name.clone()).collect();
     let last = rows.steps().last().copied().unwrap_or(0);
     let periods = s.calendar.periods(t.every, last);
-    let values: Vec<Vec<f64>> = periods
-        .iter()
+    // The periods whose last step was recorded, and their readings.
+    let (periods, values): (Vec<Period>, Vec<Vec<f64>>) = periods
+        .into_iter()
         .filter_map(|p| {
-            let i = rows.steps().iter().position(|&st| st == p.last)?;
-            Some(cols.iter().map(|&j| rows.row(i)[j]).collect())
+            let i = rows.steps().binary_search(&p.last).ok()?;
+            let v = cols.iter().map(|&j| rows.row(i)[j]).collect();
+            Some((p, v))
         })
-        .collect();
+        .unzip();
     let obs = placed(s, t, &periods);
-    let dated = s.calendar.start().is_some();
-    let mut text = format!("{},step", t.period);
-    if dated {
-        text.push_str(&format!(",{}_start", t.period));
-    }
-    text.push_str(&format!(",{}", names.join(",")));
-    for (_, name, o) in &obs {
-        for (part, _) in &o.parts {
-            text.push_str(&format!(",observed_{name}_{part}"));
-        }
-    }
-    text.push('\n');
-    for (p, v) in periods.iter().zip(&values) {
-        let v: Vec<String> = v.iter().map(|x| x.to_string()).collect();
-        text.push_str(&format!("{},{}", p.index + 1, p.last));
-        if dated {
-            text.push_str(&format!(",{}", s.calendar.label(p.first)));
-        }
-        text.push_str(&format!(",{}", v.join(",")));
-        for (_, _, o) in &obs {
-            for k in 0..o.parts.len() {
-                match o.for_period(&s.calendar, t.every, p, Some(k)) {
-                    Some(x) => text.push_str(&format!(",{x}")),
-                    None => text.push(','),
-                }
-            }
-        }
-        text.push('\n');
-    }
-    let path = out.join(t.file);
-    std::fs::write(&path, text).doing(|| format!("writing {}", path.display()))?;
+    let text: Vec<Vec<String>> = values
+        .iter()
+        .map(|v| v.iter().map(|x| x.to_string()).collect())
+        .collect();
+    write_table(out, s, t, &periods, &names, &text, &obs)?;
     if let (true, Some((_, name, o))) = (s.output.plot, obs.first()) {
         plot_readings(out, s, prefix, name, &names, &periods, &values, o, t.every)?;
     }

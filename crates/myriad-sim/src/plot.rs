@@ -1,10 +1,10 @@
 //! `timeseries.png`: compartments over time, and per-step event counts.
 
 use crate::error::{Error, Result};
+pub use crate::plot_data::{Panel, Series, Shade};
 use myriad_core::calendar::NaiveDate;
 use myriad_core::metrics::{MetricKind, Recorder};
 use plotters::prelude::*;
-pub use crate::plot_data::{Panel, Series, Shade};
 use std::path::Path;
 use std::sync::Once;
 
@@ -181,7 +181,6 @@ struct Line {
 /// A panel of `timeseries.png` as a model declares it.
 pub use myriad_core::model::PlotPanel;
 
-
 /// A single-panel line chart with bands, colours in series order.
 pub fn chart_png(path: &Path, title: &str, xlabel: &str, ylabel: &str, series: &[Series]) -> Result<()> {
     register_font();
@@ -333,8 +332,6 @@ pub fn weekly_vs_observed(path: &Path, weeks: &[Vec<f64>], observed: &[f64], lab
     root.present().map_err(|x| e(&x))?;
     Ok(())
 }
-
-
 
 /// Panels over dated x axes (x is the step; step 1 is `start`), in a grid of
 /// up to three columns, with shaded, labelled spans.

@@ -1,11 +1,10 @@
 //! Plots are off (built without the `plots` feature): every chart is skipped.
 
 use crate::error::Result;
+pub use crate::plot_data::{Panel, Series, Shade};
 use myriad_core::metrics::Recorder;
 pub use myriad_core::model::PlotPanel;
-pub use crate::plot_data::{Panel, Series, Shade};
 use std::path::Path;
-
 
 /// Skipped.
 pub fn timeseries_png(_path: &Path, _title: &str, _rec: &Recorder, _panels: &[PlotPanel]) -> Result<()> {
@@ -21,8 +20,6 @@ pub fn chart_png(_path: &Path, _title: &str, _x: &str, _y: &str, _series: &[Seri
 pub fn weekly_vs_observed(_path: &Path, _weeks: &[Vec<f64>], _obs: &[f64], _label: &str, _scale: f64) -> Result<()> {
     Ok(())
 }
-
-
 
 /// Skipped.
 pub fn dated_png(
