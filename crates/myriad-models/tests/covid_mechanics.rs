@@ -307,3 +307,97 @@ fn monthly_unemployment_counts_those_who_did_not_work_most_weeks() {
     );
     assert!((after_deaths - 100.0 * 1000.0 / 6400.0).abs() < 1e-9, "{after_deaths}");
 }
+
+/// Outcomes over a whole epidemic: every agent counted once in S..D on
+/// every day; cumulative deaths, admissions and reports equal the sums of
+/// their daily flows and of their parts (borough, age group); and per age
+/// group the deaths among the infected match `ifr` within four binomial
+/// standard errors, reports and admissions overall likewise.
+#[test]
+fn outcomes_follow_their_probabilities_and_are_conserved() {
+    let n = 30_000usize;
+    let age: Vec<i64> = (0..n as i64).map(|i| i % 6).collect();
+    let ifr = [0.02, 0.05, 0.1, 0.2, 0.3, 0.5];
+    let mut set = vec![
+        ("r_week", 6.0),
+        ("community_mean_u19", 6.0),
+        ("community_mean_adult", 6.0),
+        ("community_mean_65a", 6.0),
+        ("initial_infected", 30.0),
+        ("report_probability", 0.4),
+        ("report_delay_mean", 5.0),
+        ("report_delay_sd", 2.0),
+        ("admission_delay_mean", 8.0),
+        ("admission_delay_sd", 3.0),
+        ("death_delay_mean", 15.0),
+        ("death_delay_sd", 3.0),
+    ];
+    let names = ["u19", "20t29", "30t39", "40t49", "50t64", "65a"];
+    let ifr_keys: Vec<String> = names.iter().map(|a| format!("ifr_{a}")).collect();
+    let ihr_keys: Vec<String> = names.iter().map(|a| format!("ihr_{a}")).collect();
+    for k in 0..6 {
+        set.push((ifr_keys[k].as_str(), ifr[k]));
+        set.push((ihr_keys[k].as_str(), 0.25));
+    }
+    let p = params(&set);
+    let mut m = Covid::new(ModelInput {
+        population: population(age.clone(), vec![0; n], vec![0; n]),
+        layers: vec![],
+        params: p.clone(),
+        seed: 11,
+    })
+    .unwrap();
+    let specs = m.metrics();
+    let at = |name: &str| specs.iter().position(|s| s.name == name).unwrap();
+    let labels = ["U19", "20t29", "30t39", "40t49", "50t64", "65A"];
+    let (mut reported, mut admitted, mut died) = (0.0, 0.0, 0.0);
+    let mut row = vec![];
+    for t in 1..=250 {
+        row = step(&mut m, &p, t, &[]);
+        let stocks: f64 = ["S", "E", "I", "R", "D"].iter().map(|s| row[at(s)]).sum();
+        assert_eq!(stocks, n as f64, "day {t}");
+        reported += row[at("new_reported_cases")];
+        admitted += row[at("new_hospitalisations")];
+        died += row[at("new_deaths")];
+        let by_age: f64 = labels.iter().map(|a| row[at(&format!("new_deaths_{a}"))]).sum();
+        let by_borough: f64 = ["BK", "BX", "MN", "QN", "SI"]
+            .iter()
+            .map(|b| row[at(&format!("new_deaths_{b}"))])
+            .sum();
+        assert_eq!(
+            (by_age, by_borough),
+            (row[at("new_deaths")], row[at("new_deaths")]),
+            "day {t}"
+        );
+    }
+    assert_eq!(reported, row[at("reported_cases")]);
+    assert_eq!(admitted, row[at("hospitalisations")]);
+    assert_eq!(died, row[at("D")]);
+    let deaths_by_age: f64 = labels.iter().map(|a| row[at(&format!("deaths_{a}"))]).sum();
+    assert_eq!(deaths_by_age, row[at("D")]);
+    assert_eq!(row[at("E")] + row[at("I")], 0.0, "the epidemic is over");
+    let stages = m.stages();
+    let infected_total = stages.iter().filter(|&&s| s != 0).count() as f64;
+    assert!(infected_total > 0.5 * n as f64, "a large epidemic: {infected_total}");
+    let within = |got: f64, trials: f64, p: f64, what: &str| {
+        let sd = (trials * p * (1.0 - p)).sqrt();
+        assert!(
+            (got - trials * p).abs() < 4.0 * sd + 1.0,
+            "{what}: {got} vs {} (sd {sd})",
+            trials * p
+        );
+    };
+    for (k, label) in labels.iter().enumerate() {
+        let infected = (0..n).filter(|&i| age[i] == k as i64 && stages[i] != 0).count() as f64;
+        within(
+            row[at(&format!("deaths_{label}"))],
+            infected,
+            ifr[k],
+            &format!("deaths {label}"),
+        );
+    }
+    // The initial infections' reports and admissions due before day 1 are
+    // not counted: at most 30 agents, inside the tolerance.
+    within(reported, infected_total, 0.4, "reported");
+    within(admitted, infected_total, 0.25, "admitted");
+}

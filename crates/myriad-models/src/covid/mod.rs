@@ -80,6 +80,10 @@ use rayon::prelude::*;
 use std::sync::Arc;
 
 use crate::setup::{E, I, R, S};
+/// Draws of the day's community contacts.
+const COMMUNITY: Stream = Stream::custom(1);
+/// Draws of an infection's outcomes (report, admission, death, delays).
+const OUTCOMES: Stream = Stream::custom(2);
 /// Dead: a stage only this model has.
 const D: u8 = 4;
 
@@ -339,7 +343,7 @@ pub const WEEKLY: PeriodicTable = PeriodicTable {
 pub static COVID: ModelSpec = ModelSpec {
     name: "covid",
     summary: "COVID-19 with weekly isolation and work decisions and a monthly labour market (NYC case study)",
-    description: "SEIR-D with the AgentTorch NYC reference parameters: infection hazard R x susceptibility[age] x infectiousness[stage] x G(days since infection) / mean_contacts[age] per contact; household, school, work and other layers from the scenario plus daily random community contacts; heuristic weekly isolation and go-to-work decisions; monthly unemployment per borough.",
+    description: "SEIR-D with the AgentTorch NYC reference parameters: infection hazard R x susceptibility[age] x infectiousness[stage] x G(days since infection) / mean_contacts[age] per contact; household, school, work and other layers from the scenario plus daily random community contacts; each infection reported (report_probability, after a delay), admitted to hospital (ihr by age) and fatal (ifr by age, Levin et al. 2020) with delays drawn on the day of infection; heuristic weekly isolation (responding to reported cases) and go-to-work decisions; monthly unemployment per borough; on a dated run, calendar weekdays, Sunday-Saturday weeks and calendar months.",
     params,
     metrics: metric_specs,
     columns: COLUMNS,
@@ -1008,7 +1012,7 @@ impl Covid {
             .filter(|&i| matches!(m.stage[i as usize], E | I))
             .collect();
         // Infections before day 1 have outcomes too (those due later).
-        let rng = CounterRng::new(seed, Stream::custom(2));
+        let rng = CounterRng::new(seed, OUTCOMES);
         let rules = severity(&cp);
         for &a in &m.active {
             let i = a as usize;
@@ -1421,7 +1425,7 @@ impl<'a> Day<'a> {
             community_mean,
             gammas: std::array::from_fn(|a| Gamma::new(dispersion, community_mean[a] / dispersion).ok()),
             tx: CounterRng::new(m.fixed.seed, Stream::TRANSMISSION),
-            comm: CounterRng::new(m.fixed.seed, Stream::custom(1)),
+            comm: CounterRng::new(m.fixed.seed, COMMUNITY),
         }
     }
 
@@ -1573,7 +1577,7 @@ impl Covid {
             self.set_stage(&fixed, i, from, to);
         }
         let rules = severity(p);
-        let rng = CounterRng::new(fixed.seed, Stream::custom(2));
+        let rng = CounterRng::new(fixed.seed, OUTCOMES);
         for &a in infected {
             let i = a as usize;
             self.hit.take(i);
@@ -1615,11 +1619,17 @@ impl Covid {
         o.total_admitted += due.admitted.iter().flatten().sum::<u64>();
         for &a in &due.deaths {
             let i = a as usize;
-            if self.stage[i] == R {
-                let (age, b) = (fixed.age[i] as usize, fixed.borough[i] as usize);
-                self.today.deaths[b][age] += 1;
-                self.today.deaths_by_age[age] += 1;
-                self.set_stage(fixed, i, R, D);
+            match self.stage[i] {
+                R => {
+                    let (age, b) = (fixed.age[i] as usize, fixed.borough[i] as usize);
+                    self.today.deaths[b][age] += 1;
+                    self.today.deaths_by_age[age] += 1;
+                    self.set_stage(fixed, i, R, D);
+                }
+                // Still infectious (stage lengths changed during the run
+                // after the delay was drawn): the death waits a day.
+                E | I => self.pending.die_on(a, i64::from(step) + 1),
+                _ => {}
             }
         }
     }

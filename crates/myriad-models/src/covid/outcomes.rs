@@ -176,6 +176,13 @@ impl Pending {
         }
     }
 
+    /// Agent `agent` dies on day `day` (a death put off).
+    pub fn die_on(&mut self, agent: u32, day: i64) {
+        if let Some(e) = self.at(day) {
+            e.deaths.push(agent);
+        }
+    }
+
     /// Feed the pending events to a hasher (for reproducibility checks).
     pub fn hash_into(&self, h: &mut myriad_core::hash::StateHasher) {
         h.u64(self.first as u64);
