@@ -61,8 +61,10 @@ pub struct CalibrateOptions {
     pub metric: Option<String>,
     /// Parameter fitted per week.
     pub param: String,
-    /// Largest value tried for it.
-    pub param_max: f64,
+    /// Largest value tried for it [default: 15; dated fits: 60].
+    pub param_max: Option<f64>,
+    /// Dated fits: the parameter scaling the first observed series (default `report_probability`).
+    pub report_param: Option<String>,
     /// Weight of the penalty on week-to-week changes of the fitted value.
     pub smoothness: f64,
     /// Parameter holding the initial number of infections (`None`: not fitted).
@@ -401,7 +403,7 @@ fn check_options(o: &CalibrateOptions) -> Result<()> {
     if !(o.smoothness >= 0.0 && o.smoothness.is_finite()) {
         return Err(InputError("--smoothness must be a number >= 0".into()).into());
     }
-    if !(o.param_max > 0.0 && o.param_max.is_finite()) {
+    if o.param_max.is_some_and(|m| !(m > 0.0 && m.is_finite())) {
         return Err(InputError("--param-max must be a positive number".into()).into());
     }
     Ok(())
@@ -473,7 +475,7 @@ fn harness<'a>(
         initial: o.initial.clone(),
         seeds: (0..o.seeds as u64).map(|k| s.seed + k).collect(),
         observed: observed.values.clone(),
-        param_max: o.param_max,
+        param_max: o.param_max.unwrap_or(15.0),
         smoothness: o.smoothness,
         evaluations: 0,
         stop,

@@ -1,46 +1,52 @@
-//! `myriad calibrate` on a dated run whose population source offers the
-//! surveillance series (`cases`, `hospitalisations`, `deaths`): the whole
-//! city is fitted to its reported cases, hospital admissions and deaths
-//! together, week by week on the run's calendar.
+//! `myriad calibrate` on a dated run whose population source offers dated
+//! observed series for the model's weekly table (the synthetic city: the
+//! Health Department's cases, hospitalisations and deaths): the model is
+//! fitted to all of them together, week by week on the run's calendar.
 //!
-//! What is fitted: for every calendar week `w`, the transmission scale
-//! (`r_week`) and the reporting probability (`report_probability`) of the
-//! infections of that week; the initial infections (`initial_infected`);
-//! and where they are seeded (`seed_weight_<borough>`: each borough's
-//! confirmed cases per resident over the first three weeks of observations,
-//! relative to the city's, set once from the data before the search).
+//! What is compared comes from the model: the `(metric, series)` pairs of
+//! its weekly table whose series the source offers by date (for `covid`:
+//! reported cases against confirmed cases, admissions, deaths). The first
+//! pair is the one the reporting parameter scales.
+//!
+//! What is fitted: for every calendar week `w`, the transmission parameter
+//! (`--param`, default `r_week`) and the reporting parameter
+//! (`--report-param`, default `report_probability`) of that week's
+//! infections; the initial infections (`--initial`, default
+//! `initial_infected`; `none` keeps the scenario's); and, where the model
+//! has `seed_weight_<part>` parameters (`seed_weight_bk`, ...), where they
+//! are seeded: each part's observed first-series count per resident over
+//! the first three weeks, relative to the mean over parts, set once from the
+//! data before the search.
 //!
 //! Method. The model is causal, so weeks are fitted in order from copies
 //! of the committed simulation ([`Simulation::fork`]). Infections of week
-//! `w` show up later: as reports about a week later, admissions about 12
-//! days later and deaths about 23 days later. So each candidate `r` for
-//! week `w` runs `1 + lookahead` weeks with `r` held, and its loss is, over
-//! weeks `w + 1 ..= w + lookahead`, the sum of squared errors of
-//! `ln(1 + weekly count)` of admissions and deaths (weight 1 each) and of
-//! reported cases after rescaling by the reporting correction below (weight
-//! 1): the log scale because counts span four orders of magnitude and
-//! relative misses matter; equal weights because each series is one view
-//! of the same infections. The search is over `ln r` in
-//! `[ln(prev / 3), ln(prev x 3)]` (within [0.001, 60]) (a grid of 7, then 5 golden-section
-//! steps): transmission does not jump more than threefold in a week.
-//! The reporting probability of week `w` is then set by a ratio: the week
-//! after `w` is when most of week `w`'s infections are reported (mean
-//! delay 8 days), so `q_w = q_(w-1) x observed / modelled` reports of week
-//! `w + 1`, clamped to [0.002, 1]. The week is committed by running it once
-//! with `(r_w, q_w)`. Every candidate uses the same seed (common random
-//! numbers), so the fitted series is exactly what `myriad run fitted.toml`
-//! gives at the searched scale.
+//! `w` show up later (for `covid`: reports about a week later, admissions
+//! about 12 days later, deaths about 23 days later). So each candidate `r`
+//! for week `w` runs `1 + lookahead` weeks (3) with `r` held, and its loss
+//! is, over weeks `w + 1 ..= w + 3`, the sum over the series of squared
+//! errors of `ln(1 + weekly count)`, the first series after rescaling by the
+//! reporting correction below: the log scale because counts span four
+//! orders of magnitude and relative misses matter; equal weights because
+//! each series is one view of the same infections. The search is over
+//! `ln r` in `[ln(prev / 3), ln(prev x 3)]` within `(0.001, --param-max]`
+//! (a grid of 7, then 5 golden-section steps): transmission does not jump
+//! more than threefold in a week. The reporting parameter of week `w` is
+//! then set by a ratio: the week after `w` is when most of week `w`'s
+//! infections are reported, so `q_w = q_(w-1) x observed / modelled` first
+//! series of week `w + 1`, clamped to [0.002, 1]. The week is committed by
+//! running it once with `(r_w, q_w)`. Every candidate uses the same seed
+//! (common random numbers), so `myriad run fitted.toml` at the searched
+//! scale reproduces the fitted series exactly (tested).
 //!
 //! Initial infections: candidates on a log grid (5, then 3 golden steps)
-//! each fitted over the first `lookahead + 2` weeks; the best is kept.
+//! each fitted over the first 5 weeks with a coarser search; the best is kept.
 //!
-//! Cost. Each week costs about 13 candidates x (1 + lookahead) weeks of
-//! simulation; on the full city that is far beyond 30 minutes on 2 cores,
-//! so the search runs on a scaled city (`--search-scale`, default 0.05:
-//! 430,000 residents in the same households, schools and workplaces
-//! structure) and the fitted scenario is written for the full city
-//! (`initial_infected` divided by the scale), to be confirmed by
-//! `myriad run fitted.toml`.
+//! Cost. Each week costs about 14 candidates x 4 weeks of simulation; on the
+//! full city that is beyond 30 minutes on 2 cores, so the search runs on a
+//! scaled city (`--search-scale`, default 0.05: 430,000 residents in the
+//! same kinds of households, schools and workplaces) and the fitted scenario
+//! is written for the scenario's own scale (initial infections divided by
+//! the search scale), to be confirmed by `myriad run fitted.toml`.
 
 use crate::build::{self, InputError};
 use crate::calibrate::{minimise, CalibrateOptions};
@@ -49,60 +55,83 @@ use crate::outputs::observed;
 use crate::scenario::{self, Overrides, Scenario};
 use crate::simulation::{BuildInfo, Decisions, Simulation};
 use myriad_core::calendar::{Period, PeriodKind};
-use myriad_core::model::Layer;
+use myriad_core::model::{Layer, TableKind};
 use myriad_core::params::ParamValue;
 use myriad_core::population::{ColumnData, Population};
-use myriad_core::source::Observed;
+use myriad_core::source::{Observed, Timing};
 use serde_json::json;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The series fitted, in loss order.
-const SERIES: [(&str, &str); 3] = [
-    ("new_reported_cases", "cases"),
-    ("new_hospitalisations", "hospitalisations"),
-    ("new_deaths", "deaths"),
-];
 /// Weeks after the fitted one whose counts score it.
 const LOOKAHEAD: usize = 3;
-/// Boroughs' parameter suffixes, in the source's part order.
-const SEED_WEIGHTS: [(&str, &str); 5] = [
-    ("BK", "seed_weight_bk"),
-    ("BX", "seed_weight_bx"),
-    ("MN", "seed_weight_mn"),
-    ("QN", "seed_weight_qn"),
-    ("SI", "seed_weight_si"),
-];
+/// Largest transmission value tried when `--param-max` is not given.
+const DEFAULT_PARAM_MAX: f64 = 60.0;
 
-/// Can this scenario be fitted to dated surveillance series?
-pub fn applies(s: &Scenario, o: &CalibrateOptions) -> bool {
-    o.observed.is_none() && s.calendar.start().is_some() && SERIES.iter().all(|(_, n)| observed(s, n).is_some())
+/// The model's weekly `(metric, series)` pairs whose series the source
+/// offers by date, with the series.
+fn compared(s: &Scenario) -> Vec<(&'static str, Observed)> {
+    s.model
+        .tables
+        .iter()
+        .filter(|t| t.kind == TableKind::FlowSums && t.every == PeriodKind::Week)
+        .flat_map(|t| t.observed.iter())
+        .filter_map(|&(metric, name)| {
+            let o = observed(s, name)?;
+            matches!(o.timing, Timing::Daily(_)).then_some((metric, o))
+        })
+        .collect()
 }
 
-/// Observed weekly totals: per series, per week.
+/// Is this a dated scenario with dated observed series to fit (and no
+/// `--observed` file, which the weekly fit of `calibrate` handles)?
+pub fn applies(s: &Scenario, o: &CalibrateOptions) -> bool {
+    o.observed.is_none() && s.calendar.start().is_some() && !compared(s).is_empty()
+}
+
+/// Options of the weekly single-series fit that mean nothing here.
+fn refuse_other_options(o: &CalibrateOptions) -> Result<()> {
+    let bad = |what: &str| -> Result<()> {
+        Err(InputError(format!(
+            "{what} applies to the fit of one weekly series; this dated scenario is fitted to every dated observed series of its population together (see `myriad calibrate --help`)"
+        ))
+        .into())
+    };
+    if o.target.is_some() {
+        return bad("--target");
+    }
+    if o.metric.is_some() {
+        return bad("--metric");
+    }
+    if o.column.is_some() {
+        return bad("--column");
+    }
+    if o.seeds != 1 {
+        return bad("--seeds");
+    }
+    Ok(())
+}
+
+/// Observed weekly totals: the weeks, and per series one value per week.
 struct Target {
     weeks: Vec<Period>,
-    values: [Vec<f64>; 3],
+    values: Vec<Vec<f64>>,
 }
 
-fn target(s: &Scenario, weeks: Option<u32>) -> Result<(Target, Vec<Observed>)> {
-    let periods = s.calendar.periods(PeriodKind::Week, s.steps);
-    let obs: Vec<Observed> = SERIES
-        .iter()
-        .map(|(_, n)| observed(s, n).expect("checked by applies"))
-        .collect();
+/// The whole weeks the observed series cover (from the first), at most `weeks`.
+fn target(s: &Scenario, obs: &[(&str, Observed)], weeks: Option<u32>) -> Result<Target> {
     let mut kept = Vec::new();
-    let mut values: [Vec<f64>; 3] = Default::default();
-    for p in periods {
+    let mut values = vec![Vec::new(); obs.len()];
+    for p in s.calendar.periods(PeriodKind::Week, s.steps) {
         let v: Option<Vec<f64>> = obs
             .iter()
-            .map(|o| o.for_period(&s.calendar, PeriodKind::Week, &p, None))
+            .map(|(_, o)| o.for_period(&s.calendar, PeriodKind::Week, &p, None))
             .collect();
         let Some(v) = v else { break };
-        for k in 0..3 {
-            values[k].push(v[k]);
+        for (series, x) in values.iter_mut().zip(v) {
+            series.push(x);
         }
         kept.push(p);
         if weeks.is_some_and(|w| kept.len() as u32 >= w) {
@@ -112,25 +141,33 @@ fn target(s: &Scenario, weeks: Option<u32>) -> Result<(Target, Vec<Observed>)> {
     if kept.len() < 2 {
         let start = s.calendar.start().map(|d| d.to_string()).unwrap_or_default();
         return Err(InputError(format!(
-            "{}: start_date {start}: the observed series cover fewer than two whole weeks of this run, so there is nothing to fit",
+            "{}: start_date {start}: the observed series cover fewer than two whole weeks from the run's first week, so there is nothing to fit",
             s.file.display()
         ))
         .into());
     }
-    Ok((Target { weeks: kept, values }, obs))
+    Ok(Target { weeks: kept, values })
 }
 
 fn err(model: f64, observed: f64) -> f64 {
     ((1.0 + model).ln() - (1.0 + observed).ln()).powi(2)
 }
 
-/// The committed state and what was chosen so far.
+/// The parameters fitted.
+struct Params {
+    transmission: String,
+    report: String,
+    initial: Option<String>,
+    max: f64,
+}
+
+/// What was chosen, and the model's weekly totals with it.
 struct Fit {
     initial: f64,
     r: Vec<f64>,
     q: Vec<f64>,
-    /// Model weekly totals per series, per committed week.
-    model: [Vec<f64>; 3],
+    /// Per series, per committed week.
+    model: Vec<Vec<f64>>,
     loss: f64,
 }
 
@@ -140,18 +177,19 @@ struct Search<'a> {
     layers: Vec<Layer>,
     pool: Arc<rayon::ThreadPool>,
     info: BuildInfo,
-    cols: [usize; 3],
+    cols: Vec<usize>,
     t: &'a Target,
+    p: &'a Params,
     evaluations: u64,
     stop: Arc<AtomicBool>,
 }
 
 impl Search<'_> {
-    /// Run `sim` through week `p` with `(r, q)`; the week's totals.
-    fn week(&self, sim: &mut Simulation, p: &Period, r: f64, q: f64) -> Result<[f64; 3]> {
-        sim.set_override("r_week", r);
-        sim.set_override("report_probability", q);
-        let mut sums = [0.0; 3];
+    /// Run `sim` through week `p` with `(r, q)`; the week's totals per series.
+    fn week(&self, sim: &mut Simulation, p: &Period, r: f64, q: f64) -> Result<Vec<f64>> {
+        sim.set_override(&self.p.transmission, r);
+        sim.set_override(&self.p.report, q);
+        let mut sums = vec![0.0; self.cols.len()];
         for _ in p.first..=p.last {
             sim.step()?;
             for (sum, &c) in sums.iter_mut().zip(&self.cols) {
@@ -161,10 +199,14 @@ impl Search<'_> {
         Ok(sums)
     }
 
+    /// A new simulation with `initial` infections, stepped to just before
+    /// the first whole week (on the scenario's own values).
     fn fresh(&self, initial: f64) -> Result<Simulation> {
         let mut s = self.s.clone();
-        s.params.set("initial_infected", ParamValue::Number(initial.round()))?;
-        Simulation::from_parts(
+        if let Some(name) = &self.p.initial {
+            s.params.set(name, ParamValue::Number(initial))?;
+        }
+        let mut sim = Simulation::from_parts(
             &s,
             self.population.clone(),
             self.layers.clone(),
@@ -173,38 +215,44 @@ impl Search<'_> {
             None,
             self.pool.clone(),
             self.info.clone(),
-        )
+        )?;
+        while sim.step_index() + 1 < self.t.weeks[0].first {
+            sim.step()?;
+        }
+        Ok(sim)
     }
 
     /// Fit weeks `0..weeks` from `initial` infections; `grid`/`refine` size the search.
     fn fit(&mut self, initial: f64, weeks: usize, grid: usize, refine: usize) -> Result<Fit> {
         let mut sim = self.fresh(initial)?;
+        let n = self.cols.len();
         let mut fit = Fit {
             initial,
             r: Vec::new(),
             q: Vec::new(),
-            model: Default::default(),
+            model: vec![Vec::new(); n],
             loss: 0.0,
         };
-        let (mut r_prev, mut q_prev) = (self.s.params.num("r_week"), self.s.params.num("report_probability"));
+        let (mut r_prev, mut q_prev) = (
+            self.s.params.num(&self.p.transmission),
+            self.s.params.num(&self.p.report),
+        );
+        let t = self.t;
         for w in 0..weeks {
             if self.stop.load(Ordering::Relaxed) {
                 return Err(Error::Run("interrupted".into()));
             }
-            let ahead: Vec<&Period> = self.t.weeks[w..(w + 1 + LOOKAHEAD).min(self.t.weeks.len())]
-                .iter()
-                .collect();
-            let t = self.t;
-            let (lo, hi) = (
-                (r_prev / 3.0).clamp(1e-3, 30.0).ln(),
-                (r_prev * 3.0).clamp(0.01, 60.0).ln(),
-            );
+            let ahead = &t.weeks[w..(w + 1 + LOOKAHEAD).min(t.weeks.len())];
+            let lo = (r_prev / 3.0).clamp(1e-3, self.p.max).ln();
+            let hi = (r_prev * 3.0).clamp(1e-3, self.p.max).ln();
+            let max = self.p.max;
             let (x, _, _) = minimise(lo, hi, grid, refine, |x| {
                 self.evaluations += 1;
+                let r = x.exp().min(max);
                 let mut m = sim.fork();
                 let mut rows = Vec::new();
-                for p in &ahead {
-                    rows.push(self.week(&mut m, p, x.exp(), q_prev)?);
+                for p in ahead {
+                    rows.push(self.week(&mut m, p, r, q_prev)?);
                 }
                 // The reporting correction the ratio rule would apply next.
                 let kappa = match rows.get(1) {
@@ -213,14 +261,14 @@ impl Search<'_> {
                 };
                 let mut loss = 0.0;
                 for (k, row) in rows.iter().enumerate().skip(1) {
-                    loss += err(row[0] * kappa, t.values[0][w + k])
-                        + err(row[1], t.values[1][w + k])
-                        + err(row[2], t.values[2][w + k]);
+                    for (j, &x) in row.iter().enumerate() {
+                        let scale = if j == 0 { kappa } else { 1.0 };
+                        loss += err(x * scale, t.values[j][w + k]);
+                    }
                 }
                 Ok((loss, ()))
             })?;
-            let r = x.exp();
-            // Reporting: the ratio of next week's reports, from a trial run.
+            let r = x.exp().min(max);
             let q = if w + 1 < t.weeks.len() {
                 let mut m = sim.fork();
                 self.week(&mut m, &t.weeks[w], r, q_prev)?;
@@ -246,41 +294,7 @@ impl Search<'_> {
     }
 }
 
-/// Each borough's confirmed cases per resident in the first three weeks,
-/// relative to the city's (1 where there were none).
-fn seed_weights(s: &Scenario, cases: &Observed, weeks: &[Period], residents: &[(String, f64)]) -> Vec<(String, f64)> {
-    let first: Vec<Option<f64>> = (0..cases.parts.len())
-        .map(|k| {
-            weeks
-                .iter()
-                .take(3)
-                .map(|p| cases.for_period(&s.calendar, PeriodKind::Week, p, Some(k)))
-                .sum::<Option<f64>>()
-        })
-        .collect();
-    let rate: Vec<f64> = cases
-        .parts
-        .iter()
-        .zip(&first)
-        .map(|((part, _), c)| {
-            let n = residents.iter().find(|(p, _)| p == part).map_or(0.0, |x| x.1);
-            if n > 0.0 {
-                c.unwrap_or(0.0) / n
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let mean = rate.iter().sum::<f64>() / rate.len().max(1) as f64;
-    cases
-        .parts
-        .iter()
-        .zip(rate)
-        .map(|((p, _), r)| (p.clone(), if mean > 0.0 && r > 0.0 { r / mean } else { 1.0 }))
-        .collect()
-}
-
-/// Residents per borough code (the `borough` column).
+/// Residents per part of the population (the `borough` column's labels).
 fn residents_by_part(population: &Population) -> Vec<(String, f64)> {
     let Some(ColumnData::Text { codes, labels }) = population.column("borough").map(|c| &c.data) else {
         return Vec::new();
@@ -292,9 +306,74 @@ fn residents_by_part(population: &Population) -> Vec<(String, f64)> {
     labels.iter().cloned().zip(counts).collect()
 }
 
+/// `seed_weight_<part>` per part the model has a parameter for: the part's
+/// first-series count per resident over the first three weeks, relative to
+/// the mean over parts (1 where a part had none).
+fn seed_weights(s: &Scenario, first: &Observed, weeks: &[Period], residents: &[(String, f64)]) -> Vec<(String, f64)> {
+    let rate: Vec<f64> = first
+        .parts
+        .iter()
+        .enumerate()
+        .map(|(k, (part, _))| {
+            let count: f64 = weeks
+                .iter()
+                .take(3)
+                .filter_map(|p| first.for_period(&s.calendar, PeriodKind::Week, p, Some(k)))
+                .sum();
+            let n = residents.iter().find(|(p, _)| p == part).map_or(0.0, |x| x.1);
+            if n > 0.0 {
+                count / n
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let mean = rate.iter().sum::<f64>() / rate.len().max(1) as f64;
+    first
+        .parts
+        .iter()
+        .zip(rate)
+        .map(|((p, _), r)| {
+            let w = if mean > 0.0 && r > 0.0 { r / mean } else { 1.0 };
+            (format!("seed_weight_{}", p.to_lowercase()), w)
+        })
+        .filter(|(name, _)| s.params.spec(name).is_ok())
+        .collect()
+}
+
+/// The parameters fitted, each checked against the model.
+fn fitted_params(s: &Scenario, o: &CalibrateOptions) -> Result<Params> {
+    let report = o.report_param.clone().unwrap_or_else(|| "report_probability".into());
+    let p = Params {
+        transmission: o.param.clone(),
+        report,
+        initial: o.initial.clone(),
+        max: o.param_max.unwrap_or(DEFAULT_PARAM_MAX),
+    };
+    if !(p.max > 0.001 && p.max.is_finite()) {
+        return Err(InputError("--param-max must be a number above 0.001".into()).into());
+    }
+    for (name, what) in [
+        (Some(&p.transmission), "--param"),
+        (Some(&p.report), "--report-param"),
+        (p.initial.as_ref(), "--initial"),
+    ] {
+        if let Some(name) = name {
+            s.params.spec(name).map_err(|_| {
+                InputError(format!(
+                    "{what}: model '{}' has no parameter '{name}' (see `myriad describe {}`)",
+                    s.model.name, s.model.name
+                ))
+            })?;
+        }
+    }
+    Ok(p)
+}
+
 /// Fit, write `calibration.csv`, `calibration.json`, `fit.png` and `fitted.toml`.
 pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
     let wall = Instant::now();
+    refuse_other_options(o)?;
     let scale = o.search_scale.unwrap_or(0.05);
     if !(scale > 0.0 && scale <= 1.0) {
         return Err(InputError(format!("--search-scale must be in (0, 1], got {scale}")).into());
@@ -303,17 +382,19 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
         set: o.set.clone(),
         seed: o.seed,
     };
+    let given = scenario::load(&o.scenario, &full)?;
+    let own_scale = given.resolved["population"]["scale"].as_f64().unwrap_or(1.0);
     let mut searched = full.clone();
-    searched.set.push(format!("population.scale={scale}"));
+    searched.set.push(format!("population.scale={}", own_scale * scale));
     let mut s = scenario::load(&o.scenario, &searched)?;
-    let (t, obs) = target(&s, o.weeks)?;
+    let params = fitted_params(&s, o)?;
+    let obs = compared(&s);
+    let t = target(&s, &obs, o.weeks)?;
     let pool = crate::simulation::pool(o.threads)?;
     let population = pool.install(|| build::population(&s))?;
-    let weights = seed_weights(&s, &obs[0], &t.weeks, &residents_by_part(&population));
-    for (part, w) in &weights {
-        if let Some((_, name)) = SEED_WEIGHTS.iter().find(|(p, _)| p == part) {
-            s.params.set(name, ParamValue::Number(*w))?;
-        }
+    let weights = seed_weights(&s, &obs[0].1, &t.weeks, &residents_by_part(&population));
+    for (name, w) in &weights {
+        s.params.set(name, ParamValue::Number(*w))?;
     }
     let (layers, reports) = pool.install(|| build::layers(&s, &population))?;
     let info = BuildInfo {
@@ -324,22 +405,24 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
     };
     let n = population.size();
     let metrics = (s.model.metrics)();
-    let col = |name: &str| {
-        metrics
-            .iter()
-            .position(|m| m.name == name)
-            .ok_or_else(|| Error::from(InputError(format!("model '{}' has no metric '{name}'", s.model.name))))
-    };
-    let cols = [col(SERIES[0].0)?, col(SERIES[1].0)?, col(SERIES[2].0)?];
-    for p in ["r_week", "report_probability", "initial_infected"] {
-        s.params
-            .spec(p)
-            .map_err(|_| InputError(format!("model '{}' has no parameter '{p}'", s.model.name)))?;
-    }
+    let cols = obs
+        .iter()
+        .map(|(m, _)| {
+            metrics
+                .iter()
+                .position(|x| x.name == *m)
+                .expect("a table names the model's metrics")
+        })
+        .collect();
     let out = o.out.create(o.force, "calibrate")?;
+    let names: Vec<&str> = obs.iter().map(|(_, o)| o.label.as_str()).collect();
     eprintln!(
-        "calibrating r_week and report_probability for {} weeks and initial_infected to reported cases, hospitalisations and deaths ({} agents at scale {scale}, seed {})",
+        "calibrating {} and {} for {} weeks{} to {} ({} agents at scale {scale}, seed {})",
+        params.transmission,
+        params.report,
         t.weeks.len(),
+        params.initial.as_ref().map(|i| format!(" and {i}")).unwrap_or_default(),
+        names.join(", "),
         n,
         s.seed
     );
@@ -351,29 +434,44 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
         info,
         cols,
         t: &t,
+        p: &params,
         evaluations: 0,
         stop,
     };
-    let range = o.initial_range.unwrap_or((10.0, (n as f64 / 200.0).max(100.0)));
-    let short = (LOOKAHEAD + 2).min(t.weeks.len());
-    let mut tried: Vec<(f64, f64)> = Vec::new();
-    minimise(range.0.ln(), range.1.ln(), 5, 3, |x| {
-        let f = search.fit(x.exp(), short, 5, 2)?;
-        eprintln!(
-            "  initial_infected = {:.0}: loss over {short} weeks {:.3}",
-            x.exp(),
-            f.loss
-        );
-        tried.push((x.exp(), f.loss));
-        Ok((f.loss, ()))
-    })?;
-    tried.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let initial = tried[0].0.round();
+    let initial = match &params.initial {
+        // Not fitted: the scenario's own count is used (and not reported).
+        None => 0.0,
+        Some(name) => {
+            let range = o.initial_range.unwrap_or((10.0, (n as f64 / 200.0).max(100.0)));
+            if !(range.0 >= 1.0 && range.1 >= range.0 && range.1 <= n as f64) {
+                return Err(InputError(format!(
+                    "--initial-range needs 1 <= LOW <= HIGH <= {n} (the agents searched)"
+                ))
+                .into());
+            }
+            let short = (LOOKAHEAD + 2).min(t.weeks.len());
+            let mut tried: Vec<(f64, f64)> = Vec::new();
+            minimise(range.0.ln(), range.1.ln(), 5, 3, |x| {
+                let count = x.exp().round();
+                if let Some(&(_, loss)) = tried.iter().find(|(c, _)| *c == count) {
+                    return Ok((loss, ()));
+                }
+                let f = search.fit(count, short, 5, 2)?;
+                eprintln!("  {name} = {count}: loss over {short} weeks {:.3}", f.loss);
+                tried.push((count, f.loss));
+                Ok((f.loss, ()))
+            })?;
+            tried.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.total_cmp(&b.0)));
+            tried[0].0
+        }
+    };
     let fit = search.fit(initial, t.weeks.len(), 7, 5)?;
     let report = Report {
         s: &s,
         t: &t,
+        obs: &obs,
         fit: &fit,
+        p: &params,
         scale,
         weights: &weights,
         agents: n,
@@ -386,7 +484,9 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
 struct Report<'a> {
     s: &'a Scenario,
     t: &'a Target,
+    obs: &'a [(&'static str, Observed)],
     fit: &'a Fit,
+    p: &'a Params,
     scale: f64,
     weights: &'a [(String, f64)],
     agents: u32,
@@ -396,37 +496,32 @@ struct Report<'a> {
 
 impl Report<'_> {
     /// Root-mean-square error of ln(1 + weekly count), per series.
-    fn rmsle(&self) -> [f64; 3] {
-        std::array::from_fn(|k| {
-            let n = self.fit.model[k].len().max(1) as f64;
-            (self.fit.model[k]
-                .iter()
-                .zip(&self.t.values[k])
-                .map(|(&m, &o)| err(m, o))
-                .sum::<f64>()
-                / n)
-                .sqrt()
-        })
+    fn rmsle(&self) -> Vec<f64> {
+        self.fit
+            .model
+            .iter()
+            .zip(&self.t.values)
+            .map(|(m, o)| {
+                let sum: f64 = m.iter().zip(o).map(|(&m, &o)| err(m, o)).sum();
+                (sum / m.len().max(1) as f64).sqrt()
+            })
+            .collect()
     }
 
     fn write(&self, out: &Path, o: &CalibrateOptions, full: &Overrides) -> Result<()> {
         let (t, fit, cal) = (self.t, self.fit, &self.s.calendar);
-        let mut table = String::from(
-            "week,week_start,observed_cases,model_reported_cases,observed_hospitalisations,model_hospitalisations,observed_deaths,model_deaths,r_week,report_probability\n",
-        );
+        let mut table = String::from("week,week_start");
+        for (metric, ob) in self.obs {
+            let name = ob.label.replace(' ', "_");
+            table.push_str(&format!(",observed_{name},model_{metric}"));
+        }
+        table.push_str(&format!(",{},{}\n", self.p.transmission, self.p.report));
         for (w, p) in t.weeks.iter().enumerate().take(fit.r.len()) {
-            table.push_str(&format!(
-                "{w},{},{},{},{},{},{},{},{},{}\n",
-                cal.label(p.first),
-                t.values[0][w],
-                fit.model[0][w],
-                t.values[1][w],
-                fit.model[1][w],
-                t.values[2][w],
-                fit.model[2][w],
-                fit.r[w],
-                fit.q[w]
-            ));
+            table.push_str(&format!("{w},{}", cal.label(p.first)));
+            for k in 0..self.obs.len() {
+                table.push_str(&format!(",{},{}", t.values[k][w], fit.model[k][w]));
+            }
+            table.push_str(&format!(",{},{}\n", fit.r[w], fit.q[w]));
         }
         let path = out.join("calibration.csv");
         std::fs::write(&path, table).doing(|| format!("writing {}", path.display()))?;
@@ -434,6 +529,12 @@ impl Report<'_> {
         let fitted = out.join("fitted.toml");
         write_fitted(&o.scenario, full, self, &fitted)?;
         let rmsle = self.rmsle();
+        let by_series: serde_json::Map<String, serde_json::Value> = self
+            .obs
+            .iter()
+            .zip(&rmsle)
+            .map(|((m, _), e)| (m.to_string(), json!(e)))
+            .collect();
         let summary = json!({
             "myriad_version": env!("CARGO_PKG_VERSION"),
             "scenario_file": o.scenario.display().to_string(),
@@ -441,37 +542,47 @@ impl Report<'_> {
             "agents_searched": self.agents,
             "weeks": fit.r.len(),
             "first_week": cal.label(t.weeks[0].first),
-            "series": ["reported cases vs confirmed cases", "hospital admissions", "deaths"],
-            "loss": "per series and week, (ln(1 + model) - ln(1 + observed))^2; weights 1, 1, 1",
-            "rmsle": {"cases": rmsle[0], "hospitalisations": rmsle[1], "deaths": rmsle[2]},
-            "initial_infected_searched": fit.initial,
-            "initial_infected_full_scale": (fit.initial / self.scale).round(),
+            "series": self.obs.iter().map(|(m, ob)| format!("{m} vs {}", ob.label)).collect::<Vec<_>>(),
+            "loss": "per series and week, (ln(1 + model) - ln(1 + observed))^2, weights 1",
+            "rmsle": by_series,
+            "initial_param": self.p.initial,
+            "initial_searched": self.p.initial.as_ref().map(|_| fit.initial),
+            "initial_fitted_scenario": self.p.initial.as_ref().map(|_| (fit.initial / self.scale).round()),
             "seed_weights": self.weights.iter().map(|(p, w)| (p.clone(), json!(w))).collect::<serde_json::Map<_, _>>(),
-            "r_week": fit.r,
-            "report_probability": fit.q,
+            "param": self.p.transmission,
+            "fitted_values": fit.r,
+            "report_param": self.p.report,
+            "report_values": fit.q,
             "evaluations": self.evaluations,
+            "threads": o.threads,
             "wall_seconds": self.wall,
             "fitted_scenario": fitted.display().to_string(),
         });
         let path = out.join("calibration.json");
         std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
             .doing(|| format!("writing {}", path.display()))?;
+        let errors: Vec<String> = self
+            .obs
+            .iter()
+            .zip(&rmsle)
+            .map(|((m, _), e)| format!("{m} {e:.3}"))
+            .collect();
         println!(
-            "fitted {} weeks in {:.0} s ({} week-long candidate runs); rmsle of ln(1 + weekly count): cases {:.3}, hospitalisations {:.3}, deaths {:.3}",
+            "fitted {} weeks in {:.0} s ({} week-long candidate runs); rmsle of ln(1 + weekly count): {}",
             fit.r.len(),
             self.wall,
             self.evaluations,
-            rmsle[0],
-            rmsle[1],
-            rmsle[2]
+            errors.join(", ")
         );
-        println!(
-            "initial_infected = {} at scale {} ({} for the full city); fitted scenario: {}",
-            fit.initial,
-            self.scale,
-            (fit.initial / self.scale).round(),
-            fitted.display()
-        );
+        if let Some(name) = &self.p.initial {
+            println!(
+                "{name} = {} at search scale {} ({} in the fitted scenario)",
+                fit.initial,
+                self.scale,
+                (fit.initial / self.scale).round()
+            );
+        }
+        println!("fitted scenario: {}", fitted.display());
         Ok(())
     }
 
@@ -480,14 +591,16 @@ impl Report<'_> {
             return Ok(());
         };
         let mid = |p: &Period| f64::from(p.first + p.last) / 2.0;
-        let names = ["reported cases", "hospital admissions", "deaths"];
-        let panels: Vec<crate::plot::Panel> = (0..3)
-            .map(|k| crate::plot::Panel {
-                title: format!("{} (x {} scale)", names[k], self.scale),
+        let panels: Vec<crate::plot::Panel> = self
+            .obs
+            .iter()
+            .enumerate()
+            .map(|(k, (metric, ob))| crate::plot::Panel {
+                title: format!("{} (searched at scale {})", ob.label, self.scale),
                 ylabel: "per week".into(),
                 series: vec![
                     crate::plot::Series::line(
-                        "fitted model",
+                        format!("fitted model: {metric}"),
                         self.t
                             .weeks
                             .iter()
@@ -521,19 +634,20 @@ impl Report<'_> {
     }
 }
 
-/// The scenario with the fitted values, for the full city: `initial_infected`
-/// (divided by the searched scale) and the seed weights in `[params]`, and
-/// per week two interventions (`r_week`, `report_probability`) by date.
+/// The scenario with the fitted values, at its own scale: the initial
+/// infections (divided by the searched scale) and the seed weights in
+/// `[params]`, and per week one intervention for each fitted parameter, by
+/// date. Values are written in full, so the fit is reproduced exactly.
 fn write_fitted(file: &Path, full: &Overrides, r: &Report, out: &Path) -> Result<()> {
     let mut doc = scenario::resolved_document(file, full)?;
     if doc.get("params").is_none() {
         doc["params"] = toml_edit::table();
     }
-    doc["params"]["initial_infected"] = toml_edit::value((r.fit.initial / r.scale).round() as i64);
-    for (part, w) in r.weights {
-        if let Some((_, name)) = SEED_WEIGHTS.iter().find(|(p, _)| p == part) {
-            doc["params"][*name] = toml_edit::value((w * 1000.0).round() / 1000.0);
-        }
+    if let Some(name) = &r.p.initial {
+        doc["params"][name.as_str()] = toml_edit::value((r.fit.initial / r.scale).round() as i64);
+    }
+    for (name, w) in r.weights {
+        doc["params"][name.as_str()] = toml_edit::value(*w);
     }
     let mut interventions = match doc.remove("interventions") {
         Some(toml_edit::Item::ArrayOfTables(a)) => a,
@@ -542,28 +656,33 @@ fn write_fitted(file: &Path, full: &Overrides, r: &Report, out: &Path) -> Result
     let cal = &r.s.calendar;
     let weeks = r.fit.r.len();
     for (w, p) in r.t.weeks.iter().enumerate().take(weeks) {
-        for (param, v) in [("r_week", r.fit.r[w]), ("report_probability", r.fit.q[w])] {
+        for (param, v) in [(&r.p.transmission, r.fit.r[w]), (&r.p.report, r.fit.q[w])] {
             let mut t = toml_edit::Table::new();
             t["name"] = toml_edit::value(format!("{param} fitted, week of {}", cal.label(p.first)));
             t["start"] = toml_edit::value(cal.label(p.first));
             if w + 1 < weeks {
                 t["end"] = toml_edit::value(cal.label(p.last + 1));
             }
-            t["param"] = toml_edit::value(param);
-            t["value"] = toml_edit::value((v * 1e6).round() / 1e6);
+            t["param"] = toml_edit::value(param.as_str());
+            t["value"] = toml_edit::value(v);
             interventions.push(t);
         }
     }
     doc.insert("interventions", toml_edit::Item::ArrayOfTables(interventions));
-    let rm = r.rmsle();
+    let errors: Vec<String> = r
+        .obs
+        .iter()
+        .zip(r.rmsle())
+        .map(|((m, _), e)| format!("{m} {e:.3}"))
+        .collect();
     let header = format!(
-        "# Fitted by `myriad calibrate` from {} on a city at scale {} ({} weeks; rmsle of ln(1 + weekly count): cases {:.3}, hospitalisations {:.3}, deaths {:.3}).\n# The weekly r_week and report_probability values are the last interventions; the last week's hold to the end.\n",
+        "# Fitted by `myriad calibrate` from {} on a city at {} of its scale ({} weeks; rmsle of ln(1 + weekly count) there: {}).\n# The weekly {} and {} values are the last interventions; the last week's hold to the end.\n",
         file.display(),
         r.scale,
         weeks,
-        rm[0],
-        rm[1],
-        rm[2]
+        errors.join(", "),
+        r.p.transmission,
+        r.p.report
     );
     std::fs::write(out, header + &doc.to_string()).doing(|| format!("writing {}", out.display()))
 }

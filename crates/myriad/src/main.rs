@@ -93,6 +93,60 @@ struct Prepared {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// Options of `myriad calibrate`.
+#[derive(clap::Args)]
+struct CalibrateArgs {
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+    #[command(flatten)]
+    output: OutArgs,
+    /// Observed series from the bundled NYC weekly cases: `city` (the boroughs the
+    /// scenario's city includes, scaled like it) or a borough code BK, BX, MN, QN, SI.
+    #[arg(long)]
+    target: Option<String>,
+    /// Observed weekly series from a CSV file instead (one row per week, from step 1).
+    #[arg(long, value_name = "FILE.csv")]
+    observed: Option<PathBuf>,
+    /// Column of the --observed file (needed when it has several).
+    #[arg(long)]
+    column: Option<String>,
+    /// Model metric summed per week and compared with the observations
+    /// [default: new_infections, or new_infections_<borough> for a borough target].
+    #[arg(long)]
+    metric: Option<String>,
+    /// Parameter fitted week by week.
+    #[arg(long, default_value = "r_week")]
+    param: String,
+    /// Largest value tried for it [default: 15; dated fits: 60].
+    #[arg(long)]
+    param_max: Option<f64>,
+    /// Dated fits only: the parameter fitted week by week to scale the first observed
+    /// series (reported against confirmed cases) [default: report_probability].
+    #[arg(long)]
+    report_param: Option<String>,
+    /// Single-series fits: weight of the penalty on week-to-week changes of the fitted value (log scale):
+    /// 0.01 makes a doubling cost as much as a 7% miss of a week's count.
+    #[arg(long, default_value_t = 0.01)]
+    smoothness: f64,
+    /// Parameter holding the initial infections, fitted too; `none` keeps the scenario's value.
+    #[arg(long, default_value = "initial_infected")]
+    initial: String,
+    /// Initial infections tried, LOW:HIGH [default: 1 to 1% of the agents; dated fits: 10 to
+    /// 0.5% of the agents searched].
+    #[arg(long, value_parser = parse_range, value_name = "LOW:HIGH")]
+    initial_range: Option<(f64, f64)>,
+    /// Fit only the first N weeks [default: all weeks of the series that the scenario's steps cover].
+    #[arg(long)]
+    weeks: Option<u32>,
+    /// Seeds averaged per candidate; every candidate uses the same ones (common random numbers).
+    #[arg(long, default_value_t = 1)]
+    seeds: u32,
+    /// Dated fits only (a scenario with start_date on the synthetic city): the fraction of the
+    /// scenario's city the search runs on [default: 0.05]; fitted.toml is for its own scale.
+    #[arg(long)]
+    search_scale: Option<f64>,
+}
+
 fn parse_range(text: &str) -> Result<(f64, f64), String> {
     let (a, b) = text
         .split_once(':')
@@ -140,53 +194,10 @@ enum Command {
         runs: u32,
     },
     /// Retrospective analysis: fit a weekly parameter (default r_week) and the initial
-    /// infections to an observed weekly series; write the fitted scenario.
-    Calibrate {
-        #[command(flatten)]
-        scenario: ScenarioArgs,
-        #[command(flatten)]
-        output: OutArgs,
-        /// Observed series from the bundled NYC weekly cases: `city` (the boroughs the
-        /// scenario's city includes, scaled like it) or a borough code BK, BX, MN, QN, SI.
-        #[arg(long)]
-        target: Option<String>,
-        /// Observed weekly series from a CSV file instead (one row per week, from step 1).
-        #[arg(long, value_name = "FILE.csv")]
-        observed: Option<PathBuf>,
-        /// Column of the --observed file (needed when it has several).
-        #[arg(long)]
-        column: Option<String>,
-        /// Model metric summed per week and compared with the observations
-        /// [default: new_infections, or new_infections_<borough> for a borough target].
-        #[arg(long)]
-        metric: Option<String>,
-        /// Parameter fitted week by week.
-        #[arg(long, default_value = "r_week")]
-        param: String,
-        /// Largest value tried for it.
-        #[arg(long, default_value_t = 15.0)]
-        param_max: f64,
-        /// Weight of the penalty on week-to-week changes of the fitted value (log scale):
-        /// 0.01 makes a doubling cost as much as a 7% miss of a week's count.
-        #[arg(long, default_value_t = 0.01)]
-        smoothness: f64,
-        /// Parameter holding the initial infections, fitted too; `none` keeps the scenario's value.
-        #[arg(long, default_value = "initial_infected")]
-        initial: String,
-        /// Initial infections tried, LOW:HIGH [default: 1 to 1% of the agents].
-        #[arg(long, value_parser = parse_range, value_name = "LOW:HIGH")]
-        initial_range: Option<(f64, f64)>,
-        /// Fit only the first N weeks [default: all weeks of the series that the scenario's steps cover].
-        #[arg(long)]
-        weeks: Option<u32>,
-        /// Seeds averaged per candidate; every candidate uses the same ones (common random numbers).
-        #[arg(long, default_value_t = 1)]
-        seeds: u32,
-        /// Dated surveillance fits only (a scenario with start_date on the synthetic city):
-        /// the fraction of the city the search runs on [default: 0.05]; fitted.toml is for the full city.
-        #[arg(long)]
-        search_scale: Option<f64>,
-    },
+    /// infections to an observed weekly series; write the fitted scenario. On a dated
+    /// scenario of the synthetic city (start_date), fit it and the weekly reporting
+    /// probability to the Health Department's cases, hospitalisations and deaths together.
+    Calibrate(Box<CalibrateArgs>),
     /// Parameter sweep: every combination of the --grid values, times --seeds seeds, one
     /// row per run with the values, the seed and every outcome (sweep.csv).
     Sweep {
@@ -434,22 +445,24 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             counterfactual::run(&opts, stop)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Calibrate {
-            scenario,
-            output,
-            target,
-            observed,
-            column,
-            metric,
-            param,
-            param_max,
-            smoothness,
-            initial,
-            initial_range,
-            weeks,
-            seeds,
-            search_scale,
-        } => {
+        Command::Calibrate(args) => {
+            let CalibrateArgs {
+                scenario,
+                output,
+                target,
+                observed,
+                column,
+                metric,
+                param,
+                param_max,
+                smoothness,
+                initial,
+                initial_range,
+                weeks,
+                seeds,
+                search_scale,
+                report_param,
+            } = *args;
             let Prepared { threads, out, stop } = scenario.prepare(&output, "-calibrate")?;
             let opts = calibrate::CalibrateOptions {
                 scenario: scenario.scenario,
@@ -470,6 +483,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 force: output.force,
                 threads,
                 search_scale,
+                report_param,
             };
             calibrate::run(&opts, stop)?;
             Ok(ExitCode::SUCCESS)

@@ -190,6 +190,145 @@ fn calibrate_on_the_bundled_cases_writes_a_scenario_that_reproduces_the_fit() {
     assert_eq!(rerun, series);
 }
 
+/// Weekly column `column` of a run's weekly.csv.
+fn weekly_file(dir: &Path, column: &str) -> Vec<f64> {
+    let text = std::fs::read_to_string(dir.join("weekly.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let j = header.iter().position(|h| *h == column).unwrap();
+    lines.map(|l| l.split(',').nth(j).unwrap().parse().unwrap()).collect()
+}
+
+/// The dated fit on Staten Island: the fitted scenario, run at the searched
+/// scale with the searched initial count, gives exactly the fitted weekly
+/// series (common random numbers, values written in full), and the fit is
+/// closer to the observed series than the scenario it started from.
+#[test]
+fn dated_calibrate_fits_cases_admissions_and_deaths_and_the_fitted_scenario_reproduces_it() {
+    let d = tempfile::tempdir().unwrap();
+    let nyc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/covid-nyc.toml");
+    let set = ["--set", "population.boroughs=[\"SI\"]", "--set", "population.scale=0.2"];
+    let fit_dir = d.path().join("fit");
+    let mut args = vec!["calibrate", nyc.to_str().unwrap()];
+    args.extend(set);
+    args.extend(["--search-scale", "0.25", "--weeks", "8", "--initial-range", "2:200"]);
+    args.extend(["--out", fit_dir.to_str().unwrap()]);
+    let o = myriad(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = read_json(&fit_dir.join("calibration.json"));
+    assert_eq!(summary["weeks"], 8);
+    assert_eq!(summary["first_week"], "2020-03-01");
+    let initial = summary["initial_searched"].as_f64().unwrap();
+    assert_eq!(
+        summary["initial_fitted_scenario"].as_f64().unwrap(),
+        (initial / 0.25).round()
+    );
+    let table = std::fs::read_to_string(fit_dir.join("calibration.csv")).unwrap();
+    let column = |name: &str| -> Vec<f64> {
+        let mut lines = table.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let j = header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("{name} in {header:?}"));
+        lines.map(|l| l.split(',').nth(j).unwrap().parse().unwrap()).collect()
+    };
+    let rerun = d.path().join("rerun");
+    let fitted = fit_dir.join("fitted.toml");
+    let initial_set = format!("params.initial_infected={initial}");
+    let o = myriad(&[
+        "run",
+        fitted.to_str().unwrap(),
+        "-q",
+        "--set",
+        "population.scale=0.05",
+        "--set",
+        &initial_set,
+        "--out",
+        rerun.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut fitted_error = 0.0;
+    for metric in ["new_reported_cases", "new_hospitalisations", "new_deaths"] {
+        let model = column(&format!("model_{metric}"));
+        assert_eq!(weekly_file(&rerun, metric)[..8], model[..], "{metric}");
+        let observed: Vec<f64> = weekly_file(
+            &rerun,
+            &format!(
+                "observed_{}_SI",
+                match metric {
+                    "new_reported_cases" => "cases",
+                    "new_hospitalisations" => "hospitalisations",
+                    _ => "deaths",
+                }
+            ),
+        )[..8]
+            .to_vec();
+        fitted_error += model
+            .iter()
+            .zip(&observed)
+            .map(|(m, o)| ((1.0 + m).ln() - (1.0 + o).ln()).powi(2))
+            .sum::<f64>();
+    }
+    // The same scale and seed before fitting (the scenario's own values).
+    let before = d.path().join("before");
+    let mut args = vec![
+        "run",
+        nyc.to_str().unwrap(),
+        "-q",
+        "--set",
+        "population.boroughs=[\"SI\"]",
+    ];
+    args.extend([
+        "--set",
+        "population.scale=0.05",
+        "--set",
+        &initial_set,
+        "--out",
+        before.to_str().unwrap(),
+    ]);
+    let o = myriad(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut start_error = 0.0;
+    for (metric, series) in [
+        ("new_reported_cases", "cases"),
+        ("new_hospitalisations", "hospitalisations"),
+        ("new_deaths", "deaths"),
+    ] {
+        let model = weekly_file(&before, metric);
+        let observed = weekly_file(&before, &format!("observed_{series}_SI"));
+        start_error += model[..8]
+            .iter()
+            .zip(&observed[..8])
+            .map(|(m, o)| ((1.0 + m).ln() - (1.0 + o).ln()).powi(2))
+            .sum::<f64>();
+    }
+    assert!(
+        fitted_error < start_error,
+        "fitted {fitted_error} vs unfitted {start_error}"
+    );
+}
+
+#[test]
+fn dated_calibrate_refuses_options_of_the_single_series_fit() {
+    let d = tempfile::tempdir().unwrap();
+    let nyc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/covid-nyc.toml");
+    let out = d.path().join("out");
+    for (extra, expected) in [
+        (vec!["--target", "SI"], "--target applies"),
+        (vec!["--seeds", "2"], "--seeds applies"),
+        (vec!["--report-param", "nope"], "no parameter 'nope'"),
+        (vec!["--search-scale", "2"], "--search-scale"),
+    ] {
+        let mut args = vec!["calibrate", nyc.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        args.extend(extra);
+        let o = myriad(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expected), "{args:?}: {}", stderr(&o));
+        assert!(!out.exists(), "{args:?} wrote output");
+    }
+}
+
 #[test]
 fn calibrate_rejects_bad_requests_with_exit_code_2_and_writes_nothing() {
     let d = tempfile::tempdir().unwrap();
