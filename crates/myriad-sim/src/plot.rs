@@ -379,6 +379,7 @@ fn dated_panel(
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .light_line_style(WHITE)
         .y_desc(panel.ylabel.as_str())
         .x_labels(8)
         .label_style(("sans-serif", 13))
