@@ -65,6 +65,8 @@ pub struct CalibrateOptions {
     pub param_max: Option<f64>,
     /// Dated fits: the parameter scaling the first observed series (default `report_probability`).
     pub report_param: Option<String>,
+    /// Dated fits: the monthly labour parameter (default `work_probability`; `none`: not fitted).
+    pub labour_param: Option<String>,
     /// Weight of the penalty on week-to-week changes of the fitted value.
     pub smoothness: f64,
     /// Parameter holding the initial number of infections (`None`: not fitted).

@@ -124,6 +124,10 @@ struct CalibrateArgs {
     /// series (reported against confirmed cases) [default: report_probability].
     #[arg(long)]
     report_param: Option<String>,
+    /// Dated fits only: the parameter fitted month by month to the observed monthly readings
+    /// (unemployment per borough) [default: work_probability]; `none` skips that stage.
+    #[arg(long)]
+    labour_param: Option<String>,
     /// Single-series fits: weight of the penalty on week-to-week changes of the fitted value (log scale):
     /// 0.01 makes a doubling cost as much as a 7% miss of a week's count.
     #[arg(long, default_value_t = 0.01)]
@@ -462,6 +466,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 seeds,
                 search_scale,
                 report_param,
+                labour_param,
             } = *args;
             let Prepared { threads, out, stop } = scenario.prepare(&output, "-calibrate")?;
             let opts = calibrate::CalibrateOptions {
@@ -484,6 +489,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 threads,
                 search_scale,
                 report_param,
+                labour_param,
             };
             calibrate::run(&opts, stop)?;
             Ok(ExitCode::SUCCESS)

@@ -199,10 +199,12 @@ fn weekly_file(dir: &Path, column: &str) -> Vec<f64> {
     lines.map(|l| l.split(',').nth(j).unwrap().parse().unwrap()).collect()
 }
 
-/// The dated fit on Staten Island: the fitted scenario, run at the searched
-/// scale with the searched initial count, gives exactly the fitted weekly
-/// series (common random numbers, values written in full), and the fit is
-/// closer to the observed series than the scenario it started from.
+/// The dated fit on Staten Island over 27 weeks (to 2020-09-05, so July
+/// and August have observed unemployment): the fitted scenario, run at the
+/// searched scale with the searched initial count, gives exactly the fitted
+/// weekly series and monthly readings (common random numbers, values
+/// written in full), and the fit is closer to the observed series than the
+/// scenario it started from.
 #[test]
 fn dated_calibrate_fits_cases_admissions_and_deaths_and_the_fitted_scenario_reproduces_it() {
     let d = tempfile::tempdir().unwrap();
@@ -211,12 +213,17 @@ fn dated_calibrate_fits_cases_admissions_and_deaths_and_the_fitted_scenario_repr
     let fit_dir = d.path().join("fit");
     let mut args = vec!["calibrate", nyc.to_str().unwrap()];
     args.extend(set);
-    args.extend(["--search-scale", "0.25", "--weeks", "8", "--initial-range", "2:200"]);
+    args.extend(["--search-scale", "0.25", "--weeks", "27", "--initial-range", "2:200"]);
     args.extend(["--out", fit_dir.to_str().unwrap()]);
     let o = myriad(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let summary = read_json(&fit_dir.join("calibration.json"));
-    assert_eq!(summary["weeks"], 8);
+    assert_eq!(summary["weeks"], 27);
+    assert_eq!(summary["labour"]["param"], "work_probability");
+    assert_eq!(
+        summary["labour"]["months"],
+        serde_json::json!(["2020-07-01", "2020-08-01"])
+    );
     assert_eq!(summary["first_week"], "2020-03-01");
     let initial = summary["initial_searched"].as_f64().unwrap();
     assert_eq!(
@@ -251,7 +258,7 @@ fn dated_calibrate_fits_cases_admissions_and_deaths_and_the_fitted_scenario_repr
     let mut fitted_error = 0.0;
     for metric in ["new_reported_cases", "new_hospitalisations", "new_deaths"] {
         let model = column(&format!("model_{metric}"));
-        assert_eq!(weekly_file(&rerun, metric)[..8], model[..], "{metric}");
+        assert_eq!(weekly_file(&rerun, metric)[..27], model[..], "{metric}");
         let observed: Vec<f64> = weekly_file(
             &rerun,
             &format!(
@@ -262,7 +269,7 @@ fn dated_calibrate_fits_cases_admissions_and_deaths_and_the_fitted_scenario_repr
                     _ => "deaths",
                 }
             ),
-        )[..8]
+        )[..27]
             .to_vec();
         fitted_error += model
             .iter()
@@ -297,9 +304,9 @@ fn dated_calibrate_fits_cases_admissions_and_deaths_and_the_fitted_scenario_repr
     ] {
         let model = weekly_file(&before, metric);
         let observed = weekly_file(&before, &format!("observed_{series}_SI"));
-        start_error += model[..8]
+        start_error += model[..27]
             .iter()
-            .zip(&observed[..8])
+            .zip(&observed[..27])
             .map(|(m, o)| ((1.0 + m).ln() - (1.0 + o).ln()).powi(2))
             .sum::<f64>();
     }
@@ -307,6 +314,25 @@ fn dated_calibrate_fits_cases_admissions_and_deaths_and_the_fitted_scenario_repr
         fitted_error < start_error,
         "fitted {fitted_error} vs unfitted {start_error}"
     );
+    // Monthly readings: July and August of the rerun are the fitted ones.
+    let monthly = std::fs::read_to_string(fit_dir.join("calibration_monthly.csv")).unwrap();
+    assert_eq!(
+        monthly.lines().next().unwrap().split(',').nth(2),
+        Some("model_SI"),
+        "{monthly}"
+    );
+    let fitted_months: Vec<f64> = monthly
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    let rerun_monthly = std::fs::read_to_string(rerun.join("monthly.csv")).unwrap();
+    let mut lines = rerun_monthly.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let j = head.iter().position(|h| *h == "unemployment_SI").unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let at = |start: &str| -> f64 { rows.iter().find(|r| r[3] == start).unwrap()[j].parse().unwrap() };
+    assert_eq!(fitted_months, vec![at("2020-07-01"), at("2020-08-01")]);
 }
 
 #[test]

@@ -128,7 +128,12 @@ fn cases() -> Vec<(&'static str, Vec<String>)> {
             "covid-nyc-fitted",
             small(
                 "covid-nyc-fitted",
-                &["--set", "population.boroughs=[\"SI\"]", "--set", "population.scale=0.05"],
+                &[
+                    "--set",
+                    "population.boroughs=[\"SI\"]",
+                    "--set",
+                    "population.scale=0.05",
+                ],
             ),
         ),
         ("covid-staten-island", small("covid-staten-island", &city)),

@@ -38,6 +38,13 @@
 //! (common random numbers), so `myriad run fitted.toml` at the searched
 //! scale reproduces the fitted series exactly (tested).
 //!
+//! Then, where the model has monthly readings with a dated observed series
+//! (`covid`: unemployment per borough from July 2020), the labour parameter
+//! is fitted month by month ([`labour`]) with the weekly values held, the
+//! weeks are fitted again with the monthly values in force (work changes
+//! who meets at work), and a final replay with every fitted value in force
+//! gives the series reported and written.
+//!
 //! Initial infections: candidates on a log grid (5, then 3 golden steps)
 //! each fitted over the first 5 weeks with a coarser search; the best is kept.
 //!
@@ -47,6 +54,8 @@
 //! same kinds of households, schools and workplaces) and the fitted scenario
 //! is written for the scenario's own scale (initial infections divided by
 //! the search scale), to be confirmed by `myriad run fitted.toml`.
+
+mod labour;
 
 use crate::build::{self, InputError};
 use crate::calibrate::{minimise, CalibrateOptions};
@@ -162,7 +171,7 @@ struct Params {
 }
 
 /// What was chosen, and the model's weekly totals with it.
-struct Fit {
+pub(super) struct Fit {
     initial: f64,
     r: Vec<f64>,
     q: Vec<f64>,
@@ -171,7 +180,7 @@ struct Fit {
     loss: f64,
 }
 
-struct Search<'a> {
+pub(super) struct Search<'a> {
     s: Scenario,
     population: Population,
     layers: Vec<Layer>,
@@ -180,6 +189,8 @@ struct Search<'a> {
     cols: Vec<usize>,
     t: &'a Target,
     p: &'a Params,
+    /// Monthly labour values in force during the weekly fit (second pass).
+    labour: Option<labour::Labour>,
     evaluations: u64,
     stop: Arc<AtomicBool>,
 }
@@ -190,7 +201,10 @@ impl Search<'_> {
         sim.set_override(&self.p.transmission, r);
         sim.set_override(&self.p.report, q);
         let mut sums = vec![0.0; self.cols.len()];
-        for _ in p.first..=p.last {
+        for step in p.first..=p.last {
+            if let Some((param, v)) = self.labour.as_ref().and_then(|l| l.value_at(step)) {
+                sim.set_override(param, v);
+            }
             sim.step()?;
             for (sum, &c) in sums.iter_mut().zip(&self.cols) {
                 *sum += sim.row()[c];
@@ -201,7 +215,7 @@ impl Search<'_> {
 
     /// A new simulation with `initial` infections, stepped to just before
     /// the first whole week (on the scenario's own values).
-    fn fresh(&self, initial: f64) -> Result<Simulation> {
+    pub(super) fn fresh(&self, initial: f64) -> Result<Simulation> {
         let mut s = self.s.clone();
         if let Some(name) = &self.p.initial {
             s.params.set(name, ParamValue::Number(initial))?;
@@ -291,6 +305,40 @@ impl Search<'_> {
             (r_prev, q_prev) = (r, q);
         }
         Ok(fit)
+    }
+}
+
+impl Search<'_> {
+    /// Run once more from the start with every fitted value in force: the
+    /// weekly totals per series and, with `labour`, its month-end readings.
+    fn final_replay(&self, fit: &mut Fit, labour: Option<&mut labour::Labour>) -> Result<()> {
+        let mut sim = self.fresh(fit.initial)?;
+        let n = self.cols.len();
+        fit.model = vec![Vec::new(); n];
+        fit.loss = 0.0;
+        let mut months = Vec::new();
+        for (w, p) in self.t.weeks.iter().enumerate().take(fit.r.len()) {
+            let mut sums = vec![0.0; n];
+            for step in p.first..=p.last {
+                self.replay_to(&mut sim, fit, labour.as_deref(), step)?;
+                for (sum, &c) in sums.iter_mut().zip(&self.cols) {
+                    *sum += sim.row()[c];
+                }
+                if let Some(l) = labour.as_deref() {
+                    if l.months.iter().any(|m| m.last == step) {
+                        months.push(l.cols.iter().map(|&c| sim.row()[c]).collect::<Vec<f64>>());
+                    }
+                }
+            }
+            for (k, &x) in sums.iter().enumerate() {
+                fit.model[k].push(x);
+                fit.loss += err(x, self.t.values[k][w]);
+            }
+        }
+        if let Some(l) = labour {
+            l.model = months;
+        }
+        Ok(())
     }
 }
 
@@ -435,6 +483,7 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
         cols,
         t: &t,
         p: &params,
+        labour: None,
         evaluations: 0,
         stop,
     };
@@ -465,7 +514,49 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
             tried[0].0
         }
     };
-    let fit = search.fit(initial, t.weeks.len(), 7, 5)?;
+    let mut fit = search.fit(initial, t.weeks.len(), 7, 5)?;
+    let last_step = t.weeks[fit.r.len() - 1].last;
+    let mut labour = match (&o.labour_param, labour::readings(&s)) {
+        (Some(name), _) if name == "none" => None,
+        (Some(name), None) => {
+            return Err(InputError(format!(
+                "--labour-param {name}: the population offers no dated monthly readings for model '{}'",
+                s.model.name
+            ))
+            .into())
+        }
+        (name, Some((prefix, readings))) => {
+            let param = name.clone().unwrap_or_else(|| "work_probability".into());
+            if s.params.spec(&param).is_err() {
+                if name.is_some() {
+                    return Err(InputError(format!(
+                        "--labour-param: model '{}' has no parameter '{param}'",
+                        s.model.name
+                    ))
+                    .into());
+                }
+                None
+            } else {
+                labour::setup(&search, &param, prefix, &readings, last_step)
+            }
+        }
+        (None, None) => None,
+    };
+    if let Some(l) = labour.take() {
+        eprintln!(
+            "fitting {} for {} months to the observed monthly readings",
+            l.param,
+            l.months.len()
+        );
+        let l = search.fit_labour(&fit, l)?;
+        // Work changes who meets at work: fit the weeks again with the
+        // monthly values in force.
+        eprintln!("fitting the weeks again with {} in force", l.param);
+        search.labour = Some(l);
+        fit = search.fit(initial, t.weeks.len(), 7, 5)?;
+        labour = search.labour.take();
+    }
+    search.final_replay(&mut fit, labour.as_mut())?;
     let report = Report {
         s: &s,
         t: &t,
@@ -477,6 +568,7 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
         agents: n,
         evaluations: search.evaluations,
         wall: wall.elapsed().as_secs_f64(),
+        labour: labour.as_ref(),
     };
     report.write(&out, o, &full)
 }
@@ -492,6 +584,7 @@ struct Report<'a> {
     agents: u32,
     evaluations: u64,
     wall: f64,
+    labour: Option<&'a labour::Labour>,
 }
 
 impl Report<'_> {
@@ -535,7 +628,7 @@ impl Report<'_> {
             .zip(&rmsle)
             .map(|((m, _), e)| (m.to_string(), json!(e)))
             .collect();
-        let summary = json!({
+        let mut summary = json!({
             "myriad_version": env!("CARGO_PKG_VERSION"),
             "scenario_file": o.scenario.display().to_string(),
             "search_scale": self.scale,
@@ -558,6 +651,11 @@ impl Report<'_> {
             "wall_seconds": self.wall,
             "fitted_scenario": fitted.display().to_string(),
         });
+        if let Some(l) = self.labour {
+            summary["labour"] = l.summary(cal);
+            l.write(out, cal)?;
+            self.plot_labour(out, l)?;
+        }
         let path = out.join("calibration.json");
         std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
             .doing(|| format!("writing {}", path.display()))?;
@@ -582,8 +680,62 @@ impl Report<'_> {
                 (fit.initial / self.scale).round()
             );
         }
+        if let Some(l) = self.labour {
+            let errors: Vec<String> = l
+                .parts
+                .iter()
+                .zip(l.rmse())
+                .map(|(p, e)| format!("{p} {e:.2}"))
+                .collect();
+            println!(
+                "{} fitted for {} months; RMSE of the monthly readings (points): {}",
+                l.param,
+                l.months.len(),
+                errors.join(", ")
+            );
+        }
         println!("fitted scenario: {}", fitted.display());
         Ok(())
+    }
+
+    /// `fit_labour.png`: the monthly readings per part, model and observed.
+    fn plot_labour(&self, out: &Path, l: &labour::Labour) -> Result<()> {
+        let Some(start) = self.s.calendar.start() else {
+            return Ok(());
+        };
+        let mut series = Vec::new();
+        for (k, part) in l.parts.iter().enumerate() {
+            let at = |m: usize| f64::from(l.months[m].last);
+            series.push(crate::plot::Series {
+                colour: Some(k),
+                ..crate::plot::Series::line(
+                    format!("{part} model"),
+                    l.model.iter().enumerate().map(|(m, v)| (at(m), v[k])).collect(),
+                )
+            });
+            series.push(crate::plot::Series {
+                colour: Some(k),
+                markers: true,
+                ..crate::plot::Series::line(
+                    format!("{part} observed"),
+                    l.observed.iter().enumerate().map(|(m, v)| (at(m), v[k])).collect(),
+                )
+            });
+        }
+        crate::plot::dated_png(
+            &out.join("fit_labour.png"),
+            &format!(
+                "{}: {} fitted per month (searched at scale {})",
+                self.s.name, l.param, self.scale
+            ),
+            start,
+            &[crate::plot::Panel {
+                title: String::new(),
+                ylabel: "monthly reading".into(),
+                series,
+            }],
+            &[],
+        )
     }
 
     fn plot(&self, out: &Path) -> Result<()> {
@@ -665,6 +817,19 @@ fn write_fitted(file: &Path, full: &Overrides, r: &Report, out: &Path) -> Result
             }
             t["param"] = toml_edit::value(param.as_str());
             t["value"] = toml_edit::value(v);
+            interventions.push(t);
+        }
+    }
+    if let Some(l) = r.labour {
+        for (m, p) in l.months.iter().enumerate() {
+            let mut t = toml_edit::Table::new();
+            t["name"] = toml_edit::value(format!("{} fitted, month of {}", l.param, cal.label(p.first)));
+            t["start"] = toml_edit::value(cal.label(p.first));
+            if m + 1 < l.months.len() {
+                t["end"] = toml_edit::value(cal.label(p.last + 1));
+            }
+            t["param"] = toml_edit::value(l.param.as_str());
+            t["value"] = toml_edit::value(l.values[m]);
             interventions.push(t);
         }
     }
