@@ -353,6 +353,17 @@ fn dated_calibrate_refuses_options_of_the_single_series_fit() {
         assert!(stderr(&o).contains(expected), "{args:?}: {}", stderr(&o));
         assert!(!out.exists(), "{args:?} wrote output");
     }
+    // A calendar the Health Department's series do not cover.
+    let future = write(
+        d.path(),
+        "future.toml",
+        "model = \"covid\"\nstart_date = \"2030-01-06\"\nsteps = 28\n[population]\nsynthetic = \"nyc\"\nboroughs = [\"SI\"]\nscale = 0.01\n[[layers]]\nname = \"household\"\ntype = \"groups\"\ncolumn = \"household\"\n",
+    );
+    let o = myriad(&["calibrate", future.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("start_date 2030-01-06"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("fewer than two whole weeks"), "{}", stderr(&o));
+    assert!(!out.exists());
 }
 
 #[test]
