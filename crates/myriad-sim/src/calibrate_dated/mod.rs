@@ -40,7 +40,7 @@
 //!
 //! Then, where the model has monthly readings with a dated observed series
 //! (`covid`: unemployment per borough from July 2020), the labour parameter
-//! is fitted month by month ([`labour`]) with the weekly values held, the
+//! is fitted month by month (`labour.rs`) with the weekly values held, the
 //! weeks are fitted again with the monthly values in force (work changes
 //! who meets at work), and a final replay with every fitted value in force
 //! gives the series reported and written.
