@@ -329,6 +329,14 @@ pub trait Model: Send {
     /// Per-agent state, read-only, by name (stage, timers, flags, ...).
     fn agent_columns(&self) -> Vec<(&'static str, ColumnView<'_>)>;
 
+    /// Draw from `seed` from the next step on, keeping the state: the
+    /// members of a forecast ensemble all start from one state (a fitted
+    /// run at its cut-off date). False when the model cannot.
+    fn reseed(&mut self, seed: u64) -> bool {
+        let _ = seed;
+        false
+    }
+
     /// Feed every part of the state not in [`Self::agent_columns`] (tallies,
     /// histories, aggregates) to `h`, for reproducibility checks.
     fn hash_extra(&self, h: &mut crate::hash::StateHasher) {

@@ -106,3 +106,101 @@ pub fn weekly(out: &Path, s: &Scenario, f: &FlowSums, obs: &[(&str, &str, Observ
     }
     Ok(())
 }
+
+/// On a dated run whose model compares period flows with observed series:
+/// per period, the median and 5-95% band over an ensemble's runs of each
+/// compared metric, with the observed values (`ensemble_<period>.csv`,
+/// and `ensemble_<period>.png` with the interventions shaded).
+pub fn ensemble_weekly(out: &Path, s: &Scenario, runs: &crate::ensemble::Runs) -> Result<()> {
+    use crate::error::FileContext;
+    let Some(start) = s.calendar.start() else { return Ok(()) };
+    let steps = runs.rows.iter().map(|r| r.len()).min().unwrap_or(0);
+    if steps < 2 {
+        return Ok(());
+    }
+    for t in s
+        .model
+        .tables
+        .iter()
+        .filter(|t| t.kind == myriad_core::model::TableKind::FlowSums)
+    {
+        let periods = s.calendar.periods(t.every, (steps - 1) as u32);
+        let obs = crate::outputs::placed(s, t, &periods);
+        let cols: Vec<(usize, &Observed, &str)> = obs
+            .iter()
+            .filter_map(|(metric, _, o)| Some((runs.header.iter().position(|h| h == metric)?, o, *metric)))
+            .collect();
+        if periods.is_empty() || cols.is_empty() {
+            continue;
+        }
+        let mut text = format!("{}_start", t.period);
+        for (_, o, metric) in &cols {
+            text.push_str(&format!(
+                ",{metric}_median,{metric}_p05,{metric}_p95,observed_{}",
+                o.label.replace(' ', "_")
+            ));
+        }
+        text.push('\n');
+        let mut panels: Vec<Panel> = cols
+            .iter()
+            .map(|(_, o, metric)| Panel {
+                title: format!("{metric} ({} runs, median and 5-95%)", runs.rows.len()),
+                ylabel: format!("per {}", t.period),
+                series: vec![
+                    Series::line(format!("model: {metric}"), Vec::new()),
+                    Series {
+                        markers: true,
+                        colour: Some(2),
+                        ..Series::line(format!("observed: {}", o.label), Vec::new())
+                    },
+                ],
+            })
+            .collect();
+        for p in &periods {
+            text.push_str(&s.calendar.label(p.first));
+            for (k, (j, o, _)) in cols.iter().enumerate() {
+                let mut sums: Vec<f64> = runs
+                    .rows
+                    .iter()
+                    .map(|r| r[p.first as usize..=p.last as usize].iter().map(|row| row[*j]).sum())
+                    .collect();
+                sums.sort_by(f64::total_cmp);
+                let (median, lo, hi) = (
+                    crate::ensemble::quantile(&sums, 0.5),
+                    crate::ensemble::quantile(&sums, 0.05),
+                    crate::ensemble::quantile(&sums, 0.95),
+                );
+                let observed = o.for_period(&s.calendar, t.every, p, None);
+                text.push_str(&format!(
+                    ",{median},{lo},{hi},{}",
+                    observed.map(|x| x.to_string()).unwrap_or_default()
+                ));
+                let x = middle(p);
+                let model = &mut panels[k].series[0];
+                model.points.push((x, median));
+                model.band.push((x, lo, hi));
+                if let Some(v) = observed {
+                    panels[k].series[1].points.push((x, v));
+                }
+            }
+            text.push('\n');
+        }
+        let path = out.join(format!("ensemble_{}.csv", t.period));
+        std::fs::write(&path, text).doing(|| format!("writing {}", path.display()))?;
+        if s.output.plot {
+            plot::dated_png(
+                &out.join(format!("ensemble_{}.png", t.period)),
+                &format!(
+                    "{}: {} runs by {}, model vs observed",
+                    s.name,
+                    runs.rows.len(),
+                    t.period
+                ),
+                start,
+                &panels,
+                &shades(s),
+            )?;
+        }
+    }
+    Ok(())
+}

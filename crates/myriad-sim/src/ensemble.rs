@@ -212,6 +212,7 @@ pub fn run(o: &EnsembleOptions, stop: Arc<AtomicBool>) -> Result<()> {
     }
     let path = out.join("ensemble.csv");
     std::fs::write(&path, bands_csv(&runs)).doing(|| format!("writing {}", path.display()))?;
+    crate::dated_plots::ensemble_weekly(&out, &first, &runs)?;
     if first.output.plot {
         let j = headline_metric(&runs.header);
         plot::chart_png(

@@ -117,7 +117,7 @@ impl FlowSums {
 
 /// The observed series of a table that the source offers and that can be
 /// placed on this run's periods: (model metric, series name, series).
-fn placed<'a>(s: &Scenario, t: &'a PeriodicTable, periods: &[Period]) -> Vec<(&'a str, &'a str, Observed)> {
+pub(crate) fn placed<'a>(s: &Scenario, t: &'a PeriodicTable, periods: &[Period]) -> Vec<(&'a str, &'a str, Observed)> {
     t.observed
         .iter()
         .filter_map(|&(metric, name)| {

@@ -418,16 +418,21 @@ fn dated_panel(
                 .collect();
             chart.draw_series(std::iter::once(Polygon::new(outline, colour.mix(0.2).filled())))?;
         }
+        // A series without a label (a repeat of one already named) has no legend entry.
         if s.markers {
-            chart
-                .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?
-                .label(s.label.as_str())
-                .legend(move |(x, y)| Circle::new((x + 10, y), 4, colour.filled()));
+            let drawn = chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
+            if !s.label.is_empty() {
+                drawn
+                    .label(s.label.as_str())
+                    .legend(move |(x, y)| Circle::new((x + 10, y), 4, colour.filled()));
+            }
         } else {
-            chart
-                .draw_series(LineSeries::new(s.points.iter().copied(), colour.stroke_width(2)))?
-                .label(s.label.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3)));
+            let drawn = chart.draw_series(LineSeries::new(s.points.iter().copied(), colour.stroke_width(2)))?;
+            if !s.label.is_empty() {
+                drawn
+                    .label(s.label.as_str())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3)));
+            }
         }
     }
     chart

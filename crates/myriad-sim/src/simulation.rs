@@ -436,6 +436,21 @@ impl Simulation {
         self.error = None;
     }
 
+    /// Draw from `seed` from the next step on (the state is kept): the
+    /// members of a forecast ensemble from one state. An error when the
+    /// model cannot.
+    pub fn reseed(&mut self, seed: u64) -> Result<()> {
+        if self.model.reseed(seed) {
+            Arc::make_mut(&mut self.scenario).seed = seed;
+            Ok(())
+        } else {
+            Err(Error::Run(format!(
+                "model '{}' cannot change its seed during a run",
+                self.scenario.model.name
+            )))
+        }
+    }
+
     /// An independent simulation continuing from this state, on the same pool.
     pub fn fork(&self) -> Simulation {
         Simulation {

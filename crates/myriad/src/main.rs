@@ -13,7 +13,8 @@ mod personas_cmd;
 mod progress;
 
 use myriad_sim::{
-    behaviour, build, calibrate, counterfactual, ensemble, outdir, resources, run, scenario, toml_reader,
+    behaviour, build, calibrate, calibrate_dated::forecast, counterfactual, ensemble, outdir, resources, run, scenario,
+    toml_reader,
 };
 
 use anyhow::{Context, Result};
@@ -151,6 +152,39 @@ struct CalibrateArgs {
     search_scale: Option<f64>,
 }
 
+/// Options of `myriad forecast`.
+#[derive(clap::Args)]
+struct ForecastArgs {
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+    #[command(flatten)]
+    output: OutArgs,
+    /// Cut-off dates, YYYY-MM-DD (best the Saturday ending a week): fit the weeks up to each,
+    /// forecast the weeks after. Repeatable or comma-separated.
+    #[arg(long = "cutoff", value_delimiter = ',', required = true, value_name = "DATE")]
+    cutoffs: Vec<String>,
+    /// Horizons scored, in weeks after the cut-off.
+    #[arg(long, value_delimiter = ',', default_value = "4,8")]
+    horizon: Vec<u32>,
+    /// Forecast members per cut-off and behaviour (the fitted state reseeded: seed+1, seed+2, ...).
+    #[arg(long, default_value_t = 3)]
+    seeds: u32,
+    /// Behaviours compared: heuristic (the model's rule), llm (the scenario's [behaviour])
+    /// [default: both when the scenario has [behaviour], else heuristic].
+    #[arg(long = "arm", value_delimiter = ',', value_parser = forecast::Arm::parse)]
+    arms: Vec<forecast::Arm>,
+    /// The fraction of the scenario's city fitted and forecast on [default: 0.05].
+    #[arg(long)]
+    search_scale: Option<f64>,
+    /// The monthly labour parameter fitted before each cut-off [default: work_probability];
+    /// `none` skips that stage.
+    #[arg(long)]
+    labour_param: Option<String>,
+    /// Initial infections tried, LOW:HIGH [default: 10 to 0.5% of the agents searched].
+    #[arg(long, value_parser = parse_range, value_name = "LOW:HIGH")]
+    initial_range: Option<(f64, f64)>,
+}
+
 fn parse_range(text: &str) -> Result<(f64, f64), String> {
     let (a, b) = text
         .split_once(':')
@@ -202,6 +236,12 @@ enum Command {
     /// scenario of the synthetic city (start_date), fit it and the weekly reporting
     /// probability to the Health Department's cases, hospitalisations and deaths together.
     Calibrate(Box<CalibrateArgs>),
+    /// Forecast comparison on a dated scenario of the synthetic city: for each --cutoff date,
+    /// fit on the weeks before it with each behaviour (the heuristic, the scenario's LLM
+    /// archetypes), forecast the following weeks from the fitted state, and score the
+    /// forecasts against the Health Department's series and the unemployment rates
+    /// (scores.csv, forecast.csv, forecast.png).
+    Forecast(Box<ForecastArgs>),
     /// Parameter sweep: every combination of the --grid values, times --seeds seeds, one
     /// row per run with the values, the seed and every outcome (sweep.csv).
     Sweep {
@@ -492,6 +532,51 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 labour_param,
             };
             calibrate::run(&opts, stop)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Forecast(args) => {
+            let ForecastArgs {
+                scenario,
+                output,
+                cutoffs,
+                horizon,
+                seeds,
+                arms,
+                search_scale,
+                labour_param,
+                initial_range,
+            } = *args;
+            let Prepared { threads, out, stop } = scenario.prepare(&output, "-forecast")?;
+            let fit = calibrate::CalibrateOptions {
+                scenario: scenario.scenario,
+                set: scenario.set,
+                seed: scenario.seed,
+                seeds: 1,
+                weeks: None,
+                target: None,
+                observed: None,
+                column: None,
+                metric: None,
+                param: "r_week".into(),
+                param_max: None,
+                smoothness: 0.0,
+                initial: Some("initial_infected".into()),
+                initial_range,
+                out,
+                force: output.force,
+                threads,
+                search_scale,
+                report_param: None,
+                labour_param,
+            };
+            let opts = forecast::ForecastOptions {
+                fit,
+                cutoffs,
+                horizons: horizon,
+                members: seeds,
+                arms,
+            };
+            forecast::run(&opts, stop)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Sweep {

@@ -5,7 +5,7 @@
 mod common;
 use common::{myriad, stderr, write};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Staten Island at 10%: about 48,700 agents.
 const SMALL_CITY: &str = r#"
@@ -704,4 +704,67 @@ fn a_sweep_runs_every_grid_point_and_seed_like_single_runs() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run_out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(r[col("final S")], summary["final_metrics"]["S"].to_string());
+}
+
+/// An ensemble of a dated scenario: per week, the median and 5-95% band
+/// over the runs of each metric compared with an observed series, beside
+/// the observed values: the median is the middle run's weekly count (3
+/// runs), the band lies within the runs' range, and the observed column is
+/// the one every run wrote.
+#[test]
+fn a_dated_ensemble_gives_weekly_bands_beside_the_observed_series() {
+    let d = tempfile::tempdir().unwrap();
+    let nyc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/covid-nyc.toml");
+    let out = d.path().join("ens");
+    let o = myriad(&[
+        "ensemble",
+        nyc.to_str().unwrap(),
+        "--set",
+        "population.boroughs=[\"SI\"]",
+        "--set",
+        "population.scale=0.05",
+        "--set",
+        "params.initial_infected=20",
+        "--runs",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("ensemble_week.png").is_file());
+    let text = std::fs::read_to_string(out.join("ensemble_week.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 52);
+    assert_eq!(rows[0][0], "2020-03-01");
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    let runs: Vec<PathBuf> = ["2020", "2021", "2022"]
+        .iter()
+        .map(|s| out.join("runs").join(format!("seed-{s}")))
+        .collect();
+    for (metric, observed, observed_run) in [
+        ("new_reported_cases", "observed_confirmed_cases", "observed_cases_SI"),
+        ("new_deaths", "observed_confirmed_deaths", "observed_deaths_SI"),
+    ] {
+        let per_run: Vec<Vec<f64>> = runs.iter().map(|r| weekly_file(r, metric)).collect();
+        let observed_run = weekly_file(&runs[0], observed_run);
+        for (w, row) in rows.iter().enumerate() {
+            let mut v: Vec<f64> = per_run.iter().map(|r| r[w]).collect();
+            v.sort_by(f64::total_cmp);
+            let get = |c: &str| -> f64 { row[col(c)].parse().unwrap() };
+            assert_eq!(get(&format!("{metric}_median")), v[1], "{metric} week {w}");
+            let (lo, hi) = (get(&format!("{metric}_p05")), get(&format!("{metric}_p95")));
+            assert!(
+                v[0] <= lo && lo <= v[1] && v[1] <= hi && hi <= v[2],
+                "{metric} week {w}: {lo} {hi} {v:?}"
+            );
+            assert!((get(observed) - observed_run[w]).abs() < 1e-9, "{observed} week {w}");
+        }
+    }
 }

@@ -311,3 +311,91 @@ fn personas_are_written_per_archetype_and_prompts_can_use_them() {
     // One score per persona (isolate) and per age group (work).
     assert_eq!(b["client"]["calls"].as_u64(), Some(n + 6), "{b}");
 }
+
+/// The research's comparison on the embedded model: `myriad forecast` fits
+/// Staten Island to the weeks before the cut-off with the heuristic and
+/// with the LLM archetypes (isolate and work: 6 age groups x 1 borough, so
+/// 12 prompts a week), forecasts, and scores. The LLM is asked about one
+/// round of prompts per simulated week of the committed runs: a search's
+/// trial runs hold the week's answers (cache hits) instead of asking new
+/// prompts through their look-ahead. Replayed from the cache without the
+/// model, the scores are the same bytes.
+#[test]
+fn the_forecast_comparison_runs_both_behaviours_and_replays_without_the_model() {
+    model();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("answers.jsonl");
+    let small = [
+        "population.boroughs=[\"SI\"]".to_string(),
+        "population.scale=0.2".to_string(),
+        format!("llm.cache={}", cache.display()),
+    ];
+    let forecast = |out: &Path, extra: &[String]| {
+        let mut pairs = small.to_vec();
+        pairs.extend(extra.iter().cloned());
+        let mut args = vec!["forecast", scenario_str("covid-nyc-llm")];
+        args.extend(set(&pairs));
+        args.extend([
+            "--search-scale",
+            "0.25",
+            "--initial-range",
+            "20:20",
+            "--cutoff",
+            "2020-04-04",
+        ]);
+        args.extend(["--horizon", "1,2", "--seeds", "2", "--out", out.to_str().unwrap()]);
+        myriad(&args)
+    };
+    let out = dir.path().join("record");
+    let o = forecast(&out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(out.join("forecast.json")).unwrap()).unwrap();
+    let arms: Vec<&str> = s["arms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["arm"].as_str().unwrap())
+        .collect();
+    assert_eq!(arms, ["heuristic", "llm"]);
+    let c = &s["llm"]["client"];
+    let calls = c["calls"].as_u64().unwrap();
+    // Rounds of new prompts: the 5 weeks of the search for the initial
+    // infections and the 5 of the fit (other values of r_week, so other
+    // weekly cases in the prompts), then the 2 forecast weeks (the members
+    // share the first: same state); 12 prompts each. Without holding,
+    // every candidate's 3-week look-ahead would ask prompts of its own
+    // (about 14 candidates x 3 weeks per fitted week).
+    assert!((12..=12 * (5 + 5 + 1 + 2)).contains(&calls), "{c}");
+    // The two behaviours were fitted separately and differ.
+    let fits = std::fs::read_to_string(out.join("fits.csv")).unwrap();
+    let r_of = |arm: &str| -> Vec<String> {
+        fits.lines()
+            .filter(|l| l.split(',').nth(1) == Some(arm))
+            .map(|l| l.split(',').nth(3).unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(r_of("llm").len(), 5);
+    assert_ne!(r_of("llm"), r_of("heuristic"));
+    let scores = std::fs::read_to_string(out.join("scores.csv")).unwrap();
+    assert!(
+        scores.lines().any(|l| l.contains(",llm,2,new_reported_cases")),
+        "{scores}"
+    );
+
+    let gone = dir.path().join("gone").join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let again = ["llm.mode=replay".to_string(), format!("llm.model={}", gone.display())];
+    let out2 = dir.path().join("replay");
+    let o = forecast(&out2, &again);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["scores.csv", "forecast.csv", "fits.csv"] {
+        assert_eq!(
+            std::fs::read(out.join(f)).unwrap(),
+            std::fs::read(out2.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}
+
+fn scenario_str(name: &str) -> &'static str {
+    Box::leak(scenario(name).display().to_string().into_boxed_str())
+}

@@ -92,6 +92,8 @@ pub const AGE_LABELS: [&str; 6] = ["U19", "20t29", "30t39", "40t49", "50t64", "6
 /// How prompts show the `employment` codes 0, 1, 2.
 pub const EMPLOYMENT_LABELS: [&str; 3] = ["outside the labour force", "employed", "unemployed"];
 const BOROUGH_CODES: [&str; 5] = ["BK", "BX", "MN", "QN", "SI"];
+/// The boroughs' names, for prompts (`{borough_name}`).
+const BOROUGH_NAMES: [&str; 5] = ["Brooklyn", "the Bronx", "Manhattan", "Queens", "Staten Island"];
 
 myriad_core::params! {
     /// The covid model's parameters (reference values of the AgentTorch NYC model).
@@ -352,7 +354,7 @@ pub static COVID: ModelSpec = ModelSpec {
     decisions: &[
         DecisionDoc {
             name: "isolate",
-            doc: "each week, does the agent stay home (no school, work or community contacts)? yes/no; placeholders: agent columns (e.g. {age_group}, {borough}) and {week}, {cases}, {cases_change} (new infections in the agent's borough last week, as a number or \"an unknown number of\" before the first week ends; the change on the week before, e.g. +35%, \"up from none\" or \"not known\"); agent states {health} and {isolated_last_week} (see below), by which archetypes are then also grouped",
+            doc: "each week, does the agent stay home (no school, work or community contacts)? yes/no; placeholders: agent columns (e.g. {age_group}, {borough}) and {week}, {borough_name} (e.g. Staten Island, with {borough} in the prompt), {cases}, {cases_change} (new reported cases in the agent's borough last week, as a number or \"an unknown number of\" before the first week ends; the change on the week before, e.g. +35%, \"up from none\" or \"not known\"); agent states {health} and {isolated_last_week} (see below), by which archetypes are then also grouped",
             answer: DecisionAnswer::YesNo,
         },
         DecisionDoc {
@@ -551,7 +553,6 @@ struct Fixed {
     layers: Vec<(Layer, Role)>,
     g: Vec<f64>,
     mean_contacts: [f64; 6],
-    seed: u64,
 }
 
 /// The day's outcomes and their running totals.
@@ -582,6 +583,9 @@ impl Outcomes {
 /// The COVID-19 model state.
 pub struct Covid {
     fixed: Arc<Fixed>,
+    /// Seed of the draws from now on: the run's, or another one set by
+    /// [`Model::reseed`] (a forecast ensemble from one state).
+    seed: u64,
     stage: Vec<u8>,
     timer: Vec<u8>,
     infected_at: Vec<i32>,
@@ -615,6 +619,7 @@ impl Clone for Covid {
     fn clone(&self) -> Covid {
         Covid {
             fixed: self.fixed.clone(),
+            seed: self.seed,
             stage: self.stage.clone(),
             timer: self.timer.clone(),
             infected_at: self.infected_at.clone(),
@@ -971,6 +976,7 @@ impl Covid {
             employment,
         } = cols;
         let mut m = Covid {
+            seed,
             fixed: Arc::new(Fixed {
                 cols: Cols::new(),
                 areas: Groups::new(&area, n_areas),
@@ -985,7 +991,6 @@ impl Covid {
                 layers,
                 g: infectiousness_profile(cp.g_mean, cp.g_sd),
                 mean_contacts,
-                seed,
             }),
             stage,
             timer,
@@ -1085,7 +1090,7 @@ impl Covid {
         let pressure = self.pressure;
         let slope = p.isolation_age_slope;
         let work_p = p.work_probability;
-        let rng = CounterRng::new(self.fixed.seed, Stream::DECISION);
+        let rng = CounterRng::new(self.seed, Stream::DECISION);
         let step = ctx.step;
         let work_open = self
             .fixed
@@ -1140,8 +1145,9 @@ impl Covid {
     }
 
     /// Isolation and work probabilities from the behaviour provider, if one
-    /// is attached. Observations: `week`, and per borough `cases` (new
-    /// infections last week) and `cases_change` (against the week before).
+    /// is attached. Observations: `week`, and per borough `borough_name`,
+    /// `cases` (new reported cases last week) and `cases_change` (against
+    /// the week before).
     /// A provider error is kept for the run to report; this week falls back
     /// to the heuristic.
     fn ask_behaviour(&self, decide: &mut Decide) -> (Option<Vec<f64>>, Option<Vec<f64>>) {
@@ -1168,13 +1174,17 @@ impl Covid {
             };
             // Both read as part of a sentence: "there were {cases} new
             // infections", "change on the week before: {cases_change}".
-            std::collections::BTreeMap::from([
+            let mut values = std::collections::BTreeMap::from([
                 (
                     "cases".to_string(),
                     last.map_or("an unknown number of".into(), |c| c.to_string()),
                 ),
                 ("cases_change".to_string(), change),
-            ])
+            ]);
+            if let Some(b) = b {
+                values.insert("borough_name".to_string(), BOROUGH_NAMES[b].to_string());
+            }
+            values
         };
         // States a prompt may mention (archetypes then group by them too),
         // built only when one does: each is a code per agent.
@@ -1290,7 +1300,13 @@ impl Model for Covid {
         ]
     }
 
+    fn reseed(&mut self, seed: u64) -> bool {
+        self.seed = seed;
+        true
+    }
+
     fn hash_extra(&self, h: &mut StateHasher) {
+        h.u64(self.seed);
         self.infected_at.iter().for_each(|&x| h.u64(x as u64));
         h.u64(self.weeks_in_month as u64);
         h.u64(self.weeks_decided as u64);
@@ -1424,8 +1440,8 @@ impl<'a> Day<'a> {
             area_share: p.community_area_share,
             community_mean,
             gammas: std::array::from_fn(|a| Gamma::new(dispersion, community_mean[a] / dispersion).ok()),
-            tx: CounterRng::new(m.fixed.seed, Stream::TRANSMISSION),
-            comm: CounterRng::new(m.fixed.seed, COMMUNITY),
+            tx: CounterRng::new(m.seed, Stream::TRANSMISSION),
+            comm: CounterRng::new(m.seed, COMMUNITY),
         }
     }
 
@@ -1577,7 +1593,7 @@ impl Covid {
             self.set_stage(&fixed, i, from, to);
         }
         let rules = severity(p);
-        let rng = CounterRng::new(fixed.seed, OUTCOMES);
+        let rng = CounterRng::new(self.seed, OUTCOMES);
         for &a in infected {
             let i = a as usize;
             self.hit.take(i);

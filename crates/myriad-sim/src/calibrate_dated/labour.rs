@@ -117,7 +117,19 @@ impl Labour {
 /// The months to fit: calendar months within the fitted weeks whose
 /// readings every part has.
 pub(super) fn setup(search: &Search, param: &str, prefix: &str, o: &Observed, last_step: u32) -> Option<Labour> {
-    let s = &search.s;
+    months_between(&search.s, param, prefix, o, 1, last_step)
+}
+
+/// The calendar months ending in steps `from..=to` whose readings every
+/// part has, with them (no values, no model readings yet).
+pub(super) fn months_between(
+    s: &Scenario,
+    param: &str,
+    prefix: &str,
+    o: &Observed,
+    from: u32,
+    to: u32,
+) -> Option<Labour> {
     let metrics = (s.model.metrics)();
     let mut parts = Vec::new();
     let mut cols = Vec::new();
@@ -128,7 +140,10 @@ pub(super) fn setup(search: &Search, param: &str, prefix: &str, o: &Observed, la
     }
     let mut months = Vec::new();
     let mut values = Vec::new();
-    for p in s.calendar.periods(PeriodKind::Month, last_step) {
+    for p in s.calendar.periods(PeriodKind::Month, to) {
+        if p.last < from {
+            continue;
+        }
         let v: Option<Vec<f64>> = (0..parts.len())
             .map(|k| o.for_period(&s.calendar, PeriodKind::Month, &p, Some(k)))
             .collect();

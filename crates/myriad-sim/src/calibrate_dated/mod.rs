@@ -55,6 +55,8 @@
 //! is written for the scenario's own scale (initial infections divided by
 //! the search scale), to be confirmed by `myriad run fitted.toml`.
 
+pub mod forecast;
+mod held;
 mod labour;
 
 use crate::build::{self, InputError};
@@ -191,6 +193,10 @@ pub(super) struct Search<'a> {
     p: &'a Params,
     /// Monthly labour values in force during the weekly fit (second pass).
     labour: Option<labour::Labour>,
+    /// Decisions from a provider instead of the model's rule.
+    provider: Option<held::HeldInForks>,
+    /// Initial infections already searched for (on the same first weeks).
+    initial_known: Option<f64>,
     evaluations: u64,
     stop: Arc<AtomicBool>,
 }
@@ -225,7 +231,10 @@ impl Search<'_> {
             self.population.clone(),
             self.layers.clone(),
             s.seed,
-            Decisions::Rule,
+            match &self.provider {
+                None => Decisions::Rule,
+                Some(p) => Decisions::Provider(Box::new(p.root())),
+            },
             None,
             self.pool.clone(),
             self.info.clone(),
@@ -260,28 +269,36 @@ impl Search<'_> {
             let lo = (r_prev / 3.0).clamp(1e-3, self.p.max).ln();
             let hi = (r_prev * 3.0).clamp(1e-3, self.p.max).ln();
             let max = self.p.max;
-            let (x, _, _) = minimise(lo, hi, grid, refine, |x| {
-                self.evaluations += 1;
-                let r = x.exp().min(max);
-                let mut m = sim.fork();
-                let mut rows = Vec::new();
-                for p in ahead {
-                    rows.push(self.week(&mut m, p, r, q_prev)?);
-                }
-                // The reporting correction the ratio rule would apply next.
-                let kappa = match rows.get(1) {
-                    Some(r1) if r1[0] > 0.0 => t.values[0][w + 1] / r1[0],
-                    _ => 1.0,
-                };
-                let mut loss = 0.0;
-                for (k, row) in rows.iter().enumerate().skip(1) {
-                    for (j, &x) in row.iter().enumerate() {
-                        let scale = if j == 0 { kappa } else { 1.0 };
-                        loss += err(x * scale, t.values[j][w + k]);
+            // The last week has no later week to score it by (its infections
+            // are reported the week after): nothing observed says how it
+            // differs from the week before, so it keeps that week's value.
+            let held = ahead.len() == 1;
+            let (x, _, _) = if held {
+                (r_prev.clamp(1e-3, max).ln(), 0.0, ())
+            } else {
+                minimise(lo, hi, grid, refine, |x| {
+                    self.evaluations += 1;
+                    let r = x.exp().min(max);
+                    let mut m = sim.fork();
+                    let mut rows = Vec::new();
+                    for p in ahead {
+                        rows.push(self.week(&mut m, p, r, q_prev)?);
                     }
-                }
-                Ok((loss, ()))
-            })?;
+                    // The reporting correction the ratio rule would apply next.
+                    let kappa = match rows.get(1) {
+                        Some(r1) if r1[0] > 0.0 => t.values[0][w + 1] / r1[0],
+                        _ => 1.0,
+                    };
+                    let mut loss = 0.0;
+                    for (k, row) in rows.iter().enumerate().skip(1) {
+                        for (j, &x) in row.iter().enumerate() {
+                            let scale = if j == 0 { kappa } else { 1.0 };
+                            loss += err(x * scale, t.values[j][w + k]);
+                        }
+                    }
+                    Ok((loss, ()))
+                })?
+            };
             let r = x.exp().min(max);
             let q = if w + 1 < t.weeks.len() {
                 let mut m = sim.fork();
@@ -311,7 +328,7 @@ impl Search<'_> {
 impl Search<'_> {
     /// Run once more from the start with every fitted value in force: the
     /// weekly totals per series and, with `labour`, its month-end readings.
-    fn final_replay(&self, fit: &mut Fit, labour: Option<&mut labour::Labour>) -> Result<()> {
+    fn final_replay(&self, fit: &mut Fit, labour: Option<&mut labour::Labour>) -> Result<Simulation> {
         let mut sim = self.fresh(fit.initial)?;
         let n = self.cols.len();
         fit.model = vec![Vec::new(); n];
@@ -338,7 +355,7 @@ impl Search<'_> {
         if let Some(l) = labour {
             l.model = months;
         }
-        Ok(())
+        Ok(sim)
     }
 }
 
@@ -418,29 +435,45 @@ fn fitted_params(s: &Scenario, o: &CalibrateOptions) -> Result<Params> {
     Ok(p)
 }
 
-/// Fit, write `calibration.csv`, `calibration.json`, `fit.png` and `fitted.toml`.
-pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
-    let wall = Instant::now();
-    refuse_other_options(o)?;
-    let scale = o.search_scale.unwrap_or(0.05);
+/// Everything a dated search is built from, once per command.
+pub(super) struct Prepared {
+    /// The scenario at the searched scale, seed weights set.
+    s: Scenario,
+    obs: Vec<(&'static str, Observed)>,
+    population: Population,
+    layers: Vec<Layer>,
+    pool: Arc<rayon::ThreadPool>,
+    info: BuildInfo,
+    cols: Vec<usize>,
+    weights: Vec<(String, f64)>,
+    params: Params,
+    scale: f64,
+}
+
+/// Load the scenario at `scale` of its own, check the options, build the
+/// population and layers, and set the seed weights from the observed data.
+fn prepare(o: &CalibrateOptions, full: &Overrides, scale: f64) -> Result<Prepared> {
     if !(scale > 0.0 && scale <= 1.0) {
         return Err(InputError(format!("--search-scale must be in (0, 1], got {scale}")).into());
     }
-    let full = Overrides {
-        set: o.set.clone(),
-        seed: o.seed,
-    };
-    let given = scenario::load(&o.scenario, &full)?;
+    let given = scenario::load(&o.scenario, full)?;
     let own_scale = given.resolved["population"]["scale"].as_f64().unwrap_or(1.0);
     let mut searched = full.clone();
     searched.set.push(format!("population.scale={}", own_scale * scale));
     let mut s = scenario::load(&o.scenario, &searched)?;
     let params = fitted_params(&s, o)?;
     let obs = compared(&s);
-    let t = target(&s, &obs, o.weeks)?;
+    if s.calendar.start().is_none() || obs.is_empty() {
+        return Err(InputError(format!(
+            "{}: fitting to dated observed series needs start_date and a population source with dated series for the model's weekly table (the synthetic city with model covid)",
+            o.scenario.display()
+        ))
+        .into());
+    }
+    let all_weeks = target(&s, &obs, None)?;
     let pool = crate::simulation::pool(o.threads)?;
     let population = pool.install(|| build::population(&s))?;
-    let weights = seed_weights(&s, &obs[0].1, &t.weeks, &residents_by_part(&population));
+    let weights = seed_weights(&s, &obs[0].1, &all_weeks.weeks, &residents_by_part(&population));
     for (name, w) in &weights {
         s.params.set(name, ParamValue::Number(*w))?;
     }
@@ -451,7 +484,6 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
         population_seconds: 0.0,
         layer_seconds: 0.0,
     };
-    let n = population.size();
     let metrics = (s.model.metrics)();
     let cols = obs
         .iter()
@@ -462,110 +494,164 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
                 .expect("a table names the model's metrics")
         })
         .collect();
-    let out = o.out.create(o.force, "calibrate")?;
-    let names: Vec<&str> = obs.iter().map(|(_, o)| o.label.as_str()).collect();
-    eprintln!(
-        "calibrating {} and {} for {} weeks{} to {} ({} agents at scale {scale}, seed {})",
-        params.transmission,
-        params.report,
-        t.weeks.len(),
-        params.initial.as_ref().map(|i| format!(" and {i}")).unwrap_or_default(),
-        names.join(", "),
-        n,
-        s.seed
-    );
-    let mut search = Search {
-        s: s.clone(),
+    Ok(Prepared {
+        s,
+        obs,
         population,
         layers,
         pool,
         info,
         cols,
-        t: &t,
-        p: &params,
-        labour: None,
-        evaluations: 0,
-        stop,
-    };
-    let initial = match &params.initial {
-        // Not fitted: the scenario's own count is used (and not reported).
-        None => 0.0,
-        Some(name) => {
-            let range = o.initial_range.unwrap_or((10.0, (n as f64 / 200.0).max(100.0)));
-            if !(range.0 >= 1.0 && range.1 >= range.0 && range.1 <= n as f64) {
-                return Err(InputError(format!(
-                    "--initial-range needs 1 <= LOW <= HIGH <= {n} (the agents searched)"
-                ))
-                .into());
-            }
-            let short = (LOOKAHEAD + 2).min(t.weeks.len());
-            let mut tried: Vec<(f64, f64)> = Vec::new();
-            minimise(range.0.ln(), range.1.ln(), 5, 3, |x| {
-                let count = x.exp().round();
-                if let Some(&(_, loss)) = tried.iter().find(|(c, _)| *c == count) {
-                    return Ok((loss, ()));
-                }
-                let f = search.fit(count, short, 5, 2)?;
-                eprintln!("  {name} = {count}: loss over {short} weeks {:.3}", f.loss);
-                tried.push((count, f.loss));
-                Ok((f.loss, ()))
-            })?;
-            tried.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.total_cmp(&b.0)));
-            tried[0].0
+        weights,
+        params,
+        scale,
+    })
+}
+
+impl<'a> Search<'a> {
+    /// A search over `t` from what `pre` built, deciding by the model's
+    /// rule (`provider` None) or by `provider`.
+    fn new(
+        pre: &Prepared,
+        t: &'a Target,
+        p: &'a Params,
+        provider: Option<held::HeldInForks>,
+        stop: Arc<AtomicBool>,
+    ) -> Search<'a> {
+        Search {
+            s: pre.s.clone(),
+            population: pre.population.clone(),
+            layers: pre.layers.clone(),
+            pool: pre.pool.clone(),
+            info: pre.info.clone(),
+            cols: pre.cols.clone(),
+            t,
+            p,
+            labour: None,
+            provider,
+            initial_known: None,
+            evaluations: 0,
+            stop,
         }
-    };
-    let mut fit = search.fit(initial, t.weeks.len(), 7, 5)?;
-    let last_step = t.weeks[fit.r.len() - 1].last;
-    let mut labour = match (&o.labour_param, labour::readings(&s)) {
-        (Some(name), _) if name == "none" => None,
-        (Some(name), None) => {
-            return Err(InputError(format!(
-                "--labour-param {name}: the population offers no dated monthly readings for model '{}'",
-                s.model.name
-            ))
-            .into())
-        }
-        (name, Some((prefix, readings))) => {
-            let param = name.clone().unwrap_or_else(|| "work_probability".into());
-            if s.params.spec(&param).is_err() {
-                if name.is_some() {
+    }
+
+    /// The whole dated fit (initial infections, weeks, labour months,
+    /// weeks again, final replay): what was fitted, the labour stage, and
+    /// the simulation at the end of the last fitted week.
+    fn calibrate(&mut self, o: &CalibrateOptions) -> Result<(Fit, Option<labour::Labour>, Simulation)> {
+        let (t, params) = (self.t, self.p);
+        let n = self.population.size();
+        let initial = match (&params.initial, self.initial_known) {
+            // Not fitted: the scenario's own count is used (and not reported).
+            (None, _) => 0.0,
+            (Some(_), Some(known)) => known,
+            (Some(name), None) => {
+                let range = o.initial_range.unwrap_or((10.0, (n as f64 / 200.0).max(100.0)));
+                if !(range.0 >= 1.0 && range.1 >= range.0 && range.1 <= n as f64) {
                     return Err(InputError(format!(
-                        "--labour-param: model '{}' has no parameter '{param}'",
-                        s.model.name
+                        "--initial-range needs 1 <= LOW <= HIGH <= {n} (the agents searched)"
                     ))
                     .into());
                 }
-                None
-            } else {
-                labour::setup(&search, &param, prefix, &readings, last_step)
+                let short = (LOOKAHEAD + 2).min(t.weeks.len());
+                let mut tried: Vec<(f64, f64)> = Vec::new();
+                minimise(range.0.ln(), range.1.ln(), 5, 3, |x| {
+                    let count = x.exp().round();
+                    if let Some(&(_, loss)) = tried.iter().find(|(c, _)| *c == count) {
+                        return Ok((loss, ()));
+                    }
+                    let f = self.fit(count, short, 5, 2)?;
+                    eprintln!("  {name} = {count}: loss over {short} weeks {:.3}", f.loss);
+                    tried.push((count, f.loss));
+                    Ok((f.loss, ()))
+                })?;
+                tried.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.total_cmp(&b.0)));
+                tried[0].0
             }
+        };
+        let mut fit = self.fit(initial, t.weeks.len(), 7, 5)?;
+        let last_step = t.weeks[fit.r.len() - 1].last;
+        let s = &self.s;
+        let mut labour = match (&o.labour_param, labour::readings(s)) {
+            (Some(name), _) if name == "none" => None,
+            (Some(name), None) => {
+                return Err(InputError(format!(
+                    "--labour-param {name}: the population offers no dated monthly readings for model '{}'",
+                    s.model.name
+                ))
+                .into())
+            }
+            (name, Some((prefix, readings))) => {
+                let param = name.clone().unwrap_or_else(|| "work_probability".into());
+                if s.params.spec(&param).is_err() {
+                    if name.is_some() {
+                        return Err(InputError(format!(
+                            "--labour-param: model '{}' has no parameter '{param}'",
+                            s.model.name
+                        ))
+                        .into());
+                    }
+                    None
+                } else {
+                    labour::setup(self, &param, prefix, &readings, last_step)
+                }
+            }
+            (None, None) => None,
+        };
+        if let Some(l) = labour.take() {
+            eprintln!(
+                "fitting {} for {} months to the observed monthly readings",
+                l.param,
+                l.months.len()
+            );
+            let l = self.fit_labour(&fit, l)?;
+            // Work changes who meets at work: fit the weeks again with the
+            // monthly values in force.
+            eprintln!("fitting the weeks again with {} in force", l.param);
+            self.labour = Some(l);
+            fit = self.fit(initial, t.weeks.len(), 7, 5)?;
+            labour = self.labour.take();
         }
-        (None, None) => None,
-    };
-    if let Some(l) = labour.take() {
-        eprintln!(
-            "fitting {} for {} months to the observed monthly readings",
-            l.param,
-            l.months.len()
-        );
-        let l = search.fit_labour(&fit, l)?;
-        // Work changes who meets at work: fit the weeks again with the
-        // monthly values in force.
-        eprintln!("fitting the weeks again with {} in force", l.param);
-        search.labour = Some(l);
-        fit = search.fit(initial, t.weeks.len(), 7, 5)?;
-        labour = search.labour.take();
+        let sim = self.final_replay(&mut fit, labour.as_mut())?;
+        Ok((fit, labour, sim))
     }
-    search.final_replay(&mut fit, labour.as_mut())?;
+}
+
+/// Fit, write `calibration.csv`, `calibration.json`, `fit.png` and `fitted.toml`.
+pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
+    let wall = Instant::now();
+    refuse_other_options(o)?;
+    let full = Overrides {
+        set: o.set.clone(),
+        seed: o.seed,
+    };
+    let pre = prepare(o, &full, o.search_scale.unwrap_or(0.05))?;
+    let t = target(&pre.s, &pre.obs, o.weeks)?;
+    let out = o.out.create(o.force, "calibrate")?;
+    let names: Vec<&str> = pre.obs.iter().map(|(_, o)| o.label.as_str()).collect();
+    let (params, s) = (&pre.params, &pre.s);
+    eprintln!(
+        "calibrating {} and {} for {} weeks{} to {} ({} agents at scale {}, seed {})",
+        params.transmission,
+        params.report,
+        t.weeks.len(),
+        params.initial.as_ref().map(|i| format!(" and {i}")).unwrap_or_default(),
+        names.join(", "),
+        pre.population.size(),
+        pre.scale,
+        s.seed
+    );
+    let mut search = Search::new(&pre, &t, params, None, stop);
+    let (fit, labour, _) = search.calibrate(o)?;
     let report = Report {
-        s: &s,
+        s,
         t: &t,
-        obs: &obs,
+        obs: &pre.obs,
         fit: &fit,
-        p: &params,
-        scale,
-        weights: &weights,
-        agents: n,
+        p: params,
+        scale: pre.scale,
+        weights: &pre.weights,
+        agents: pre.population.size(),
         evaluations: search.evaluations,
         wall: wall.elapsed().as_secs_f64(),
         labour: labour.as_ref(),
