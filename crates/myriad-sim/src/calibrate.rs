@@ -81,6 +81,9 @@ pub struct CalibrateOptions {
     pub threads: usize,
     /// Scale of the city searched on by the dated calibration (default 0.05).
     pub search_scale: Option<f64>,
+    /// Dated calibration: fit the weeks again on the scenario's own city
+    /// around the searched values.
+    pub refine: bool,
 }
 
 /// The series a model is fitted to.
@@ -528,6 +531,12 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
     let plain = scenario::load(&o.scenario, &overrides)?;
     if crate::calibrate_dated::applies(&plain, o) {
         return crate::calibrate_dated::run(o, stop);
+    }
+    if o.refine {
+        return Err(InputError(
+            "--refine applies to dated fits (a scenario with start_date on the synthetic city); this fit runs on the scenario's own city already".into(),
+        )
+        .into());
     }
     let (s, observed, weeks) = load_target(o, &overrides)?;
     let mut h = harness(&s, o, &observed, stop)?;

@@ -150,6 +150,11 @@ struct CalibrateArgs {
     /// scenario's city the search runs on [default: 0.05]; fitted.toml is for its own scale.
     #[arg(long)]
     search_scale: Option<f64>,
+    /// Dated fits only: after the search, fit the weeks once more on the scenario's own city,
+    /// each week within a factor 1.5 of the searched value (about 10 minutes more for the
+    /// whole city on 2 cores); fitted.toml is then fitted at its own scale.
+    #[arg(long)]
+    refine: bool,
 }
 
 /// Options of `myriad forecast`.
@@ -507,6 +512,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 search_scale,
                 report_param,
                 labour_param,
+                refine,
             } = *args;
             let Prepared { threads, out, stop } = scenario.prepare(&output, "-calibrate")?;
             let opts = calibrate::CalibrateOptions {
@@ -530,6 +536,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 search_scale,
                 report_param,
                 labour_param,
+                refine,
             };
             calibrate::run(&opts, stop)?;
             Ok(ExitCode::SUCCESS)
@@ -568,6 +575,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 search_scale,
                 report_param: None,
                 labour_param,
+                refine: false,
             };
             let opts = forecast::ForecastOptions {
                 fit,

@@ -401,6 +401,10 @@ fn calibrate_rejects_bad_requests_with_exit_code_2_and_writes_nothing() {
             vec![city.to_str().unwrap(), "--initial-range", "50:10"],
             "--initial-range",
         ),
+        (
+            vec![city.to_str().unwrap(), "--target", "SI", "--refine"],
+            "--refine applies to dated fits",
+        ),
     ];
     for (args, expected) in cases {
         let mut full = vec!["calibrate"];
@@ -767,4 +771,67 @@ fn a_dated_ensemble_gives_weekly_bands_beside_the_observed_series() {
             assert!((get(observed) - observed_run[w]).abs() < 1e-9, "{observed} week {w}");
         }
     }
+}
+
+/// Sum over the three series of squared errors of ln(1 + weekly count)
+/// over the first `weeks` weeks of a Staten Island run's weekly.csv.
+fn si_loss(run: &Path, weeks: usize) -> f64 {
+    [
+        ("new_reported_cases", "observed_cases_SI"),
+        ("new_hospitalisations", "observed_hospitalisations_SI"),
+        ("new_deaths", "observed_deaths_SI"),
+    ]
+    .iter()
+    .map(|(m, o)| {
+        let (m, o) = (weekly_file(run, m), weekly_file(run, o));
+        m[..weeks]
+            .iter()
+            .zip(&o[..weeks])
+            .map(|(m, o)| ((1.0 + m).ln() - (1.0 + o).ln()).powi(2))
+            .sum::<f64>()
+    })
+    .sum()
+}
+
+/// `calibrate --refine`: the weeks fitted again on the scenario's own city
+/// around the scaled search's values. The fitted scenario, run as it is,
+/// reproduces the refined series exactly and is closer to the observed
+/// series on its own city than the fit without refining.
+#[test]
+fn refining_on_the_own_city_reproduces_and_beats_the_scaled_fit_there() {
+    let d = tempfile::tempdir().unwrap();
+    let nyc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/covid-nyc.toml");
+    let fit = |dir: &Path, refine: bool| {
+        let mut args = vec!["calibrate", nyc.to_str().unwrap()];
+        args.extend(["--set", "population.boroughs=[\"SI\"]", "--set", "population.scale=0.2"]);
+        args.extend(["--search-scale", "0.25", "--weeks", "27", "--initial-range", "2:200"]);
+        args.extend(["--out", dir.to_str().unwrap()]);
+        if refine {
+            args.push("--refine");
+        }
+        let o = myriad(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let rerun = dir.with_extension("run");
+        let fitted = dir.join("fitted.toml");
+        let o = myriad(&["run", fitted.to_str().unwrap(), "-q", "--out", rerun.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        rerun
+    };
+    let plain = fit(&d.path().join("plain"), false);
+    let refined_dir = d.path().join("refined");
+    let refined = fit(&refined_dir, true);
+    let summary = read_json(&refined_dir.join("calibration.json"));
+    assert_eq!(summary["search_scale"], 1.0);
+    assert_eq!(summary["refined_on_own_city"]["searched_scale"], 0.25);
+    let table = std::fs::read_to_string(refined_dir.join("calibration.csv")).unwrap();
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    for metric in ["new_reported_cases", "new_hospitalisations", "new_deaths"] {
+        let j = header.iter().position(|h| *h == format!("model_{metric}")).unwrap();
+        let fitted: Vec<f64> = rows.iter().map(|r| r[j].parse().unwrap()).collect();
+        assert_eq!(weekly_file(&refined, metric)[..27], fitted[..], "{metric}");
+    }
+    let (before, after) = (si_loss(&plain, 27), si_loss(&refined, 27));
+    assert!(after < before, "refined {after} vs scaled fit at full scale {before}");
 }

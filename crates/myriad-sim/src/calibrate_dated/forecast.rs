@@ -35,7 +35,7 @@
 //! value), `forecast_monthly.csv`, `scores.csv`, `forecast.json` and
 //! `forecast.png`, and prints the score table.
 
-use super::{held::HeldInForks, labour, prepare, refuse_other_options, Fit, Search, Target};
+use super::{held::HeldInForks, labour, prepare, refuse_other_options, rmsle, Fit, Search, Target};
 use crate::build::InputError;
 use crate::calibrate::CalibrateOptions;
 use crate::error::{FileContext, Result};
@@ -325,18 +325,6 @@ pub fn run(o: &ForecastOptions, stop: Arc<AtomicBool>) -> Result<()> {
         horizon,
     };
     report.write(&out, llm_report, wall.elapsed().as_secs_f64())
-}
-
-/// Root-mean-square error of ln(1 + weekly count) of a fit, per series.
-fn rmsle(fit: &Fit, t: &Target) -> Vec<f64> {
-    fit.model
-        .iter()
-        .zip(&t.values)
-        .map(|(m, o)| {
-            let sum: f64 = m.iter().zip(o).map(|(&m, &o)| super::err(m, o)).sum();
-            (sum / m.len().max(1) as f64).sqrt()
-        })
-        .collect()
 }
 
 /// Step `sim` through `weeks`: each series' weekly totals and the readings

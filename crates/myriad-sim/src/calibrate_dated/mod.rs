@@ -33,7 +33,8 @@
 //! more than threefold in a week. The reporting parameter of week `w` is
 //! then set by a ratio: the week after `w` is when most of week `w`'s
 //! infections are reported, so `q_w = q_(w-1) x observed / modelled` first
-//! series of week `w + 1`, clamped to [0.002, 1]. The week is committed by
+//! series of week `w + 1`, clamped to [0.002, 1]. The last week has no
+//! later week to score it, so it keeps the week before's values. The week is committed by
 //! running it once with `(r_w, q_w)`. Every candidate uses the same seed
 //! (common random numbers), so `myriad run fitted.toml` at the searched
 //! scale reproduces the fitted series exactly (tested).
@@ -54,6 +55,14 @@
 //! same kinds of households, schools and workplaces) and the fitted scenario
 //! is written for the scenario's own scale (initial infections divided by
 //! the search scale), to be confirmed by `myriad run fitted.toml`.
+//!
+//! `--refine`: small differences between the scaled and the full city
+//! compound over months (the winter wave grew 1.5-2 times too fast at full
+//! scale), so the weeks are fitted once more on the scenario's own city,
+//! each week's value searched within a factor 1.5 of the scaled search's
+//! (grid of 3, 2 golden steps), with the initial infections (scaled up)
+//! and the labour values kept; `fitted.toml` then holds the refined values
+//! and reproduces them at its own scale.
 
 pub mod forecast;
 mod held;
@@ -78,6 +87,11 @@ use std::time::Instant;
 
 /// Weeks after the fitted one whose counts score it.
 const LOOKAHEAD: usize = 3;
+/// Refining at full scale: each week's value is searched within this
+/// factor of the scaled search's (differences between the scaled and the
+/// full city are small week to week, but compound over months).
+const REFINE_FACTOR: f64 = 1.5;
+
 /// Largest transmission value tried when `--param-max` is not given.
 const DEFAULT_PARAM_MAX: f64 = 60.0;
 
@@ -123,6 +137,18 @@ fn refuse_other_options(o: &CalibrateOptions) -> Result<()> {
         return bad("--seeds");
     }
     Ok(())
+}
+
+/// Root-mean-square error of ln(1 + weekly count) of a fit, per series.
+fn rmsle(fit: &Fit, t: &Target) -> Vec<f64> {
+    fit.model
+        .iter()
+        .zip(&t.values)
+        .map(|(m, o)| {
+            let sum: f64 = m.iter().zip(o).map(|(&m, &o)| err(m, o)).sum();
+            (sum / m.len().max(1) as f64).sqrt()
+        })
+        .collect()
 }
 
 /// Observed weekly totals: the weeks, and per series one value per week.
@@ -197,6 +223,8 @@ pub(super) struct Search<'a> {
     provider: Option<held::HeldInForks>,
     /// Initial infections already searched for (on the same first weeks).
     initial_known: Option<f64>,
+    /// Refining: the weekly values found by the scaled search.
+    prior: Option<Vec<f64>>,
     evaluations: u64,
     stop: Arc<AtomicBool>,
 }
@@ -266,8 +294,14 @@ impl Search<'_> {
                 return Err(Error::Run("interrupted".into()));
             }
             let ahead = &t.weeks[w..(w + 1 + LOOKAHEAD).min(t.weeks.len())];
-            let lo = (r_prev / 3.0).clamp(1e-3, self.p.max).ln();
-            let hi = (r_prev * 3.0).clamp(1e-3, self.p.max).ln();
+            // Around the week before's value, or, refining, around the
+            // value the scaled search found for this week.
+            let (centre, factor) = match &self.prior {
+                Some(p) if w < p.len() => (p[w], REFINE_FACTOR),
+                _ => (r_prev, 3.0),
+            };
+            let lo = (centre / factor).clamp(1e-3, self.p.max).ln();
+            let hi = (centre * factor).clamp(1e-3, self.p.max).ln();
             let max = self.p.max;
             // The last week has no later week to score it by (its infections
             // are reported the week after): nothing observed says how it
@@ -530,6 +564,7 @@ impl<'a> Search<'a> {
             labour: None,
             provider,
             initial_known: None,
+            prior: None,
             evaluations: 0,
             stop,
         }
@@ -641,20 +676,65 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
         pre.scale,
         s.seed
     );
-    let mut search = Search::new(&pre, &t, params, None, stop);
+    let mut search = Search::new(&pre, &t, params, None, stop.clone());
     let (fit, labour, _) = search.calibrate(o)?;
+    let mut evaluations = search.evaluations;
+    if !(o.refine && pre.scale < 1.0) {
+        let report = Report {
+            s,
+            t: &t,
+            obs: &pre.obs,
+            fit: &fit,
+            p: params,
+            scale: pre.scale,
+            weights: &pre.weights,
+            agents: pre.population.size(),
+            evaluations,
+            wall: wall.elapsed().as_secs_f64(),
+            labour: labour.as_ref(),
+            searched: None,
+        };
+        return report.write(&out, o, &full);
+    }
+    // The scaled and the full city differ a little week to week, which
+    // compounds over months: fit the weeks once more on the scenario's own
+    // city, each within a factor of the scaled search's value.
+    let searched = rmsle(&fit, &t);
+    drop(search);
+    let own = prepare(o, &full, 1.0)?;
+    let own_t = target(&own.s, &own.obs, o.weeks)?;
+    eprintln!(
+        "refining {} and {} for {} weeks on the scenario's own city ({} agents)",
+        params.transmission,
+        params.report,
+        own_t.weeks.len(),
+        own.population.size()
+    );
+    let mut refine = Search::new(&own, &own_t, params, None, stop);
+    refine.prior = Some(fit.r.clone());
+    refine.labour = labour;
+    let initial = if params.initial.is_some() {
+        (fit.initial / pre.scale).round()
+    } else {
+        0.0
+    };
+    let mut refined = refine.fit(initial, own_t.weeks.len(), 3, 2)?;
+    let mut labour = refine.labour.take();
+    refine.final_replay(&mut refined, labour.as_mut())?;
+    evaluations += refine.evaluations;
     let report = Report {
-        s,
-        t: &t,
-        obs: &pre.obs,
-        fit: &fit,
+        s: &own.s,
+        t: &own_t,
+        obs: &own.obs,
+        fit: &refined,
         p: params,
-        scale: pre.scale,
-        weights: &pre.weights,
-        agents: pre.population.size(),
-        evaluations: search.evaluations,
+        scale: 1.0,
+        weights: &own.weights,
+        agents: own.population.size(),
+        evaluations,
         wall: wall.elapsed().as_secs_f64(),
         labour: labour.as_ref(),
+        searched: Some((pre.scale, searched)),
     };
     report.write(&out, o, &full)
 }
@@ -671,6 +751,8 @@ struct Report<'a> {
     evaluations: u64,
     wall: f64,
     labour: Option<&'a labour::Labour>,
+    /// Refined on the full city: the searched scale and the fit there.
+    searched: Option<(f64, Vec<f64>)>,
 }
 
 impl Report<'_> {
@@ -737,6 +819,13 @@ impl Report<'_> {
             "wall_seconds": self.wall,
             "fitted_scenario": fitted.display().to_string(),
         });
+        if let Some((scale, errors)) = &self.searched {
+            summary["refined_on_own_city"] = json!({
+                "searched_scale": scale,
+                "rmsle_at_searched_scale": self.obs.iter().zip(errors).map(|((m, _), e)| (m.to_string(), json!(e))).collect::<serde_json::Map<_, _>>(),
+                "method": "each week's value searched again within a factor 1.5 of the scaled search's (grid 3, 2 golden steps); the reporting values by the same ratio rule; initial infections and labour values kept",
+            });
+        }
         if let Some(l) = self.labour {
             summary["labour"] = l.summary(cal);
             l.write(out, cal)?;
