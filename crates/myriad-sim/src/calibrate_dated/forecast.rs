@@ -18,9 +18,12 @@
 //!    heuristic reacts day by day.
 //! 2. **Forecast.** From the fitted state at the cut-off, `--seeds` members
 //!    (the state reseeded: seeds `seed + 1, seed + 2, ...`), each run
-//!    `max(--horizon)` weeks with the last fitted values held (the naive
-//!    assumption: transmission, reporting and work stay as last estimated)
-//!    and the arm deciding every week.
+//!    `max(--horizon)` weeks with the recent fitted values held (the naive
+//!    assumption: transmission and reporting stay at their mean over the
+//!    last 4 fitted weeks, geometric for transmission; work at its last
+//!    fitted month) and the arm deciding every week; the scenario's
+//!    interventions dated after the cut-off on layers and other parameters
+//!    take effect (they were announced).
 //! 3. **Score.** For each horizon `h`: the mean absolute error of the weekly
 //!    counts of each compared series (reported cases against confirmed
 //!    cases, admissions, deaths; whole-city counts) over the `h` weeks after
@@ -90,6 +93,9 @@ pub struct ForecastOptions {
     /// Behaviours compared [default: heuristic, and llm when the scenario has `[behaviour]`].
     pub arms: Vec<Arm>,
 }
+
+/// Fitted weeks whose mean transmission and reporting a forecast holds.
+const HELD_WEEKS: usize = 4;
 
 /// Weeks the search for the initial infections reads (5 fitted, 3 ahead).
 const INITIAL_WEEKS: usize = super::LOOKAHEAD + 2 + super::LOOKAHEAD;
@@ -265,10 +271,13 @@ pub fn run(o: &ForecastOptions, stop: Arc<AtomicBool>) -> Result<()> {
             }
             let fit_rmsle = rmsle(&fit, &fit_t);
             eprintln!("  fit rmsle {:?}; forecasting {} members", fit_rmsle, o.members);
+            let (r_held, q_held) = held_values(&fit);
             let mut members = Vec::new();
             for m in 0..o.members {
                 let mut run = sim.fork();
                 run.reseed(s.seed + 1 + u64::from(m))?;
+                run.set_override(&pre.params.transmission, r_held);
+                run.set_override(&pre.params.report, q_held);
                 members.push(forecast(&mut run, &pre.cols, &ahead, months.as_ref())?);
                 if arm == Arm::Llm {
                     llm_report = run.provider_report();
@@ -325,6 +334,23 @@ pub fn run(o: &ForecastOptions, stop: Arc<AtomicBool>) -> Result<()> {
         horizon,
     };
     report.write(&out, llm_report, wall.elapsed().as_secs_f64())
+}
+
+/// The transmission and reporting values held through a forecast: the
+/// geometric mean of the last [`HELD_WEEKS`] fitted transmission values and
+/// the mean of the reporting ones. One value per week is fitted, so each
+/// carries its week's noise, and the last weeks are the least determined
+/// (few or no later weeks score them); the recent mean is the persistence
+/// of transmission, not of one week's noise.
+fn held_values(fit: &Fit) -> (f64, f64) {
+    let n = fit.r.len().min(HELD_WEEKS).max(1);
+    let recent = |v: &[f64]| v[v.len().saturating_sub(n)..].to_vec();
+    let r = recent(&fit.r);
+    let q = recent(&fit.q);
+    (
+        (r.iter().map(|x| x.ln()).sum::<f64>() / r.len() as f64).exp(),
+        q.iter().sum::<f64>() / q.len() as f64,
+    )
 }
 
 /// Step `sim` through `weeks`: each series' weekly totals and the readings
@@ -679,5 +705,36 @@ fn score(r: &ArmRun, horizon: u32, series: String, errors: &[f64]) -> Score {
         min: errors.iter().copied().fold(f64::INFINITY, f64::min),
         max: errors.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         members: errors.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{held_values, mae, Fit};
+
+    fn fit(r: Vec<f64>, q: Vec<f64>) -> Fit {
+        Fit {
+            initial: 0.0,
+            r,
+            q,
+            model: Vec::new(),
+            loss: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_forecast_holds_the_recent_mean_of_the_fitted_values() {
+        let (r, q) = held_values(&fit(vec![1.0, 2.0, 4.0, 8.0, 16.0], vec![0.9, 0.1, 0.2, 0.3, 0.4]));
+        assert!((r - (2.0f64 * 4.0 * 8.0 * 16.0).powf(0.25)).abs() < 1e-12, "{r}");
+        assert!((q - 0.25).abs() < 1e-12, "{q}");
+        // Fewer weeks than the window: all of them.
+        let (r, q) = held_values(&fit(vec![2.0, 8.0], vec![0.2, 0.4]));
+        assert!((r - 4.0).abs() < 1e-12 && (q - 0.3).abs() < 1e-12);
+    }
+
+    #[test]
+    fn mae_averages_absolute_errors_over_the_horizon() {
+        assert_eq!(mae(&[1.0, 5.0, 100.0], &[2.0, 2.0, 0.0], 2), 2.0);
+        assert_eq!(mae(&[3.0], &[3.0], 1), 0.0);
     }
 }
