@@ -113,6 +113,8 @@ struct ArmRun {
     fit_rmsle: Vec<f64>,
     /// The fit (none for persistence).
     fit: Option<Fit>,
+    /// The transmission and reporting values held through the forecast.
+    held: (f64, f64),
     members: Vec<Member>,
     seconds: f64,
 }
@@ -288,6 +290,7 @@ pub fn run(o: &ForecastOptions, stop: Arc<AtomicBool>) -> Result<()> {
                 arm: arm.name(),
                 fit_rmsle,
                 fit: Some(fit),
+                held: (r_held, q_held),
                 members,
                 seconds: t0.elapsed().as_secs_f64(),
             });
@@ -319,6 +322,7 @@ pub fn run(o: &ForecastOptions, stop: Arc<AtomicBool>) -> Result<()> {
             arm: "persistence",
             fit_rmsle: Vec::new(),
             fit: None,
+            held: (f64::NAN, f64::NAN),
             members: vec![Member { weekly, monthly }],
             seconds: 0.0,
         });
@@ -569,6 +573,7 @@ impl Report<'_> {
             "arms": self.runs.iter().filter(|r| r.arm != "persistence").map(|r| json!({
                 "cutoff": cutoff_label(r.cutoff),
                 "arm": r.arm,
+                "held": { p.transmission.clone(): r.held.0, p.report.clone(): r.held.1 },
                 "fit_rmsle": self.pre.obs.iter().zip(&r.fit_rmsle).map(|((m, _), e)| (m.to_string(), json!(e))).collect::<serde_json::Map<_, _>>(),
                 "seconds": r.seconds,
             })).collect::<Vec<_>>(),
