@@ -1015,10 +1015,15 @@ fn write_fitted(file: &Path, full: &Overrides, r: &Report, out: &Path) -> Result
         .zip(r.rmsle())
         .map(|((m, _), e)| format!("{m} {e:.3}"))
         .collect();
+    let place = match &r.searched {
+        Some((scale, _)) => {
+            format!("searched on a city at {scale} of its scale, then refined on the city itself (--refine)")
+        }
+        None => format!("on a city at {} of its scale", r.scale),
+    };
     let header = format!(
-        "# Fitted by `myriad calibrate` from {} on a city at {} of its scale ({} weeks; rmsle of ln(1 + weekly count) there: {}).\n# The weekly {} and {} values are the last interventions; the last week's hold to the end.\n",
+        "# Fitted by `myriad calibrate` from {}, {place} ({} weeks; rmsle of ln(1 + weekly count) there: {}).\n# The weekly {} and {} values are the last interventions; the last week's hold to the end.\n",
         file.display(),
-        r.scale,
         weeks,
         errors.join(", "),
         r.p.transmission,
