@@ -354,6 +354,10 @@ impl Search<'_> {
             fit.r.push(r);
             fit.q.push(q);
             (r_prev, q_prev) = (r, q);
+            if self.prior.is_some() && (w + 1) % 10 == 0 {
+                // Refining the whole city is slow: say how far it is.
+                eprintln!("  {} of {weeks} weeks refined", w + 1);
+            }
         }
         Ok(fit)
     }
