@@ -347,7 +347,7 @@ pub fn run(o: &ForecastOptions, stop: Arc<AtomicBool>) -> Result<()> {
 /// (few or no later weeks score them); the recent mean is the persistence
 /// of transmission, not of one week's noise.
 fn held_values(fit: &Fit) -> (f64, f64) {
-    let n = fit.r.len().min(HELD_WEEKS).max(1);
+    let n = fit.r.len().clamp(1, HELD_WEEKS);
     let recent = |v: &[f64]| v[v.len().saturating_sub(n)..].to_vec();
     let r = recent(&fit.r);
     let q = recent(&fit.q);
