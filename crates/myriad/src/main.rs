@@ -188,6 +188,10 @@ struct ForecastArgs {
     /// Initial infections tried, LOW:HIGH [default: 10 to 0.5% of the agents searched].
     #[arg(long, value_parser = parse_range, value_name = "LOW:HIGH")]
     initial_range: Option<(f64, f64)>,
+    /// Refine each fit on the scenario's own city (as `calibrate --refine`) and run the
+    /// forecasts there: full scale, much slower.
+    #[arg(long)]
+    refine: bool,
 }
 
 fn parse_range(text: &str) -> Result<(f64, f64), String> {
@@ -552,6 +556,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 search_scale,
                 labour_param,
                 initial_range,
+                refine,
             } = *args;
             let Prepared { threads, out, stop } = scenario.prepare(&output, "-forecast")?;
             let fit = calibrate::CalibrateOptions {
@@ -575,7 +580,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 search_scale,
                 report_param: None,
                 labour_param,
-                refine: false,
+                refine,
             };
             let opts = forecast::ForecastOptions {
                 fit,

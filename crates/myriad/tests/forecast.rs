@@ -230,3 +230,42 @@ fn observed_unemployment_si(months_after: usize) -> f64 {
     let si: Vec<_> = table.iter().filter(|r| r["borough"] == "staten_island").collect();
     num(si[months_after], "unemployment_rate")
 }
+
+/// `forecast --refine`: each fit is refined on the scenario's own city
+/// exactly as `calibrate --refine` does over the same weeks, and the
+/// members run there.
+#[test]
+fn a_refined_forecast_fits_like_calibrate_refine_and_runs_on_the_own_city() {
+    let d = tempfile::tempdir().unwrap();
+    let nyc = nyc();
+    let common = ["--search-scale", "0.25", "--initial-range", "2:200", "--refine"];
+    let out = d.path().join("forecast");
+    let mut args = vec!["forecast", nyc.to_str().unwrap()];
+    args.extend(SI);
+    args.extend(common);
+    args.extend(["--cutoff", "2020-05-30", "--horizon", "2", "--seeds", "2"]);
+    args.extend(["--out", out.to_str().unwrap()]);
+    let o = myriad(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cal = d.path().join("calibrate");
+    let mut args = vec!["calibrate", nyc.to_str().unwrap()];
+    args.extend(SI);
+    args.extend(common);
+    args.extend(["--weeks", "13", "--out", cal.to_str().unwrap()]);
+    let o = myriad(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fits = rows(&out.join("fits.csv"));
+    let calibrated = rows(&cal.join("calibration.csv"));
+    assert_eq!(fits.len(), 13);
+    for (f, c) in fits.iter().zip(&calibrated) {
+        for p in ["week_start", "r_week", "report_probability"] {
+            assert_eq!(f[p], c[p], "{p}");
+        }
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("forecast.json")).unwrap()).unwrap();
+    assert_eq!(summary["refined_on_own_city"], true);
+    let calibration: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cal.join("calibration.json")).unwrap()).unwrap();
+    assert_eq!(summary["agents"], calibration["agents_searched"]);
+}

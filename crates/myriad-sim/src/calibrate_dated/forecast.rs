@@ -16,6 +16,10 @@
 //!    arm explains; under an LLM the candidates of a week hold the week's
 //!    answers through their look-ahead (see `held.rs`), where the
 //!    heuristic reacts day by day.
+//!    With `--refine` each fit is then refined on the scenario's own city
+//!    as `calibrate --refine` does (tested to give the same values), and
+//!    the members below run there: full scale, at a cost of minutes per
+//!    cut-off and behaviour.
 //! 2. **Forecast.** From the fitted state at the cut-off, `--seeds` members
 //!    (the state reseeded: seeds `seed + 1, seed + 2, ...`), each run
 //!    `max(--horizon)` weeks with the recent fitted values held (the naive
@@ -168,6 +172,17 @@ pub fn run(o: &ForecastOptions, stop: Arc<AtomicBool>) -> Result<()> {
         .into());
     }
     let all = super::target(s, &pre.obs, None)?;
+    // With --refine each fit is refined, and the members run, on the
+    // scenario's own city.
+    let own = match f.refine && pre.scale < 1.0 {
+        true => Some(prepare(f, &full, 1.0)?),
+        false => None,
+    };
+    let own_all = own.as_ref().map(|p| super::target(&p.s, &p.obs, None)).transpose()?;
+    let (rp, ra) = match (&own, &own_all) {
+        (Some(p), Some(a)) => (p, a),
+        _ => (&pre, &all),
+    };
     let horizon = *o.horizons.iter().max().expect("checked") as usize;
     // The fitted weeks of each cut-off.
     let mut fitted_weeks = Vec::new();
@@ -267,11 +282,49 @@ pub fn run(o: &ForecastOptions, stop: Arc<AtomicBool>) -> Result<()> {
             hold.store(true, Ordering::Relaxed);
             let fitted = search.calibrate(f);
             hold.store(false, Ordering::Relaxed);
-            let (fit, _, sim) = fitted?;
+            let (fit, labour, sim) = fitted?;
             if key.1 && search.initial_known.is_none() {
                 initials.push((key, fit.initial));
             }
-            let fit_rmsle = rmsle(&fit, &fit_t);
+            let (fit, sim, fit_rmsle) = match &own {
+                None => {
+                    let e = rmsle(&fit, &fit_t);
+                    (fit, sim, e)
+                }
+                Some(own) => {
+                    let own_t = Target {
+                        weeks: ra.weeks[..k].to_vec(),
+                        values: ra.values.iter().map(|v| v[..k].to_vec()).collect(),
+                    };
+                    eprintln!(
+                        "  refining on the scenario's own city ({} agents)",
+                        own.population.size()
+                    );
+                    let provider = match (arm, &runtime) {
+                        (Arm::Llm, Some(rt)) => {
+                            let b = crate::behaviour::provider(&own.s, &own.population, rt.handle().clone())?
+                                .expect("the scenario has [behaviour]");
+                            Some(HeldInForks::new(b, hold.clone()))
+                        }
+                        _ => None,
+                    };
+                    let mut refine = Search::new(own, &own_t, &pre.params, provider, stop.clone());
+                    refine.prior = Some(fit.r.clone());
+                    refine.labour = labour;
+                    let initial = match pre.params.initial {
+                        Some(_) => (fit.initial / pre.scale).round(),
+                        None => 0.0,
+                    };
+                    hold.store(true, Ordering::Relaxed);
+                    let refined = refine.fit(initial, k, 3, 2);
+                    hold.store(false, Ordering::Relaxed);
+                    let mut refined = refined?;
+                    let mut labour = refine.labour.take();
+                    let sim = refine.final_replay(&mut refined, labour.as_mut())?;
+                    let e = rmsle(&refined, &own_t);
+                    (refined, sim, e)
+                }
+            };
             eprintln!("  fit rmsle {:?}; forecasting {} members", fit_rmsle, o.members);
             let (r_held, q_held) = held_values(&fit);
             let mut members = Vec::new();
@@ -280,7 +333,7 @@ pub fn run(o: &ForecastOptions, stop: Arc<AtomicBool>) -> Result<()> {
                 run.reseed(s.seed + 1 + u64::from(m))?;
                 run.set_override(&pre.params.transmission, r_held);
                 run.set_override(&pre.params.report, q_held);
-                members.push(forecast(&mut run, &pre.cols, &ahead, months.as_ref())?);
+                members.push(forecast(&mut run, &rp.cols, &ahead, months.as_ref())?);
                 if arm == Arm::Llm {
                     llm_report = run.provider_report();
                 }
@@ -296,8 +349,8 @@ pub fn run(o: &ForecastOptions, stop: Arc<AtomicBool>) -> Result<()> {
             });
         }
         // Persistence: the last fitted week's and the last observed month's values held.
-        let last = |j: usize| all.values[j][k - 1];
-        let weekly = (0..pre.obs.len()).map(|j| vec![last(j); horizon]).collect();
+        let last = |j: usize| ra.values[j][k - 1];
+        let weekly = (0..rp.obs.len()).map(|j| vec![last(j); horizon]).collect();
         let monthly = match (&months, &readings) {
             (Some(ms), Some((_, r))) => {
                 let before = s
@@ -330,8 +383,9 @@ pub fn run(o: &ForecastOptions, stop: Arc<AtomicBool>) -> Result<()> {
     }
     let report = Report {
         o,
-        pre: &pre,
-        all: &all,
+        pre: rp,
+        all: ra,
+        searched_scale: pre.scale,
         fitted_weeks: &fitted_weeks,
         month_obs: &month_obs,
         runs: &runs,
@@ -390,7 +444,9 @@ fn forecast(sim: &mut Simulation, cols: &[usize], weeks: &[Period], months: Opti
 
 struct Report<'a> {
     o: &'a ForecastOptions,
+    /// What the members ran on (the searched city, or the own city with --refine).
     pre: &'a super::Prepared,
+    searched_scale: f64,
     all: &'a Target,
     fitted_weeks: &'a [usize],
     month_obs: &'a [Option<labour::Labour>],
@@ -562,7 +618,8 @@ impl Report<'_> {
         let summary = json!({
             "myriad_version": env!("CARGO_PKG_VERSION"),
             "scenario_file": self.o.fit.scenario.display().to_string(),
-            "search_scale": self.pre.scale,
+            "search_scale": self.searched_scale,
+            "refined_on_own_city": self.o.fit.refine && self.searched_scale < 1.0,
             "agents": self.pre.population.size(),
             "cutoffs": (0..self.fitted_weeks.len()).map(cutoff_label).collect::<Vec<_>>(),
             "weeks_fitted": self.fitted_weeks,
