@@ -269,3 +269,46 @@ fn a_refined_forecast_fits_like_calibrate_refine_and_runs_on_the_own_city() {
         serde_json::from_str(&std::fs::read_to_string(cal.join("calibration.json")).unwrap()).unwrap();
     assert_eq!(summary["agents"], calibration["agents_searched"]);
 }
+
+/// Ctrl-C during the second cut-off keeps the first: every file is written
+/// after each cut-off, and the interrupted run says what it holds.
+#[test]
+fn ctrl_c_keeps_the_cutoffs_already_compared() {
+    let d = tempfile::tempdir().unwrap();
+    let nyc = nyc();
+    let out = d.path().join("forecast");
+    let mut args = vec!["forecast", nyc.to_str().unwrap()];
+    args.extend(SI);
+    args.extend(["--search-scale", "0.25", "--initial-range", "2:200"]);
+    args.extend(["--cutoff", "2020-05-30,2020-11-21", "--horizon", "2", "--seeds", "1"]);
+    args.extend(["--out", out.to_str().unwrap()]);
+    let child = std::process::Command::new(common::bin())
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let scores = out.join("scores.csv");
+    let t0 = std::time::Instant::now();
+    while !scores.exists() {
+        assert!(t0.elapsed().as_secs() < 120, "the first cut-off never finished");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("holds the 1 of 2 cut-offs completed"),
+        "{}",
+        stderr(&o)
+    );
+    let cutoffs: std::collections::BTreeSet<String> = rows(&scores).iter().map(|r| r["cutoff"].clone()).collect();
+    assert_eq!(cutoffs.into_iter().collect::<Vec<_>>(), ["2020-05-30"]);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("forecast.json")).unwrap()).unwrap();
+    assert_eq!(summary["interrupted"], true);
+    assert_eq!(summary["cutoffs"], serde_json::json!(["2020-05-30"]));
+}

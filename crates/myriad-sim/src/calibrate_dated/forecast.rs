@@ -239,7 +239,8 @@ pub fn run(o: &ForecastOptions, stop: Arc<AtomicBool>) -> Result<()> {
     let mut month_obs: Vec<Option<labour::Labour>> = Vec::new();
     let mut llm_report = None;
     let mut initials: Vec<((Arm, bool), f64)> = Vec::new();
-    for (c, &k) in fitted_weeks.iter().enumerate() {
+    let mut interrupted = false;
+    'cutoffs: for (c, &k) in fitted_weeks.iter().enumerate() {
         let fit_t = Target {
             weeks: all.weeks[..k].to_vec(),
             values: all.values.iter().map(|v| v[..k].to_vec()).collect(),
@@ -257,7 +258,8 @@ pub fn run(o: &ForecastOptions, stop: Arc<AtomicBool>) -> Result<()> {
         });
         for &arm in &arms {
             if stop.load(Ordering::Relaxed) {
-                return Err(crate::error::Error::Run("interrupted".into()));
+                interrupted = true;
+                break 'cutoffs;
             }
             let t0 = Instant::now();
             eprintln!(
@@ -282,7 +284,14 @@ pub fn run(o: &ForecastOptions, stop: Arc<AtomicBool>) -> Result<()> {
             hold.store(true, Ordering::Relaxed);
             let fitted = search.calibrate(f);
             hold.store(false, Ordering::Relaxed);
-            let (fit, labour, sim) = fitted?;
+            let (fit, labour, sim) = match fitted {
+                Ok(x) => x,
+                Err(_) if stop.load(Ordering::Relaxed) => {
+                    interrupted = true;
+                    break 'cutoffs;
+                }
+                Err(e) => return Err(e),
+            };
             if key.1 && search.initial_known.is_none() {
                 initials.push((key, fit.initial));
             }
@@ -318,7 +327,14 @@ pub fn run(o: &ForecastOptions, stop: Arc<AtomicBool>) -> Result<()> {
                     hold.store(true, Ordering::Relaxed);
                     let refined = refine.fit(initial, k, 3, 2);
                     hold.store(false, Ordering::Relaxed);
-                    let mut refined = refined?;
+                    let mut refined = match refined {
+                        Ok(x) => x,
+                        Err(_) if stop.load(Ordering::Relaxed) => {
+                            interrupted = true;
+                            break 'cutoffs;
+                        }
+                        Err(e) => return Err(e),
+                    };
                     let mut labour = refine.labour.take();
                     let sim = refine.final_replay(&mut refined, labour.as_mut())?;
                     let e = rmsle(&refined, &own_t);
@@ -380,18 +396,49 @@ pub fn run(o: &ForecastOptions, stop: Arc<AtomicBool>) -> Result<()> {
             seconds: 0.0,
         });
         month_obs.push(months);
+        // Written after every cut-off, so that an interrupted comparison
+        // keeps the cut-offs it completed.
+        let last = c + 1 == fitted_weeks.len();
+        Report {
+            o,
+            pre: rp,
+            all: ra,
+            searched_scale: pre.scale,
+            fitted_weeks: &fitted_weeks[..c + 1],
+            month_obs: &month_obs,
+            runs: &runs,
+            horizon,
+            interrupted: false,
+        }
+        .write(&out, llm_report.clone(), wall.elapsed().as_secs_f64(), last)?;
     }
-    let report = Report {
+    if !interrupted {
+        return Ok(());
+    }
+    let done = month_obs.len();
+    runs.retain(|r| r.cutoff < done);
+    if done == 0 {
+        return Err(crate::error::Error::Run(
+            "interrupted before the first cut-off was complete; nothing written".into(),
+        ));
+    }
+    Report {
         o,
         pre: rp,
         all: ra,
         searched_scale: pre.scale,
-        fitted_weeks: &fitted_weeks,
+        fitted_weeks: &fitted_weeks[..done],
         month_obs: &month_obs,
         runs: &runs,
         horizon,
-    };
-    report.write(&out, llm_report, wall.elapsed().as_secs_f64())
+        interrupted: true,
+    }
+    .write(&out, llm_report, wall.elapsed().as_secs_f64(), true)?;
+    Err(crate::error::Error::Run(format!(
+        "interrupted: {} holds the {done} of {} cut-offs completed",
+        out.display(),
+        fitted_weeks.len()
+    )))
 }
 
 /// The transmission and reporting values held through a forecast: the
@@ -452,6 +499,8 @@ struct Report<'a> {
     month_obs: &'a [Option<labour::Labour>],
     runs: &'a [ArmRun],
     horizon: usize,
+    /// Stopped before every cut-off was done.
+    interrupted: bool,
 }
 
 /// One row of the score table.
@@ -516,7 +565,14 @@ impl Report<'_> {
         rows
     }
 
-    fn write(&self, out: &std::path::Path, llm_report: Option<serde_json::Value>, wall: f64) -> Result<()> {
+    /// Write every file; with `print`, the score table on stdout too.
+    fn write(
+        &self,
+        out: &std::path::Path,
+        llm_report: Option<serde_json::Value>,
+        wall: f64,
+        print: bool,
+    ) -> Result<()> {
         let cal = &self.pre.s.calendar;
         let cutoff_label = |c: usize| cal.label(self.all.weeks[self.fitted_weeks[c] - 1].last);
         // Every member's weekly forecast.
@@ -636,11 +692,15 @@ impl Report<'_> {
             })).collect::<Vec<_>>(),
             "llm": llm_report,
             "wall_seconds": wall,
+            "interrupted": self.interrupted,
         });
         let path = out.join("forecast.json");
         std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
             .doing(|| format!("writing {}", path.display()))?;
         self.plot(out)?;
+        if !print {
+            return Ok(());
+        }
         // The table, and its mean over cut-offs.
         println!(
             "cutoff      arm          h  series                                   MAE mean (min-max over members)"
