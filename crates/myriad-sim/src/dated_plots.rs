@@ -31,9 +31,18 @@ fn middle(p: &Period) -> f64 {
     f64::from(p.first + p.last) / 2.0
 }
 
-/// `observed.png` and one `<series>_by_part.png` per compared series.
-pub fn weekly(out: &Path, s: &Scenario, f: &FlowSums, obs: &[(&str, &str, Observed)], kind: PeriodKind) -> Result<()> {
-    let Some(start) = s.calendar.start() else { return Ok(()) };
+/// `observed.png` and one `<series>_by_part.png` per compared series; the
+/// city panels, for the overview.
+pub fn weekly(
+    out: &Path,
+    s: &Scenario,
+    f: &FlowSums,
+    obs: &[(&str, &str, Observed)],
+    kind: PeriodKind,
+) -> Result<Vec<Panel>> {
+    let Some(start) = s.calendar.start() else {
+        return Ok(Vec::new());
+    };
     let shades = shades(s);
     let pair = |model: Vec<f64>, o: &Observed, part: Option<usize>, label: &str| -> Vec<Series> {
         let observed: Vec<(f64, f64)> = f
@@ -104,7 +113,25 @@ pub fn weekly(out: &Path, s: &Scenario, f: &FlowSums, obs: &[(&str, &str, Observ
             )?;
         }
     }
-    Ok(())
+    Ok(city)
+}
+
+/// `overview.png`: every table's city panels of a dated run in one figure
+/// (for covid: reported cases, admissions, deaths, unemployment), with the
+/// interventions shaded. Written when two or more tables drew panels.
+pub fn overview(out: &Path, s: &Scenario, panels: &[Vec<Panel>]) -> Result<()> {
+    let Some(start) = s.calendar.start() else { return Ok(()) };
+    if panels.iter().filter(|p| !p.is_empty()).count() < 2 {
+        return Ok(());
+    }
+    let all: Vec<Panel> = panels.iter().flatten().cloned().collect();
+    plot::dated_png(
+        &out.join("overview.png"),
+        &format!("{}: model (lines) vs observed (points)", s.name),
+        start,
+        &all,
+        &shades(s),
+    )
 }
 
 /// On a dated run whose model compares period flows with observed series:

@@ -42,11 +42,15 @@ pub fn write_all(out: &Path, s: &Scenario, rows: &Recorder) -> Result<()> {
             s.model.plots,
         )?;
     }
+    let mut panels = Vec::new();
     for table in s.model.tables {
-        match table.kind {
+        panels.push(match table.kind {
             TableKind::FlowSums => flow_sums(out, s, table, rows)?,
             TableKind::Readings { prefix } => readings(out, s, table, prefix, rows)?,
-        }
+        });
+    }
+    if s.output.plot {
+        crate::dated_plots::overview(out, s, &panels)?;
     }
     Ok(())
 }
@@ -131,10 +135,10 @@ pub(crate) fn placed<'a>(s: &Scenario, t: &'a PeriodicTable, periods: &[Period])
 }
 
 /// A table of flow sums per period (`weekly.csv`) with the observed series
-/// beside it, and its plots.
-fn flow_sums(out: &Path, s: &Scenario, t: &PeriodicTable, rows: &Recorder) -> Result<()> {
+/// beside it, and its plots; on a dated run, the city panels drawn.
+fn flow_sums(out: &Path, s: &Scenario, t: &PeriodicTable, rows: &Recorder) -> Result<Vec<plot::Panel>> {
     let Some(f) = period_sums(rows, &s.calendar, t.every) else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let obs = placed(s, t, &f.periods);
     let values: Vec<Vec<String>> = f
@@ -144,7 +148,7 @@ fn flow_sums(out: &Path, s: &Scenario, t: &PeriodicTable, rows: &Recorder) -> Re
         .collect();
     write_table(out, s, t, &f.periods, &f.names, &values, &obs)?;
     if !s.output.plot {
-        return Ok(());
+        return Ok(Vec::new());
     }
     match s.calendar.start() {
         Some(_) if !obs.is_empty() => crate::dated_plots::weekly(out, s, &f, &obs, t.every),
@@ -160,9 +164,9 @@ fn flow_sums(out: &Path, s: &Scenario, t: &PeriodicTable, rows: &Recorder) -> Re
                 let weeks: Vec<Vec<f64>> = model.iter().map(|&x| vec![x]).collect();
                 plot::weekly_vs_observed(&out.join(format!("{name}.png")), &weeks, &total, &place, o.scale)?;
             }
-            Ok(())
+            Ok(Vec::new())
         }
-        Some(_) => Ok(()),
+        Some(_) => Ok(Vec::new()),
     }
 }
 
@@ -212,7 +216,7 @@ fn write_table(
 
 /// Metrics starting with `prefix`, read at the end of each period
 /// (`monthly.csv`), beside the observed values of each part, and plotted.
-fn readings(out: &Path, s: &Scenario, t: &PeriodicTable, prefix: &str, rows: &Recorder) -> Result<()> {
+fn readings(out: &Path, s: &Scenario, t: &PeriodicTable, prefix: &str, rows: &Recorder) -> Result<Vec<plot::Panel>> {
     let cols: Vec<usize> = rows
         .specs()
         .iter()
@@ -221,7 +225,7 @@ fn readings(out: &Path, s: &Scenario, t: &PeriodicTable, prefix: &str, rows: &Re
         .map(|(j, _)| j)
         .collect();
     if cols.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let names: Vec<String> = cols.iter().map(|&j| rows.specs()[j].name.clone()).collect();
     let last = rows.steps().last().copied().unwrap_or(0);
@@ -241,13 +245,14 @@ fn readings(out: &Path, s: &Scenario, t: &PeriodicTable, prefix: &str, rows: &Re
         .map(|v| v.iter().map(|x| x.to_string()).collect())
         .collect();
     write_table(out, s, t, &periods, &names, &text, &obs)?;
-    if let (true, Some((_, name, o))) = (s.output.plot, obs.first()) {
-        plot_readings(out, s, prefix, name, &names, &periods, &values, o, t.every)?;
+    match (s.output.plot, obs.first()) {
+        (true, Some((_, name, o))) => plot_readings(out, s, prefix, name, &names, &periods, &values, o, t.every),
+        _ => Ok(Vec::new()),
     }
-    Ok(())
 }
 
-/// Modelled readings per part (lines) against the observed values (points).
+/// Modelled readings per part (lines) against the observed values
+/// (points); on a dated run, the panel drawn.
 #[allow(clippy::too_many_arguments)]
 fn plot_readings(
     out: &Path,
@@ -259,7 +264,7 @@ fn plot_readings(
     values: &[Vec<f64>],
     o: &Observed,
     kind: PeriodKind,
-) -> Result<()> {
+) -> Result<Vec<plot::Panel>> {
     let dated = s.calendar.start().is_some();
     // Dated runs: x is the day (step) the reading is taken; undated: the period number.
     let x = |p: &Period| {
@@ -296,18 +301,25 @@ fn plot_readings(
     let title = format!("{}: {}, model vs observed", s.name, o.label);
     let path = out.join(format!("{name}.png"));
     match s.calendar.start() {
-        Some(start) => plot::dated_png(
-            &path,
-            &title,
-            start,
-            &[plot::Panel {
-                title: String::new(),
+        Some(start) => {
+            let panel = plot::Panel {
+                title: o.label.clone(),
                 ylabel: o.label.clone(),
                 series,
-            }],
-            &crate::dated_plots::shades(s),
-        ),
-        None => plot::chart_png(&path, &title, "period", &o.label, &series),
+            };
+            plot::dated_png(
+                &path,
+                &title,
+                start,
+                std::slice::from_ref(&panel),
+                &crate::dated_plots::shades(s),
+            )?;
+            Ok(vec![panel])
+        }
+        None => {
+            plot::chart_png(&path, &title, "period", &o.label, &series)?;
+            Ok(Vec::new())
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! plotting (`plot_none.rs`), so callers build charts the same way either way.
 
 /// A series of a chart: a line and an optional band `(x, low, high)`.
+#[derive(Clone)]
 pub struct Series {
     /// Legend text.
     pub label: String,
@@ -30,6 +31,7 @@ impl Series {
 }
 
 /// A panel of a dated chart.
+#[derive(Clone)]
 pub struct Panel {
     /// Title above it.
     pub title: String,

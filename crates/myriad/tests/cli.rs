@@ -441,7 +441,7 @@ fn weekly_file_sums_the_daily_event_counts() {
         let observed: f64 = cells[ocol].parse().unwrap();
         assert!(observed >= 0.0, "week {w}: {observed}");
     }
-    for png in ["observed.png", "unemployment.png"] {
+    for png in ["observed.png", "unemployment.png", "overview.png"] {
         assert_eq!(&std::fs::read(out.join(png)).unwrap()[..4], b"\x89PNG", "{png}");
     }
     // Monthly: calendar months March 2020 to February 2021, the observed
