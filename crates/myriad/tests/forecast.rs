@@ -312,3 +312,51 @@ fn ctrl_c_keeps_the_cutoffs_already_compared() {
     assert_eq!(summary["interrupted"], true);
     assert_eq!(summary["cutoffs"], serde_json::json!(["2020-05-30"]));
 }
+
+/// An LLM arm whose endpoint cannot be reached stops with an error naming
+/// the endpoint; it does not finish its fit on the heuristic's rule (which
+/// would score the heuristic under the LLM's name).
+#[test]
+fn an_unreachable_llm_endpoint_stops_the_llm_arm_with_its_name() {
+    let d = tempfile::tempdir().unwrap();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/covid-nyc-llm.toml");
+    let cache = format!("llm.cache={}", d.path().join("answers.jsonl").display());
+    let out = d.path().join("forecast");
+    let mut args = vec!["forecast", scenario.to_str().unwrap()];
+    args.extend(SI);
+    for set in [
+        "llm.backend=http",
+        "llm.endpoint=http://127.0.0.1:9/v1",
+        "llm.model=m",
+        "behaviour.answer=text",
+        cache.as_str(),
+    ] {
+        args.extend(["--set", set]);
+    }
+    args.extend([
+        "--search-scale",
+        "0.25",
+        "--initial-range",
+        "20:20",
+        "--cutoff",
+        "2020-04-04",
+    ]);
+    args.extend([
+        "--horizon",
+        "1",
+        "--seeds",
+        "1",
+        "--arm",
+        "llm",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let o = myriad(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("behaviour provider failed") && e.contains("http://127.0.0.1:9/v1"),
+        "{e}"
+    );
+    assert!(!out.join("scores.csv").exists());
+}

@@ -466,13 +466,7 @@ fn forecast(sim: &mut Simulation, cols: &[usize], weeks: &[Period], months: Opti
     for p in weeks {
         let mut sums = vec![0.0; cols.len()];
         while sim.step_index() < p.last {
-            sim.step()?;
-            if let Some(e) = sim.error() {
-                return Err(crate::error::Error::Run(format!(
-                    "step {}: the behaviour provider failed: {e}",
-                    sim.step_index()
-                )));
-            }
+            super::step_or_fail(sim)?;
             for (sum, &c) in sums.iter_mut().zip(cols) {
                 *sum += sim.row()[c];
             }

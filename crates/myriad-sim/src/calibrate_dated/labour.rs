@@ -177,7 +177,7 @@ impl Search<'_> {
             if let Some((param, v)) = labour.and_then(|l| l.value_at(step)) {
                 sim.set_override(param, v);
             }
-            sim.step()?;
+            super::step_or_fail(sim)?;
         }
         Ok(())
     }

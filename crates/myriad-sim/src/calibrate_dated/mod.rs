@@ -151,6 +151,21 @@ fn rmsle(fit: &Fit, t: &Target) -> Vec<f64> {
         .collect()
 }
 
+/// Step `sim` once; a provider failure (an LLM endpoint gone, say) is an
+/// error here, not a step finished on the model's rule, so that a fit or a
+/// forecast of the LLM arm never silently becomes the heuristic's.
+pub(super) fn step_or_fail(sim: &mut Simulation) -> Result<()> {
+    sim.step()?;
+    match sim.error() {
+        None => Ok(()),
+        Some(e) => Err(Error::Run(format!(
+            "step {} ({}): the behaviour provider failed: {e}",
+            sim.step_index(),
+            sim.scenario().calendar.label(sim.step_index())
+        ))),
+    }
+}
+
 /// Observed weekly totals: the weeks, and per series one value per week.
 struct Target {
     weeks: Vec<Period>,
@@ -239,7 +254,7 @@ impl Search<'_> {
             if let Some((param, v)) = self.labour.as_ref().and_then(|l| l.value_at(step)) {
                 sim.set_override(param, v);
             }
-            sim.step()?;
+            step_or_fail(sim)?;
             for (sum, &c) in sums.iter_mut().zip(&self.cols) {
                 *sum += sim.row()[c];
             }
@@ -268,7 +283,7 @@ impl Search<'_> {
             self.info.clone(),
         )?;
         while sim.step_index() + 1 < self.t.weeks[0].first {
-            sim.step()?;
+            step_or_fail(&mut sim)?;
         }
         Ok(sim)
     }
