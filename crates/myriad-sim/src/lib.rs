@@ -11,8 +11,9 @@
 //! - [`sinks`] and [`outputs`]: where rows go as they are computed, and the
 //!   files written after; [`run`]: a run into an output folder
 //!   ([`outdir`]: folders myriad made and may replace);
-//! - [`ensemble`], [`counterfactual`], [`calibrate`] and [`sweep`]: the
-//!   analyses, on results held in memory;
+//! - [`ensemble`], [`counterfactual`], [`calibrate`] (with
+//!   [`calibrate_dated`] for dated scenarios), [`forecast`] and [`sweep`]:
+//!   the analyses, on results held in memory;
 //! - [`plot`]: the PNG charts (cargo feature `plots`);
 //! - [`error`]: typed errors that tell bad input from a failure while running.
 
@@ -43,6 +44,9 @@ pub mod sinks;
 pub mod sweep;
 pub mod toml_reader;
 
+/// `myriad forecast`: fit up to cut-off dates per behaviour, forecast,
+/// score. It lives beside the dated calibration whose search it reuses.
+pub use calibrate_dated::forecast;
 pub use error::{Error, InputError, Result};
 pub use scenario::{load, Overrides, Scenario};
 pub use simulation::{Decisions, SimOptions, Simulation, Snapshot};

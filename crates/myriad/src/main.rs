@@ -13,8 +13,7 @@ mod personas_cmd;
 mod progress;
 
 use myriad_sim::{
-    behaviour, build, calibrate, calibrate_dated::forecast, counterfactual, ensemble, outdir, resources, run, scenario,
-    toml_reader,
+    behaviour, build, calibrate, counterfactual, ensemble, forecast, outdir, resources, run, scenario, toml_reader,
 };
 
 use anyhow::{Context, Result};

@@ -268,14 +268,7 @@ pub fn run(o: &ForecastOptions, stop: Arc<AtomicBool>) -> Result<()> {
                 k,
                 arm.name()
             );
-            let provider = match (arm, &runtime) {
-                (Arm::Llm, Some(rt)) => {
-                    let b = crate::behaviour::provider(s, &pre.population, rt.handle().clone())?
-                        .expect("the scenario has [behaviour]");
-                    Some(HeldInForks::new(b, hold.clone()))
-                }
-                _ => None,
-            };
+            let provider = arm_provider(arm, &pre, runtime.as_ref(), &hold)?;
             let mut search = Search::new(&pre, &fit_t, &pre.params, provider, stop.clone());
             // The initial infections are searched on the first weeks and
             // their look-ahead only: the same for every later cut-off.
@@ -309,25 +302,12 @@ pub fn run(o: &ForecastOptions, stop: Arc<AtomicBool>) -> Result<()> {
                         "  refining on the scenario's own city ({} agents)",
                         own.population.size()
                     );
-                    let provider = match (arm, &runtime) {
-                        (Arm::Llm, Some(rt)) => {
-                            let b = crate::behaviour::provider(&own.s, &own.population, rt.handle().clone())?
-                                .expect("the scenario has [behaviour]");
-                            Some(HeldInForks::new(b, hold.clone()))
-                        }
-                        _ => None,
-                    };
+                    let provider = arm_provider(arm, own, runtime.as_ref(), &hold)?;
                     let mut refine = Search::new(own, &own_t, &pre.params, provider, stop.clone());
-                    refine.prior = Some(fit.r.clone());
-                    refine.labour = labour;
-                    let initial = match pre.params.initial {
-                        Some(_) => (fit.initial / pre.scale).round(),
-                        None => 0.0,
-                    };
                     hold.store(true, Ordering::Relaxed);
-                    let refined = refine.fit(initial, k, 3, 2);
+                    let refined = refine.refine(&fit, labour, pre.scale);
                     hold.store(false, Ordering::Relaxed);
-                    let mut refined = match refined {
+                    let (refined, _, sim) = match refined {
                         Ok(x) => x,
                         Err(_) if stop.load(Ordering::Relaxed) => {
                             interrupted = true;
@@ -335,8 +315,6 @@ pub fn run(o: &ForecastOptions, stop: Arc<AtomicBool>) -> Result<()> {
                         }
                         Err(e) => return Err(e),
                     };
-                    let mut labour = refine.labour.take();
-                    let sim = refine.final_replay(&mut refined, labour.as_mut())?;
                     let e = rmsle(&refined, &own_t);
                     (refined, sim, e)
                 }
@@ -456,6 +434,28 @@ fn held_values(fit: &Fit) -> (f64, f64) {
         (r.iter().map(|x| x.ln()).sum::<f64>() / r.len() as f64).exp(),
         q.iter().sum::<f64>() / q.len() as f64,
     )
+}
+
+/// The arm's decision provider on `pre`'s population: none for the
+/// heuristic (the model's rule), the scenario's LLM archetypes, holding
+/// their answers in a search's trial runs, for the LLM arm.
+fn arm_provider(
+    arm: Arm,
+    pre: &super::Prepared,
+    runtime: Option<&tokio::runtime::Runtime>,
+    hold: &Arc<AtomicBool>,
+) -> Result<Option<HeldInForks>> {
+    let (Arm::Llm, Some(rt)) = (arm, runtime) else {
+        return Ok(None);
+    };
+    match crate::behaviour::provider(&pre.s, &pre.population, rt.handle().clone())? {
+        Some(b) => Ok(Some(HeldInForks::new(b, hold.clone()))),
+        None => Err(InputError(format!(
+            "--arm llm: {} asks no LLM ([behaviour] provider = \"llm\")",
+            pre.s.file.display()
+        ))
+        .into()),
+    }
 }
 
 /// Step `sim` through `weeks`: each series' weekly totals and the readings

@@ -671,6 +671,31 @@ impl<'a> Search<'a> {
     }
 }
 
+impl Search<'_> {
+    /// Fit this search's weeks again on its city (the scenario's own),
+    /// each week's value within [`REFINE_FACTOR`] of `fit`'s, which was
+    /// searched at `scale` of it; the initial infections scaled up and the
+    /// `labour` values kept. What was fitted, the labour stage with its
+    /// readings replayed, and the simulation at the last fitted week.
+    fn refine(
+        &mut self,
+        fit: &Fit,
+        labour: Option<labour::Labour>,
+        scale: f64,
+    ) -> Result<(Fit, Option<labour::Labour>, Simulation)> {
+        self.prior = Some(fit.r.clone());
+        self.labour = labour;
+        let initial = match self.p.initial {
+            Some(_) => (fit.initial / scale).round(),
+            None => 0.0,
+        };
+        let mut refined = self.fit(initial, self.t.weeks.len(), 3, 2)?;
+        let mut labour = self.labour.take();
+        let sim = self.final_replay(&mut refined, labour.as_mut())?;
+        Ok((refined, labour, sim))
+    }
+}
+
 /// Fit, write `calibration.csv`, `calibration.json`, `fit.png` and `fitted.toml`.
 pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
     let wall = Instant::now();
@@ -730,16 +755,7 @@ pub fn run(o: &CalibrateOptions, stop: Arc<AtomicBool>) -> Result<()> {
         own.population.size()
     );
     let mut refine = Search::new(&own, &own_t, params, None, stop);
-    refine.prior = Some(fit.r.clone());
-    refine.labour = labour;
-    let initial = if params.initial.is_some() {
-        (fit.initial / pre.scale).round()
-    } else {
-        0.0
-    };
-    let mut refined = refine.fit(initial, own_t.weeks.len(), 3, 2)?;
-    let mut labour = refine.labour.take();
-    refine.final_replay(&mut refined, labour.as_mut())?;
+    let (refined, labour, _) = refine.refine(&fit, labour, pre.scale)?;
     evaluations += refine.evaluations;
     let report = Report {
         s: &own.s,
