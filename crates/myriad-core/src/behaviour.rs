@@ -57,6 +57,14 @@ pub trait Behaviour: Send + Sync {
         Ok(None)
     }
 
+    /// Every agent's action for a controllable model (`out` is
+    /// `agents x act_dim`, agent order): `Ok(false)` if the provider does
+    /// not choose actions (the model's rule decides).
+    fn actions(&mut self, req: &crate::control::ActionRequest, out: &mut [f32]) -> Result<bool, String> {
+        let _ = (req, out);
+        Ok(false)
+    }
+
     /// Does any question mention this placeholder? Models skip building
     /// per-agent states nobody asks about.
     fn mentions(&self, placeholder: &str) -> bool {
@@ -88,6 +96,7 @@ pub trait Behaviour: Send + Sync {
 pub struct ExternalController {
     values: BTreeMap<String, Vec<f64>>,
     texts: BTreeMap<String, Vec<Option<String>>>,
+    actions: Option<Vec<f32>>,
     asked: u64,
 }
 
@@ -107,6 +116,17 @@ impl ExternalController {
         self.texts.insert(decision.to_string(), texts);
     }
 
+    /// Set every agent's action (`agents x act_dim`, agent order) for the
+    /// steps to come of a controllable model.
+    pub fn set_actions(&mut self, actions: Vec<f32>) {
+        self.actions = Some(actions);
+    }
+
+    /// The actions set, for the caller to refill in place.
+    pub fn actions_mut(&mut self) -> Option<&mut Vec<f32>> {
+        self.actions.as_mut()
+    }
+
     /// Forget what was set for `decision` (the rule decides again).
     pub fn clear(&mut self, decision: &str) {
         self.values.remove(decision);
@@ -122,6 +142,21 @@ impl Behaviour for ExternalController {
 
     fn texts(&mut self, decision: &str, _obs: &Observations) -> Result<Option<Vec<Option<String>>>, String> {
         Ok(self.texts.get(decision).cloned())
+    }
+
+    fn actions(&mut self, req: &crate::control::ActionRequest, out: &mut [f32]) -> Result<bool, String> {
+        let Some(a) = &self.actions else { return Ok(false) };
+        if a.len() != out.len() {
+            return Err(format!(
+                "{} actions set for {} agents x {} components",
+                a.len(),
+                req.agents(),
+                req.act_dim()
+            ));
+        }
+        self.asked += 1;
+        out.copy_from_slice(a);
+        Ok(true)
     }
 
     fn mentions(&self, _placeholder: &str) -> bool {

@@ -10,12 +10,15 @@
 //! - [`model`]: the model contract: its specification, input, step context and trait;
 //! - [`hash`]: a stable hash of a simulation's state;
 //! - [`source`]: population sources (the synthetic city) and their observed data;
-//! - [`behaviour`]: providers of decision probabilities (LLM archetypes, policies).
+//! - [`behaviour`]: providers of decision probabilities (LLM archetypes, policies);
+//! - [`control`]: observations, actions and rewards of controllable models;
+//! - [`space`]: the periodic box and its cell list for neighbours within a radius.
 
 #![deny(missing_docs)]
 
 pub mod behaviour;
 pub mod calendar;
+pub mod control;
 pub mod cross;
 pub mod csr;
 mod declare;
@@ -29,6 +32,7 @@ pub mod population;
 pub mod rng;
 pub mod schedule;
 pub mod source;
+pub mod space;
 
 pub use calendar::Calendar;
 pub use csr::{BuildReport, Csr, CsrError, EdgeList};

@@ -170,6 +170,9 @@ pub struct ModelSpec {
     /// Agent states prompts may mention (`{name}`), changing during the
     /// run; archetypes are regrouped by those a prompt uses.
     pub states: &'static [(&'static str, &'static str)],
+    /// Observations, actions and rewards, for models an agent's policy can
+    /// control (`None`: not controllable).
+    pub control: Option<&'static crate::control::ControlDoc>,
     /// Panels of `timeseries.png` (empty: stocks above, flows below).
     pub plots: &'static [PlotPanel],
     /// Periodic tables written beside the time series.
@@ -226,6 +229,34 @@ impl<'a> Decide<'a> {
                 None
             }
         }
+    }
+
+    /// Every agent's action from the provider, into `out`; false with no
+    /// provider, one that does not choose actions, or an error (kept; the
+    /// model goes on by its rule). Actions that are not finite numbers are
+    /// an error naming the agent.
+    pub fn actions(&mut self, when: &str, req: &crate::control::ActionRequest, out: &mut [f32]) -> bool {
+        let Some(b) = self.provider.as_deref_mut() else { return false };
+        let names: Vec<&str> = req.doc.actions.iter().map(|a| a.name).collect();
+        let result = b.actions(req, out).and_then(|chose| {
+            match chose.then(|| crate::control::first_non_finite(out, req.act_dim(), "action", &names)) {
+                Some(Some(e)) => Err(e),
+                _ => Ok(chose),
+            }
+        });
+        match result {
+            Ok(chose) => chose,
+            Err(e) => {
+                self.error.get_or_insert(format!("actions in {when}: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Record a failure met while preparing a decision (an observation
+    /// that is not a finite number): the run stops with it after the step.
+    pub fn fail(&mut self, message: String) {
+        self.error.get_or_insert(message);
     }
 
     /// Does a question of the provider mention this placeholder? (False with none.)
@@ -335,6 +366,26 @@ pub trait Model: Send {
     fn reseed(&mut self, seed: u64) -> bool {
         let _ = seed;
         false
+    }
+
+    /// For a controllable model: each agent's observation of the current
+    /// state (`agents x obs_dim`, agent order), what a policy decides the
+    /// next step from.
+    fn agent_observations(&self) -> Option<&[f32]> {
+        None
+    }
+
+    /// For a controllable model: each agent's reward for the last step
+    /// (zeros before the first).
+    fn agent_rewards(&self) -> Option<&[f32]> {
+        None
+    }
+
+    /// For a controllable model: the bounds of each action component under
+    /// the parameters in force.
+    fn action_bounds(&self, params: &ParamSet) -> Vec<(f32, f32)> {
+        let _ = params;
+        Vec::new()
     }
 
     /// Feed every part of the state not in [`Self::agent_columns`] (tallies,

@@ -11,6 +11,7 @@ pub mod nyc;
 pub mod registry;
 pub mod setup;
 pub mod sis;
+pub mod swarm;
 
 pub use myriad_core::model::{
     ColumnDoc, DecisionAnswer, DecisionDoc, ModelError, ModelInput, ModelSpec, PeriodicTable, PlotPanel, TableKind,

@@ -12,6 +12,9 @@ pub static MODELS: &[&ModelSpec] = &[
     &crate::games::commons::COMMONS,
     &crate::games::donor::DONOR,
     &crate::games::guess::GUESS,
+    &crate::swarm::vicsek::VICSEK,
+    &crate::swarm::kuramoto::KURAMOTO,
+    &crate::swarm::aggregation::AGGREGATION,
 ];
 
 /// Every population source (`[population] synthetic = "..."`).

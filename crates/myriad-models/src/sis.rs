@@ -47,6 +47,7 @@ pub static SIS: ModelSpec = ModelSpec {
     uses_layers: true,
     decisions: &[],
     states: &[],
+    control: None,
     plots: &[],
     tables: &[crate::epidemic::WEEKLY],
     build: |input| Sis::new(input).map(|m| Box::new(m) as Box<dyn Model>),

@@ -367,6 +367,7 @@ pub static COVID: ModelSpec = ModelSpec {
         ("health", "well, or unwell while infectious"),
         ("isolated_last_week", "yes if the agent stayed home last week, else no"),
     ],
+    control: None,
     plots: &[
         PlotPanel {
             ylabel: "agents",

@@ -118,6 +118,7 @@ pub static COMMONS: ModelSpec = ModelSpec {
         },
     ],
     states: &[],
+    control: None,
     plots: &[
         PlotPanel {
             ylabel: "units",

@@ -137,6 +137,7 @@ pub static DONOR: ModelSpec = ModelSpec {
         answer: DecisionAnswer::Number { min: -1e15, max: 1e15 },
     }],
     states: &[],
+    control: None,
     plots: &[
         PlotPanel {
             ylabel: "final resources",

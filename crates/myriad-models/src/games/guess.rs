@@ -98,6 +98,7 @@ pub static GUESS: ModelSpec = ModelSpec {
         answer: DecisionAnswer::Number { min: 0.0, max: 100.0 },
     }],
     states: &[],
+    control: None,
     plots: &[
         PlotPanel {
             ylabel: "report",
