@@ -87,6 +87,15 @@ impl CounterRng {
         ((self.draw(a, b) as u128 * n as u128) >> 64) as u64
     }
 
+    /// A standard normal draw from counter `(a, b)`: Box-Muller on the
+    /// uniform draws of `(a, 2b)` and `(a, 2b + 1)`.
+    #[inline(always)]
+    pub fn normal(&self, a: u64, b: u64) -> f64 {
+        let u1 = 1.0 - self.uniform(a, 2 * b); // in (0, 1]
+        let u2 = self.uniform(a, 2 * b + 1);
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+
     /// A sequential generator over the counters `(a, 0), (a, 1), ...` for
     /// algorithms that need an unknown number of draws (rejection samplers).
     pub fn sequence(&self, a: u64) -> DrawSequence {

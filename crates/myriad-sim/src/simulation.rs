@@ -190,6 +190,7 @@ impl Simulation {
             Decisions::Rule => Provider::Rule,
             Decisions::External => Provider::External(ExternalController::new()),
             Decisions::Provider(b) => Provider::Other(b),
+            Decisions::Scenario if s.control.is_some() => Provider::Other(crate::control::provider(s, seed)),
             Decisions::Scenario if s.behaviour.is_none() => Provider::Rule,
             Decisions::Scenario => {
                 let handle = match runtime {
@@ -318,6 +319,23 @@ impl Simulation {
         self.overrides.retain(|(n, _)| n != name);
         self.overrides.push((name.to_string(), value));
         self.in_force = None;
+    }
+
+    /// For a controllable model: every agent's observation of the current
+    /// state (`agents x obs_dim`, agent order; valid until the next step).
+    pub fn observations(&self) -> Option<&[f32]> {
+        self.model.agent_observations()
+    }
+
+    /// For a controllable model: every agent's reward for the last step.
+    pub fn rewards(&self) -> Option<&[f32]> {
+        self.model.agent_rewards()
+    }
+
+    /// For a controllable model: the bounds of each action component under
+    /// the parameters in force now.
+    pub fn action_bounds(&self) -> Vec<(f32, f32)> {
+        self.model.action_bounds(&self.scenario.params)
     }
 
     /// Per-agent state of the model, read-only (valid until the next step).

@@ -32,9 +32,7 @@ pub fn wrap_angle(a: f64) -> f64 {
 /// uniform draws of the counter pair `(a, 2b)`, `(a, 2b + 1)`).
 #[inline(always)]
 pub fn normal(rng: &CounterRng, a: u64, b: u64) -> f64 {
-    let u1 = 1.0 - rng.uniform(a, 2 * b); // in (0, 1]
-    let u2 = rng.uniform(a, 2 * b + 1);
-    (-2.0 * u1.ln()).sqrt() * (2.0 * PI * u2).cos()
+    rng.normal(a, b)
 }
 
 /// The polar order parameter |sum of e^{i theta}| / N and the mean phase,

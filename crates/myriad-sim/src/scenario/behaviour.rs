@@ -2,7 +2,7 @@
 //! (where decisions come from, and a `[behaviour.<decision>]` prompt per
 //! decision the LLM makes).
 
-use super::{BehaviourSpec, DecisionSpec, PersonaSpec};
+use super::{BehaviourSpec, ControlChoice, DecisionSpec, PersonaSpec};
 use crate::toml_reader::{ScenarioError, Table};
 use myriad_core::model::{DecisionAnswer, DecisionDoc, ModelSpec};
 use myriad_llm::{Api, LlmConfig, Mode};
@@ -15,7 +15,7 @@ pub(super) fn parse(
     root: &mut Table,
     model: &'static ModelSpec,
     base_dir: &Path,
-) -> Result<(Option<BehaviourSpec>, Option<PersonaSpec>), ScenarioError> {
+) -> Result<(Option<BehaviourSpec>, Option<PersonaSpec>, Option<ControlChoice>), ScenarioError> {
     let llm = match root.table("llm")? {
         None => None,
         Some(t) => Some(llm(t, base_dir)?),
@@ -25,9 +25,14 @@ pub(super) fn parse(
         Some(t) => Some(personas(t, llm.as_ref())?),
     };
     let Some(mut t) = root.table("behaviour")? else {
-        return Ok((None, personas));
+        return Ok((None, personas, None));
     };
     let provider = t.string("provider")?.unwrap_or_else(|| "heuristic".into());
+    if provider == "controller" || provider == "policy" {
+        let control = control(&mut t, model, &provider, base_dir)?;
+        t.finish()?;
+        return Ok((None, personas, Some(control)));
+    }
     let samples = t.int("samples", 1, 10_000)?.unwrap_or(5) as u32;
     let reasks = t.int("reasks", 0, 100)?.unwrap_or(2) as u32;
     let smoothing = t
@@ -87,13 +92,65 @@ pub(super) fn parse(
                 decisions,
             })
         }
-        other => return Err(t.error("provider", format!("'{other}': use heuristic or llm"))),
+        other => {
+            return Err(t.error(
+                "provider",
+                format!("'{other}': use heuristic (the model's rule), llm, controller or policy"),
+            ))
+        }
     };
     t.finish().map_err(|mut e| {
         e.message = format!("{} ({unknown_hint})", e.message);
         e
     })?;
-    Ok((spec, personas))
+    Ok((spec, personas, None))
+}
+
+/// `provider = "controller"` or `"policy"` (with `policy = "FILE"` and
+/// `actions = "sample" | "mean"`), for a controllable model.
+fn control(
+    t: &mut Table,
+    model: &'static ModelSpec,
+    provider: &str,
+    base_dir: &Path,
+) -> Result<ControlChoice, ScenarioError> {
+    let Some(doc) = model.control else {
+        let controllable: Vec<&str> = myriad_models::MODELS
+            .iter()
+            .filter(|m| m.control.is_some())
+            .map(|m| m.name)
+            .collect();
+        return Err(t.error(
+            "provider",
+            format!(
+                "model '{}' declares no actions for a {provider} to choose (controllable models: {})",
+                model.name,
+                controllable.join(", ")
+            ),
+        ));
+    };
+    if provider == "controller" {
+        return Ok(ControlChoice::Controller);
+    }
+    let file = t
+        .string("policy")?
+        .ok_or_else(|| t.error("provider", "provider = \"policy\" needs policy = \"FILE.safetensors\" (written by myriad train)"))?;
+    let path = base_dir.join(&file);
+    let sample = match t.string("actions")?.as_deref() {
+        None | Some("sample") => true,
+        Some("mean") => false,
+        Some(other) => return Err(t.error("actions", format!("'{other}': use sample or mean"))),
+    };
+    let policy = myriad_policy::Policy::load(&path).map_err(|e| t.error("policy", e.to_string()))?;
+    let actions: Vec<&str> = doc.actions.iter().map(|a| a.name).collect();
+    policy
+        .check_fits(&path, model.name, doc.observation, &actions)
+        .map_err(|e| t.error("policy", e.to_string()))?;
+    Ok(ControlChoice::Policy {
+        path,
+        policy: std::sync::Arc::new(policy),
+        sample,
+    })
 }
 
 /// `[personas]`: a prompt over population columns, one persona per group
