@@ -148,22 +148,30 @@ impl Policy {
     pub fn from_bytes(bytes: &[u8]) -> Result<Policy, String> {
         let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| format!("not safetensors ({e})"))?;
         let st = SafeTensors::deserialize(bytes).map_err(|e| format!("not safetensors ({e})"))?;
+        // One metadata entry holding a JSON object: safetensors keeps its
+        // metadata in a hash map, whose order would change the file's bytes
+        // from run to run; one entry (with sorted keys) keeps them fixed.
         let meta = meta.metadata().clone().unwrap_or_default();
+        let meta: serde_json::Value = serde_json::from_str(
+            meta.get("myriad")
+                .ok_or("metadata has no 'myriad' entry (was it written by myriad train?)")?,
+        )
+        .map_err(|e| format!("metadata 'myriad' is not JSON: {e}"))?;
         let get = |k: &str| meta.get(k).ok_or_else(|| format!("metadata has no '{k}'"));
-        if get("format")? != FORMAT {
-            return Err(format!("metadata format is '{}', expected '{FORMAT}'", get("format")?));
+        let text = |k: &str| -> Result<String, String> {
+            get(k)?.as_str().map(|s| s.to_string()).ok_or_else(|| format!("metadata '{k}' is not text"))
+        };
+        if text("format")? != FORMAT {
+            return Err(format!("metadata format is '{}', expected '{FORMAT}'", text("format")?));
         }
         let list = |k: &str| -> Result<Vec<String>, String> {
-            serde_json::from_str(get(k)?).map_err(|e| format!("metadata '{k}' is not a list of names: {e}"))
+            serde_json::from_value(get(k)?.clone()).map_err(|e| format!("metadata '{k}' is not a list of names: {e}"))
         };
         let spec = PolicySpec {
-            model: get("model")?.clone(),
+            model: text("model")?,
             observation: list("observation")?,
             actions: list("actions")?,
-            training: meta
-                .get("training")
-                .and_then(|t| serde_json::from_str(t).ok())
-                .unwrap_or(serde_json::Value::Null),
+            training: meta.get("training").cloned().unwrap_or(serde_json::Value::Null),
         };
         let tensor = |name: &str| -> Result<(Vec<usize>, Vec<f32>), String> {
             let t = st.tensor(name).map_err(|_| format!("no tensor '{name}'"))?;
@@ -231,12 +239,14 @@ impl Policy {
             .iter()
             .map(|(n, s, b)| Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), b).map_err(|e| e.to_string())?)))
             .collect::<Result<_, String>>()?;
-        let mut meta = HashMap::new();
-        meta.insert("format".to_string(), FORMAT.to_string());
-        meta.insert("model".to_string(), self.spec.model.clone());
-        meta.insert("observation".to_string(), serde_json::to_string(&self.spec.observation).expect("names"));
-        meta.insert("actions".to_string(), serde_json::to_string(&self.spec.actions).expect("names"));
-        meta.insert("training".to_string(), self.spec.training.to_string());
+        let info = serde_json::json!({
+            "format": FORMAT,
+            "model": self.spec.model,
+            "observation": self.spec.observation,
+            "actions": self.spec.actions,
+            "training": self.spec.training,
+        });
+        let meta = HashMap::from([("myriad".to_string(), info.to_string())]);
         safetensors::serialize(views, Some(meta)).map_err(|e| e.to_string())
     }
 

@@ -1,5 +1,6 @@
 //! `myriad describe MODEL`: a model's parameters, metrics, decisions,
-//! agent states and the population columns it reads.
+//! agent states, control (observation, actions, reward) and the population
+//! columns it reads.
 
 /// The description as text.
 pub fn describe(m: &myriad_core::model::ModelSpec) -> String {
@@ -39,6 +40,15 @@ pub fn describe(m: &myriad_core::model::ModelSpec) -> String {
                 ));
             }
         }
+    }
+    if let Some(c) = m.control {
+        s.push_str("\nControl (the same model under its rule, [behaviour] provider = \"controller\", or provider = \"policy\" with policy = \"FILE.safetensors\" from `myriad train`):\n");
+        s.push_str(&format!("  {:<24} {}\n", "observation", c.observation.join(", ")));
+        for a in c.actions {
+            s.push_str(&format!("  {:<24} {}\n", format!("action {}", a.name), a.doc));
+        }
+        s.push_str(&format!("  {:<24} {}\n", "reward", c.reward));
+        s.push_str(&format!("  {:<24} {}\n", "controller", c.controller_doc));
     }
     if !m.columns.is_empty() {
         s.push_str("\nPopulation columns read when present:\n");

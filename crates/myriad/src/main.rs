@@ -11,6 +11,7 @@ mod llm_pull;
 mod mock_llm;
 mod personas_cmd;
 mod progress;
+mod train_cmd;
 
 use myriad_sim::{
     behaviour, build, calibrate, counterfactual, ensemble, forecast, outdir, resources, run, scenario, toml_reader,
@@ -291,6 +292,42 @@ enum Command {
     Llm {
         #[command(subcommand)]
         command: LlmCommand,
+    },
+    /// Train the shared policy of a controllable scenario (vicsek, kuramoto, aggregation)
+    /// with PPO on many copies of the swarm ([train] settings); writes policy.safetensors,
+    /// checkpoints, training.csv/png and an evaluation on held-out seeds.
+    Train {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        #[command(flatten)]
+        output: OutArgs,
+        /// Continue from the newest checkpoint of an earlier training folder (written there).
+        #[arg(long, value_name = "DIR")]
+        resume: Option<PathBuf>,
+        /// Also copy the final policy to this file.
+        #[arg(long = "policy-out", value_name = "FILE.safetensors")]
+        policy_out: Option<PathBuf>,
+        /// No per-iteration output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Compare the uncontrolled model, its hand-written controller and a policy (mean return
+    /// per agent, 95% interval over held-out seeds), at one or several swarm sizes with the
+    /// scenario's density (evaluation.csv, evaluation.png).
+    Evaluate {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        #[command(flatten)]
+        output: OutArgs,
+        /// Policy file [default: the scenario's [behaviour] policy, if any].
+        #[arg(long, value_name = "FILE.safetensors")]
+        policy: Option<PathBuf>,
+        /// Swarm sizes, e.g. --agents 10,100,1000 [default: the scenario's].
+        #[arg(long, value_delimiter = ',')]
+        agents: Vec<u32>,
+        /// Held-out seeds per size.
+        #[arg(long, default_value_t = 8)]
+        seeds: u32,
     },
     /// Check a scenario (keys, ranges, data files) without running it.
     Validate {
@@ -613,6 +650,20 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             eprintln!("{} runs; one row each in {}", table.rows.len(), path.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Train {
+            scenario,
+            output,
+            resume,
+            policy_out,
+            quiet,
+        } => train_cmd::train(&scenario, &output, resume, policy_out, quiet),
+        Command::Evaluate {
+            scenario,
+            output,
+            policy,
+            agents,
+            seeds,
+        } => train_cmd::evaluate(&scenario, &output, policy, agents, seeds),
         Command::Population { scenario, out, force } => population(&scenario, &out, force),
         Command::Personas { scenario, output } => personas_cmd::personas(&scenario, &output),
         Command::Llm {

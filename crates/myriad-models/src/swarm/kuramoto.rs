@@ -5,7 +5,7 @@
 //! d theta_i / dt = omega_i + (K / N) sum_j sin(theta_j - theta_i) + u_i,
 //! integrated by the explicit Euler scheme with step dt, plus phase noise
 //! sqrt(2 D dt) x a standard normal per step when D > 0. All-to-all, the sum
-//! is K R sin(psi - theta_i) with the order parameter R e^{i psi} = (1/N)
+//! is K R sin(psi - theta_i) (a well-mixed layer, or none) with the order parameter R e^{i psi} = (1/N)
 //! sum_j e^{i theta_j}, so a step costs O(N). With a network layer
 //! (`[[layers]]`), an oscillator couples to its neighbours instead:
 //! (K / k_i) sum over its k_i neighbours. Natural frequencies are drawn from
