@@ -43,6 +43,13 @@ pub enum TrainError {
     Run(String),
 }
 
+impl TrainError {
+    /// Is it bad input (exit code 2) rather than a failure while running?
+    pub fn is_input(&self) -> bool {
+        matches!(self, TrainError::Input(_))
+    }
+}
+
 impl From<candle_core::Error> for TrainError {
     fn from(e: candle_core::Error) -> TrainError {
         TrainError::Run(format!("learner: {e}"))
@@ -51,7 +58,11 @@ impl From<candle_core::Error> for TrainError {
 
 impl From<myriad_sim::Error> for TrainError {
     fn from(e: myriad_sim::Error) -> TrainError {
-        TrainError::Run(e.to_string())
+        if e.is_input() {
+            TrainError::Input(e.to_string())
+        } else {
+            TrainError::Run(e.to_string())
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 //! controller and a policy compared on held-out seeds at several swarm sizes.
 
 use crate::{OutArgs, ScenarioArgs};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use myriad_sim::InputError;
 use myriad_sim::scenario::ControlChoice;
 use myriad_train::evaluate::{self, Comparison};
 use myriad_train::{TrainOptions, TrainOutcome};
@@ -17,7 +18,7 @@ pub fn train(scenario: &ScenarioArgs, output: &OutArgs, resume: Option<PathBuf>,
         // A resumed training continues in its own folder.
         Some(dir) => {
             if !dir.is_dir() {
-                bail!("--resume {}: no such training folder", dir.display());
+                return Err(InputError(format!("--resume {}: no such training folder", dir.display())).into());
             }
             let s = scenario.load()?;
             (s, crate::threads(scenario.threads)?, dir.clone(), crate::progress::stop_on_ctrl_c()?)
@@ -133,7 +134,12 @@ pub fn evaluate(scenario: &ScenarioArgs, output: &OutArgs, policy: Option<PathBu
     let p = scenario.prepare(output, "-evaluate")?;
     let s = scenario.load()?;
     if s.model.control.is_none() {
-        bail!("{}: model '{}' declares no actions and rewards", s.file.display(), s.model.name);
+        return Err(InputError(format!(
+            "{}: model '{}' declares no actions and rewards",
+            s.file.display(),
+            s.model.name
+        ))
+        .into());
     }
     let policy = match (policy, &s.control) {
         (Some(path), _) => {
@@ -148,7 +154,7 @@ pub fn evaluate(scenario: &ScenarioArgs, output: &OutArgs, policy: Option<PathBu
     };
     let sizes = if agents.is_empty() { vec![myriad_train::agents_of(&s)] } else { agents };
     if sizes.contains(&0) {
-        bail!("--agents: a swarm needs at least one agent");
+        return Err(InputError("--agents: a swarm needs at least one agent".into()).into());
     }
     let dir = p.out.create(output.force, "evaluate")?;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(p.threads).build()?;
@@ -174,6 +180,18 @@ pub fn evaluate(scenario: &ScenarioArgs, output: &OutArgs, policy: Option<PathBu
                 e.mean + e.half_width,
                 e.final_metric,
                 e.metric,
+                secs
+            ));
+        }
+        for d in &c.differences {
+            rows.push_str(&format!(
+                "{},{},{},{},{},{},,,{:.2}\n",
+                n,
+                d.label,
+                seeds,
+                d.mean,
+                d.mean - d.half_width,
+                d.mean + d.half_width,
                 secs
             ));
         }

@@ -100,12 +100,13 @@ fn the_environment_interface_steps_flat_buffers() {
     let e = env.step(&[0.0; 3]).err().unwrap().to_string();
     assert!(e.contains("3 actions given for 100 agents x 2"), "{e}");
     assert_eq!(env.step_index(), 0);
-    // Uniform random actions versus moving nowhere: the jitter alone gives
-    // the same observations either way only if actions are ignored.
+    // Agents moving apart see something else than agents standing still
+    // (a common velocity would only translate the swarm: the same view).
     env.reset(7).unwrap();
     let a = env.step(&vec![0.0; n * ad]).unwrap().obs.to_vec();
     env.reset(7).unwrap();
-    let b = env.step(&actions).unwrap().obs.to_vec();
+    let apart: Vec<f32> = (0..n * ad).map(|k| if (k / 2) % 2 == 0 { 0.1 } else { -0.1 }).collect();
+    let b = env.step(&apart).unwrap().obs.to_vec();
     assert_ne!(a, b, "actions move the agents");
 }
 
