@@ -16,6 +16,11 @@ pub struct ActionDoc {
     pub doc: &'static str,
 }
 
+/// A hand-written controller: every agent's action (`out`, `agents x
+/// act_dim`) from its observation (`obs`, `agents x obs_dim`) within the
+/// bounds of each action component.
+pub type Controller = fn(obs: &[f32], bounds: &[(f32, f32)], out: &mut [f32]);
+
 /// A controllable model's declaration.
 #[derive(Clone, Copy, Debug)]
 pub struct ControlDoc {
@@ -30,7 +35,7 @@ pub struct ControlDoc {
     pub controller_doc: &'static str,
     /// The hand-written controller: actions from observations alone
     /// (decentralised, like a policy), within the bounds.
-    pub controller: fn(obs: &[f32], bounds: &[(f32, f32)], out: &mut [f32]),
+    pub controller: Controller,
 }
 
 impl ControlDoc {

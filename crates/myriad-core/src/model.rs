@@ -236,7 +236,9 @@ impl<'a> Decide<'a> {
     /// model goes on by its rule). Actions that are not finite numbers are
     /// an error naming the agent.
     pub fn actions(&mut self, when: &str, req: &crate::control::ActionRequest, out: &mut [f32]) -> bool {
-        let Some(b) = self.provider.as_deref_mut() else { return false };
+        let Some(b) = self.provider.as_deref_mut() else {
+            return false;
+        };
         let names: Vec<&str> = req.doc.actions.iter().map(|a| a.name).collect();
         let result = b.actions(req, out).and_then(|chose| {
             match chose.then(|| crate::control::first_non_finite(out, req.act_dim(), "action", &names)) {

@@ -44,13 +44,14 @@ fn word(s: &str) -> ParamValue {
     ParamValue::Choice(s.into())
 }
 
-
 /// Mean and batch-means standard error of an autocorrelated series (20
 /// batches, each much longer than the correlation time at these settings).
 fn mean_and_se(xs: &[f64]) -> (f64, f64) {
     let b = 20;
     let len = xs.len() / b;
-    let means: Vec<f64> = (0..b).map(|k| xs[k * len..(k + 1) * len].iter().sum::<f64>() / len as f64).collect();
+    let means: Vec<f64> = (0..b)
+        .map(|k| xs[k * len..(k + 1) * len].iter().sum::<f64>() / len as f64)
+        .collect();
     let m = means.iter().sum::<f64>() / b as f64;
     let var = means.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (b - 1) as f64;
     (m, (var / b as f64).sqrt())
@@ -77,7 +78,10 @@ fn vicsek_at_full_noise_matches_the_random_limit() {
     let (mean, _) = time_mean(m.as_mut(), &p, 0, 0, steps);
     let expect = std::f64::consts::PI.sqrt() / (2.0 * (n as f64).sqrt());
     let se = ((4.0 - std::f64::consts::PI) / 4.0 / (n as f64 * steps as f64)).sqrt();
-    assert!((mean - expect).abs() < 4.0 * se, "v_a {mean:.5}, random limit {expect:.5} +- {se:.5}");
+    assert!(
+        (mean - expect).abs() < 4.0 * se,
+        "v_a {mean:.5}, random limit {expect:.5} +- {se:.5}"
+    );
 }
 
 #[test]
@@ -96,7 +100,10 @@ fn vicsek_order_falls_with_noise_as_in_the_paper() {
         let (v, se) = mean_and_se(&xs);
         let s = (eta / 2.0f64).sin() / (eta / 2.0);
         let bound = (s * s + (1.0 - s * s) / n as f64).sqrt();
-        assert!(v <= bound + 3.0 * se, "eta {eta}: v_a {v:.3} above the bound {bound:.3}");
+        assert!(
+            v <= bound + 3.0 * se,
+            "eta {eta}: v_a {v:.3} above the bound {bound:.3}"
+        );
         if let Some((e0, v0, se0)) = last {
             assert!(
                 v0 - v > 3.0 * (se0 * se0 + se * se).sqrt(),
@@ -129,11 +136,19 @@ fn kuramoto_order_matches_kuramotos_solution() {
             "kuramoto",
             n,
             3,
-            &[("coupling", num(k)), ("width", num(0.5)), ("sampling", word("quantiles")), ("dt", num(0.02))],
+            &[
+                ("coupling", num(k)),
+                ("width", num(0.5)),
+                ("sampling", word("quantiles")),
+                ("dt", num(0.02)),
+            ],
         );
         let (r, _) = time_mean(m.as_mut(), &p, 0, 2000, 4000);
         let theory = (1.0 - 1.0 / k).sqrt();
-        assert!((r - theory).abs() < tol, "K {k}: R {r:.4}, theory {theory:.4} +- {tol:.4}");
+        assert!(
+            (r - theory).abs() < tol,
+            "K {k}: R {r:.4}, theory {theory:.4} +- {tol:.4}"
+        );
     }
     for sampling in ["random", "quantiles"] {
         let k = 0.5;
@@ -141,14 +156,22 @@ fn kuramoto_order_matches_kuramotos_solution() {
             "kuramoto",
             n,
             3,
-            &[("coupling", num(k)), ("width", num(0.5)), ("sampling", word(sampling)), ("dt", num(0.02))],
+            &[
+                ("coupling", num(k)),
+                ("width", num(0.5)),
+                ("sampling", word(sampling)),
+                ("dt", num(0.02)),
+            ],
         );
         let (_, xs) = time_mean(m.as_mut(), &p, 0, 1000, 4000);
         let rms = (xs.iter().map(|x| x * x).sum::<f64>() / xs.len() as f64).sqrt();
         let theory = (1.0 / (n as f64 * (1.0 - k))).sqrt();
         // R² averaged over a window a few relaxation times long: within a
         // factor 1.5 of the linear theory's level.
-        assert!(rms > theory / 1.5 && rms < theory * 1.5, "{sampling}: R rms {rms:.4}, theory {theory:.4}");
+        assert!(
+            rms > theory / 1.5 && rms < theory * 1.5,
+            "{sampling}: R rms {rms:.4}, theory {theory:.4}"
+        );
     }
 }
 
@@ -158,7 +181,11 @@ fn identical_kuramoto_oscillators_synchronise_fully() {
         "kuramoto",
         2000,
         9,
-        &[("coupling", num(1.0)), ("frequencies", word("identical")), ("mean_frequency", num(0.7))],
+        &[
+            ("coupling", num(1.0)),
+            ("frequencies", word("identical")),
+            ("mean_frequency", num(0.7)),
+        ],
     );
     let mut row = vec![0.0; 3];
     for step in 1..=3000 {
@@ -191,7 +218,10 @@ fn uncontrolled_aggregation_stays_uniform() {
     // Per step, agents' counts are nearly Poisson: the mean of N counts has
     // sd sqrt(pi / N) = 0.0125; the share alone sd sqrt(p(1-p)/N) = 0.0014;
     // the mean distance, sd ~ 0.24 / sqrt(N pi)... all well inside these.
-    assert!((neighbours - exp_neighbours).abs() < 0.05, "neighbours {neighbours:.4} vs {exp_neighbours:.4}");
+    assert!(
+        (neighbours - exp_neighbours).abs() < 0.05,
+        "neighbours {neighbours:.4} vs {exp_neighbours:.4}"
+    );
     assert!((alone - exp_alone).abs() < 0.006, "alone {alone:.4} vs {exp_alone:.4}");
     assert!((dist - 2.0 / 3.0).abs() < 0.01, "distance {dist:.4} vs 2/3");
 }
@@ -233,7 +263,10 @@ fn bad_swarm_settings_are_refused() {
     })
     .err()
     .unwrap();
-    assert!(err.to_string().contains("params.radius") && err.to_string().contains("larger than half"), "{err}");
+    assert!(
+        err.to_string().contains("params.radius") && err.to_string().contains("larger than half"),
+        "{err}"
+    );
     for model in ["vicsek", "kuramoto", "aggregation"] {
         let spec = find(model).unwrap();
         let err = (spec.build)(ModelInput {
@@ -246,4 +279,48 @@ fn bad_swarm_settings_are_refused() {
         .unwrap();
         assert!(err.to_string().contains("at least one agent"), "{model}: {err}");
     }
+}
+
+#[test]
+fn kuramoto_on_a_network_layer_synchronises_identical_oscillators() {
+    // On a connected random regular graph (degree 12), identical
+    // oscillators coupled to their neighbours reach full synchrony from
+    // random phases (Taylor's bound: dense enough graphs have sync as their
+    // only stable state), and the all-to-all mean field is not used: a
+    // network of isolated pairs does not synchronise the whole.
+    use myriad_core::generators::random_regular;
+    use myriad_core::model::{Contacts, Layer};
+    use myriad_core::rng::{CounterRng, Stream};
+    use myriad_core::Csr;
+    let n = 2000u32;
+    let spec = find("kuramoto").unwrap();
+    let mut params = ParamSet::defaults((spec.params)());
+    params.set("coupling", num(1.0)).unwrap();
+    params.set("frequencies", word("identical")).unwrap();
+    let run = |edges: myriad_core::EdgeList| {
+        let (csr, _) = Csr::from_edges(n, edges).unwrap();
+        let mut m = (spec.build)(ModelInput {
+            population: Population::synthetic(n),
+            layers: vec![Layer {
+                name: "net".into(),
+                contacts: Contacts::Network(csr),
+                weight: 1.0,
+            }],
+            params: params.clone(),
+            seed: 2,
+        })
+        .unwrap();
+        let mut row = vec![0.0; 3];
+        for step in 1..=3000 {
+            step_by_rule(m.as_mut(), step, &params, &[1.0], &mut row);
+        }
+        row[0]
+    };
+    let (edges, _) = random_regular(n, 12, &CounterRng::new(1, Stream::NETWORK));
+    let r = run(edges);
+    assert!(r > 0.999, "random regular: R {r}");
+    let pairs = myriad_core::EdgeList::from_flat((0..n).collect());
+    let r = run(pairs);
+    // Each pair locks, the pairs' phases stay independent: R ~ 1/sqrt(N/2).
+    assert!(r < 0.15, "isolated pairs: R {r}");
 }

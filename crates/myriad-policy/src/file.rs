@@ -86,25 +86,28 @@ impl Policy {
         forward(&self.layers, obs, out);
         let d = self.act_dim();
         let std: Vec<f32> = self.log_std.iter().map(|l| l.exp()).collect();
-        out.par_chunks_mut(d)
-            .enumerate()
-            .with_min_len(1024)
-            .for_each(|(i, a)| {
-                for k in 0..d {
-                    let mut v = a[k];
-                    if let Some(rng) = rng {
-                        v += std[k] * rng.normal(((step as u64) << 32) | i as u64, k as u64) as f32;
-                    }
-                    if let Some(&(lo, hi)) = bounds.get(k) {
-                        v = v.clamp(lo, hi);
-                    }
-                    a[k] = v;
+        out.par_chunks_mut(d).enumerate().with_min_len(1024).for_each(|(i, a)| {
+            for k in 0..d {
+                let mut v = a[k];
+                if let Some(rng) = rng {
+                    v += std[k] * rng.normal(((step as u64) << 32) | i as u64, k as u64) as f32;
                 }
-            });
+                if let Some(&(lo, hi)) = bounds.get(k) {
+                    v = v.clamp(lo, hi);
+                }
+                a[k] = v;
+            }
+        });
     }
 
     /// Check that the policy fits a model's observation and actions.
-    pub fn check_fits(&self, path: &Path, model: &str, observation: &[&str], actions: &[&str]) -> Result<(), PolicyError> {
+    pub fn check_fits(
+        &self,
+        path: &Path,
+        model: &str,
+        observation: &[&str],
+        actions: &[&str],
+    ) -> Result<(), PolicyError> {
         let bad = |message: String| PolicyError::Mismatch {
             path: path.to_path_buf(),
             message,
@@ -159,7 +162,10 @@ impl Policy {
         .map_err(|e| format!("metadata 'myriad' is not JSON: {e}"))?;
         let get = |k: &str| meta.get(k).ok_or_else(|| format!("metadata has no '{k}'"));
         let text = |k: &str| -> Result<String, String> {
-            get(k)?.as_str().map(|s| s.to_string()).ok_or_else(|| format!("metadata '{k}' is not text"))
+            get(k)?
+                .as_str()
+                .map(|s| s.to_string())
+                .ok_or_else(|| format!("metadata '{k}' is not text"))
         };
         if text("format")? != FORMAT {
             return Err(format!("metadata format is '{}', expected '{FORMAT}'", text("format")?));
@@ -221,7 +227,10 @@ impl Policy {
         }
         let (shape, log_std) = tensor("log_std")?;
         if shape != [spec.actions.len()] {
-            return Err(format!("log_std has shape {shape:?}, expected [{}]", spec.actions.len()));
+            return Err(format!(
+                "log_std has shape {shape:?}, expected [{}]",
+                spec.actions.len()
+            ));
         }
         Ok(Policy { spec, layers, log_std })
     }
@@ -231,13 +240,22 @@ impl Policy {
         let as_bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
         let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         for (k, l) in self.layers.iter().enumerate() {
-            data.push((format!("layer{k}.weight"), vec![l.outputs, l.inputs], as_bytes(&l.weight)));
+            data.push((
+                format!("layer{k}.weight"),
+                vec![l.outputs, l.inputs],
+                as_bytes(&l.weight),
+            ));
             data.push((format!("layer{k}.bias"), vec![l.outputs], as_bytes(&l.bias)));
         }
         data.push(("log_std".into(), vec![self.log_std.len()], as_bytes(&self.log_std)));
         let views: Vec<(String, TensorView)> = data
             .iter()
-            .map(|(n, s, b)| Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), b).map_err(|e| e.to_string())?)))
+            .map(|(n, s, b)| {
+                Ok((
+                    n.clone(),
+                    TensorView::new(Dtype::F32, s.clone(), b).map_err(|e| e.to_string())?,
+                ))
+            })
             .collect::<Result<_, String>>()?;
         let info = serde_json::json!({
             "format": FORMAT,
@@ -321,7 +339,10 @@ mod tests {
         ] {
             std::fs::write(&path, &b).unwrap();
             let e = Policy::load(&path).unwrap_err().to_string();
-            assert!(e.contains("p.safetensors") && e.contains("not a valid myriad policy"), "{what}: {e}");
+            assert!(
+                e.contains("p.safetensors") && e.contains("not a valid myriad policy"),
+                "{what}: {e}"
+            );
         }
         // A NaN weight.
         let mut p = policy();
@@ -329,7 +350,9 @@ mod tests {
         std::fs::write(&path, p.to_bytes().unwrap()).unwrap();
         let e = Policy::load(&path).unwrap_err().to_string();
         assert!(e.contains("layer0.weight") && e.contains("NaN"), "{e}");
-        let e = Policy::load(&dir.path().join("missing.safetensors")).unwrap_err().to_string();
+        let e = Policy::load(&dir.path().join("missing.safetensors"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("missing.safetensors"), "{e}");
     }
 }

@@ -91,7 +91,16 @@ impl Env {
             population_seconds: 0.0,
             layer_seconds: 0.0,
         };
-        let mut sim = Simulation::from_parts(s, population, layers, seed, Decisions::External, None, pool.clone(), info)?;
+        let mut sim = Simulation::from_parts(
+            s,
+            population,
+            layers,
+            seed,
+            Decisions::External,
+            None,
+            pool.clone(),
+            info,
+        )?;
         if sim.observations().is_none() {
             return Err(Error::Run(format!("model '{}' gave no observations", s.model.name)));
         }
@@ -186,7 +195,10 @@ impl Env {
 
     /// The current metric row and its names.
     pub fn metrics(&self) -> (Vec<String>, &[f64]) {
-        (self.sim.metrics().iter().map(|m| m.name.clone()).collect(), self.sim.row())
+        (
+            self.sim.metrics().iter().map(|m| m.name.clone()).collect(),
+            self.sim.row(),
+        )
     }
 
     /// Steps taken in this episode.

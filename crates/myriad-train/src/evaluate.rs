@@ -166,7 +166,9 @@ pub fn compare(s: &Scenario, policy: Option<Arc<Policy>>, seeds: u32) -> Result<
     let metric = s.model.metrics_names_first();
     let mut estimates = vec![
         estimate(s, &seeds, "rule", &|_| Decisions::Rule)?,
-        estimate(s, &seeds, "controller", &|_| Decisions::Provider(Box::new(ControllerBehaviour::default())))?,
+        estimate(s, &seeds, "controller", &|_| {
+            Decisions::Provider(Box::new(ControllerBehaviour::default()))
+        })?,
     ];
     if let Some(p) = policy {
         estimates.push(estimate(s, &seeds, "policy", &|seed| {

@@ -159,7 +159,12 @@ pub fn train(s: &Scenario, opts: &TrainOptions, progress: &mut dyn FnMut(&Iterat
     };
     let mut envs = (0..spec.envs)
         .map(|e| {
-            let one = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| TrainError::Run(e.to_string()))?);
+            let one = Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .build()
+                    .map_err(|e| TrainError::Run(e.to_string()))?,
+            );
             Env::new(&train_s, e as u64, one).map_err(TrainError::from)
         })
         .collect::<Result<Vec<_>>>()?;
@@ -217,9 +222,21 @@ fn write_curve(out: &Path, history: &[IterationStats]) -> Result<()> {
         myriad_sim::plot_data::Series::line(label, history.iter().map(|h| (h.iteration as f64, f(h))).collect())
     };
     for (file, ylabel, s) in [
-        ("training.png", "mean return per agent", series(|h| h.mean_return, "return")),
-        ("training_entropy.png", "entropy (nats)", series(|h| h.entropy, "entropy")),
-        ("training_value_loss.png", "value loss", series(|h| h.value_loss, "value loss")),
+        (
+            "training.png",
+            "mean return per agent",
+            series(|h| h.mean_return, "return"),
+        ),
+        (
+            "training_entropy.png",
+            "entropy (nats)",
+            series(|h| h.entropy, "entropy"),
+        ),
+        (
+            "training_value_loss.png",
+            "value loss",
+            series(|h| h.value_loss, "value loss"),
+        ),
     ] {
         let p = out.join(file);
         myriad_sim::plot::chart_png(&p, ylabel, "iteration", ylabel, &[s]).map_err(|e| io(&p, e))?;
@@ -253,19 +270,28 @@ fn save_checkpoint(out: &Path, learner: &Learner, spec: &PolicySpec, history: &[
 
 /// The newest checkpoint in `dir` (a training folder or its `checkpoints`).
 fn load_checkpoint(dir: &Path, spec: &PolicySpec) -> Result<(Policy, Vec<Dense>, Vec<IterationStats>)> {
-    let cdir = if dir.join("checkpoints").is_dir() { dir.join("checkpoints") } else { dir.to_path_buf() };
+    let cdir = if dir.join("checkpoints").is_dir() {
+        dir.join("checkpoints")
+    } else {
+        dir.to_path_buf()
+    };
     let mut its: Vec<String> = std::fs::read_dir(&cdir)
         .map_err(|e| TrainError::Input(format!("--resume {}: {e}", cdir.display())))?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let n = e.file_name().to_string_lossy().to_string();
-            n.strip_prefix("policy-")?.strip_suffix(".safetensors").map(|s| s.to_string())
+            n.strip_prefix("policy-")?
+                .strip_suffix(".safetensors")
+                .map(|s| s.to_string())
         })
         .collect();
     its.sort();
-    let it = its
-        .last()
-        .ok_or_else(|| TrainError::Input(format!("--resume {}: no checkpoint (policy-NNNNN.safetensors) there", cdir.display())))?;
+    let it = its.last().ok_or_else(|| {
+        TrainError::Input(format!(
+            "--resume {}: no checkpoint (policy-NNNNN.safetensors) there",
+            cdir.display()
+        ))
+    })?;
     let ppath = cdir.join(format!("policy-{it}.safetensors"));
     let policy = Policy::load(&ppath).map_err(|e| TrainError::Input(e.to_string()))?;
     let obs: Vec<&str> = spec.observation.iter().map(|s| s.as_str()).collect();

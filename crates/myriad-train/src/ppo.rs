@@ -77,7 +77,8 @@ impl Learner {
         let dev = Device::Cpu;
         let actor = Mlp::from_dense(&policy.layers, &dev)?;
         let critic = Mlp::from_dense(critic, &dev)?;
-        let log_std = candle_core::Var::from_tensor(&Tensor::from_vec(policy.log_std.clone(), policy.log_std.len(), &dev)?)?;
+        let log_std =
+            candle_core::Var::from_tensor(&Tensor::from_vec(policy.log_std.clone(), policy.log_std.len(), &dev)?)?;
         Learner::assemble(spec, actor, log_std, critic, dev)
     }
 
@@ -115,7 +116,14 @@ impl Learner {
     }
 
     /// One iteration: an episode of every copy, then the updates.
-    pub fn iterate(&mut self, envs: &mut [Env], spec: &TrainSpec, policy: &Policy, seed: u64, iteration: u32) -> CResult<IterationStats> {
+    pub fn iterate(
+        &mut self,
+        envs: &mut [Env],
+        spec: &TrainSpec,
+        policy: &Policy,
+        seed: u64,
+        iteration: u32,
+    ) -> CResult<IterationStats> {
         let t0 = std::time::Instant::now();
         let batch = rollout(envs, policy, seed, iteration).map_err(candle_core::Error::msg)?;
         let (obs_dim, act_dim) = (policy.obs_dim(), policy.act_dim());
@@ -152,13 +160,13 @@ impl Learner {
         let mut adv = vec![0.0f32; m];
         let mut ret = vec![0.0f32; m];
         let (g, l) = (spec.gamma as f32, spec.lambda as f32);
-        for e in 0..e_count {
+        for (e, (vals, rews)) in values.iter().zip(&batch.rewards).enumerate() {
             for i in 0..n {
                 let mut a = 0.0f32;
                 for t in (0..steps).rev() {
-                    let v = values[e][t * n + i];
-                    let next = values[e][(t + 1) * n + i];
-                    let delta = batch.rewards[e][t][i] + g * next - v;
+                    let v = vals[t * n + i];
+                    let next = vals[(t + 1) * n + i];
+                    let delta = rews[t][i] + g * next - v;
                     a = delta + g * l * a;
                     let k = (e * steps + t) * n + i;
                     adv[k] = a;

@@ -440,7 +440,8 @@ fn main() -> ExitCode {
                     || c.is::<InputError>()
                     || c.is::<myriad_core::model::ModelError>()
                     || c.is::<myriad_policy::PolicyError>()
-                    || c.downcast_ref::<myriad_train::TrainError>().is_some_and(|e| e.is_input())
+                    || c.downcast_ref::<myriad_train::TrainError>()
+                        .is_some_and(|e| e.is_input())
                     || c.downcast_ref::<myriad_io::IoError>().is_some_and(|io| !io.is_write())
             });
             ExitCode::from(if input_error { 2 } else { 1 })

@@ -4,8 +4,8 @@
 
 use crate::{OutArgs, ScenarioArgs};
 use anyhow::{Context, Result};
-use myriad_sim::InputError;
 use myriad_sim::scenario::ControlChoice;
+use myriad_sim::InputError;
 use myriad_train::evaluate::{self, Comparison};
 use myriad_train::{TrainOptions, TrainOutcome};
 use std::path::PathBuf;
@@ -13,7 +13,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 /// `myriad train`.
-pub fn train(scenario: &ScenarioArgs, output: &OutArgs, resume: Option<PathBuf>, policy_out: Option<PathBuf>, quiet: bool) -> Result<ExitCode> {
+pub fn train(
+    scenario: &ScenarioArgs,
+    output: &OutArgs,
+    resume: Option<PathBuf>,
+    policy_out: Option<PathBuf>,
+    quiet: bool,
+) -> Result<ExitCode> {
     let (s, threads, out, stop) = match &resume {
         // A resumed training continues in its own folder.
         Some(dir) => {
@@ -21,7 +27,12 @@ pub fn train(scenario: &ScenarioArgs, output: &OutArgs, resume: Option<PathBuf>,
                 return Err(InputError(format!("--resume {}: no such training folder", dir.display())).into());
             }
             let s = scenario.load()?;
-            (s, crate::threads(scenario.threads)?, dir.clone(), crate::progress::stop_on_ctrl_c()?)
+            (
+                s,
+                crate::threads(scenario.threads)?,
+                dir.clone(),
+                crate::progress::stop_on_ctrl_c()?,
+            )
         }
         None => {
             let p = scenario.prepare(output, "-train")?;
@@ -77,7 +88,8 @@ pub fn train(scenario: &ScenarioArgs, output: &OutArgs, resume: Option<PathBuf>,
         "evaluation": outcome.evaluation,
     });
     let path = out.join("summary.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&summary)?).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&summary)?)
+        .with_context(|| format!("writing {}", path.display()))?;
     if outcome.interrupted {
         eprintln!(
             "interrupted after {} iterations; the policy so far is {} (continue with --resume {})",
@@ -130,7 +142,13 @@ fn print_comparison(c: &Comparison) {
 }
 
 /// `myriad evaluate`.
-pub fn evaluate(scenario: &ScenarioArgs, output: &OutArgs, policy: Option<PathBuf>, agents: Vec<u32>, seeds: u32) -> Result<ExitCode> {
+pub fn evaluate(
+    scenario: &ScenarioArgs,
+    output: &OutArgs,
+    policy: Option<PathBuf>,
+    agents: Vec<u32>,
+    seeds: u32,
+) -> Result<ExitCode> {
     let p = scenario.prepare(output, "-evaluate")?;
     let s = scenario.load()?;
     if s.model.control.is_none() {
@@ -152,7 +170,11 @@ pub fn evaluate(scenario: &ScenarioArgs, output: &OutArgs, policy: Option<PathBu
         (None, Some(ControlChoice::Policy { policy, .. })) => Some(policy.clone()),
         (None, _) => None,
     };
-    let sizes = if agents.is_empty() { vec![myriad_train::agents_of(&s)] } else { agents };
+    let sizes = if agents.is_empty() {
+        vec![myriad_train::agents_of(&s)]
+    } else {
+        agents
+    };
     if sizes.contains(&0) {
         return Err(InputError("--agents: a swarm needs at least one agent".into()).into());
     }
@@ -201,7 +223,8 @@ pub fn evaluate(scenario: &ScenarioArgs, output: &OutArgs, policy: Option<PathBu
         all.push(c);
     }
     let path = dir.join("evaluation.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&all)?).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&all)?)
+        .with_context(|| format!("writing {}", path.display()))?;
     if all.len() > 1 {
         let mut series = Vec::new();
         for (k, label) in ["rule", "controller", "policy"].iter().enumerate() {
@@ -213,7 +236,11 @@ pub fn evaluate(scenario: &ScenarioArgs, output: &OutArgs, policy: Option<PathBu
             );
             s.band = all
                 .iter()
-                .filter_map(|c| c.estimates.get(k).map(|e| ((c.agents as f64).log10(), e.mean - e.half_width, e.mean + e.half_width)))
+                .filter_map(|c| {
+                    c.estimates
+                        .get(k)
+                        .map(|e| ((c.agents as f64).log10(), e.mean - e.half_width, e.mean + e.half_width))
+                })
                 .collect();
             s.markers = true;
             if !s.points.is_empty() {
@@ -221,7 +248,13 @@ pub fn evaluate(scenario: &ScenarioArgs, output: &OutArgs, policy: Option<PathBu
             }
         }
         let png = dir.join("evaluation.png");
-        myriad_sim::plot::chart_png(&png, &format!("{}: mean return per agent against swarm size", s.name), "log10 agents", "mean return per agent", &series)?;
+        myriad_sim::plot::chart_png(
+            &png,
+            &format!("{}: mean return per agent against swarm size", s.name),
+            "log10 agents",
+            "mean return per agent",
+            &series,
+        )?;
     }
     eprintln!("evaluation of {} sizes in {}", all.len(), dir.display());
     Ok(ExitCode::SUCCESS)

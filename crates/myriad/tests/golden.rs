@@ -139,7 +139,10 @@ fn cases() -> Vec<(&'static str, Vec<String>)> {
         ("covid-staten-island", small("covid-staten-island", &city)),
         ("commons-fishery", small("commons-fishery", &[])),
         ("vicsek", small("vicsek", &["--set", "steps=300"])),
-        ("kuramoto", small("kuramoto", &["--set", "population.size=2000", "--set", "steps=300"])),
+        (
+            "kuramoto",
+            small("kuramoto", &["--set", "population.size=2000", "--set", "steps=300"]),
+        ),
         ("vicsek-task", small("vicsek-task", &[])),
         ("kuramoto-task", small("kuramoto-task", &[])),
         ("aggregation-task", small("aggregation-task", &[])),

@@ -26,7 +26,10 @@ fn runs_are_identical_on_one_and_two_threads_under_every_provider() {
         ("vicsek-policy", vec![]),
         ("kuramoto-policy", vec![]),
         ("aggregation-policy", vec!["--set", "population.size=3000"]),
-        ("vicsek-policy", vec!["--set", "population.size=20000", "--set", "steps=20"]),
+        (
+            "vicsek-policy",
+            vec!["--set", "population.size=20000", "--set", "steps=20"],
+        ),
     ] {
         let mut outs = Vec::new();
         for threads in ["1", "2"] {
@@ -49,7 +52,10 @@ fn the_policy_is_what_acts_and_reports_itself() {
     assert!(o.status.success(), "{}", stderr(&o));
     let summary: serde_json::Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
     let text = summary.to_string();
-    assert!(text.contains("\"provider\":\"policy\"") && text.contains("kuramoto.safetensors"), "{text}");
+    assert!(
+        text.contains("\"provider\":\"policy\"") && text.contains("kuramoto.safetensors"),
+        "{text}"
+    );
     // The uncontrolled run of the same task applies no input; the policy does.
     let rule = d.path().join("r");
     let o = run_quietly(&scenario("kuramoto-task"), &rule, &[]);
@@ -138,7 +144,10 @@ fn retrain_equals_shipped(task: &str) {
     assert!(out.join("training.png").exists());
     let eval = read(&out.join("evaluation.csv"));
     for who in ["rule", "controller", "policy", "policy - controller"] {
-        assert!(eval.lines().any(|l| l.starts_with(&format!("{who},"))), "{task}: {eval}");
+        assert!(
+            eval.lines().any(|l| l.starts_with(&format!("{who},"))),
+            "{task}: {eval}"
+        );
     }
 }
 
@@ -191,11 +200,19 @@ fn training_resumes_from_its_checkpoint() {
     assert_eq!(four.lines().count(), 5);
     // The first two iterations are kept as they were (timing aside).
     let strip = |t: &str| -> Vec<String> {
-        t.lines().take(3).map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect()
+        t.lines()
+            .take(3)
+            .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+            .collect()
     };
     assert_eq!(strip(&two), strip(&four));
     assert!(out.join("checkpoints/policy-00004.safetensors").exists());
-    let e = myriad(&["train", s.to_str().unwrap(), "--resume", d.path().join("nothing").to_str().unwrap()]);
+    let e = myriad(&[
+        "train",
+        s.to_str().unwrap(),
+        "--resume",
+        d.path().join("nothing").to_str().unwrap(),
+    ]);
     assert_eq!(e.status.code(), Some(2), "{}", stderr(&e));
 }
 
@@ -240,28 +257,65 @@ fn bad_control_input_is_refused_with_its_name() {
     let o = myriad(&["validate", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    assert!(e.contains("kuramoto.safetensors") && e.contains("trained for model 'kuramoto'"), "{e}");
+    assert!(
+        e.contains("kuramoto.safetensors") && e.contains("trained for model 'kuramoto'"),
+        "{e}"
+    );
     // A corrupt file.
     let junk = write(d.path(), "junk.safetensors", "this is not a policy");
-    let p = write(d.path(), "junk.toml", &with_behaviour("provider = \"policy\"\npolicy = \"junk.safetensors\""));
-    let e = stderr(&myriad(&["run", p.to_str().unwrap(), "-q", "--out", d.path().join("o").to_str().unwrap()]));
-    assert!(e.contains("junk.safetensors") && e.contains("not a valid myriad policy"), "{e}");
+    let p = write(
+        d.path(),
+        "junk.toml",
+        &with_behaviour("provider = \"policy\"\npolicy = \"junk.safetensors\""),
+    );
+    let e = stderr(&myriad(&[
+        "run",
+        p.to_str().unwrap(),
+        "-q",
+        "--out",
+        d.path().join("o").to_str().unwrap(),
+    ]));
+    assert!(
+        e.contains("junk.safetensors") && e.contains("not a valid myriad policy"),
+        "{e}"
+    );
     let _ = junk;
     // No policy named; unknown sampling; a model without actions.
     let p = write(d.path(), "none.toml", &with_behaviour("provider = \"policy\""));
     assert!(stderr(&myriad(&["validate", p.to_str().unwrap()])).contains("needs policy = "));
-    let p = write(d.path(), "mode.toml", &with_behaviour("provider = \"controller\"\nactions = \"greedy\""));
+    let p = write(
+        d.path(),
+        "mode.toml",
+        &with_behaviour("provider = \"controller\"\nactions = \"greedy\""),
+    );
     assert_eq!(myriad(&["validate", p.to_str().unwrap()]).status.code(), Some(2));
     let sir = read(&scenario("sir-erdos-renyi"));
-    let p = write(d.path(), "sir.toml", &format!("{sir}\n[behaviour]\nprovider = \"policy\"\npolicy = \"x.safetensors\"\n"));
+    let p = write(
+        d.path(),
+        "sir.toml",
+        &format!("{sir}\n[behaviour]\nprovider = \"policy\"\npolicy = \"x.safetensors\"\n"),
+    );
     let e = stderr(&myriad(&["validate", p.to_str().unwrap()]));
     assert!(e.contains("declares no actions") && e.contains("vicsek"), "{e}");
-    let o = myriad(&["train", scenario("sir-erdos-renyi").to_str().unwrap(), "--out", d.path().join("t").to_str().unwrap()]);
+    let o = myriad(&[
+        "train",
+        scenario("sir-erdos-renyi").to_str().unwrap(),
+        "--out",
+        d.path().join("t").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     // A radius larger than half the box, and no agents.
     let o = run_quietly(&scenario("vicsek"), &d.path().join("r"), &["--set", "params.radius=50"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("params.radius"), "{}", stderr(&o));
-    let o = run_quietly(&scenario("vicsek"), &d.path().join("z"), &["--set", "population.size=0"]);
-    assert!(!o.status.success() && !stderr(&o).contains("panicked"), "{}", stderr(&o));
+    let o = run_quietly(
+        &scenario("vicsek"),
+        &d.path().join("z"),
+        &["--set", "population.size=0"],
+    );
+    assert!(
+        !o.status.success() && !stderr(&o).contains("panicked"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -42,27 +42,37 @@ fn metrics() -> Vec<MetricSpec> {
     vec![
         MetricSpec::value(
             "mean_distance",
-            Combine::Mean { weight: "agents".into() },
+            Combine::Mean {
+                weight: "agents".into(),
+            },
             "mean over agents that see someone of the mean distance to the agents they see, in units of r",
         ),
         MetricSpec::value(
             "alone",
-            Combine::Mean { weight: "agents".into() },
+            Combine::Mean {
+                weight: "agents".into(),
+            },
             "share of agents that see no other agent",
         ),
         MetricSpec::value(
             "neighbours",
-            Combine::Mean { weight: "agents".into() },
+            Combine::Mean {
+                weight: "agents".into(),
+            },
             "mean number of agents seen",
         ),
         MetricSpec::value(
             "speed",
-            Combine::Mean { weight: "agents".into() },
+            Combine::Mean {
+                weight: "agents".into(),
+            },
             "mean speed chosen, as a share of max_speed",
         ),
         MetricSpec::value(
             "reward",
-            Combine::Mean { weight: "agents".into() },
+            Combine::Mean {
+                weight: "agents".into(),
+            },
             "mean reward per agent",
         ),
     ]

@@ -30,8 +30,8 @@ use myriad_core::params::Limit::{Exclusive, Inclusive};
 use myriad_core::params::ParamSet;
 use myriad_core::rng::{CounterRng, Stream};
 use rayon::prelude::*;
-use std::f64::consts::PI;
 use statrs::distribution::{ContinuousCDF, Normal};
+use std::f64::consts::PI;
 use std::sync::Arc;
 
 fn standard_normal() -> Normal {
@@ -69,12 +69,16 @@ fn metrics() -> Vec<MetricSpec> {
         MetricSpec::value("order", Combine::Whole, "order parameter R = |sum of e^{i theta}| / N"),
         MetricSpec::value(
             "input",
-            Combine::Mean { weight: "agents".into() },
+            Combine::Mean {
+                weight: "agents".into(),
+            },
             "mean absolute control input (radians per unit time)",
         ),
         MetricSpec::value(
             "reward",
-            Combine::Mean { weight: "agents".into() },
+            Combine::Mean {
+                weight: "agents".into(),
+            },
             "mean reward per oscillator: R cos(psi - theta_i) - input_cost x u²",
         ),
     ]
@@ -226,7 +230,9 @@ impl Kuramoto {
                     });
             }
             Some(layer) => {
-                let Contacts::Network(csr) = &layer.contacts else { unreachable!("network layers only") };
+                let Contacts::Network(csr) = &layer.contacts else {
+                    unreachable!("network layers only")
+                };
                 self.field
                     .par_iter_mut()
                     .enumerate()

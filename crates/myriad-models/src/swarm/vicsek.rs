@@ -57,17 +57,23 @@ fn metrics() -> Vec<MetricSpec> {
         MetricSpec::value("order", Combine::Whole, "polar order v_a = |sum of e^{i theta}| / N"),
         MetricSpec::value(
             "alignment",
-            Combine::Mean { weight: "agents".into() },
+            Combine::Mean {
+                weight: "agents".into(),
+            },
             "mean over agents of the mean cosine between an agent's heading and its neighbours'",
         ),
         MetricSpec::value(
             "turn",
-            Combine::Mean { weight: "agents".into() },
+            Combine::Mean {
+                weight: "agents".into(),
+            },
             "mean absolute turn made by the rule, controller or policy (radians)",
         ),
         MetricSpec::value(
             "reward",
-            Combine::Mean { weight: "agents".into() },
+            Combine::Mean {
+                weight: "agents".into(),
+            },
             "mean reward per agent: alignment - turn_cost x turn²",
         ),
     ]
@@ -93,7 +99,11 @@ fn controller(obs: &[f32], bounds: &[(f32, f32)], out: &mut [f32]) {
     let (lo, hi) = bounds[0];
     for (o, a) in obs.chunks_exact(OBSERVATION.len()).zip(out.iter_mut()) {
         let (c, s) = (o[1], o[2]);
-        *a = if c == 0.0 && s == 0.0 { 0.0 } else { s.atan2(c).clamp(lo, hi) };
+        *a = if c == 0.0 && s == 0.0 {
+            0.0
+        } else {
+            s.atan2(c).clamp(lo, hi)
+        };
     }
 }
 
@@ -104,8 +114,10 @@ pub static CONTROL: ControlDoc = ControlDoc {
         name: "turn",
         doc: "change of heading before the noise, radians, within [-max_turn, max_turn]",
     }],
-    reward: "mean cosine between the agent's new heading and its neighbours' headings (0 with none) minus turn_cost x turn²",
-    controller_doc: "turn toward the neighbours' mean heading as far as max_turn allows (the Vicsek rule with bounded turning)",
+    reward:
+        "mean cosine between the agent's new heading and its neighbours' headings (0 with none) minus turn_cost x turn²",
+    controller_doc:
+        "turn toward the neighbours' mean heading as far as max_turn allows (the Vicsek rule with bounded turning)",
     controller,
 };
 

@@ -9,13 +9,13 @@ use myriad_llm::{Api, LlmConfig, Mode};
 use std::path::Path;
 use toml_edit::Value;
 
+/// What `[behaviour]`, `[llm]` and `[personas]` ask for: LLM decisions,
+/// personas, or a controller or policy.
+type Providers = (Option<BehaviourSpec>, Option<PersonaSpec>, Option<ControlChoice>);
+
 /// `[behaviour]` with the `[llm]` it needs (`None` when the model's rule
 /// decides), and `[personas]`.
-pub(super) fn parse(
-    root: &mut Table,
-    model: &'static ModelSpec,
-    base_dir: &Path,
-) -> Result<(Option<BehaviourSpec>, Option<PersonaSpec>, Option<ControlChoice>), ScenarioError> {
+pub(super) fn parse(root: &mut Table, model: &'static ModelSpec, base_dir: &Path) -> Result<Providers, ScenarioError> {
     let llm = match root.table("llm")? {
         None => None,
         Some(t) => Some(llm(t, base_dir)?),
@@ -132,9 +132,12 @@ fn control(
     if provider == "controller" {
         return Ok(ControlChoice::Controller);
     }
-    let file = t
-        .string("policy")?
-        .ok_or_else(|| t.error("provider", "provider = \"policy\" needs policy = \"FILE.safetensors\" (written by myriad train)"))?;
+    let file = t.string("policy")?.ok_or_else(|| {
+        t.error(
+            "provider",
+            "provider = \"policy\" needs policy = \"FILE.safetensors\" (written by myriad train)",
+        )
+    })?;
     let path = base_dir.join(&file);
     let sample = match t.string("actions")?.as_deref() {
         None | Some("sample") => true,

@@ -2,11 +2,11 @@
 //! anything runs or is written.
 
 mod behaviour;
-mod train;
 mod interventions;
 mod layers;
 mod overrides;
 mod population;
+mod train;
 
 use crate::toml_reader::{ScenarioError, Source, Table};
 use myriad_core::generators::DegreeDistribution;
