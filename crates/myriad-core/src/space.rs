@@ -149,6 +149,38 @@ impl CellList {
         self.axis_cell(y) * self.side + self.axis_cell(x)
     }
 
+    /// `n` uniform points in the box from counter draws `(i, 0)` and `(i, 1)`
+    /// of `rng`, handed to agents in cell order: agents are exchangeable,
+    /// and ids that are near in space are then near in memory, so the
+    /// cell-ordered copies gather from nearby addresses for as long as the
+    /// agents have not mixed.
+    pub fn uniform_points(&self, n: usize, rng: &crate::rng::CounterRng) -> (Vec<f64>, Vec<f64>) {
+        let t = self.torus;
+        let pts: Vec<(f64, f64)> = (0..n)
+            .map(|i| {
+                (
+                    t.wrap(rng.uniform(i as u64, 0) * t.size),
+                    t.wrap(rng.uniform(i as u64, 1) * t.size),
+                )
+            })
+            .collect();
+        let mut order: Vec<(u32, u32)> = pts
+            .iter()
+            .enumerate()
+            .map(|(i, &(x, y))| (self.cell_of(x, y) as u32, i as u32))
+            .collect();
+        order.sort_unstable();
+        order.iter().map(|&(_, i)| pts[i as usize]).unzip()
+    }
+
+    /// The sorted position of each agent (the inverse of [`Self::order`]).
+    pub fn ranks(&self, rank: &mut Vec<u32>) {
+        rank.resize(self.order.len(), 0);
+        for (k, &i) in self.order.iter().enumerate() {
+            rank[i as usize] = k as u32;
+        }
+    }
+
     /// Sort agents (positions in `[0, L)`) and their payload by cell.
     pub fn rebuild(&mut self, xs: &[f64], ys: &[f64], payload: impl Fn(usize) -> [f64; 2] + Sync) {
         let n = xs.len();
@@ -208,32 +240,58 @@ impl CellList {
     #[inline]
     pub fn for_each_within(&self, x: f64, y: f64, mut visit: impl FnMut(usize, f64, f64, f64)) {
         let r2 = self.radius * self.radius;
+        self.for_each_candidate(x, y, |k, dx, dy, d2| {
+            if d2 <= r2 {
+                visit(k, dx, dy, d2)
+            }
+        });
+    }
+
+    /// Visit every agent of the cells that can hold agents within the
+    /// radius of (x, y), near or not: `visit(sorted index, dx, dy, d²)`, for
+    /// callers that test the distance without branching. Same order as
+    /// [`Self::for_each_within`].
+    #[inline]
+    pub fn for_each_candidate(&self, x: f64, y: f64, mut visit: impl FnMut(usize, f64, f64, f64)) {
         let t = self.torus;
         if self.side == 1 {
             for k in 0..self.x.len() {
                 let (dx, dy) = (t.delta(x, self.x[k]), t.delta(y, self.y[k]));
-                let d2 = dx * dx + dy * dy;
-                if d2 <= r2 {
-                    visit(k, dx, dy, d2);
-                }
+                visit(k, dx, dy, dx * dx + dy * dy);
             }
             return;
         }
         let s = self.side as isize;
         let (cx, cy) = (self.axis_cell(x) as isize, self.axis_cell(y) as isize);
         for oy in -1..=1 {
-            let row = ((cy + oy).rem_euclid(s)) as usize * self.side;
+            let (ny, shift_y) = wrapped(cy + oy, s, t.size);
+            let row = ny * self.side;
             for ox in -1..=1 {
-                let c = row + ((cx + ox).rem_euclid(s)) as usize;
-                for k in self.cell_range(c) {
-                    let (dx, dy) = (t.delta(x, self.x[k]), t.delta(y, self.y[k]));
-                    let d2 = dx * dx + dy * dy;
-                    if d2 <= r2 {
-                        visit(k, dx, dy, d2);
-                    }
+                let (nx, shift_x) = wrapped(cx + ox, s, t.size);
+                // A neighbour cell across the edge is seen through the
+                // boundary: shift its agents by a box side instead of
+                // testing every displacement for the minimum image.
+                let (qx, qy) = (x - shift_x, y - shift_y);
+                let range = self.cell_range(row + nx);
+                for (k, (&xk, &yk)) in self.x[range.clone()].iter().zip(&self.y[range.clone()]).enumerate() {
+                    let (dx, dy) = (xk - qx, yk - qy);
+                    visit(range.start + k, dx, dy, dx * dx + dy * dy);
                 }
             }
         }
+    }
+}
+
+/// A cell index wrapped into `0..s`, and the shift of the box side that
+/// brings that cell's points next to the unwrapped one.
+#[inline(always)]
+fn wrapped(c: isize, s: isize, size: f64) -> (usize, f64) {
+    if c < 0 {
+        ((c + s) as usize, -size)
+    } else if c >= s {
+        ((c - s) as usize, size)
+    } else {
+        (c as usize, 0.0)
     }
 }
 

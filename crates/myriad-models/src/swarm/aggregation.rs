@@ -172,6 +172,10 @@ pub struct Aggregation {
     speed: Vec<f64>,
     actions: Vec<f32>,
     expected_neighbours: f64,
+    /// Buffers of the scan in cell order, kept between steps.
+    sorted_seen: Vec<(u32, f64)>,
+    sorted_obs: Vec<f32>,
+    rank: Vec<u32>,
     rng: CounterRng,
 }
 
@@ -188,9 +192,10 @@ impl Aggregation {
             ))
         })?;
         let init = CounterRng::new(input.seed, Stream::SEEDING);
+        let (x, y) = cells.uniform_points(n, &init);
         let mut m = Aggregation {
-            x: (0..n).map(|i| torus.wrap(init.uniform(i as u64, 0) * side)).collect(),
-            y: (0..n).map(|i| torus.wrap(init.uniform(i as u64, 1) * side)).collect(),
+            x,
+            y,
             cells,
             seen: vec![(0, 0.0); n],
             obs: vec![0.0; n * OBS],
@@ -198,6 +203,9 @@ impl Aggregation {
             speed: vec![0.0; n],
             actions: vec![0.0; 2 * n],
             expected_neighbours: p.density * PI * p.radius * p.radius,
+            sorted_seen: Vec::new(),
+            sorted_obs: Vec::new(),
+            rank: Vec::new(),
             rng: CounterRng::new(input.seed, JITTER),
         };
         m.scan();
@@ -211,8 +219,9 @@ impl Aggregation {
         let n = self.x.len();
         let r = cells.radius();
         let expected = self.expected_neighbours;
-        let mut sorted_seen = vec![(0u32, 0.0f64); n];
-        let mut sorted_obs = vec![0.0f32; n * OBS];
+        let (sorted_seen, sorted_obs, rank) = (&mut self.sorted_seen, &mut self.sorted_obs, &mut self.rank);
+        sorted_seen.resize(n, (0, 0.0));
+        sorted_obs.resize(n * OBS, 0.0);
         sorted_seen
             .par_iter_mut()
             .zip(sorted_obs.par_chunks_mut(OBS))
@@ -240,10 +249,7 @@ impl Aggregation {
                     o[3 + b] = (hist[b] as f64 * inv) as f32;
                 }
             });
-        let mut rank = vec![0u32; n];
-        for (k, &i) in cells.order.iter().enumerate() {
-            rank[i as usize] = k as u32;
-        }
+        cells.ranks(rank);
         self.seen
             .par_iter_mut()
             .zip(self.obs.par_chunks_mut(OBS))

@@ -171,6 +171,8 @@ pub struct Vicsek {
     expected_neighbours: f64,
     /// Whether `obs` describes the current state (uncontrolled runs skip it).
     observed: bool,
+    /// Buffers of the scan, kept between steps.
+    scratch: Scratch,
     rng: CounterRng,
 }
 
@@ -187,8 +189,7 @@ impl Vicsek {
             ))
         })?;
         let init = CounterRng::new(input.seed, Stream::SEEDING);
-        let x = (0..n).map(|i| torus.wrap(init.uniform(i as u64, 0) * side)).collect();
-        let y = (0..n).map(|i| torus.wrap(init.uniform(i as u64, 1) * side)).collect();
+        let (x, y) = cells.uniform_points(n, &init);
         let theta = (0..n)
             .map(|i| match p.initial.as_str() {
                 "aligned" => 0.0,
@@ -207,6 +208,7 @@ impl Vicsek {
             actions: vec![0.0; n],
             expected_neighbours: p.density * PI * p.radius * p.radius,
             observed: false,
+            scratch: Scratch::default(),
             rng: CounterRng::new(input.seed, NOISE),
         };
         m.scan(true);
@@ -226,35 +228,52 @@ impl Vicsek {
         let n = self.x.len();
         // Visit agents in cell order (neighbour reads stay in cache), keep
         // the results by sorted index, then put them back in agent order.
-        let mut sorted_local = vec![[0.0f64; 3]; n];
-        let mut sorted_obs = if observe { vec![0.0f32; n * OBS] } else { Vec::new() };
+        let Scratch {
+            local: sorted_local,
+            obs: sorted_obs,
+            rank,
+        } = &mut self.scratch;
+        sorted_local.resize(n, [0.0; 3]);
+        if observe {
+            sorted_obs.resize(n * OBS, 0.0);
+        }
         let expected = self.expected_neighbours;
         let work = |k: usize, local: &mut [f64; 3], obs: Option<&mut [f32]>| {
             let [ci, si] = cells.payload[k];
-            let mut hist = [0u32; 8];
             let (mut cnt, mut sc, mut ss) = (0u32, 0.0, 0.0);
-            cells.for_each_within(cells.x[k], cells.y[k], |j, _, _, _| {
-                if j == k {
-                    return;
-                }
-                let [cj, sj] = cells.payload[j];
-                // Neighbour's heading relative to this agent's.
-                let (c, s) = (cj * ci + sj * si, sj * ci - cj * si);
-                cnt += 1;
-                sc += c;
-                ss += s;
-                hist[octant(c, s)] += 1;
-            });
-            *local = [cnt as f64, sc, ss];
-            if let Some(o) = obs {
-                let inv = if cnt > 0 { 1.0 / cnt as f64 } else { 0.0 };
-                o[0] = (cnt as f64 / expected) as f32;
-                o[1] = (sc * inv) as f32;
-                o[2] = (ss * inv) as f32;
-                for b in 0..8 {
-                    o[3 + b] = (hist[b] as f64 * inv) as f32;
+            match obs {
+                None => cells.for_each_within(cells.x[k], cells.y[k], |j, _, _, _| {
+                    let [cj, sj] = cells.payload[j];
+                    cnt += 1;
+                    // Neighbour's heading relative to this agent's.
+                    sc += cj * ci + sj * si;
+                    ss += sj * ci - cj * si;
+                }),
+                Some(o) => {
+                    let mut hist = [0u32; 8];
+                    cells.for_each_within(cells.x[k], cells.y[k], |j, _, _, _| {
+                        let [cj, sj] = cells.payload[j];
+                        let (c, s) = (cj * ci + sj * si, sj * ci - cj * si);
+                        cnt += 1;
+                        sc += c;
+                        ss += s;
+                        hist[octant(c, s)] += 1;
+                    });
+                    // Itself was counted: relative heading 0, sector 0.
+                    let n = cnt - 1;
+                    let (c, s) = (sc - 1.0, ss);
+                    hist[0] -= 1;
+                    let inv = if n > 0 { 1.0 / n as f64 } else { 0.0 };
+                    o[0] = (n as f64 / expected) as f32;
+                    o[1] = (c * inv) as f32;
+                    o[2] = (s * inv) as f32;
+                    for b in 0..8 {
+                        o[3 + b] = (hist[b] as f64 * inv) as f32;
+                    }
                 }
             }
+            // Without itself: its own unit vector adds (1, 0) in its frame.
+            *local = [(cnt - 1) as f64, sc - 1.0, ss];
         };
         if observe {
             sorted_local
@@ -270,7 +289,7 @@ impl Vicsek {
                 .with_min_len(1024)
                 .for_each(|(k, l)| work(k, l, None));
         }
-        let rank = inverse(&cells.order);
+        cells.ranks(rank);
         self.local
             .par_iter_mut()
             .enumerate()
@@ -289,13 +308,12 @@ impl Vicsek {
     }
 }
 
-/// The position of each agent in `order`.
-fn inverse(order: &[u32]) -> Vec<u32> {
-    let mut rank = vec![0u32; order.len()];
-    for (k, &i) in order.iter().enumerate() {
-        rank[i as usize] = k as u32;
-    }
-    rank
+/// Per-step buffers in cell order, and each agent's place in it.
+#[derive(Clone, Default)]
+struct Scratch {
+    local: Vec<[f64; 3]>,
+    obs: Vec<f32>,
+    rank: Vec<u32>,
 }
 
 impl Model for Vicsek {
