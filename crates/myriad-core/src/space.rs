@@ -91,8 +91,10 @@ pub struct CellList {
 }
 
 impl CellList {
-    /// A grid for neighbours within `radius` in `torus`.
-    pub fn new(torus: Torus, radius: f64) -> Result<CellList, SpaceError> {
+    /// A grid for neighbours within `radius` in `torus`, for `agents` agents
+    /// (at most about two cells per agent: cells wider than the radius are
+    /// still correct, and a tiny radius must not allocate a huge grid).
+    pub fn new(torus: Torus, radius: f64, agents: usize) -> Result<CellList, SpaceError> {
         if !(torus.size.is_finite() && torus.size > 0.0 && radius.is_finite() && radius > 0.0) {
             return Err(SpaceError::NotPositive {
                 size: torus.size,
@@ -107,8 +109,9 @@ impl CellList {
         }
         // At least 3 cells a side so that the 3 x 3 block holds distinct
         // cells; with fewer, one cell covers the box and is scanned once.
-        let fit = (torus.size / radius).floor() as usize;
-        let side = if fit >= 3 { fit.min(1 << 15) } else { 1 };
+        let most = ((2 * agents.max(1)) as f64).sqrt().floor() as usize;
+        let fit = ((torus.size / radius).floor() as usize).min(most);
+        let side = if fit >= 3 { fit } else { 1 };
         Ok(CellList {
             torus,
             radius,
@@ -348,7 +351,7 @@ mod tests {
             let r = frac * size;
             let xs: Vec<f64> = pts.iter().map(|p| t.wrap(p.0 * size)).collect();
             let ys: Vec<f64> = pts.iter().map(|p| t.wrap(p.1 * size)).collect();
-            let mut cl = CellList::new(t, r).unwrap();
+            let mut cl = CellList::new(t, r, xs.len()).unwrap();
             cl.rebuild(&xs, &ys, |_| [0.0; 2]);
             for i in 0..xs.len() {
                 let mut got = Vec::new();
@@ -361,10 +364,12 @@ mod tests {
 
     #[test]
     fn refuses_a_radius_larger_than_half_the_box() {
-        let e = CellList::new(Torus { size: 4.0 }, 2.5).unwrap_err();
+        let e = CellList::new(Torus { size: 4.0 }, 2.5, 10).unwrap_err();
         assert!(e.to_string().contains("larger than half the box"));
-        assert!(CellList::new(Torus { size: 4.0 }, 0.0).is_err());
-        assert!(CellList::new(Torus { size: f64::NAN }, 1.0).is_err());
+        assert!(CellList::new(Torus { size: 4.0 }, 0.0, 10).is_err());
+        assert!(CellList::new(Torus { size: f64::NAN }, 1.0, 10).is_err());
+        // A tiny radius does not ask for a grid of billions of cells.
+        assert!(CellList::new(Torus { size: 100.0 }, 1e-9, 100).unwrap().side() <= 14);
     }
 
     #[test]

@@ -186,7 +186,7 @@ impl Aggregation {
         let p = AggregationParams::read(&input.params);
         let side = (n as f64 / p.density).sqrt();
         let torus = Torus { size: side };
-        let cells = CellList::new(torus, p.radius).map_err(|e| {
+        let cells = CellList::new(torus, p.radius, n).map_err(|e| {
             ModelError::Infeasible(format!(
                 "params.radius: {e} (box side sqrt(N / density) = {side:.3} for {n} agents)"
             ))
