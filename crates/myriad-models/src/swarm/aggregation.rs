@@ -12,7 +12,7 @@
 //! degrees. Its own rule is to stand still (only the jitter moves it).
 
 use super::{normal, octant, ordered_mean, require_agents};
-use myriad_core::control::{ActionDoc, ActionRequest, ControlDoc};
+use myriad_core::control::{ActionDoc, ControlDoc};
 use myriad_core::metrics::{Combine, MetricSpec};
 use myriad_core::model::{ColumnView, Model, ModelError, ModelInput, ModelSpec, PlotPanel, Step};
 use myriad_core::params::Limit::{Exclusive, Inclusive};
@@ -291,19 +291,7 @@ impl Model for Aggregation {
     fn step(&mut self, cx: &mut Step, row: &mut [f64]) {
         let p = AggregationParams::read(cx.params);
         let bounds = self.action_bounds(cx.params);
-        let controlled = {
-            let req = ActionRequest {
-                step: cx.step,
-                obs: &self.obs,
-                obs_dim: OBS,
-                bounds: &bounds,
-                doc: &CONTROL,
-            };
-            let mut actions = std::mem::take(&mut self.actions);
-            let ok = cx.decide.actions(&format!("step {}", cx.step), &req, &mut actions);
-            self.actions = actions;
-            ok
-        };
+        let controlled = super::ask_actions(cx, &CONTROL, &self.obs, &bounds, &mut self.actions);
         let torus = self.cells.torus();
         let (actions, rng, step) = (&self.actions, &self.rng, cx.step);
         (&mut self.x, &mut self.y, &mut self.speed)

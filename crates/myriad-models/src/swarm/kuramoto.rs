@@ -23,7 +23,7 @@
 //! is R²) minus input_cost x u_i².
 
 use super::{normal, ordered_mean, polar_order, require_agents, wrap_angle};
-use myriad_core::control::{ActionDoc, ActionRequest, ControlDoc};
+use myriad_core::control::{ActionDoc, ControlDoc};
 use myriad_core::metrics::{Combine, MetricSpec};
 use myriad_core::model::{ColumnView, Contacts, Layer, Model, ModelError, ModelInput, ModelSpec, PlotPanel, Step};
 use myriad_core::params::Limit::{Exclusive, Inclusive};
@@ -283,19 +283,7 @@ impl Model for Kuramoto {
     fn step(&mut self, cx: &mut Step, row: &mut [f64]) {
         let p = KuramotoParams::read(cx.params);
         let bounds = self.action_bounds(cx.params);
-        let controlled = {
-            let req = ActionRequest {
-                step: cx.step,
-                obs: &self.obs,
-                obs_dim: OBS,
-                bounds: &bounds,
-                doc: &CONTROL,
-            };
-            let mut actions = std::mem::take(&mut self.actions);
-            let ok = cx.decide.actions(&format!("step {}", cx.step), &req, &mut actions);
-            self.actions = actions;
-            ok
-        };
+        let controlled = super::ask_actions(cx, &CONTROL, &self.obs, &bounds, &mut self.actions);
         let (field, omega, actions, rng, step) = (&self.field, &self.omega, &self.actions, &self.rng, cx.step);
         let diffusion = (2.0 * p.noise * p.dt).sqrt();
         (&mut self.theta, &mut self.input)

@@ -16,6 +16,26 @@ use myriad_core::rng::CounterRng;
 use myriad_core::space::ordered_sum;
 use std::f64::consts::PI;
 
+/// Ask the step's provider for every agent's action into `actions`, from
+/// the observations `obs` (`agents x doc.obs_dim()`): false when the
+/// model's own rule decides this step.
+pub fn ask_actions(
+    cx: &mut myriad_core::model::Step,
+    doc: &'static myriad_core::control::ControlDoc,
+    obs: &[f32],
+    bounds: &[(f32, f32)],
+    actions: &mut [f32],
+) -> bool {
+    let req = myriad_core::control::ActionRequest {
+        step: cx.step,
+        obs,
+        obs_dim: doc.obs_dim(),
+        bounds,
+        doc,
+    };
+    cx.decide.actions(&format!("step {}", cx.step), &req, actions)
+}
+
 /// An angle brought into `(-pi, pi]`.
 #[inline(always)]
 pub fn wrap_angle(a: f64) -> f64 {

@@ -22,7 +22,7 @@
 //! policy are compared on one reward.
 
 use super::{octant, ordered_mean, polar_order, require_agents, wrap_angle};
-use myriad_core::control::{ActionDoc, ActionRequest, ControlDoc};
+use myriad_core::control::{ActionDoc, ControlDoc};
 use myriad_core::metrics::{Combine, MetricSpec};
 use myriad_core::model::{ColumnView, Model, ModelError, ModelInput, ModelSpec, PlotPanel, Step};
 use myriad_core::params::Limit::{Exclusive, Inclusive};
@@ -345,19 +345,7 @@ impl Model for Vicsek {
     fn step(&mut self, cx: &mut Step, row: &mut [f64]) {
         let p = VicsekParams::read(cx.params);
         let bounds = self.action_bounds(cx.params);
-        let controlled = {
-            let req = ActionRequest {
-                step: cx.step,
-                obs: &self.obs,
-                obs_dim: OBS,
-                bounds: &bounds,
-                doc: &CONTROL,
-            };
-            let mut actions = std::mem::take(&mut self.actions);
-            let ok = cx.decide.actions(&format!("step {}", cx.step), &req, &mut actions);
-            self.actions = actions;
-            ok
-        };
+        let controlled = super::ask_actions(cx, &CONTROL, &self.obs, &bounds, &mut self.actions);
         let torus = self.cells.torus();
         let (rng, step, local, actions) = (&self.rng, cx.step, &self.local, &self.actions);
         let max_turn = p.max_turn;
