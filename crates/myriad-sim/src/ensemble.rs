@@ -5,7 +5,8 @@
 use crate::error::{Error, FileContext, Result};
 use crate::plot;
 use crate::run::{self, Outcome, RunOptions};
-use crate::scenario::{self, Overrides};
+use crate::scenario::{self, Overrides, Scenario};
+use crate::simulation::{SimOptions, Simulation};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -117,25 +118,84 @@ pub fn run_one(
     Ok(Some(table(&report.rows)))
 }
 
-/// Per step, the median and the 5-95% band of every metric over the runs,
-/// as CSV text (`<metric>_median, <metric>_p05, <metric>_p95, <metric>_mean`).
-pub fn bands_csv(runs: &Runs) -> String {
+/// Per step, the median, 5-95% band and mean of every metric over the
+/// runs: header `step, <metric>_median, <metric>_p05, <metric>_p95,
+/// <metric>_mean, ...` and one row per step.
+pub fn bands(runs: &Runs) -> Table {
     let steps = runs.rows.iter().map(|r| r.len()).min().unwrap_or(0);
-    let mut out = String::from("step");
+    let mut header = vec!["step".to_string()];
     for name in &runs.header[1..] {
-        out.push_str(&format!(",{name}_median,{name}_p05,{name}_p95,{name}_mean"));
-    }
-    out.push('\n');
-    for t in 0..steps {
-        out.push_str(&format!("{}", runs.rows[0][t][0]));
-        for j in 1..runs.header.len() {
-            let (median, lo, hi) = band(runs, t, j);
-            let mean = runs.rows.iter().map(|r| r[t][j]).sum::<f64>() / runs.rows.len() as f64;
-            out.push_str(&format!(",{median},{lo},{hi},{mean}"));
+        for suffix in ["median", "p05", "p95", "mean"] {
+            header.push(format!("{name}_{suffix}"));
         }
+    }
+    let rows = (0..steps)
+        .map(|t| {
+            let mut row = vec![runs.rows[0][t][0]];
+            for j in 1..runs.header.len() {
+                let (median, lo, hi) = band(runs, t, j);
+                let mean = runs.rows.iter().map(|r| r[t][j]).sum::<f64>() / runs.rows.len() as f64;
+                row.extend([median, lo, hi, mean]);
+            }
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
+/// [`bands`] as CSV text (`ensemble.csv`).
+pub fn bands_csv(runs: &Runs) -> String {
+    let (header, rows) = bands(runs);
+    let mut out = header.join(",") + "\n";
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|x| format!("{x}")).collect();
+        out.push_str(&cells.join(","));
         out.push('\n');
     }
     out
+}
+
+/// An ensemble in memory, no files written: the scenario over seeds
+/// `s.seed, s.seed + 1, ...`, each run under the scenario's decisions on
+/// `threads` workers. Stops early when `stop` is set, keeping the runs
+/// completed (an error if none was).
+pub fn collect(s: &Scenario, runs: u32, threads: Option<usize>, stop: &AtomicBool) -> Result<Runs> {
+    if runs == 0 {
+        return Err(crate::build::InputError("runs must be at least 1".into()).into());
+    }
+    check_seeds(s.seed, runs)?;
+    let mut out = Runs {
+        header: Vec::new(),
+        rows: Vec::new(),
+        seeds: Vec::new(),
+    };
+    for k in 0..runs as u64 {
+        let mut s = s.clone();
+        s.seed += k;
+        let mut sim = Simulation::build(
+            &s,
+            SimOptions {
+                threads,
+                ..SimOptions::default()
+            },
+        )?;
+        let mut memory = crate::sinks::MemorySink::new(sim.metrics());
+        let end = sim.run(s.steps, &mut [&mut memory], stop)?;
+        if let Some(f) = end.failure {
+            return Err(Error::Run(f));
+        }
+        if end.done < s.steps {
+            break;
+        }
+        let (header, rows) = table(&memory.recorder);
+        out.header = header;
+        out.rows.push(rows);
+        out.seeds.push(s.seed);
+    }
+    if out.rows.is_empty() {
+        return Err(Error::Run("no run completed".into()));
+    }
+    Ok(out)
 }
 
 /// Median, 5% and 95% quantiles of metric column `j` at step index `t`.

@@ -269,11 +269,11 @@ impl Model for Guess {
     fn step(&mut self, ctx: &mut Step, row: &mut [f64]) {
         match self.ask(ctx) {
             // LLM reports: unreadable ones (NaN) are invalid.
+            // Written in place: the column's memory is shared with Python views.
             Some(v) => {
-                self.reports = v
-                    .into_iter()
-                    .map(|x| if (0.0..=100.0).contains(&x) { x } else { f64::NAN })
-                    .collect()
+                for (r, x) in self.reports.iter_mut().zip(v) {
+                    *r = if (0.0..=100.0).contains(&x) { x } else { f64::NAN };
+                }
             }
             None => self.rule_reports(ctx),
         }
