@@ -124,3 +124,23 @@ def test_bad_actions_are_errors_and_nothing_is_stepped(actions, message):
 def test_env_on_a_model_without_actions_is_refused():
     with pytest.raises(myriad.InputError, match="declares no observations"):
         myriad.Env(file=SCENARIOS / "sir-erdos-renyi.toml")
+
+
+def test_guess_game_as_pettingzoo_players():
+    from pettingzoo.test import parallel_api_test
+
+    spec = {"model": "guess", "seed": 1, "steps": 10, "population": {"size": 5}, "params": {"margin": 2.0}}
+    parallel_api_test(ParallelEnvironment(spec), num_cycles=20)
+    env = ParallelEnvironment(spec)
+    obs, _ = env.reset(seed=2)
+    assert env.observation_space("agent_0").shape == (5,)
+    assert env.action_space("agent_0").low[0] == 0 and env.action_space("agent_0").high[0] == 100
+    # Four players say 30 and one 20: mean 28, target 18.67; only the 20 is
+    # within the margin of 2, so only agent_4 is rewarded.
+    actions = {f"agent_{i}": np.array([30.0], np.float32) for i in range(4)}
+    actions["agent_4"] = np.array([20.0], np.float32)
+    obs, rewards, *_ = env.step(actions)
+    assert rewards == {"agent_0": 0.0, "agent_1": 0.0, "agent_2": 0.0, "agent_3": 0.0, "agent_4": 1.0}
+    ratio, played, previous, own, won = obs["agent_4"]
+    assert played == 1 and won == 1 and abs(previous - 0.18667) < 1e-4 and abs(own - 0.2) < 1e-6
+    assert obs["agent_0"][4] == 0 and abs(obs["agent_0"][3] - 0.3) < 1e-6

@@ -366,3 +366,39 @@ fn games_refuse_layers_and_odd_donor_populations() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("even number of agents"), "{}", stderr(&o));
 }
+
+/// Guess 2/3 as a controllable game: under the hand-written controller
+/// (report the previous target, 50 x ratio in round 1) every player
+/// reports x_k = 50 ratio^k in round k, and all win exactly when
+/// x_k (1 - ratio) <= margin.
+#[test]
+fn guess_game_under_the_controller_follows_level_k_reasoning() {
+    let d = tempfile::tempdir().unwrap();
+    let s = write(
+        d.path(),
+        "g.toml",
+        "model = \"guess\"\nseed = 1\nsteps = 12\n[population]\nsize = 1000\n[behaviour]\nprovider = \"controller\"\n",
+    );
+    let out = d.path().join("out");
+    let o = run_quietly(&s, &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let ratio = 2.0f64 / 3.0;
+    for line in lines.skip(1) {
+        let v: Vec<f64> = line.split(',').map(|x| x.parse().unwrap()).collect();
+        let k = v[0] as i32;
+        let x = 50.0 * ratio.powi(k);
+        // Actions and observations are f32: each round rounds the report
+        // twice (relative 2^-24 each), compounding over at most 12 rounds.
+        assert!(
+            (v[col("mean")] - x).abs() <= 2e-6 * x,
+            "round {k}: mean {}",
+            v[col("mean")]
+        );
+        let all_win = x * (1.0 - ratio) <= 0.5;
+        assert_eq!(v[col("winners")], if all_win { 1000.0 } else { 0.0 }, "round {k}");
+    }
+}

@@ -7,10 +7,12 @@
 //! depend on the number of threads.
 
 use myriad_core::behaviour::Observations;
+use myriad_core::control::{ActionDoc, ControlDoc};
 use myriad_core::hash::StateHasher;
 use myriad_core::metrics::{Combine, MetricSpec};
 use myriad_core::model::Model;
 use myriad_core::model::{ColumnView, DecisionAnswer, DecisionDoc, ModelError, ModelInput, ModelSpec, PlotPanel, Step};
+use myriad_core::params::ParamSet;
 use myriad_core::params::{Limit::Inclusive, ParamSpec};
 use myriad_core::rng::{to_unit, CounterRng, Stream};
 use rayon::prelude::*;
@@ -55,6 +57,34 @@ myriad_core::params! {
     }
 }
 
+/// What each player observes before reporting (the same for every player
+/// but its own last report and win): the game's ratio, whether a round was
+/// played, the previous target, its own previous report (both divided by
+/// 100, 0 before the first round) and whether it won that round.
+pub const OBSERVATION: &[&str] = &["ratio", "played", "previous_target", "own_report", "won"];
+
+/// Level-1 reasoning without memory: the previous target (the best reply
+/// if everyone repeats their report), or 50 x ratio in the first round.
+fn controller(obs: &[f32], bounds: &[(f32, f32)], out: &mut [f32]) {
+    let (lo, hi) = bounds[0];
+    for (o, a) in obs.chunks_exact(OBSERVATION.len()).zip(out.iter_mut()) {
+        let report = if o[1] > 0.5 { 100.0 * o[2] } else { 50.0 * o[0] };
+        *a = report.clamp(lo, hi);
+    }
+}
+
+/// The control declaration: a multi-agent game for learning players.
+pub static CONTROL: ControlDoc = ControlDoc {
+    observation: OBSERVATION,
+    actions: &[ActionDoc {
+        name: "report",
+        doc: "the player's number, within [0, 100]",
+    }],
+    reward: "1 for a win (a report within margin of the round's target), else 0",
+    controller_doc: "report the previous target, or 50 x ratio in the first round (level-1 reasoning)",
+    controller,
+};
+
 fn params() -> Vec<ParamSpec> {
     GuessParams::specs()
 }
@@ -98,7 +128,7 @@ pub static GUESS: ModelSpec = ModelSpec {
         answer: DecisionAnswer::Number { min: 0.0, max: 100.0 },
     }],
     states: &[],
-    control: None,
+    control: Some(&CONTROL),
     plots: &[
         PlotPanel {
             ylabel: "report",
@@ -146,6 +176,10 @@ pub struct Guess {
     reports: Vec<f64>,
     levels: Vec<u8>,
     previous_target: Option<f64>,
+    ratio: f64,
+    obs: Vec<f32>,
+    actions: Vec<f32>,
+    reward: Vec<f32>,
 }
 
 impl Guess {
@@ -159,12 +193,38 @@ impl Guess {
         let levels = (0..n)
             .map(|i| rng.below(u64::from(i), 0, max_level + 1) as u8)
             .collect();
-        Ok(Guess {
+        let mut g = Guess {
             seed: input.seed,
             reports: vec![f64::NAN; n as usize],
             levels,
             previous_target: None,
-        })
+            ratio: GuessParams::read(&input.params).ratio,
+            obs: vec![0.0; n as usize * OBSERVATION.len()],
+            actions: vec![0.0; n as usize],
+            reward: vec![0.0; n as usize],
+        };
+        g.update_observations();
+        Ok(g)
+    }
+
+    /// Every player's observation of the current state.
+    fn update_observations(&mut self) {
+        let (ratio, previous) = (self.ratio as f32, self.previous_target);
+        let (reports, reward) = (&self.reports, &self.reward);
+        self.obs
+            .par_chunks_mut(OBSERVATION.len())
+            .enumerate()
+            .with_min_len(4096)
+            .for_each(|(i, o)| {
+                let own = reports[i];
+                o.copy_from_slice(&[
+                    ratio,
+                    f32::from(u8::from(previous.is_some())),
+                    previous.map_or(0.0, |t| (t / 100.0) as f32),
+                    if own.is_finite() { (own / 100.0) as f32 } else { 0.0 },
+                    reward[i],
+                ]);
+            });
     }
 
     /// Every player's report by the rule (NaN-free).
@@ -267,7 +327,64 @@ impl Model for Guess {
     }
 
     fn step(&mut self, ctx: &mut Step, row: &mut [f64]) {
-        match self.ask(ctx) {
+        self.ratio = GuessParams::read(ctx.params).ratio;
+        let bounds = self.action_bounds(ctx.params);
+        let req = myriad_core::control::ActionRequest {
+            step: ctx.step,
+            obs: &self.obs,
+            obs_dim: OBSERVATION.len(),
+            bounds: &bounds,
+            doc: &CONTROL,
+        };
+        let controlled = ctx
+            .decide
+            .actions(&format!("round {}", ctx.step), &req, &mut self.actions);
+        let answers = if controlled { None } else { self.ask(ctx) };
+        if controlled {
+            let actions = &self.actions;
+            self.reports
+                .par_iter_mut()
+                .enumerate()
+                .with_min_len(4096)
+                .for_each(|(i, r)| *r = (actions[i] as f64).clamp(0.0, 100.0));
+        } else {
+            self.apply(answers, ctx);
+        }
+        self.score(ctx, row);
+    }
+
+    fn snapshot(&self) -> Box<dyn Model> {
+        Box::new(self.clone())
+    }
+
+    fn agent_columns(&self) -> Vec<(&'static str, ColumnView<'_>)> {
+        vec![
+            ("report", ColumnView::F64(&self.reports)),
+            ("level", ColumnView::U8(&self.levels)),
+        ]
+    }
+
+    fn hash_extra(&self, h: &mut StateHasher) {
+        h.f64(self.previous_target.unwrap_or(f64::NAN));
+    }
+
+    fn agent_observations(&self) -> Option<&[f32]> {
+        Some(&self.obs)
+    }
+
+    fn agent_rewards(&self) -> Option<&[f32]> {
+        Some(&self.reward)
+    }
+
+    fn action_bounds(&self, _params: &ParamSet) -> Vec<(f32, f32)> {
+        vec![(0.0, 100.0)]
+    }
+}
+
+impl Guess {
+    /// The reports of a round not under control: the LLM's answers, or the rule.
+    fn apply(&mut self, answers: Option<Vec<f64>>, ctx: &Step) {
+        match answers {
             // LLM reports: unreadable ones (NaN) are invalid.
             // Written in place: the column's memory is shared with Python views.
             Some(v) => {
@@ -277,6 +394,10 @@ impl Model for Guess {
             }
             None => self.rule_reports(ctx),
         }
+    }
+
+    /// The round's statistics, winners (rewards) and the next observations.
+    fn score(&mut self, ctx: &Step, row: &mut [f64]) {
         let valid = self
             .reports
             .par_chunks(CHUNK)
@@ -321,21 +442,13 @@ impl Model for Guess {
         if target.is_finite() {
             self.previous_target = Some(target);
         }
-    }
-
-    fn snapshot(&self) -> Box<dyn Model> {
-        Box::new(self.clone())
-    }
-
-    fn agent_columns(&self) -> Vec<(&'static str, ColumnView<'_>)> {
-        vec![
-            ("report", ColumnView::F64(&self.reports)),
-            ("level", ColumnView::U8(&self.levels)),
-        ]
-    }
-
-    fn hash_extra(&self, h: &mut StateHasher) {
-        h.f64(self.previous_target.unwrap_or(f64::NAN));
+        let reports = &self.reports;
+        self.reward
+            .par_iter_mut()
+            .enumerate()
+            .with_min_len(4096)
+            .for_each(|(i, r)| *r = f32::from(u8::from((reports[i] - target).abs() <= margin)));
+        self.update_observations();
     }
 }
 
