@@ -5,10 +5,12 @@ agents, R0 = 2.5) over 20 seeds: every
 run's daily new infections, their median and 5-95% band, and the share
 ever infected per run. Run from the repository root:
 
-    python python/examples/epidemic_ensemble.py [--runs 20] [--out ensemble.png]
+    python python/examples/epidemic_ensemble.py [--runs 20] [--out ensemble.png]   (Python 3.11+: tomllib)
 """
 
 import argparse
+import math
+import tomllib
 from pathlib import Path
 
 import matplotlib
@@ -43,15 +45,26 @@ def main():
     ax.set_title(f"SEIR, {agents:,} agents, {args.runs} seeds")
     ax.legend()
 
+    ax.set_xlim(0, 100)
+
+    # Well mixed: R0 = beta x N x infectious period, and the final size z
+    # solves z = 1 - exp(-R0 z) (Kermack-McKendrick).
+    params = tomllib.loads(scenario.read_text())["params"]
+    r0 = params["beta"] * agents * params["infectious_period"]
+    z = 0.5
+    for _ in range(200):
+        z = 1 - math.exp(-r0 * z)
     last = runs.groupby("seed").last()
     attack = last["R"] / agents
     bx.hist(attack, bins=10)
+    bx.axvline(z, color="k", ls="--", label=f"theory, R0 = {r0:.2f}: {z:.4f}")
+    bx.legend()
     bx.set_xlabel("share ever infected (final R / N)")
     bx.set_ylabel("runs")
     fig.tight_layout()
     fig.savefig(args.out, dpi=100)
-    print(f"{args.runs} runs; share ever infected {attack.median():.3f} "
-          f"(range {attack.min():.3f}-{attack.max():.3f}); plot in {args.out}")
+    print(f"{args.runs} runs; share ever infected {attack.median():.4f} "
+          f"(range {attack.min():.4f}-{attack.max():.4f}; final-size theory {z:.4f}); plot in {args.out}")
 
 
 if __name__ == "__main__":
