@@ -260,3 +260,45 @@ def test_policy_on_a_model_without_actions_is_refused():
 def test_models_lists_the_registry():
     m = myriad.models()
     assert {"sir", "seir", "covid", "vicsek", "kuramoto", "aggregation"} <= set(m["model"])
+
+
+HOSTILE = [
+    {},
+    {"model": "nope"},
+    {"model": "sir"},
+    {"model": "sir", "steps": -1, "population": {"size": 10}},
+    {"model": "sir", "steps": 3, "population": {"size": 0}, "layers": [{"name": "c", "type": "well_mixed"}]},
+    {"model": "sir", "steps": 3, "population": {"size": 10**12}, "layers": [{"name": "c", "type": "well_mixed"}]},
+    {"model": "sir", "steps": 3, "population": {"size": "many"}},
+    {"model": "sir", "steps": 3, "population": {"size": 10}, "layers": [{"name": "c", "type": "erdos_renyi", "mean_degree": 50}]},
+    {"model": "vicsek", "steps": 3, "population": {"size": 0}},
+    {"model": "vicsek", "steps": 3, "population": {"size": 10}, "params": {"density": -1.0}},
+    {"model": "kuramoto", "steps": 3, "population": {"size": 10}},
+    {"model": "guess", "steps": 3, "population": {"size": 10}, "params": {"ratio": float("nan")}},
+    {"model": "covid", "steps": 3, "population": {"file": "/no/such/people.csv"}},
+]
+
+
+@pytest.mark.parametrize("spec", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_scenarios_are_python_errors_never_a_crash(spec):
+    # A Rust panic would surface as pyo3's PanicException, a BaseException
+    # that these ValueError/RuntimeError classes do not catch.
+    with pytest.raises((myriad.ScenarioError, myriad.InputError, myriad.RunError)):
+        sim = myriad.Simulation.from_dict(spec, threads=1)
+        sim.run()
+    with pytest.raises((myriad.ScenarioError, myriad.InputError, myriad.RunError)):
+        myriad.Env(scenario=spec, threads=1)
+
+
+def test_bad_arguments_are_errors():
+    sim = myriad.Simulation.from_dict(SMALL_SIR)
+    with pytest.raises(OverflowError):
+        sim.reset(-1)
+    with pytest.raises(myriad.InputError, match="larger than"):
+        sim.reset(2**63)
+    with pytest.raises(TypeError):
+        sim.restore("not a snapshot")
+    with pytest.raises(myriad.InputError, match="exactly one"):
+        myriad.Simulation(file="a.toml", toml="model = 'sir'")
+    with pytest.raises(myriad.InputError, match="keys must be strings"):
+        myriad.Simulation.from_dict(SMALL_SIR, set={1: 2})
