@@ -450,6 +450,15 @@ impl PySimulation {
         Ok(())
     }
 
+    /// The policy callable may refer back to the simulation (a closure over
+    /// it): the garbage collector sees that reference.
+    fn __traverse__(&self, visit: pyo3::pyclass::PyVisit<'_>) -> Result<(), pyo3::pyclass::PyTraverseError> {
+        if let Some(p) = &self.policy {
+            visit.call(p)?;
+        }
+        Ok(())
+    }
+
     fn __repr__(&self) -> String {
         let s = self.scenario.lock().unwrap_or_else(|e| e.into_inner());
         match self.live.try_lock() {
