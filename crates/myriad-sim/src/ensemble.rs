@@ -155,6 +155,25 @@ pub fn bands_csv(runs: &Runs) -> String {
     out
 }
 
+/// One whole run of `s` in memory: its table and metrics, or None when
+/// `stop` cut it short. A decision provider's failure is an error.
+pub fn run_in_memory(
+    s: &Scenario,
+    opts: SimOptions,
+    stop: &AtomicBool,
+) -> Result<Option<(Table, Vec<myriad_core::metrics::MetricSpec>)>> {
+    let mut sim = Simulation::build(s, opts)?;
+    let mut memory = crate::sinks::MemorySink::new(sim.metrics());
+    let end = sim.run(s.steps, &mut [&mut memory], stop)?;
+    if let Some(f) = end.failure {
+        return Err(Error::Run(f));
+    }
+    if end.done < s.steps {
+        return Ok(None);
+    }
+    Ok(Some((table(&memory.recorder), sim.metrics().to_vec())))
+}
+
 /// An ensemble in memory, no files written: the scenario over seeds
 /// `s.seed, s.seed + 1, ...`, each run under the scenario's decisions on
 /// `threads` workers. Stops early when `stop` is set, keeping the runs
@@ -172,22 +191,13 @@ pub fn collect(s: &Scenario, runs: u32, threads: Option<usize>, stop: &AtomicBoo
     for k in 0..runs as u64 {
         let mut s = s.clone();
         s.seed += k;
-        let mut sim = Simulation::build(
-            &s,
-            SimOptions {
-                threads,
-                ..SimOptions::default()
-            },
-        )?;
-        let mut memory = crate::sinks::MemorySink::new(sim.metrics());
-        let end = sim.run(s.steps, &mut [&mut memory], stop)?;
-        if let Some(f) = end.failure {
-            return Err(Error::Run(f));
-        }
-        if end.done < s.steps {
+        let opts = SimOptions {
+            threads,
+            ..SimOptions::default()
+        };
+        let Some(((header, rows), _)) = run_in_memory(&s, opts, stop)? else {
             break;
-        }
-        let (header, rows) = table(&memory.recorder);
+        };
         out.header = header;
         out.rows.push(rows);
         out.seeds.push(s.seed);

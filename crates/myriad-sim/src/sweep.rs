@@ -8,7 +8,7 @@ use crate::ensemble;
 use crate::error::Result;
 use crate::outcomes::{outcomes, reduce};
 use crate::scenario::{self, Overrides};
-use crate::simulation::{Decisions, SimOptions, Simulation};
+use crate::simulation::{Decisions, SimOptions};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
@@ -105,21 +105,16 @@ pub fn sweep(
         for k in 0..seeds as u64 {
             let mut s = s.clone();
             s.seed += k;
-            let mut sim = Simulation::build(
-                &s,
-                SimOptions {
-                    threads: Some(threads),
-                    decisions: Decisions::Rule,
-                    ..SimOptions::default()
-                },
-            )?;
-            let mut memory = crate::sinks::MemorySink::new(sim.metrics());
-            if sim.run(s.steps, &mut [&mut memory], stop)?.done < s.steps {
+            let opts = SimOptions {
+                threads: Some(threads),
+                decisions: Decisions::Rule,
+                ..SimOptions::default()
+            };
+            let Some(((header, rows), metrics)) = ensemble::run_in_memory(&s, opts, stop)? else {
                 // Stopped mid-run: this point's outcomes would be partial.
                 return Ok(table);
-            }
-            let (header, rows) = ensemble::table(&memory.recorder);
-            let kinds: Vec<_> = sim.metrics().iter().map(|m| m.kind).collect();
+            };
+            let kinds: Vec<_> = metrics.iter().map(|m| m.kind).collect();
             let list = outcomes(&header, &kinds);
             if table.header.is_empty() {
                 table.header = std::iter::once("point".to_string())
