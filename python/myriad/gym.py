@@ -42,6 +42,23 @@ def _open(scenario, seed, threads, set) -> _myriad.Env:
     return _myriad.Env(**given, seed=seed, threads=threads, set=dict(set or {}))
 
 
+class _Episodes:
+    """Seeds of successive episodes: ``seed, seed + 1, ...`` from the last
+    ``reset(seed=...)`` (the scenario's seed before any)."""
+
+    def __init__(self, env: _myriad.Env):
+        self.base, self.episode, self.started = env.seed, 0, False
+
+    def reset(self, seed: Optional[int]) -> int:
+        """The seed of the episode a ``reset(seed=seed)`` starts."""
+        if seed is not None:
+            self.base, self.episode = int(seed), 0
+        elif self.started:
+            self.episode += 1
+        self.started = True
+        return self.base + self.episode
+
+
 def _spaces(env: _myriad.Env):
     obs = spaces.Box(-np.inf, np.inf, shape=(env.obs_dim,), dtype=np.float32)
     lo = np.array([b[0] for b in env.action_bounds], dtype=np.float32)
@@ -77,20 +94,13 @@ class VectorEnv(gym.vector.VectorEnv):
         self._rewards = np.zeros(self.num_envs, np.float32)
         self._terminated = np.zeros(self.num_envs, bool)
         self._truncated = np.zeros(self.num_envs, bool)
-        self._seed = self.env.seed
-        self._episode = 0
-        self._started = False
+        self._episodes = _Episodes(self.env)
         self._needs_reset = True
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
         """Start every entry's episode; with ``seed``, from the initial
         state drawn with it."""
-        if seed is not None:
-            self._seed, self._episode = int(seed), 0
-        elif self._started:
-            self._episode += 1
-        self._started = True
-        self.env.reset(self._seed + self._episode, self._obs)
+        self.env.reset(self._episodes.reset(seed), self._obs)
         self._needs_reset = False
         return self._obs, {}
 
@@ -99,8 +109,7 @@ class VectorEnv(gym.vector.VectorEnv):
         truncated, infos) as numpy arrays of ``num_envs`` entries."""
         if self._needs_reset:
             # NEXT_STEP autoreset: this step only resets.
-            self._episode += 1
-            self.env.reset(self._seed + self._episode, self._obs)
+            self.env.reset(self._episodes.reset(None), self._obs)
             self._needs_reset = False
             self._rewards[:] = 0.0
             self._terminated[:] = False
@@ -138,18 +147,11 @@ class SingleAgentEnv(gym.Env):
         self.observation_space, self.action_space = _spaces(self.env)
         self._obs = np.zeros((1, self.env.obs_dim), np.float32)
         self._reward = np.zeros(1, np.float32)
-        self._seed = self.env.seed
-        self._episode = 0
-        self._started = False
+        self._episodes = _Episodes(self.env)
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
         super().reset(seed=seed)
-        if seed is not None:
-            self._seed, self._episode = int(seed), 0
-        elif self._started:
-            self._episode += 1
-        self._started = True
-        self.env.reset(self._seed + self._episode, self._obs)
+        self.env.reset(self._episodes.reset(seed), self._obs)
         return self._obs[0].copy(), {}
 
     def step(self, action):

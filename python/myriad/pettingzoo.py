@@ -16,7 +16,7 @@ import numpy as np
 from pettingzoo import ParallelEnv
 
 from . import _myriad
-from .gym import _open, _spaces
+from .gym import _Episodes, _open, _spaces
 
 
 class ParallelEnvironment(ParallelEnv):
@@ -39,9 +39,7 @@ class ParallelEnvironment(ParallelEnv):
         self._obs = np.zeros((self.env.agents, self.env.obs_dim), np.float32)
         self._rewards = np.zeros(self.env.agents, np.float32)
         self._actions = np.zeros((self.env.agents, self.env.act_dim), np.float32)
-        self._seed = self.env.seed
-        self._episode = 0
-        self._started = False
+        self._episodes = _Episodes(self.env)
         self.render_mode = None
 
     @functools.lru_cache(maxsize=None)
@@ -53,12 +51,7 @@ class ParallelEnvironment(ParallelEnv):
         return self._act_space
 
     def reset(self, seed: Optional[int] = None, options: Optional[dict] = None):
-        if seed is not None:
-            self._seed, self._episode = int(seed), 0
-        elif self._started:
-            self._episode += 1
-        self._started = True
-        self.env.reset(self._seed + self._episode, self._obs)
+        self.env.reset(self._episodes.reset(seed), self._obs)
         self.agents = list(self.possible_agents)
         obs = {a: self._obs[i].copy() for i, a in enumerate(self.agents)}
         return obs, {a: {} for a in self.agents}

@@ -15,11 +15,9 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+/// Worker threads of an analysis: the argument, or all cores.
 fn threads_of(threads: Option<usize>) -> PyResult<usize> {
-    if threads == Some(0) {
-        return Err(errors::input("threads must be at least 1"));
-    }
-    Ok(myriad_sim::simulation::thread_count(threads))
+    Ok(myriad_sim::simulation::thread_count(source::threads(threads)?))
 }
 
 /// `{"key": value}` as `--set`-style assignments (values as TOML).
@@ -61,14 +59,7 @@ pub fn ensemble(
     let mut t = Table::new();
     if bands {
         let (header, rows) = myriad_sim::ensemble::bands(&result);
-        for (j, name) in header.iter().enumerate() {
-            let values: Vec<f64> = rows.iter().map(|r| r[j]).collect();
-            if j == 0 {
-                t.push(name.clone(), Col::U64(values.iter().map(|&x| x as u64).collect()));
-            } else {
-                t.push(name.clone(), Col::F64(values));
-            }
-        }
+        push_rows(&mut t, &header, rows.iter());
         return Ok(t);
     }
     let mut seeds = Vec::new();
@@ -76,19 +67,20 @@ pub fn ensemble(
         seeds.extend(std::iter::repeat_n(*seed, rows.len()));
     }
     t.push("seed", Col::U64(seeds));
-    for (j, name) in result.header.iter().enumerate() {
-        let values: Vec<f64> = result
-            .rows
-            .iter()
-            .flat_map(|r| r.iter().map(move |row| row[j]))
-            .collect();
+    push_rows(&mut t, &result.header, result.rows.iter().flatten());
+    Ok(t)
+}
+
+/// Rows whose first value is the step, as columns: `step` whole, the rest real.
+fn push_rows<'a>(t: &mut Table, header: &[String], rows: impl Iterator<Item = &'a Vec<f64>> + Clone) {
+    for (j, name) in header.iter().enumerate() {
+        let values = rows.clone().map(|r| r[j]);
         if j == 0 {
-            t.push(name.clone(), Col::U64(values.iter().map(|&x| x as u64).collect()));
+            t.push(name.clone(), Col::U64(values.map(|x| x as u64).collect()));
         } else {
-            t.push(name.clone(), Col::F64(values));
+            t.push(name.clone(), Col::F64(values.collect()));
         }
     }
-    Ok(t)
 }
 
 /// A parameter sweep in memory (the model's rule deciding): every

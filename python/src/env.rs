@@ -80,9 +80,7 @@ impl PyEnv {
         threads: Option<usize>,
         set: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyEnv> {
-        if threads == Some(0) {
-            return Err(errors::input("threads must be at least 1"));
-        }
+        let threads = source::threads(threads)?;
         let given = Given::from_args(file, toml, scenario, base_dir)?;
         let s = source::load(&given, seed, set)?;
         let n = myriad_sim::simulation::thread_count(threads);

@@ -155,9 +155,7 @@ impl PySimulation {
         policy: Option<Py<PyAny>>,
         rule: bool,
     ) -> PyResult<PySimulation> {
-        if threads == Some(0) {
-            return Err(errors::input("threads must be at least 1"));
-        }
+        let threads = source::threads(threads)?;
         let given = Given::from_args(file, toml, scenario, base_dir)?;
         let s = source::load(&given, seed, set)?;
         if let Some(p) = &policy {

@@ -130,6 +130,15 @@ pub fn load(given: &Given<'_, '_>, seed: Option<u64>, set: Option<&Bound<'_, PyD
     raw.validate().map_err(errors::scenario)
 }
 
+/// The `threads=` argument: a worker count of at least 1, or None for
+/// all cores.
+pub fn threads(threads: Option<usize>) -> PyResult<Option<usize>> {
+    match threads {
+        Some(0) => Err(errors::input("threads must be at least 1")),
+        t => Ok(t),
+    }
+}
+
 /// A key telling scenarios apart (model and resolved document), for
 /// refusing a snapshot taken from another scenario.
 pub fn identity(s: &Scenario) -> u64 {
