@@ -81,6 +81,21 @@ pub trait Behaviour: Send + Sync {
     /// Counters for the run summary (calls, cache hits, tokens, ...).
     fn report(&self) -> serde_json::Value;
 
+    /// What this provider holds about one agent, for people inspecting a
+    /// run (an LLM agent's memory; the archetype it is asked as and that
+    /// archetype's last answers); `None` when it holds nothing per agent.
+    fn inspect_agent(&self, agent: u32) -> Option<serde_json::Value> {
+        let _ = agent;
+        None
+    }
+
+    /// The log of this provider's model calls, shared so that a viewer can
+    /// read it while a step waits on the model; `None` for providers that
+    /// call no model.
+    fn call_log(&self) -> Option<std::sync::Arc<CallLog>> {
+        None
+    }
+
     /// An independent copy of what the provider remembers (memories,
     /// smoothing histories, answers set from outside), sharing what is
     /// shared by nature (an LLM client and its cache): restoring a
@@ -173,5 +188,68 @@ impl Behaviour for ExternalController {
 
     fn snapshot(&self) -> Box<dyn Behaviour> {
         Box::new(self.clone())
+    }
+}
+
+/// The most recent model calls of a provider (one JSON object each: backend,
+/// latency, tokens, cache hit, retries, error), numbered from 1 so that a
+/// reader asks only for the calls after the last it saw. Older calls are
+/// dropped beyond the capacity; the totals stay in the provider's report.
+#[derive(Debug)]
+pub struct CallLog {
+    capacity: usize,
+    inner: std::sync::Mutex<(u64, std::collections::VecDeque<serde_json::Value>)>,
+}
+
+impl CallLog {
+    /// A log keeping the last `capacity` calls.
+    pub fn new(capacity: usize) -> CallLog {
+        CallLog {
+            capacity: capacity.max(1),
+            inner: std::sync::Mutex::new((0, std::collections::VecDeque::new())),
+        }
+    }
+
+    /// Record a call; it gets the next number (field `seq`).
+    pub fn push(&self, mut call: serde_json::Value) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.0 += 1;
+        if let Some(o) = call.as_object_mut() {
+            o.insert("seq".into(), g.0.into());
+        }
+        if g.1.len() == self.capacity {
+            g.1.pop_front();
+        }
+        g.1.push_back(call);
+    }
+
+    /// The calls numbered after `seq` still kept, oldest first, and the
+    /// number of the last call recorded.
+    pub fn since(&self, seq: u64) -> (u64, Vec<serde_json::Value>) {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let kept_from = g.0 + 1 - g.1.len() as u64;
+        let skip = seq.saturating_add(1).saturating_sub(kept_from) as usize;
+        (g.0, g.1.iter().skip(skip).cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod call_log_tests {
+    use super::CallLog;
+
+    #[test]
+    fn keeps_the_last_calls_and_numbers_them() {
+        let log = CallLog::new(3);
+        for k in 0..5 {
+            log.push(serde_json::json!({ "k": k }));
+        }
+        let (last, calls) = log.since(0);
+        assert_eq!(last, 5);
+        let ks: Vec<i64> = calls.iter().map(|c| c["k"].as_i64().unwrap()).collect();
+        assert_eq!(ks, [2, 3, 4]);
+        assert_eq!(calls[0]["seq"], 3);
+        assert_eq!(log.since(4).1.len(), 1);
+        assert!(log.since(5).1.is_empty());
+        assert!(log.since(99).1.is_empty());
     }
 }

@@ -362,6 +362,14 @@ pub trait Model: Send {
     /// Per-agent state, read-only, by name (stage, timers, flags, ...).
     fn agent_columns(&self) -> Vec<(&'static str, ColumnView<'_>)>;
 
+    /// Names of the codes of a small-code column of [`Self::agent_columns`]
+    /// (code k is `labels[k]`), for people reading agents (the dashboard's
+    /// inspector); `None` for columns whose values mean themselves.
+    fn column_labels(&self, column: &str) -> Option<&'static [&'static str]> {
+        let _ = column;
+        None
+    }
+
     /// Draw from `seed` from the next step on, keeping the state: the
     /// members of a forecast ensemble all start from one state (a fitted
     /// run at its cut-off date). False when the model cannot.

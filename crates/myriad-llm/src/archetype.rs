@@ -200,9 +200,19 @@ impl Archetypes {
         self.groups.is_empty()
     }
 
+    /// Number of agents grouped.
+    pub fn group_of_len(&self) -> usize {
+        self.group_of.len()
+    }
+
     /// The group of an agent.
     pub fn group_of(&self, agent: usize) -> usize {
         self.group_of[agent] as usize
+    }
+
+    /// A group's last probability (after smoothing), once it has been asked.
+    pub fn last_probability(&self, group: usize) -> Option<f64> {
+        self.previous.get(self.groups.get(group)?).copied()
     }
 
     /// A group's attribute values by name.

@@ -246,6 +246,38 @@ impl Behaviour for LlmBehaviour {
         })
     }
 
+    fn call_log(&self) -> Option<std::sync::Arc<myriad_core::behaviour::CallLog>> {
+        Some(self.client.call_log())
+    }
+
+    fn inspect_agent(&self, agent: u32) -> Option<serde_json::Value> {
+        let a = agent as usize;
+        let decisions: Vec<serde_json::Value> = self
+            .decisions
+            .iter()
+            .filter_map(|d| match &d.asking {
+                Asking::Archetypes { archetypes, .. } if a < archetypes.group_of_len() => {
+                    let g = archetypes.group_of(a);
+                    Some(json!({
+                        "decision": d.name,
+                        "asking": "archetypes",
+                        "archetype": g,
+                        "attributes": archetypes.attributes(g),
+                        "last_answer": archetypes.last_probability(g),
+                    }))
+                }
+                Asking::Agents { agents, count, .. } if a < *count => Some(json!({
+                    "decision": d.name,
+                    "asking": "agents",
+                    "memory": agents.memory().entries(a).collect::<Vec<_>>(),
+                    "memory_turns": agents.memory().turns(),
+                })),
+                _ => None,
+            })
+            .collect();
+        (!decisions.is_empty()).then(|| json!({ "agent": agent, "decisions": decisions }))
+    }
+
     fn snapshot(&self) -> Box<dyn Behaviour> {
         // The client (and its cache) is shared; memories and smoothing
         // histories are copied.

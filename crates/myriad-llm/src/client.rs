@@ -233,7 +233,12 @@ pub struct LlmClient {
     redactor: crate::redact::Redactor,
     /// The embedded model, loaded when first needed (never in replay).
     local: Option<local_answers::LocalSlot>,
+    /// The most recent calls, for a live view (the dashboard).
+    log: Arc<myriad_core::behaviour::CallLog>,
 }
+
+/// Calls kept in a client's [`LlmClient::call_log`].
+const CALLS_KEPT: usize = 2000;
 
 enum Attempt {
     Done(Completion),
@@ -322,6 +327,7 @@ impl LlmClient {
             stats: Stats::default(),
             local,
             cfg,
+            log: Arc::new(myriad_core::behaviour::CallLog::new(CALLS_KEPT)),
         })
     }
 
@@ -406,6 +412,41 @@ impl LlmClient {
             .join(", ")
     }
 
+    /// The most recent calls (shared: readable while a call is in flight).
+    pub fn call_log(&self) -> Arc<myriad_core::behaviour::CallLog> {
+        self.log.clone()
+    }
+
+    /// Record one call in the log (`backend`: an endpoint as shown, `local`
+    /// or `cache`; `prompts`: more than one for a batched request).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn log_call(
+        &self,
+        backend: &str,
+        started: Instant,
+        prompt: &str,
+        prompts: usize,
+        answer: Result<&Completion, &str>,
+        retries: u32,
+    ) {
+        let (tokens_in, tokens_out, cached, text, error) = match answer {
+            Ok(c) => (c.tokens_in, c.tokens_out, c.cached, Some(shorten(&c.text, 160)), None),
+            Err(e) => (0, 0, false, None, Some(shorten(e, 300))),
+        };
+        self.log.push(json!({
+            "backend": backend,
+            "latency_ms": started.elapsed().as_secs_f64() * 1e3,
+            "prompts": prompts,
+            "prompt": shorten(&self.redactor.clean(prompt), 160),
+            "answer": text,
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+            "cache_hit": cached,
+            "retries": retries,
+            "error": error,
+        }));
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> StatsSnapshot {
         let s = &self.stats;
@@ -435,23 +476,34 @@ impl LlmClient {
     /// independent answers, cached separately).
     pub async fn complete(&self, prompt: &str, sample: u32) -> Result<Completion, LlmError> {
         let key = self.key(prompt, sample).hash();
+        let started = Instant::now();
         if let (Some(cache), true) = (&self.cache, self.cfg.mode != Mode::Live) {
             if let Some(e) = cache.get(&key) {
                 self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(Completion {
+                let c = Completion {
                     text: e.text,
                     tokens_in: e.tokens_in,
                     tokens_out: e.tokens_out,
                     cached: true,
-                });
+                };
+                self.log_call("cache", started, prompt, 1, Ok(&c), 0);
+                return Ok(c);
             }
             if self.cfg.mode == Mode::Replay {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                return Err(self.replay_miss(prompt, sample));
+                let e = self.replay_miss(prompt, sample);
+                self.log_call("cache", started, prompt, 1, Err(&e.to_string()), 0);
+                return Err(e);
             }
         }
         let result = match &self.local {
-            Some(slot) => self.local_one(slot, prompt, sample),
+            Some(slot) => {
+                let r = self.local_one(slot, prompt, sample);
+                if let Err(e) = &r {
+                    self.log_call("local", started, prompt, 1, Err(&e.to_string()), 0);
+                }
+                r
+            }
             None => self.ask(prompt, sample).await,
         };
         match &result {
@@ -580,12 +632,14 @@ impl LlmClient {
             match cached {
                 Some(e) => {
                     self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
-                    answers[k] = Some(Completion {
+                    let c = Completion {
                         text: e.text,
                         tokens_in: e.tokens_in,
                         tokens_out: e.tokens_out,
                         cached: true,
-                    });
+                    };
+                    self.log_call("cache", Instant::now(), p, 1, Ok(&c), 0);
+                    answers[k] = Some(c);
                 }
                 None if self.cfg.mode == Mode::Replay => return Err(self.replay_miss(p, s)),
                 None => to_ask.push(k),
@@ -599,6 +653,8 @@ impl LlmClient {
         let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
         let attempts = self.cfg.max_retries + 1;
         let mut last = String::new();
+        let started = Instant::now();
+        let first = prompts.first().copied().unwrap_or("");
         for attempt in 0..attempts {
             let e = self.pick(attempt);
             let endpoint = &self.endpoints[e];
@@ -643,9 +699,20 @@ impl LlmClient {
                     self.stats.calls.fetch_add(1, Ordering::Relaxed);
                     self.stats.tokens_in.fetch_add(tokens_in, Ordering::Relaxed);
                     self.stats.tokens_out.fetch_add(tokens_out, Ordering::Relaxed);
-                    return Ok(c.into_iter().map(|c| self.sanitised(c)).collect());
+                    let done: Vec<Completion> = c.into_iter().map(|c| self.sanitised(c)).collect();
+                    let whole = Completion {
+                        text: done.first().map(|c| c.text.clone()).unwrap_or_default(),
+                        tokens_in,
+                        tokens_out,
+                        cached: false,
+                    };
+                    self.log_call(&endpoint.shown, started, first, prompts.len(), Ok(&whole), attempt);
+                    return Ok(done);
                 }
-                Err(Ok(fatal)) => return Err(fatal),
+                Err(Ok(fatal)) => {
+                    self.log_call(&endpoint.shown, started, first, prompts.len(), Err(&fatal.to_string()), attempt);
+                    return Err(fatal);
+                }
                 Err(Err(reason)) => {
                     last = format!("{} ({})", self.redactor.clean(&reason), endpoint.shown);
                     if attempt + 1 < attempts {
@@ -655,11 +722,13 @@ impl LlmClient {
                 }
             }
         }
-        Err(LlmError::Unreachable {
+        let e = LlmError::Unreachable {
             endpoint: self.all_shown(),
             attempts,
             last,
-        })
+        };
+        self.log_call(&self.all_shown(), started, first, prompts.len(), Err(&e.to_string()), attempts - 1);
+        Err(e)
     }
 
     /// Wait for a concurrency permit and the rate limit, then try the
@@ -669,6 +738,7 @@ impl LlmClient {
         let mut last = String::new();
         let attempts = self.cfg.max_retries + 1;
         let mut tried = Vec::new();
+        let started = Instant::now();
         for attempt in 0..attempts {
             if let Some(rps) = self.cfg.requests_per_second {
                 let start = {
@@ -693,9 +763,14 @@ impl LlmClient {
                     self.stats.calls.fetch_add(1, Ordering::Relaxed);
                     self.stats.tokens_in.fetch_add(c.tokens_in, Ordering::Relaxed);
                     self.stats.tokens_out.fetch_add(c.tokens_out, Ordering::Relaxed);
-                    return Ok(self.sanitised(c));
+                    let c = self.sanitised(c);
+                    self.log_call(&endpoint.shown, started, prompt, 1, Ok(&c), attempt);
+                    return Ok(c);
                 }
-                Attempt::Fatal(err) => return Err(err),
+                Attempt::Fatal(err) => {
+                    self.log_call(&endpoint.shown, started, prompt, 1, Err(&err.to_string()), attempt);
+                    return Err(err);
+                }
                 Attempt::Retry { reason, after } => {
                     last = format!("{} ({})", self.redactor.clean(&reason), endpoint.shown);
                     if attempt + 1 < attempts {
@@ -705,15 +780,18 @@ impl LlmClient {
                 }
             }
         }
-        Err(LlmError::Unreachable {
-            endpoint: tried
-                .iter()
-                .map(|&e| self.endpoints[e].shown.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+        let endpoint = tried
+            .iter()
+            .map(|&e| self.endpoints[e].shown.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let e = LlmError::Unreachable {
+            endpoint: endpoint.clone(),
             attempts,
             last,
-        })
+        };
+        self.log_call(&endpoint, started, prompt, 1, Err(&e.to_string()), attempts - 1);
+        Err(e)
     }
 
     /// The least-loaded endpoint; among equals, a different one on each

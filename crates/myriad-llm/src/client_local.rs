@@ -125,13 +125,17 @@ impl LlmClient {
                     cached: false,
                 })
             };
+            let mut batch_start = Instant::now();
             let generated = model.generate(asked, &g, |first, batch: &[crate::local::Generated]| {
                 let done: Vec<Completion> = batch.iter().map(to_completion).collect();
-                for c in &done {
+                for (k, c) in done.iter().enumerate() {
                     self.stats.calls.fetch_add(1, Ordering::Relaxed);
                     self.stats.tokens_in.fetch_add(c.tokens_in, Ordering::Relaxed);
                     self.stats.tokens_out.fetch_add(c.tokens_out, Ordering::Relaxed);
+                    // The batch's time: its prompts were decoded together.
+                    self.log_call("local", batch_start, asked[first + k].0, done.len(), Ok(c), 0);
                 }
+                batch_start = Instant::now();
                 let answered: Vec<(&str, u32, &Completion)> = asked[first..first + done.len()]
                     .iter()
                     .zip(&done)

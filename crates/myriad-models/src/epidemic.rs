@@ -383,6 +383,10 @@ impl Model for Epidemic {
         Box::new(self.clone())
     }
 
+    fn column_labels(&self, column: &str) -> Option<&'static [&'static str]> {
+        (column == "stage").then_some(&crate::setup::STAGE_LABELS[..])
+    }
+
     fn agent_columns(&self) -> Vec<(&'static str, ColumnView<'_>)> {
         vec![
             ("stage", ColumnView::U8(&self.stage)),

@@ -14,6 +14,8 @@ pub const E: u8 = 1;
 pub const I: u8 = 2;
 /// Recovered.
 pub const R: u8 = 3;
+/// Names of the stages S, E, I, R, by code.
+pub const STAGE_LABELS: [&str; 4] = ["susceptible", "exposed", "infectious", "recovered"];
 
 /// Every network layer must have one row per agent.
 pub fn check_layer_sizes(layers: &[Layer], n: u32) -> Result<(), ModelError> {

@@ -105,6 +105,7 @@ pub fn run_one(
         &s,
         &RunOptions {
             out: Some(dir.to_path_buf()),
+            runs: None,
             force: false,
             threads: Some(threads),
             runtime: None,

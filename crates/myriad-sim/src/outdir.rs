@@ -44,8 +44,14 @@ const NESTED_FOLDERS: &[&str] = &["runs", "baseline", "counterfactual"];
 /// `runs/<name><suffix>-<timestamp>`: where outputs go without `--out`
 /// (a `-2`, `-3`, ... is added by [`OutChoice::create`] when two runs start in the same second).
 pub fn default_out(name: &str, suffix: &str) -> PathBuf {
+    default_out_in(Path::new("runs"), name, suffix)
+}
+
+/// `<runs>/<name><suffix>-<timestamp>`: [`default_out`] in another folder
+/// (the dashboard's `--runs`).
+pub fn default_out_in(runs: &Path, name: &str, suffix: &str) -> PathBuf {
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
-    PathBuf::from("runs").join(format!("{name}{suffix}-{stamp}"))
+    runs.join(format!("{name}{suffix}-{stamp}"))
 }
 
 /// Where a command writes: a folder the user named, or a fresh default one.

@@ -15,8 +15,10 @@ use std::time::Instant;
 
 /// Options of one run.
 pub struct RunOptions {
-    /// Output folder (default `runs/<name>-<timestamp>`).
+    /// Output folder (default `<runs>/<name>-<timestamp>`).
     pub out: Option<PathBuf>,
+    /// Where default output folders go [default: `runs`].
+    pub runs: Option<PathBuf>,
     /// Replace an existing output folder.
     pub force: bool,
     /// Worker threads [default: all cores].
@@ -68,7 +70,10 @@ pub fn run_to_folder(
     extra: &mut [&mut dyn Sink],
 ) -> Result<RunReport> {
     let wall = Instant::now();
-    let choice = OutChoice::new(opts.out.clone(), &s.name, "");
+    let choice = match &opts.runs {
+        Some(dir) if opts.out.is_none() => OutChoice::Default(crate::outdir::default_out_in(dir, &s.name, "")),
+        _ => OutChoice::new(opts.out.clone(), &s.name, ""),
+    };
     choice.check(opts.force)?;
     let mut sim = Simulation::build(
         s,

@@ -343,6 +343,30 @@ impl Simulation {
         self.model.agent_columns()
     }
 
+    /// Names of the codes of a small-code agent column, if the model names them.
+    pub fn column_labels(&self, column: &str) -> Option<&'static [&'static str]> {
+        self.model.column_labels(column)
+    }
+
+    /// What the decision provider holds about one agent (an LLM agent's
+    /// memory, the archetype it belongs to and its answers), if anything.
+    pub fn inspect_agent(&self, agent: u32) -> Option<serde_json::Value> {
+        match &self.provider {
+            Provider::Rule => None,
+            Provider::External(_) => None,
+            Provider::Other(b) => b.inspect_agent(agent),
+        }
+    }
+
+    /// The provider's log of model calls (LLM runs), shared and readable
+    /// while a step waits on the model.
+    pub fn call_log(&self) -> Option<Arc<myriad_core::behaviour::CallLog>> {
+        match &self.provider {
+            Provider::Other(b) => b.call_log(),
+            _ => None,
+        }
+    }
+
     /// Parameters and layer weights in force at `step`, cached between steps.
     fn in_force(&mut self, step: u32) -> Result<InForce> {
         if let Some((s, f)) = &self.in_force {
@@ -409,6 +433,7 @@ impl Simulation {
         }
         for s in sinks.iter_mut() {
             s.row(self.step, &self.row)?;
+            s.between_steps(self)?;
         }
         let t = std::time::Instant::now();
         let mut failure = None;
@@ -417,6 +442,7 @@ impl Simulation {
             for s in sinks.iter_mut() {
                 s.row(self.step, &self.row)?;
                 s.events(self.step, &self.events)?;
+                s.between_steps(self)?;
             }
             if let Some(e) = &self.error {
                 // The step finished on fallbacks; stop here and keep what is done.

@@ -48,6 +48,14 @@ pub trait Sink {
         Ok(())
     }
 
+    /// Between steps, after the rows and events of `sim`'s current step
+    /// (step 0 included): a sink that inspects agents or holds the run
+    /// (the dashboard's pause) does it here, where the state is whole.
+    fn between_steps(&mut self, sim: &crate::simulation::Simulation) -> Result<(), SinkError> {
+        let _ = sim;
+        Ok(())
+    }
+
     /// The run ended (finished, interrupted or stopped by an error).
     fn finish(&mut self) -> Result<(), SinkError> {
         Ok(())

@@ -63,6 +63,7 @@ fn dated_outputs_carry_dates_and_calendar_weeks() {
     let out = dir.path().join("out");
     let opts = myriad_sim::run::RunOptions {
         out: Some(out.clone()),
+        runs: None,
         force: false,
         threads: Some(1),
         runtime: None,

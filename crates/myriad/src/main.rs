@@ -287,6 +287,30 @@ enum Command {
         #[command(flatten)]
         output: OutArgs,
     },
+    /// The dashboard: serve a web page listing the runs folder's runs, starting, pausing,
+    /// stepping and stopping runs, streaming their metrics live and inspecting their agents
+    /// and LLM calls. Open the address it prints.
+    Serve {
+        /// Port to listen on (0: any free port; the address is printed).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Address to bind. Anything but a loopback address (127.0.0.1, ::1) needs --token.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::IpAddr,
+        /// Folder of runs listed on the page, where runs started from the page are written.
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
+        /// Folder of scenario files offered on the page.
+        #[arg(long, default_value = "scenarios")]
+        scenarios: PathBuf,
+        /// Access token every request must carry (at least 16 characters), or `auto` to make
+        /// one and print it [default: $MYRIAD_TOKEN; none on loopback].
+        #[arg(long, env = "MYRIAD_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Worker threads of each run started from the page [default: all cores].
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// LLM tools: `myriad llm pull` fetches the embedded model; `myriad llm check SCENARIO`
     /// sends one prompt to the scenario's model.
     Llm {
@@ -705,6 +729,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve {
+            port,
+            bind,
+            runs,
+            scenarios,
+            token,
+            threads: t,
+        } => serve(port, bind, runs, scenarios, token, t),
         Command::Validate { scenario, set } => validate(&scenario, set),
         Command::Models => {
             for m in myriad_models::MODELS {
@@ -730,6 +762,44 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// `myriad serve`: the dashboard, until Ctrl-C.
+fn serve(
+    port: u16,
+    bind: std::net::IpAddr,
+    runs: PathBuf,
+    scenarios: PathBuf,
+    token: Option<String>,
+    t: Option<usize>,
+) -> Result<ExitCode> {
+    let threads = t.map(|n| threads(Some(n))).transpose()?;
+    let token = match token.as_deref() {
+        Some("auto") => Some(myriad_web::new_token()?),
+        Some(t) => Some(t.to_string()),
+        None => None,
+    };
+    let opts = myriad_web::ServeOptions {
+        bind,
+        port,
+        runs,
+        scenarios,
+        token: token.clone(),
+        threads,
+    };
+    let result = myriad_web::serve(opts, |addr| {
+        use std::io::Write;
+        println!("myriad serve: open {}", myriad_web::page_url(addr, token.as_deref()));
+        println!("(Ctrl-C stops the server; live runs stop after their current step and keep their outputs)");
+        let _ = std::io::stdout().flush();
+    });
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e @ (myriad_web::ServeError::NoToken(_) | myriad_web::ServeError::WeakToken(_))) => {
+            Err(InputError(e.to_string()).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `myriad run`: one run into its folder, with progress on the terminal.
 fn run_one(scenario: &ScenarioArgs, output: OutArgs, quiet: bool) -> Result<ExitCode> {
     let s = scenario.load()?;
@@ -738,6 +808,7 @@ fn run_one(scenario: &ScenarioArgs, output: OutArgs, quiet: bool) -> Result<Exit
     let runtime = s.behaviour.is_some().then(llm_runtime).transpose()?;
     let opts = run::RunOptions {
         out: output.out,
+        runs: None,
         force: output.force,
         threads: Some(threads),
         runtime: runtime.as_ref().map(|r| r.handle().clone()),

@@ -86,6 +86,8 @@ const COMMUNITY: Stream = Stream::custom(1);
 const OUTCOMES: Stream = Stream::custom(2);
 /// Dead: a stage only this model has.
 const D: u8 = 4;
+/// Names of the stages by code (S, E, I, R, then D).
+const COVID_STAGES: [&str; 5] = ["susceptible", "exposed", "infectious", "recovered", "dead"];
 
 /// Age-group labels accepted in an `age_group` text column.
 pub const AGE_LABELS: [&str; 6] = ["U19", "20t29", "30t39", "40t49", "50t64", "65A"];
@@ -1287,6 +1289,15 @@ impl Model for Covid {
 
     fn snapshot(&self) -> Box<dyn Model> {
         Box::new(self.clone())
+    }
+
+    fn column_labels(&self, column: &str) -> Option<&'static [&'static str]> {
+        match column {
+            "stage" => Some(&COVID_STAGES),
+            "age_group" => Some(&AGE_LABELS),
+            "borough" => Some(&BOROUGH_CODES),
+            _ => None,
+        }
     }
 
     fn agent_columns(&self) -> Vec<(&'static str, ColumnView<'_>)> {
