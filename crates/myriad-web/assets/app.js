@@ -189,7 +189,7 @@ function buildCharts() {
 
 let firstChartAt = null;
 function drawCharts() {
-  if (!run) return;
+  if (!run || !run.info) return;
   const s = run.series;
   const dates = s.dates ? (x) => dateOf(Math.round(x)) : null;
   for (const c of charts) {
@@ -230,7 +230,7 @@ function scheduleDraw() {
 }
 
 function updateHead() {
-  if (!run) return;
+  if (!run || !run.info) return;
   const i = run.info;
   $("run-title").textContent = i.id;
   $("run-sub").textContent = `${i.scenario} · model ${i.model} · ${i.agents.toLocaleString()} agents · seed ${i.seed}` +
@@ -317,25 +317,22 @@ function connectStream() {
   src.onmessage = (ev) => { if (run && run.id === id) { setConn(true); $("banner").hidden = true; onMessage(JSON.parse(ev.data)); } };
   src.onerror = async () => {
     if (!run || run.id !== id) return;
-    if (src.readyState === EventSource.CLOSED) {
-      // The server answered, but not with a stream: say why.
-      try { await api(`/api/runs/${encodeURIComponent(id)}/stream`); }
-      catch (e) { banner(e.message); }
-      run.source = null;
-      return;
+    const closed = src.readyState === EventSource.CLOSED;
+    if (!closed) {
+      setConn(false);
+      banner("Lost the connection to the server; retrying…");
     }
-    setConn(false);
-    banner("Lost the connection to the server; retrying… (if the server restarted, runs it was running are no longer live)");
-    // After a restart the stream answers 409: stop retrying and show the run from its folder.
-    try {
-      const d = await api(`/api/runs/${encodeURIComponent(id)}`);
-      if (!d.run.live) {
-        src.close(); run.source = null; run.live = false; run.info = d.run;
-        banner(`The server restarted: run ${id} is no longer live. Showing what it wrote to its folder.`);
-        try { run.series = await api(`/api/runs/${encodeURIComponent(id)}/series`); } catch (e) { showError($("run-error"), e); }
-        buildCharts(); scheduleDraw();
-      }
-    } catch (e) { /* still down: EventSource retries */ }
+    // After a restart the run is not live any more (the stream answers
+    // 409): stop retrying and show what the run wrote to its folder.
+    let d;
+    try { d = await api(`/api/runs/${encodeURIComponent(id)}`); }
+    catch (e) { if (closed) banner(e.message); return; /* still down: EventSource retries */ }
+    setConn(true);
+    if (d.run.live) { if (closed) connectStream(); return; }
+    src.close(); run.source = null; run.live = false; run.info = d.run;
+    banner(`The server restarted: run ${id} is no longer live. Showing what it wrote to its folder.`);
+    try { run.series = await api(`/api/runs/${encodeURIComponent(id)}/series`); } catch (e) { showError($("run-error"), e); }
+    buildCharts(); scheduleDraw();
   };
 }
 
