@@ -710,7 +710,14 @@ impl LlmClient {
                     return Ok(done);
                 }
                 Err(Ok(fatal)) => {
-                    self.log_call(&endpoint.shown, started, first, prompts.len(), Err(&fatal.to_string()), attempt);
+                    self.log_call(
+                        &endpoint.shown,
+                        started,
+                        first,
+                        prompts.len(),
+                        Err(&fatal.to_string()),
+                        attempt,
+                    );
                     return Err(fatal);
                 }
                 Err(Err(reason)) => {
@@ -727,7 +734,14 @@ impl LlmClient {
             attempts,
             last,
         };
-        self.log_call(&self.all_shown(), started, first, prompts.len(), Err(&e.to_string()), attempts - 1);
+        self.log_call(
+            &self.all_shown(),
+            started,
+            first,
+            prompts.len(),
+            Err(&e.to_string()),
+            attempts - 1,
+        );
         Err(e)
     }
 

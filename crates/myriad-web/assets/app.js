@@ -222,11 +222,19 @@ function drawCharts() {
   drawAreas();
 }
 
-let drawPending = false;
+// Charts are redrawn at most twice a second: a run of short steps sends
+// dozens of rows a second, and a browser on the same machine redrawing at
+// every row takes CPU time from the simulation.
+const DRAW_EVERY_MS = 500;
+let drawPending = false, lastDraw = -Infinity;
 function scheduleDraw() {
   if (drawPending) return;
   drawPending = true;
-  requestAnimationFrame(() => { drawPending = false; drawCharts(); updateHead(); });
+  // Until the first chart with data is up, draw at once.
+  const wait = firstChartAt === null ? 0 : Math.max(0, lastDraw + DRAW_EVERY_MS - performance.now());
+  setTimeout(() => requestAnimationFrame(() => {
+    drawPending = false; lastDraw = performance.now(); drawCharts(); updateHead();
+  }), wait);
 }
 
 function updateHead() {

@@ -128,7 +128,10 @@ pub fn router(state: Arc<AppState>) -> Router {
     let token = state.token.clone();
     Router::new()
         .route("/", get(|| async { crate::assets::get("/") }))
-        .route("/{file}", get(|Path(f): Path<String>| async move { crate::assets::get(&format!("/{f}")) }))
+        .route(
+            "/{file}",
+            get(|Path(f): Path<String>| async move { crate::assets::get(&format!("/{f}")) }),
+        )
         .route("/api/scenarios", get(scenarios))
         .route("/api/runs", get(list_runs).post(start_run))
         .route("/api/runs/{id}", get(run_detail))
@@ -153,7 +156,9 @@ fn checked_id(id: &str) -> ApiResult<()> {
     if past::valid_id(id) {
         Ok(())
     } else {
-        Err(ApiError::bad(format!("'{id}' is not a run id (a folder name in the runs folder)")))
+        Err(ApiError::bad(format!(
+            "'{id}' is not a run id (a folder name in the runs folder)"
+        )))
     }
 }
 
@@ -164,7 +169,10 @@ fn run_dir(st: &AppState, id: &str) -> ApiResult<PathBuf> {
     if dir.join("summary.json").is_file() || st.live(id).is_some() {
         Ok(dir)
     } else {
-        Err(ApiError::not_found(format!("unknown run '{id}': no such run in {}", st.runs.display())))
+        Err(ApiError::not_found(format!(
+            "unknown run '{id}': no such run in {}",
+            st.runs.display()
+        )))
     }
 }
 
@@ -232,7 +240,9 @@ pub fn layout(s: &Scenario) -> Value {
         }
         let periods = s.calendar.periods(t.every, s.steps);
         for &(metric, name) in t.observed {
-            let Some(o) = myriad_sim::outputs::observed(s, name) else { continue };
+            let Some(o) = myriad_sim::outputs::observed(s, name) else {
+                continue;
+            };
             let points: Vec<Value> = periods
                 .iter()
                 .filter_map(|p| {
@@ -363,17 +373,17 @@ async fn step(
 async fn stop(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let run = live_run(&st, &id)?;
     if !run.status().active() {
-        return Err(ApiError::conflict(format!("run '{id}' has already ended ({})", run.status().word())));
+        return Err(ApiError::conflict(format!(
+            "run '{id}' has already ended ({})",
+            run.status().word()
+        )));
     }
     run.request_stop();
     Ok(Json(json!({ "ok": true })))
 }
 
 /// Ask a live run a question and wait for the answer at its next step boundary.
-async fn ask<T>(
-    run: &LiveRun,
-    make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Query,
-) -> ApiResult<T> {
+async fn ask<T>(run: &LiveRun, make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Query) -> ApiResult<T> {
     let (tx, rx) = oneshot::channel();
     run.ask(make(tx)).map_err(ApiError::conflict)?;
     match tokio::time::timeout(QUERY_WAIT, rx).await {
@@ -397,7 +407,9 @@ async fn agent(State(st): State<Arc<AppState>>, Path((id, agent)): Path<(String,
         .map_err(|_| ApiError::bad(format!("'{agent}' is not an agent id (a whole number from 0)")))?;
     if !run.status().active() {
         return match run.history(a) {
-            Some(h) => Ok(Json(json!({ "agent": a, "history": h, "events": run.events(Some(a), 500), "ended": true }))),
+            Some(h) => Ok(Json(
+                json!({ "agent": a, "history": h, "events": run.events(Some(a), 500), "ended": true }),
+            )),
             None => Err(ApiError::conflict(format!(
                 "run '{id}' has ended: its agents are no longer held in memory (agent {a} was not watched while it ran)"
             ))),
@@ -480,7 +492,9 @@ async fn calls(
         }
         None => {
             let totals = past::summary(&dir).ok().and_then(|s| s.get("behaviour").cloned());
-            Ok(Json(json!({ "last": 0, "calls": [], "totals": totals, "note": "per-call records are kept only for runs started from this server" })))
+            Ok(Json(
+                json!({ "last": 0, "calls": [], "totals": totals, "note": "per-call records are kept only for runs started from this server" }),
+            ))
         }
     }
 }
@@ -626,7 +640,12 @@ async fn start_run(State(st): State<Arc<AppState>>, body: Bytes) -> ApiResult<Js
     let handle = std::thread::Builder::new()
         .name(format!("run {id}"))
         .spawn(move || run_thread(run, s, dir, threads, runtime))
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot start the run's thread: {e}")))?;
+        .map_err(|e| {
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot start the run's thread: {e}"),
+            )
+        })?;
     st.threads_running
         .lock()
         .unwrap_or_else(|e| e.into_inner())

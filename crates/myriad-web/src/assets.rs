@@ -7,9 +7,21 @@ use axum::response::{IntoResponse, Response};
 /// `(path, content type, body)` of every file the page uses.
 const FILES: &[(&str, &str, &str)] = &[
     ("/", "text/html; charset=utf-8", include_str!("../assets/index.html")),
-    ("/app.js", "text/javascript; charset=utf-8", include_str!("../assets/app.js")),
-    ("/charts.js", "text/javascript; charset=utf-8", include_str!("../assets/charts.js")),
-    ("/style.css", "text/css; charset=utf-8", include_str!("../assets/style.css")),
+    (
+        "/app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/app.js"),
+    ),
+    (
+        "/charts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/charts.js"),
+    ),
+    (
+        "/style.css",
+        "text/css; charset=utf-8",
+        include_str!("../assets/style.css"),
+    ),
 ];
 
 /// The embedded file at `path`, or 404.

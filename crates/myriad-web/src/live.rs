@@ -244,7 +244,11 @@ impl LiveRun {
     pub fn pause(&self) -> Result<(), String> {
         let mut c = self.control();
         if !c.status.active() {
-            return Err(format!("run {} has ended ({}); it cannot be paused", self.id, c.status.word()));
+            return Err(format!(
+                "run {} has ended ({}); it cannot be paused",
+                self.id,
+                c.status.word()
+            ));
         }
         c.paused = true;
         Ok(())
@@ -254,7 +258,11 @@ impl LiveRun {
     pub fn resume(&self) -> Result<(), String> {
         let mut c = self.control();
         if !c.status.active() {
-            return Err(format!("run {} has ended ({}); it cannot be resumed", self.id, c.status.word()));
+            return Err(format!(
+                "run {} has ended ({}); it cannot be resumed",
+                self.id,
+                c.status.word()
+            ));
         }
         c.paused = false;
         c.budget = 0;
@@ -266,7 +274,11 @@ impl LiveRun {
     pub fn step(&self, n: u32) -> Result<(), String> {
         let mut c = self.control();
         if !c.status.active() {
-            return Err(format!("run {} has ended ({}); it cannot step", self.id, c.status.word()));
+            return Err(format!(
+                "run {} has ended ({}); it cannot step",
+                self.id,
+                c.status.word()
+            ));
         }
         if !c.paused {
             return Err(format!("run {} is running; pause it before stepping", self.id));
@@ -439,7 +451,10 @@ fn value_at(col: &ColumnView, i: usize) -> f64 {
 fn agent(sim: &Simulation, run: &LiveRun, id: u64) -> Result<Value, String> {
     let n = sim.agents() as u64;
     if id >= n {
-        return Err(format!("no agent {id}: this run has agents 0 to {}", n.saturating_sub(1)));
+        return Err(format!(
+            "no agent {id}: this run has agents 0 to {}",
+            n.saturating_sub(1)
+        ));
     }
     let i = id as usize;
     let columns: Vec<Value> = sim
@@ -479,7 +494,10 @@ fn sample(sim: &Simulation, filter: &[(String, String)], n: usize) -> Result<Val
     for (name, value) in filter {
         let Some((_, col)) = cols.iter().find(|(c, _)| c == name) else {
             let known: Vec<&str> = cols.iter().map(|(c, _)| *c).collect();
-            return Err(format!("unknown agent column '{name}' (this model has: {})", known.join(", ")));
+            return Err(format!(
+                "unknown agent column '{name}' (this model has: {})",
+                known.join(", ")
+            ));
         };
         let code = match value.parse::<f64>() {
             Ok(x) => x,
@@ -487,7 +505,8 @@ fn sample(sim: &Simulation, filter: &[(String, String)], n: usize) -> Result<Val
                 let labels = sim.column_labels(name).unwrap_or(&[]);
                 let found = labels.iter().position(|l| {
                     l.eq_ignore_ascii_case(value)
-                        || l.trim_start_matches("the ").eq_ignore_ascii_case(value.trim_start_matches("the "))
+                        || l.trim_start_matches("the ")
+                            .eq_ignore_ascii_case(value.trim_start_matches("the "))
                 });
                 match (found, value.to_ascii_lowercase().as_str()) {
                     (Some(k), _) => k as f64,
@@ -635,7 +654,8 @@ impl Sink for WebSink {
             }
             date
         };
-        self.run.send(json!({ "type": "row", "step": step, "date": date, "row": row }));
+        self.run
+            .send(json!({ "type": "row", "step": step, "date": date, "row": row }));
         Ok(())
     }
 
@@ -655,7 +675,8 @@ impl Sink for WebSink {
             d.events.push_back(e);
         }
         drop(d);
-        self.run.send(json!({ "type": "events", "step": step, "count": events.len() }));
+        self.run
+            .send(json!({ "type": "events", "step": step, "count": events.len() }));
         Ok(())
     }
 

@@ -53,7 +53,9 @@ pub fn valid_id(id: &str) -> bool {
         && id != "."
         && id != ".."
         && id.len() <= 200
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Fields of a `summary.json` for the runs list.
@@ -132,7 +134,10 @@ pub fn series(dir: &Path) -> Result<Series, String> {
     let dated = header.get(1) == Some(&"date");
     let first = if dated { 2 } else { 1 };
     let mut s = Series {
-        metrics: header[first.min(header.len())..].iter().map(|m| m.to_string()).collect(),
+        metrics: header[first.min(header.len())..]
+            .iter()
+            .map(|m| m.to_string())
+            .collect(),
         dates: dated.then(Vec::new),
         ..Series::default()
     };

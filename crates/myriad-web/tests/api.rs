@@ -113,19 +113,38 @@ async fn a_run_from_the_api_writes_what_the_command_line_writes() {
     myriad_sim::run::run_to_folder(&s, &opts, &stop, &mut []).unwrap();
     let web = std::fs::read(dir.path().join("web/timeseries.csv")).unwrap();
     let cli = std::fs::read(dir.path().join("cli/timeseries.csv")).unwrap();
-    assert_eq!(web, cli, "timeseries.csv differs between the page's run and the command line's");
+    assert_eq!(
+        web, cli,
+        "timeseries.csv differs between the page's run and the command line's"
+    );
 
     // The series the page draws is the file's.
     let (code, series) = c.get("/api/runs/web/series").await;
     assert_eq!(code, 200);
     let csv = String::from_utf8(cli).unwrap();
-    let last = csv.lines().last().unwrap().split(',').map(|x| x.parse::<f64>().unwrap()).collect::<Vec<_>>();
-    let s_col = series["metrics"].as_array().unwrap().iter().position(|m| m == "S").unwrap();
+    let last = csv
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .map(|x| x.parse::<f64>().unwrap())
+        .collect::<Vec<_>>();
+    let s_col = series["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|m| m == "S")
+        .unwrap();
     assert_eq!(series["values"][s_col][60].as_f64().unwrap(), last[1 + s_col]);
 
     // Both are listed, with their summaries' facts.
     let (_, list) = c.get("/api/runs").await;
-    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
     assert!(ids.contains(&"web") && ids.contains(&"cli"), "{ids:?}");
     let cli_line = list.as_array().unwrap().iter().find(|r| r["id"] == "cli").unwrap();
     assert_eq!(cli_line["agents"], 100_000);
@@ -219,13 +238,19 @@ async fn bad_input_gets_the_command_lines_message_and_the_server_keeps_serving()
 
     let (code, e) = c.get("/api/runs/no-such-run").await;
     assert_eq!(code, 404);
-    assert!(e["error"].as_str().unwrap().contains("unknown run 'no-such-run'"), "{e}");
+    assert!(
+        e["error"].as_str().unwrap().contains("unknown run 'no-such-run'"),
+        "{e}"
+    );
     let (code, _) = c.get("/api/runs/..%2F..%2Fetc").await;
     assert!(code == 400 || code == 404, "{code}");
 
     // An override with an unknown key: the text `myriad run --set` prints.
     let (code, e) = c
-        .post("/api/runs", json!({"scenario": "sir-small-world.toml", "set": ["params.betta=0.1"]}))
+        .post(
+            "/api/runs",
+            json!({"scenario": "sir-small-world.toml", "set": ["params.betta=0.1"]}),
+        )
         .await;
     assert_eq!(code, 400);
     let Err(cli) = scenario::load(
@@ -257,12 +282,17 @@ async fn bad_input_gets_the_command_lines_message_and_the_server_keeps_serving()
     assert_eq!(code, 400, "{e}");
     let (code, e) = c.post("/api/runs", json!({"scenarios": "sir-small-world.toml"})).await;
     assert_eq!(code, 400, "{e}");
-    let (code, _) = c.post("/api/runs", json!({"scenario": "sir-small-world.toml", "threads": 0})).await;
+    let (code, _) = c
+        .post("/api/runs", json!({"scenario": "sir-small-world.toml", "threads": 0}))
+        .await;
     assert_eq!(code, 400);
 
     // Two runs asked to write the same folder: the second is refused.
     let first = c
-        .post("/api/runs", json!({"scenario": "sir-small-world.toml", "out": "same", "paused": true}))
+        .post(
+            "/api/runs",
+            json!({"scenario": "sir-small-world.toml", "out": "same", "paused": true}),
+        )
         .await;
     assert_eq!(first.0, 200);
     let (code, e) = c
@@ -328,13 +358,21 @@ async fn a_token_protected_server_refuses_calls_without_the_token() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    let r = http.get(format!("{base}/api/runs")).bearer_auth(token).send().await.unwrap();
+    let r = http
+        .get(format!("{base}/api/runs"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     // The page opened with ?token= gets a cookie that carries the token after.
     let r = http.get(format!("{base}/?token={token}")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(cookie.starts_with("myriad_token=") && cookie.contains("HttpOnly"), "{cookie}");
+    assert!(
+        cookie.starts_with("myriad_token=") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
     let pair = cookie.split(';').next().unwrap();
     let r = http
         .get(format!("{base}/api/runs"))
