@@ -152,6 +152,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// The whole-number query parameter `name`: `default` when absent, an
+/// error naming the parameter and the range when out of `range`.
+fn number<T>(q: &HashMap<String, String>, name: &str, default: T, range: std::ops::RangeInclusive<T>) -> ApiResult<T>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    match q.get(name) {
+        None => Ok(default),
+        Some(t) => t.parse::<T>().ok().filter(|v| range.contains(v)).ok_or_else(|| {
+            ApiError::bad(format!(
+                "{name} must be a whole number from {} to {} (got '{t}')",
+                range.start(),
+                range.end()
+            ))
+        }),
+    }
+}
+
 fn checked_id(id: &str) -> ApiResult<()> {
     if past::valid_id(id) {
         Ok(())
@@ -358,14 +376,7 @@ async fn step(
     Params(q): Params<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     let run = live_run(&st, &id)?;
-    let n = match q.get("n") {
-        None => 1,
-        Some(t) => t
-            .parse::<u32>()
-            .ok()
-            .filter(|&n| n >= 1)
-            .ok_or_else(|| ApiError::bad(format!("n must be a whole number of steps >= 1 (got '{t}')")))?,
-    };
+    let n: u32 = number(&q, "n", 1, 1..=u32::MAX)?;
     run.step(n).map_err(ApiError::conflict)?;
     Ok(Json(json!({ "ok": true })))
 }
@@ -435,14 +446,7 @@ async fn sample_agents(
             .ok_or_else(|| ApiError::bad(format!("filter '{part}' is not column=value (e.g. borough=BX)")))?;
         filter.push((k.trim().to_string(), v.trim().to_string()));
     }
-    let n = match q.get("n") {
-        None => 20,
-        Some(t) => t
-            .parse::<usize>()
-            .ok()
-            .filter(|&n| (1..=SAMPLE_MAX).contains(&n))
-            .ok_or_else(|| ApiError::bad(format!("n must be 1 to {SAMPLE_MAX} (got '{t}')")))?,
-    };
+    let n: usize = number(&q, "n", 20, 1..=SAMPLE_MAX)?;
     ask(&run, |reply| Query::Sample { filter, n, reply }).await.map(Json)
 }
 
@@ -474,12 +478,7 @@ async fn calls(
     Params(q): Params<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     let dir = run_dir(&st, &id)?;
-    let after: u64 = match q.get("after") {
-        None => 0,
-        Some(t) => t
-            .parse()
-            .map_err(|_| ApiError::bad(format!("after must be a call number (got '{t}')")))?,
-    };
+    let after: u64 = number(&q, "after", 0, 0..=u64::MAX)?;
     match st.live(&id) {
         Some(run) => {
             let (last, list) = run.calls(after).unwrap_or((0, Vec::new()));
@@ -505,14 +504,7 @@ async fn points(
     Params(q): Params<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let run = live_run(&st, &id)?;
-    let max = match q.get("max") {
-        None => 100_000,
-        Some(t) => t
-            .parse::<usize>()
-            .ok()
-            .filter(|&n| (1..=POINTS_MAX).contains(&n))
-            .ok_or_else(|| ApiError::bad(format!("max must be 1 to {POINTS_MAX} (got '{t}')")))?,
-    };
+    let max: usize = number(&q, "max", 100_000, 1..=POINTS_MAX)?;
     let bytes = ask(&run, |reply| Query::Points { max, reply }).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], Bytes::from(bytes)).into_response())
 }

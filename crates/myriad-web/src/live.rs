@@ -240,30 +240,29 @@ impl LiveRun {
         json!({ "type": "status", "status": status.word(), "error": error, "step": self.read().steps.last() })
     }
 
-    /// Hold the run at the next step boundary.
-    pub fn pause(&self) -> Result<(), String> {
-        let mut c = self.control();
-        if !c.status.active() {
-            return Err(format!(
-                "run {} has ended ({}); it cannot be paused",
+    /// The control state of a run still able to step, or why it is not.
+    fn active_control(&self, verb: &str) -> Result<std::sync::MutexGuard<'_, Control>, String> {
+        let c = self.control();
+        if c.status.active() {
+            Ok(c)
+        } else {
+            Err(format!(
+                "run {} has ended ({}); it cannot {verb}",
                 self.id,
                 c.status.word()
-            ));
+            ))
         }
-        c.paused = true;
+    }
+
+    /// Hold the run at the next step boundary.
+    pub fn pause(&self) -> Result<(), String> {
+        self.active_control("be paused")?.paused = true;
         Ok(())
     }
 
     /// Let a paused run go on.
     pub fn resume(&self) -> Result<(), String> {
-        let mut c = self.control();
-        if !c.status.active() {
-            return Err(format!(
-                "run {} has ended ({}); it cannot be resumed",
-                self.id,
-                c.status.word()
-            ));
-        }
+        let mut c = self.active_control("be resumed")?;
         c.paused = false;
         c.budget = 0;
         self.wake.notify_all();
@@ -272,14 +271,7 @@ impl LiveRun {
 
     /// Compute `n` more steps of a paused run, then hold again.
     pub fn step(&self, n: u32) -> Result<(), String> {
-        let mut c = self.control();
-        if !c.status.active() {
-            return Err(format!(
-                "run {} has ended ({}); it cannot step",
-                self.id,
-                c.status.word()
-            ));
-        }
+        let mut c = self.active_control("step")?;
         if !c.paused {
             return Err(format!("run {} is running; pause it before stepping", self.id));
         }
