@@ -507,7 +507,7 @@ function drawAreas() {
 
 // ---------------------------------------------------------------- transcript
 function eventLine(e) {
-  const who = e.agent !== undefined ? `agent ${e.agent}` : "";
+  const who = e.agent !== undefined ? `agent ${e.agent}` : e.donor !== undefined ? `agent ${e.donor} → ${e.recipient}` : "";
   const text = e.text !== undefined ? e.text : JSON.stringify(Object.fromEntries(Object.entries(e).filter(([k]) => !["step", "agent", "kind"].includes(k))));
   return el("div", { class: "event" }, `step ${e.step}${dateOf(e.step) ? " (" + dateOf(e.step) + ")" : ""} `,
     el("span", { class: "who" }, who), ` ${e.kind || ""}: ${text}`);

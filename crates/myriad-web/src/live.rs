@@ -363,7 +363,7 @@ impl LiveRun {
         self.read()
             .events
             .iter()
-            .filter(|e| agent.is_none() || e.get("agent").and_then(Value::as_u64) == agent)
+            .filter(|e| crate::past::concerns(e, agent))
             .take(limit)
             .cloned()
             .collect()

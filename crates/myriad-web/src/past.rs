@@ -159,6 +159,19 @@ pub fn series(dir: &Path) -> Result<Series, String> {
     Ok(s)
 }
 
+/// Fields of a transcript event that name an agent it concerns.
+const AGENT_FIELDS: &[&str] = &["agent", "donor", "recipient", "speaker", "target"];
+
+/// Whether an event concerns `agent` (every event for `None`).
+pub fn concerns(event: &Value, agent: Option<u64>) -> bool {
+    match agent {
+        None => true,
+        Some(a) => AGENT_FIELDS
+            .iter()
+            .any(|f| event.get(*f).and_then(Value::as_u64) == Some(a)),
+    }
+}
+
 /// Events of `transcript.jsonl` concerning `agent` (all of them for `None`),
 /// at most `limit`, oldest first.
 pub fn transcript(dir: &Path, agent: Option<u64>, limit: usize) -> Vec<Value> {
@@ -167,7 +180,7 @@ pub fn transcript(dir: &Path, agent: Option<u64>, limit: usize) -> Vec<Value> {
     };
     text.lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| agent.is_none() || e.get("agent").and_then(Value::as_u64) == agent)
+        .filter(|e| concerns(e, agent))
         .take(limit)
         .collect()
 }

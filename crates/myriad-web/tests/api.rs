@@ -340,6 +340,35 @@ async fn bad_input_gets_the_command_lines_message_and_the_server_keeps_serving()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_games_transcript_is_served_whole_and_per_player() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(server(dir.path(), None));
+    let (code, r) = c
+        .post("/api/runs", json!({"scenario": "donor-game.toml", "out": "donor"}))
+        .await;
+    assert_eq!(code, 200, "{r}");
+    c.wait("donor", |r| r["status"] == "finished").await;
+    let file = std::fs::read_to_string(dir.path().join("donor/transcript.jsonl")).unwrap();
+    let written: Vec<Value> = file.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!written.is_empty());
+    let (_, all) = c.get("/api/runs/donor/transcript").await;
+    assert_eq!(
+        all.as_array().unwrap(),
+        &written,
+        "the live transcript differs from transcript.jsonl"
+    );
+    let (_, mine) = c.get("/api/runs/donor/transcript?agent=0").await;
+    let mine = mine.as_array().unwrap();
+    let expected = written
+        .iter()
+        .filter(|e| e["donor"] == 0 || e["recipient"] == 0)
+        .count();
+    assert!(expected > 0);
+    assert_eq!(mine.len(), expected);
+    assert!(mine.iter().all(|e| e["donor"] == 0 || e["recipient"] == 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_protected_server_refuses_calls_without_the_token() {
     let dir = tempfile::tempdir().unwrap();
     let token = "0123456789abcdef0123";
