@@ -115,6 +115,7 @@ def step_shown(page):
 
 def test_the_runs_list_renders_past_runs(server, runs, page):
     cli_run(runs / "from-the-command-line", "steps=30")
+    cli_run(runs / "another-seed", "steps=30", "seed=4")
     page.goto(server.url)
     row = page.locator("#runs-table tbody tr", has_text="from-the-command-line")
     expect(row).to_be_visible()
@@ -122,6 +123,10 @@ def test_the_runs_list_renders_past_runs(server, runs, page):
     expect(row).to_contain_text("30/30")
     expect(row).to_contain_text("finished")
     shot(page, "runs")
+    # Two runs compared on one chart.
+    page.locator("#runs-table input[data-id=from-the-command-line]").check()
+    page.locator("#runs-table input[data-id=another-seed]").check()
+    expect(page.locator("#compare-metric option[value=I]")).to_have_count(1)
     row.click()
     page.wait_for_function("window.myriadFirstChart !== undefined")
     expect(page.locator("#run-step")).to_contain_text("step 30 / 30")
@@ -273,3 +278,16 @@ def test_two_runs_cannot_write_the_same_folder(server, page):
     page.click("#start-button")
     expect(page.locator("#start-error")).to_contain_text("bogus")
     shot(page, "error")
+
+
+def test_an_uploaded_scenario_runs(server, runs, page, tmp_path):
+    mine = tmp_path / "my-sir.toml"
+    mine.write_text((ROOT / "scenarios" / "sir-small-world.toml").read_text().replace("steps = 200", "steps = 25"))
+    page.goto(server.url)
+    page.set_input_files("#scenario-file", str(mine))
+    page.fill("#outname", "uploaded")
+    page.click("#start-button")
+    page.wait_for_url(re.compile(r"#/run/uploaded/"))
+    expect(page.locator("#run-status")).to_have_text("finished", timeout=60000)
+    assert step_shown(page) == 25
+    assert (runs / "uploaded" / "timeseries.csv").read_text().count("\n") == 27  # header and steps 0-25
