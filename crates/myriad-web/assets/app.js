@@ -356,7 +356,7 @@ function closeRun() {
 
 async function control(action) {
   try {
-    await api(`/api/runs/${encodeURIComponent(run.id)}/${action}`, { method: "POST" });
+    await api(`/api/runs/${encodeURIComponent(run.id)}/${action}`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
     if (action === "pause") { run.info.status = run.info.status === "running" ? "pausing…" : run.info.status; scheduleDraw(); }
   } catch (e) { showError($("run-error"), e); }
 }

@@ -45,10 +45,57 @@ fn presented(req: &Request) -> Option<(String, bool)> {
     None
 }
 
-/// The middleware: refuse a request without the right token (401, with
-/// what to do in words).
+/// A host name that can only mean this machine.
+fn local_host(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let ip = name.trim_start_matches('[').trim_end_matches(']');
+    name == "localhost" || ip.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn refuse(status: StatusCode, text: String) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": text }))).into_response()
+}
+
+/// The middleware.
+/// - Changes (POST) must say they send JSON: a web page of another site can
+///   send a form or plain text to this server without asking, but not JSON,
+///   so it cannot start or stop runs behind the user's back.
+/// - Without a token (loopback only), the Host header must name this
+///   machine: a site whose name is made to point at 127.0.0.1 (DNS
+///   rebinding) is refused.
+/// - With a token, a request without the right one gets 401 with what to do.
 pub async fn check(State(token): State<Arc<Option<String>>>, req: Request, next: Next) -> Response {
+    if req.method() == axum::http::Method::POST {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !json {
+            return refuse(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "changes must be sent with Content-Type: application/json".into(),
+            );
+        }
+    }
     let Some(expected) = token.as_ref() else {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !local_host(host) {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "this server answers only to 127.0.0.1 or localhost (the request named '{host}'); \
+                     to serve other machines, start it with --bind and --token"
+                ),
+            );
+        }
         return next.run(req).await;
     };
     match presented(&req) {
@@ -86,6 +133,28 @@ pub async fn check(State(token): State<Arc<Option<String>>>, req: Request, next:
 #[cfg(test)]
 mod tests {
     use super::same;
+
+    #[test]
+    fn only_this_machines_names_are_local() {
+        for h in [
+            "127.0.0.1:8080",
+            "localhost:1",
+            "[::1]:8080",
+            "127.0.0.2:80",
+            "localhost",
+        ] {
+            assert!(super::local_host(h), "{h}");
+        }
+        for h in [
+            "evil.example:8080",
+            "10.0.0.1:8080",
+            "",
+            "localhost.evil.example",
+            "127.0.0.1.evil.example",
+        ] {
+            assert!(!super::local_host(h), "{h}");
+        }
+    }
 
     #[test]
     fn compares_whole_tokens() {

@@ -334,6 +334,26 @@ async fn bad_input_gets_the_command_lines_message_and_the_server_keeps_serving()
         assert!(r["error"].as_str().unwrap().contains("missing.csv"), "{r}");
     }
 
+    // Another site's page can send plain text or a form, not JSON: refused.
+    let r = c
+        .http
+        .post(format!("{}/api/runs", c.base))
+        .header("content-type", "text/plain")
+        .body(r#"{"scenario": "sir-small-world.toml"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415);
+    // A name made to point at 127.0.0.1 (DNS rebinding): refused.
+    let r = c
+        .http
+        .get(format!("{}/api/runs", c.base))
+        .header("host", "evil.example:8080")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+
     let (code, list) = c.get("/api/runs").await;
     assert_eq!(code, 200);
     assert!(list.as_array().unwrap().iter().any(|r| r["id"] == "same"));
