@@ -161,15 +161,17 @@ def test_a_run_started_from_the_page_streams_and_writes_what_the_command_line_wr
 def test_pause_step_and_resume(server, runs, page, tmp_path):
     page.goto(server.url)
     start_from_page(page, "sir-small-world.toml", ["steps=400"], out="paused-run")
-    page.wait_for_function("document.querySelector('#run-step').textContent.match(/step ([1-9]\\d*) /)")
+    page.wait_for_function("document.querySelector('#run-step').textContent.match(/step ([1-9]\\d*) /)",
+                           timeout=120000)
     page.click("#btn-pause")
-    expect(page.locator("#run-status")).to_have_text("paused", timeout=30000)
+    expect(page.locator("#run-status")).to_have_text("paused", timeout=60000)
     held = step_shown(page)
     time.sleep(1.0)
     assert step_shown(page) == held, "a paused run went on stepping"
     page.click("#btn-step")
-    page.wait_for_function(f"document.querySelector('#run-step').textContent.includes('step {held + 1} /')")
-    expect(page.locator("#run-status")).to_have_text("paused")
+    page.wait_for_function(f"document.querySelector('#run-step').textContent.includes('step {held + 1} /')",
+                           timeout=60000)
+    expect(page.locator("#run-status")).to_have_text("paused", timeout=60000)
     page.click("#btn-resume")
     expect(page.locator("#run-status")).to_have_text("finished", timeout=120000)
     assert step_shown(page) == 400
