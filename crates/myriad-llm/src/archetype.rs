@@ -98,6 +98,9 @@ pub struct Archetypes {
     /// Last probability of each group, by its attribute values (so it
     /// survives regrouping by a changing state).
     previous: HashMap<Vec<String>, f64>,
+    /// The last prompt each group was asked and the answers it gave, by
+    /// attribute values (for people inspecting a run).
+    last_asked: HashMap<Vec<String>, (String, Vec<String>)>,
 }
 
 impl Archetypes {
@@ -108,17 +111,22 @@ impl Archetypes {
             .iter()
             .map(|(n, c, l)| (n.as_str(), c.as_slice(), l.as_slice()))
             .collect();
-        Archetypes::group(&borrowed, HashMap::new())
+        Archetypes::group(&borrowed, HashMap::new(), HashMap::new())
     }
 
     /// Group the agents again, by attributes that may have changed (agent
     /// states), keeping each group's previous probability for smoothing.
     pub fn regroup(&mut self, attributes: &[Attribute]) {
         let previous = std::mem::take(&mut self.previous);
-        *self = Archetypes::group(attributes, previous);
+        let last_asked = std::mem::take(&mut self.last_asked);
+        *self = Archetypes::group(attributes, previous, last_asked);
     }
 
-    fn group(attributes: &[Attribute], previous: HashMap<Vec<String>, f64>) -> Archetypes {
+    fn group(
+        attributes: &[Attribute],
+        previous: HashMap<Vec<String>, f64>,
+        last_asked: HashMap<Vec<String>, (String, Vec<String>)>,
+    ) -> Archetypes {
         let n = attributes.first().map_or(0, |a| a.1.len());
         // Mixed-radix code of each agent's combination: one integer per
         // agent instead of a vector, then the combinations that occur, in
@@ -187,6 +195,7 @@ impl Archetypes {
             groups,
             group_of,
             previous,
+            last_asked,
         }
     }
 
@@ -208,6 +217,12 @@ impl Archetypes {
     /// The group of an agent.
     pub fn group_of(&self, agent: usize) -> usize {
         self.group_of[agent] as usize
+    }
+
+    /// The last prompt a group was asked and the answers it gave (for
+    /// option probabilities: the probability of yes, as text).
+    pub fn last_asked(&self, group: usize) -> Option<&(String, Vec<String>)> {
+        self.last_asked.get(self.groups.get(group)?)
     }
 
     /// A group's last probability (after smoothing), once it has been asked.
@@ -244,9 +259,18 @@ impl Archetypes {
             })
             .collect::<Result<_, _>>()?;
         let mut round = Round::default();
+        for (g, prompt) in prompts.iter().enumerate() {
+            self.last_asked
+                .insert(self.groups[g].clone(), (prompt.clone(), Vec::new()));
+        }
         if q.logprob {
             round.requests = prompts.len() as u64;
             let p = yes_probabilities(client, q, &prompts).await?;
+            for (g, x) in p.iter().enumerate() {
+                if let Some(last) = self.last_asked.get_mut(&self.groups[g]) {
+                    last.1.push(format!("probability of yes: {x:.3}"));
+                }
+            }
             round.probabilities = self.smoothed(q, p);
             return Ok(round);
         }
@@ -264,6 +288,9 @@ impl Archetypes {
             let mut again = Vec::new();
             for (&(g, s), answer) in pending.iter().zip(answers) {
                 let answer = answer?;
+                if let Some(last) = self.last_asked.get_mut(&self.groups[g]) {
+                    last.1.push(answer.text.clone());
+                }
                 match parse(&answer.text, &q.kind).ok().and_then(|a| a.value()) {
                     Some(v) => {
                         sums[g] += v;

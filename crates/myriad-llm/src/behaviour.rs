@@ -264,6 +264,8 @@ impl Behaviour for LlmBehaviour {
                         "archetype": g,
                         "attributes": archetypes.attributes(g),
                         "last_answer": archetypes.last_probability(g),
+                        "last_prompt": archetypes.last_asked(g).map(|l| &l.0),
+                        "last_answers": archetypes.last_asked(g).map(|l| &l.1),
                     }))
                 }
                 Asking::Agents { agents, count, .. } if a < *count => Some(json!({

@@ -397,6 +397,12 @@ async function inspect(id) {
       if (d.asking === "archetypes") {
         prov.append(el("div", {}, `archetype ${d.archetype}: ` + Object.entries(d.attributes).map(([k, v]) => `${k}=${v}`).join(", ")));
         prov.append(el("div", {}, "its last answer (probability): " + (d.last_answer === null ? "not asked yet" : C.fmt(d.last_answer))));
+        if (d.last_prompt) {
+          prov.append(el("div", { class: "hint" }, "the last prompt its archetype was asked"));
+          prov.append(el("div", { class: "memory" }, d.last_prompt));
+          prov.append(el("div", { class: "hint" }, "the answers it gave"));
+          prov.append(el("div", { class: "memory" }, d.last_answers.join("\n")));
+        }
       } else {
         prov.append(el("div", { class: "hint" }, `memory (last ${d.memory_turns} turns: the prompts' outcomes and its answers)`));
         prov.append(el("div", { class: "memory" }, d.memory.length ? d.memory.join("\n") : "(nothing yet)"));
@@ -428,19 +434,24 @@ async function sampleAgents(ev) {
 }
 
 // ---------------------------------------------------------------- LLM calls
-let llmTimer = null, llmLast = 0, llmRows = [];
+let llmTimer = null, llmLast = 0, llmRows = [], llmBusy = false;
 function startLlm() {
-  llmLast = 0; llmRows = [];
+  llmLast = 0; llmRows = []; llmBusy = false;
   loadLlm();
   clearInterval(llmTimer);
   llmTimer = setInterval(loadLlm, 1000);
 }
 async function loadLlm() {
-  if (!run) return;
+  // One request at a time: a slow answer must not let the next poll ask
+  // for the same calls again.
+  if (!run || llmBusy) return;
+  llmBusy = true;
   let r;
   try { r = await api(`/api/runs/${encodeURIComponent(run.id)}/calls?after=${llmLast}`); } catch (e) { return; }
-  llmLast = r.last;
-  llmRows = r.calls.reverse().concat(llmRows).slice(0, 300);
+  finally { llmBusy = false; }
+  const fresh = r.calls.filter((c) => c.seq > llmLast);
+  llmLast = Math.max(llmLast, r.last);
+  llmRows = fresh.reverse().concat(llmRows).slice(0, 300);
   const t = r.totals && r.totals.client ? r.totals.client : null;
   const tot = $("llm-totals");
   if (t) {

@@ -84,7 +84,7 @@ def main():
                 page.screenshot(path=str(OUT / "dashboard-space.png"))
                 bd.post(f"{url}api/runs/{swarm}/stop", {})
 
-                llm = start(url, "covid-llm-staten-island.toml", ["steps=28"], out="covid-llm-si")
+                llm = start(url, "covid-llm-staten-island.toml", ["steps=28", "llm.mode=live"], out="covid-llm-si")
                 page.goto(f"{url}#/run/{llm}/llm")
                 expect(page.locator("#llm-table tbody tr").first).to_be_visible(timeout=600000)
                 bd.wait_done(url, llm)

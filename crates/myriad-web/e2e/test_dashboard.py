@@ -293,3 +293,32 @@ def test_an_uploaded_scenario_runs(server, runs, page, tmp_path):
     expect(page.locator("#run-status")).to_have_text("finished", timeout=60000)
     assert step_shown(page) == 25
     assert (runs / "uploaded" / "timeseries.csv").read_text().count("\n") == 27  # header and steps 0-25
+
+
+@pytest.mark.skipif(not os.environ.get("MYRIAD_MODEL_DIR"), reason="needs the embedded model (myriad llm pull)")
+def test_an_llm_run_shows_its_calls_and_an_agents_archetype(server, runs, page):
+    page.goto(server.url)
+    start_from_page(page, "covid-llm-staten-island.toml", ["steps=3", "llm.mode=live"], out="llm-run", paused=True)
+    expect(page.locator("#run-status")).to_have_text("paused", timeout=120000)
+    page.click("#btn-step")  # step 1: the first weekly questions
+    page.wait_for_function("document.querySelector('#run-step').textContent.includes('step 1 /')", timeout=300000)
+    expect(page.locator("#run-status")).to_have_text("paused", timeout=60000)
+    page.click(".tabs a[data-tab=agents]")
+    page.fill("#agent-id", "0")
+    page.click("#agent-form button")
+    expect(page.locator("#agent-provider")).to_contain_text("asked per archetype")
+    expect(page.locator("#agent-provider")).to_contain_text("the last prompt its archetype was asked")
+    expect(page.locator("#agent-provider .memory").first).to_contain_text("New York City")
+    page.click(".tabs a[data-tab=llm]")
+    expect(page.locator("#llm-table tbody tr").first).to_contain_text("local", timeout=30000)
+    page.click("#btn-resume")
+    expect(page.locator("#run-status")).to_have_text("finished", timeout=300000)
+    page.wait_for_timeout(2500)  # the table polls once a second
+    import json
+    summary = json.loads((runs / "llm-run" / "summary.json").read_text())
+    client = summary["behaviour"]["client"]
+    shown = page.locator("#llm-totals div", has_text="calls").first.locator("b").text_content()
+    assert int(shown) == client["calls"] > 0
+    rows = page.locator("#llm-table tbody tr").count()
+    assert rows == min(300, client["calls"] + client["cache_hits"]), (rows, client)
+    shot(page, "llm")
