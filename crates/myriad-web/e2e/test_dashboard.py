@@ -7,6 +7,7 @@ they visit (docs/dashboard-*.png are made that way).
 """
 
 import csv
+import json
 import os
 import re
 import signal
@@ -134,7 +135,9 @@ def test_the_runs_list_renders_past_runs(server, runs, page):
 
 def test_a_run_started_from_the_page_streams_and_writes_what_the_command_line_writes(server, runs, page, tmp_path):
     page.goto(server.url)
-    run_id = start_from_page(page, "sir-small-world.toml", ["steps=200"], out="from-the-page")
+    # A million agents: slow enough per step that the page sees it running.
+    big = ["steps=600", "population.size=1000000"]
+    run_id = start_from_page(page, "sir-small-world.toml", big, out="from-the-page")
     assert run_id == "from-the-page"
     # Streamed: the page shows steps between the first and the last while it runs.
     seen = set()
@@ -145,12 +148,13 @@ def test_a_run_started_from_the_page_streams_and_writes_what_the_command_line_wr
             break
         time.sleep(0.05)
     expect(page.locator("#run-status")).to_have_text("finished")
-    middle = [s for s in seen if 0 < s < 200]
+    middle = [s for s in seen if 0 < s < 600]
     assert middle, f"no intermediate step was drawn: {sorted(seen)}"
-    assert page.evaluate("run.series.steps.length") == 201
+    print("intermediate steps drawn:", len(middle))
+    assert page.evaluate("run.series.steps.length") == 601
     assert page.evaluate("window.myriadFirstChart") > 0
     shot(page, "metrics")
-    cli = cli_run(tmp_path / "cli", "steps=200")
+    cli = cli_run(tmp_path / "cli", *big)
     assert (runs / "from-the-page" / "timeseries.csv").read_bytes() == (cli / "timeseries.csv").read_bytes()
     # The chart's last point is the file's last row.
     with open(cli / "timeseries.csv") as f:
@@ -159,8 +163,9 @@ def test_a_run_started_from_the_page_streams_and_writes_what_the_command_line_wr
 
 
 def test_pause_step_and_resume(server, runs, page, tmp_path):
+    # A run far longer than the test: it cannot end before the page pauses it.
     page.goto(server.url)
-    start_from_page(page, "sir-small-world.toml", ["steps=400"], out="paused-run")
+    start_from_page(page, "sir-small-world.toml", ["steps=100000"], out="paused-run")
     page.wait_for_function("document.querySelector('#run-step').textContent.match(/step ([1-9]\\d*) /)",
                            timeout=120000)
     page.click("#btn-pause")
@@ -173,9 +178,15 @@ def test_pause_step_and_resume(server, runs, page, tmp_path):
                            timeout=60000)
     expect(page.locator("#run-status")).to_have_text("paused", timeout=60000)
     page.click("#btn-resume")
-    expect(page.locator("#run-status")).to_have_text("finished", timeout=120000)
-    assert step_shown(page) == 400
-    cli = cli_run(tmp_path / "cli", "steps=400")
+    page.wait_for_function(
+        f"parseInt(document.querySelector('#run-step').textContent.match(/step (\\d+) /)[1]) > {held + 5}",
+        timeout=60000)
+    page.click("#btn-stop")
+    expect(page.locator("#run-status")).to_have_text("interrupted", timeout=60000)
+    done = json.loads((runs / "paused-run" / "summary.json").read_text())["steps_completed"]
+    assert done > held + 5
+    # Pausing changed nothing: the same steps as an uninterrupted run.
+    cli = cli_run(tmp_path / "cli", f"steps={done}")
     assert (runs / "paused-run" / "timeseries.csv").read_bytes() == (cli / "timeseries.csv").read_bytes()
 
 
@@ -314,7 +325,6 @@ def test_an_llm_run_shows_its_calls_and_an_agents_archetype(server, runs, page):
     page.click("#btn-resume")
     expect(page.locator("#run-status")).to_have_text("finished", timeout=300000)
     page.wait_for_timeout(2500)  # the table polls once a second
-    import json
     summary = json.loads((runs / "llm-run" / "summary.json").read_text())
     client = summary["behaviour"]["client"]
     shown = page.locator("#llm-totals div", has_text="calls").first.locator("b").text_content()
