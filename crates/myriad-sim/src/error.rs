@@ -91,3 +91,27 @@ impl<T> FileContext<T> for std::io::Result<T> {
         self.map_err(|source| Error::File { what: what(), source })
     }
 }
+
+/// An error and its causes as one line, each cause once: a cause whose
+/// text is already part of the message before it (an OS error repeated by
+/// a wrapper) is not printed again, and the whole is bounded in length.
+/// What the command line prints and the dashboard answers.
+pub fn one_line<'a>(causes: impl IntoIterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+    let mut out = String::new();
+    for cause in causes {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    const MAX_CHARS: usize = 4000;
+    if out.chars().count() > MAX_CHARS {
+        let head: String = out.chars().take(MAX_CHARS).collect();
+        out = format!("{head}... (message cut)");
+    }
+    out
+}

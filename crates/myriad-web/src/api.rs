@@ -108,19 +108,7 @@ type ApiResult<T> = Result<T, ApiError>;
 
 /// An error and its causes in one line, as the command line prints them.
 pub fn message(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = String::new();
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !text.is_empty() && !out.contains(&text) {
-            if !out.is_empty() {
-                out.push_str(": ");
-            }
-            out.push_str(&text);
-        }
-        cause = c.source();
-    }
-    out
+    myriad_sim::error::one_line(std::iter::successors(Some(e), |c| c.source()))
 }
 
 /// The router of a server with this state.

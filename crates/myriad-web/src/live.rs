@@ -342,19 +342,12 @@ impl LiveRun {
 
     /// The first message a page gets: the run, its layout and every row so far.
     pub fn hello(&self) -> Value {
-        let info = self.info();
-        let d = self.read();
         json!({
             "type": "hello",
-            "run": info,
+            "run": self.info(),
             "layout": self.layout,
-            "kinds": d.kinds,
-            "series": crate::past::Series {
-                metrics: d.metrics.clone(),
-                steps: d.steps.clone(),
-                dates: d.dates.clone(),
-                values: d.values.clone(),
-            },
+            "kinds": self.read().kinds,
+            "series": self.series(),
         })
     }
 

@@ -479,23 +479,7 @@ use build::InputError;
 /// already part of the message before it (an OS error repeated by a
 /// wrapper) is not printed again, and the whole is bounded in length.
 fn message(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if text.is_empty() || out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    const MAX_CHARS: usize = 4000;
-    if out.chars().count() > MAX_CHARS {
-        let head: String = out.chars().take(MAX_CHARS).collect();
-        out = format!("{head}... (message cut)");
-    }
-    out
+    myriad_sim::error::one_line(e.chain())
 }
 
 /// Most worker threads accepted: far beyond any machine this runs on, well
