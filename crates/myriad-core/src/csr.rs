@@ -75,6 +75,10 @@ pub struct Csr {
     offsets: Vec<u64>,
     targets: Vec<u32>,
     weights: Option<Vec<f32>>,
+    // For a rank's rows of a partitioned layer: the global id of its first
+    // row and the global position of its first entry (0 for a whole layer).
+    first_row: u32,
+    first_slot: u64,
 }
 
 impl Csr {
@@ -82,34 +86,88 @@ impl Csr {
     /// removing self-loops and merging duplicate edges. Runs in parallel; the
     /// result does not depend on the thread count because each row is sorted.
     pub fn from_edges(n: u32, edges: EdgeList) -> Result<(Csr, BuildReport), CsrError> {
-        let m = edges.len();
+        Csr::rows_from_edges(n, 0..n, edges)
+    }
+
+    /// Rows `rows` of the symmetric CSR [`Csr::from_edges`] would build
+    /// from the same edges over `n` agents, identical to them entry for
+    /// entry: a rank's part of a partitioned layer. Edges with no end in
+    /// `rows` are ignored. For a part of the rows, the report's `edges` is
+    /// the number of row entries here and `duplicates_merged` is 0: both
+    /// are known only by summing over all parts.
+    /// Row `k` of the result is global row `rows.start + k`; set the global
+    /// position of its first entry with [`Csr::at_slot`].
+    pub fn rows_from_edges(
+        n: u32,
+        rows: std::ops::Range<u32>,
+        edges: EdgeList,
+    ) -> Result<(Csr, BuildReport), CsrError> {
         let self_loops = check_edges(n, &edges)?;
+        let (lo, hi) = (rows.start as usize, rows.end.min(n).max(rows.start) as usize);
+        let whole = lo == 0 && hi == n as usize;
+        let m = edges.len() as u64;
         // Rows are split into bands; each band scans the whole edge list and
         // handles only the ends that fall in its rows. Scans are sequential
         // reads, and each band's counters and targets stay in a small,
         // cache-friendly region, with no atomics: much faster than scattering
         // into one large array from all threads, and deterministic.
-        let bands = band_bounds(n as usize, rayon::current_num_threads());
-        let offsets = row_offsets(n as usize, &edges, &bands);
-        let (mut targets, mut weights) = scatter(&edges, &offsets, &bands);
+        let bands = band_bounds(lo, hi, rayon::current_num_threads());
+        let offsets = row_offsets(lo, hi, &edges, &bands);
+        let (mut targets, mut weights) = scatter(&edges, lo, &offsets, &bands);
         drop(edges);
         let kept = sort_rows(&offsets, &mut targets, weights.as_deref_mut());
         let offsets = compact(&offsets, &kept, &mut targets, weights.as_mut());
-        let distinct = targets.len() as u64 / 2;
-        let report = BuildReport {
-            input_edges: m as u64,
-            self_loops_removed: self_loops,
-            duplicates_merged: m as u64 - self_loops - distinct,
-            edges: distinct,
+        let report = if whole {
+            let distinct = targets.len() as u64 / 2;
+            BuildReport {
+                input_edges: m,
+                self_loops_removed: self_loops,
+                duplicates_merged: m - self_loops - distinct,
+                edges: distinct,
+            }
+        } else {
+            // Repeats and distinct edges are known only over all ranks:
+            // `edges` holds this range's row entries, for the caller to sum.
+            BuildReport {
+                input_edges: m,
+                self_loops_removed: self_loops,
+                duplicates_merged: 0,
+                edges: targets.len() as u64,
+            }
         };
         Ok((
             Csr {
                 offsets,
                 targets,
                 weights,
+                first_row: lo as u32,
+                first_slot: 0,
             },
             report,
         ))
+    }
+
+    /// The same rows, whose first entry is at global position `slot` of
+    /// the whole layer (the entries of the rows before them on other ranks).
+    pub fn at_slot(mut self, slot: u64) -> Csr {
+        self.first_slot = slot;
+        self
+    }
+
+    /// Global id of row 0 (0 for a whole layer).
+    pub fn first_row(&self) -> u32 {
+        self.first_row
+    }
+
+    /// Global position of this CSR's first entry in the whole layer (0 for
+    /// a whole layer): edge-keyed random draws use global positions.
+    pub fn first_slot(&self) -> u64 {
+        self.first_slot
+    }
+
+    /// Number of entries (directed edges) in these rows.
+    pub fn entries(&self) -> u64 {
+        self.targets.len() as u64
     }
 
     /// A layer with no edges over `n` agents.
@@ -118,6 +176,8 @@ impl Csr {
             offsets: vec![0; n as usize + 1],
             targets: Vec::new(),
             weights: None,
+            first_row: 0,
+            first_slot: 0,
         }
     }
 
@@ -182,9 +242,10 @@ impl Csr {
 /// edge list, and measurement (BENCHMARKS.md) showed that on this class of
 /// machine the extra scans cost more than the cache misses that smaller
 /// bands would save, once huge pages have made those misses cheap.
-fn band_bounds(n: usize, threads: usize) -> Vec<usize> {
+fn band_bounds(lo: usize, hi: usize, threads: usize) -> Vec<usize> {
+    let n = hi - lo;
     let bands = threads.clamp(1, 64).min(n.max(1));
-    (0..=bands).map(|b| b * n / bands).collect()
+    (0..=bands).map(|b| lo + b * n / bands).collect()
 }
 
 /// Split `data` into one mutable slice per band, where `at(row)` is the
@@ -270,9 +331,10 @@ fn check_edges(n: u32, edges: &EdgeList) -> Result<u64, CsrError> {
 
 /// Where each row starts, from the degrees (self-loops left out), counted
 /// band by band.
-fn row_offsets(n: usize, edges: &EdgeList, bands: &[usize]) -> Vec<u64> {
+fn row_offsets(lo: usize, hi: usize, edges: &EdgeList, bands: &[usize]) -> Vec<u64> {
+    let n = hi - lo;
     let mut degree: Vec<u32> = crate::memory::huge_zeroed(n);
-    split_by_rows(&mut degree, bands, |r| r)
+    split_by_rows(&mut degree, bands, |r| r - lo)
         .into_par_iter()
         .for_each(|(lo, hi, deg)| {
             for p in edges.ends.chunks_exact(2) {
@@ -299,13 +361,13 @@ fn row_offsets(n: usize, edges: &EdgeList, bands: &[usize]) -> Vec<u64> {
 
 /// Both ends of every edge into their rows (unsorted, repeats kept), band
 /// by band; the weights beside them.
-fn scatter(edges: &EdgeList, offsets: &[u64], bands: &[usize]) -> (Vec<u32>, Option<Vec<f32>>) {
+fn scatter(edges: &EdgeList, first: usize, offsets: &[u64], bands: &[usize]) -> (Vec<u32>, Option<Vec<f32>>) {
     let total = *offsets.last().expect("offsets has n + 1 entries") as usize;
     let mut targets: Vec<u32> = crate::memory::huge_zeroed(total);
     let mut weights: Option<Vec<f32>> = edges.weights.as_ref().map(|_| vec![0f32; total]);
-    let t_parts = split_by_rows(&mut targets, bands, |r| offsets[r] as usize);
+    let t_parts = split_by_rows(&mut targets, bands, |r| offsets[r - first] as usize);
     let mut w_parts: Vec<Option<&mut [f32]>> = match weights.as_deref_mut() {
-        Some(w) => split_by_rows(w, bands, |r| offsets[r] as usize)
+        Some(w) => split_by_rows(w, bands, |r| offsets[r - first] as usize)
             .into_iter()
             .map(|(_, _, s)| Some(s))
             .collect(),
@@ -313,10 +375,10 @@ fn scatter(edges: &EdgeList, offsets: &[u64], bands: &[usize]) -> (Vec<u32>, Opt
     };
     let jobs: Vec<_> = t_parts.into_iter().zip(w_parts.drain(..)).collect();
     jobs.into_par_iter().for_each(|((lo, hi, out), mut wout)| {
-        let base = offsets[lo];
+        let base = offsets[lo - first];
         let mut cursor: Vec<u32> = vec![0; hi - lo];
         let mut put = |row: usize, val: u32, e: usize| {
-            let at = (offsets[row] - base) as usize + cursor[row - lo] as usize;
+            let at = (offsets[row - first] - base) as usize + cursor[row - lo] as usize;
             cursor[row - lo] += 1;
             out[at] = val;
             if let (Some(ws), Some(src)) = (wout.as_deref_mut(), edges.weights.as_ref()) {
@@ -434,6 +496,41 @@ fn compact(offsets: &[u64], kept: &[u32], targets: &mut Vec<u32>, mut weights: O
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// A rank's rows equal the same rows of the whole layer, entry for
+    /// entry and weight for weight, and the ranks' rows together are all of it.
+    #[test]
+    fn rows_of_a_range_equal_the_whole_layers_rows() {
+        let rng = crate::CounterRng::new(5, crate::Stream(77));
+        let n = 2_000;
+        let mut edges = crate::generators::erdos_renyi(n, 6.0, &rng);
+        edges.ends.extend([3, 3, 10, 11, 11, 10]); // a self-loop and a repeat
+        let weights: Vec<f32> = (0..edges.len()).map(|e| (e % 7) as f32).collect();
+        let weighted = EdgeList {
+            ends: edges.ends.clone(),
+            weights: Some(weights),
+        };
+        for whole_edges in [edges, weighted] {
+            let (whole, _) = Csr::from_edges(n, whole_edges.clone()).unwrap();
+            for ranks in [1usize, 2, 3, 7] {
+                let mut entries = 0;
+                for r in 0..ranks {
+                    let part = crate::comm::Part::even(n, r, ranks);
+                    let (rows, _) = Csr::rows_from_edges(n, part.lo()..part.hi(), whole_edges.clone()).unwrap();
+                    assert_eq!(rows.n() as usize, part.len());
+                    assert_eq!(rows.first_row(), part.lo());
+                    for k in 0..rows.n() {
+                        let g = part.lo() + k;
+                        assert_eq!(rows.neighbours(k), whole.neighbours(g));
+                        assert_eq!(rows.edge_weights(k), whole.edge_weights(g));
+                        assert_eq!(rows.range(k).0 as u64 + entries, whole.range(g).0 as u64);
+                    }
+                    entries += rows.entries();
+                }
+                assert_eq!(entries, whole.entries());
+            }
+        }
+    }
 
     #[test]
     fn removes_self_loops_and_merges_duplicates() {

@@ -89,6 +89,28 @@ pub fn erdos_renyi(n: u32, mean_degree: f64, rng: &CounterRng) -> EdgeList {
     EdgeList::from_flat(ends)
 }
 
+/// The edges of [`erdos_renyi`] with at least one end in `rows`, in the
+/// same order: a rank's share of the graph without holding all of it.
+pub fn erdos_renyi_touching(n: u32, mean_degree: f64, rng: &CounterRng, rows: std::ops::Range<u32>) -> EdgeList {
+    let m = (n as f64 * mean_degree / 2.0).round() as u64;
+    if n == 0 {
+        return EdgeList::from_flat(vec![0u32; 2 * m as usize]);
+    }
+    let ends = |e: usize| {
+        [
+            rng.below(e as u64, 0, n as u64) as u32,
+            rng.below(e as u64, 1, n as u64) as u32,
+        ]
+    };
+    let kept: Vec<u32> = (0..m as usize)
+        .into_par_iter()
+        .with_min_len(1 << 14)
+        .filter(|&e| ends(e).iter().any(|a| rows.contains(a)))
+        .flat_map_iter(ends)
+        .collect();
+    EdgeList::from_flat(kept)
+}
+
 /// Draw one degree per node from `dist`.
 pub fn sample_degrees(n: u32, dist: &DegreeDistribution, rng: &CounterRng) -> Vec<u32> {
     (0..n as u64).into_par_iter().map(|i| dist.sample(rng, i)).collect()
@@ -276,6 +298,21 @@ mod tests {
     }
 
     /// ER mean degree: each edge contributes 2, duplicates are O(c^2/n).
+    #[test]
+    fn erdos_renyi_touching_keeps_exactly_the_edges_touching_the_rows() {
+        let whole = erdos_renyi(1000, 4.0, &rng());
+        let rows = 300..650;
+        let kept: Vec<u32> = whole
+            .ends
+            .chunks_exact(2)
+            .filter(|p| rows.contains(&p[0]) || rows.contains(&p[1]))
+            .flatten()
+            .copied()
+            .collect();
+        assert!(!kept.is_empty() && kept.len() < whole.ends.len());
+        assert_eq!(erdos_renyi_touching(1000, 4.0, &rng(), rows).ends, kept);
+    }
+
     #[test]
     fn erdos_renyi_degrees_are_poisson() {
         let n = 200_000;

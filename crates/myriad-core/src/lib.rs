@@ -18,6 +18,7 @@
 
 pub mod behaviour;
 pub mod calendar;
+pub mod comm;
 pub mod control;
 pub mod cross;
 pub mod csr;

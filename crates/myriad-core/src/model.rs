@@ -45,6 +45,10 @@ pub struct ModelInput {
     pub params: ParamSet,
     /// Run seed.
     pub seed: u64,
+    /// For a partitioned run, this process's part of the agents (the
+    /// layers then hold only its rows) and the communicator; models that
+    /// cannot be split refuse a split input.
+    pub split: crate::comm::Split,
 }
 
 /// Errors building a model from its input.
@@ -177,6 +181,9 @@ pub struct ModelSpec {
     pub plots: &'static [PlotPanel],
     /// Periodic tables written beside the time series.
     pub tables: &'static [PeriodicTable],
+    /// Can a run be split over several processes (`mpirun -n R`)? The
+    /// constructor then accepts a [`ModelInput::split`] with a part.
+    pub splits: bool,
     /// Constructor.
     pub build: fn(ModelInput) -> Result<Box<dyn Model>, ModelError>,
 }

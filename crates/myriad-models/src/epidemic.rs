@@ -22,6 +22,7 @@
 
 use crate::setup::{check_layer_sizes, initial_stages, seed_infections};
 use myriad_core::calendar::PeriodKind;
+use myriad_core::comm::{Comm, Part};
 use myriad_core::cross::Marks;
 use myriad_core::hash::StateHasher;
 use myriad_core::metrics::MetricSpec;
@@ -119,6 +120,7 @@ pub static SIR: ModelSpec = ModelSpec {
     control: None,
     plots: &[],
     tables: &[WEEKLY],
+    splits: true,
     build: |input| Epidemic::new(input, false).map(|m| Box::new(m) as Box<dyn Model>),
 };
 
@@ -137,6 +139,7 @@ pub static SEIR: ModelSpec = ModelSpec {
     control: None,
     plots: &[],
     tables: &[WEEKLY],
+    splits: true,
     build: |input| Epidemic::new(input, true).map(|m| Box::new(m) as Box<dyn Model>),
 };
 
@@ -190,7 +193,8 @@ impl Cols {
     }
 }
 
-/// SIR or SEIR state: one stage byte and one timer per agent.
+/// SIR or SEIR state: one stage byte and one timer per agent (per agent of
+/// this rank's part, in a partitioned run).
 pub struct Epidemic {
     latent: bool,
     cols: Cols,
@@ -202,7 +206,10 @@ pub struct Epidemic {
     durations: CounterRng,
     latent_period: Duration,
     infectious_period: Duration,
+    // Stage counts over all ranks.
     counts: [u64; 4],
+    part: Part,
+    comm: Arc<dyn Comm>,
 }
 
 impl Clone for Epidemic {
@@ -220,6 +227,8 @@ impl Clone for Epidemic {
             latent_period: self.latent_period,
             infectious_period: self.infectious_period,
             counts: self.counts,
+            part: self.part.clone(),
+            comm: self.comm.clone(),
         }
     }
 }
@@ -245,15 +254,21 @@ const CHUNK: usize = 1 << 14;
 
 impl Epidemic {
     /// Build the model: read initial stages, seed infections, check layers.
+    /// In a partitioned run the layers hold this rank's rows, and the
+    /// model keeps only its agents' state; the seeding is drawn over the
+    /// whole population on every rank, so that it is the same on any
+    /// number of ranks.
     pub fn new(input: ModelInput, latent: bool) -> Result<Epidemic, ModelError> {
         let ModelInput {
             population,
             layers,
             params,
             seed,
+            split,
         } = input;
         let n = population.size();
-        check_layer_sizes(&layers, n)?;
+        let part = split.part_of(n);
+        check_layer_sizes(&layers, part.len() as u32)?;
         let mut stage = initial_stages(&population, latent)?;
         let p = EpidemicParams::read(&params);
         let latent_period = if latent {
@@ -270,14 +285,19 @@ impl Epidemic {
             p.initial_infected as u64
         };
         seed_infections(&mut stage, wanted, seed)?;
+        if part.len() < stage.len() {
+            stage = stage[part.lo() as usize..part.hi() as usize].to_vec();
+        }
+        drop(population);
 
         let durations = CounterRng::new(seed, Stream::DURATION);
+        let lo = part.lo();
         let timer: Vec<u16> = stage
             .par_iter()
             .enumerate()
             .map(|(i, &s)| match s {
-                E => latent_period.draw(&durations, 0, i as u32, E),
-                I => infectious_period.draw(&durations, 0, i as u32, I),
+                E => latent_period.draw(&durations, 0, lo + i as u32, E),
+                I => infectious_period.draw(&durations, 0, lo + i as u32, I),
                 _ => 0,
             })
             .collect();
@@ -285,10 +305,11 @@ impl Epidemic {
         for &s in &stage {
             counts[s as usize] += 1;
         }
+        split.comm.sum_u64(&mut counts);
         Ok(Epidemic {
             latent,
             cols: Cols::new(latent),
-            hit: Marks::new(n as usize),
+            hit: Marks::new(stage.len()),
             stage,
             timer,
             layers: Arc::new(layers),
@@ -297,6 +318,8 @@ impl Epidemic {
             latent_period,
             infectious_period,
             counts,
+            part,
+            comm: split.comm,
         })
     }
 
@@ -316,14 +339,17 @@ impl Epidemic {
         row[c.new_infections] = new_infections as f64;
     }
 
-    /// Phase 1: infectious agents push infection attempts along network edges.
-    fn transmit_on_networks(&self, ctx: &Step) {
+    /// Phase 1: infectious agents push infection attempts along network
+    /// edges. Returns the hits on other ranks' agents, per rank (sorted,
+    /// without repeats; empty in a single process).
+    fn transmit_on_networks(&self, ctx: &Step) -> Vec<Vec<u32>> {
         let beta = EpidemicParams::read(ctx.params).beta;
         let stage = &self.stage;
         let hit = &self.hit;
         let rng = &self.transmission;
         let step = ctx.step;
         let n = stage.len();
+        let lo = self.part.lo();
         let networks: Vec<(u64, &myriad_core::Csr, f64)> = self
             .layers
             .iter()
@@ -334,35 +360,83 @@ impl Epidemic {
             })
             .filter(|(_, _, p)| *p > 0.0)
             .collect();
+        let ranks = self.part.ranks();
         if networks.is_empty() {
-            return;
+            return vec![Vec::new(); ranks];
         }
-        (0..n).into_par_iter().with_min_len(CHUNK).for_each(|i| {
+        // Row `i` (local) of every network; `remote` takes hits on agents
+        // this rank does not own, whose stage it cannot see (the owner
+        // ignores hits on agents that are not susceptible).
+        let row = |i: usize, remote: &mut dyn FnMut(u32)| {
             if stage[i] != I {
                 return;
             }
-            let i = i as u32;
+            let infector = lo + i as u32;
             for &(l, csr, p) in &networks {
-                let (start, _) = csr.range(i);
+                let (start, _) = csr.range(i as u32);
+                let slot = csr.first_slot() + start as u64;
                 let threshold = bernoulli_threshold(p);
-                let weights = csr.edge_weights(i);
-                for (k, &j) in csr.neighbours(i).iter().enumerate() {
-                    let j = j as usize;
-                    if stage[j] != S || hit.is_marked(j) {
+                let weights = csr.edge_weights(i as u32);
+                for (k, &j) in csr.neighbours(i as u32).iter().enumerate() {
+                    let local = j.wrapping_sub(lo) as usize;
+                    let mine = local < n;
+                    if mine && (stage[local] != S || hit.is_marked(local)) {
                         continue;
                     }
                     let t = match weights {
                         None => threshold,
                         Some(w) => bernoulli_threshold(p * w[k] as f64),
                     };
-                    // The draw is keyed by (step, infector, layer, edge slot),
-                    // so skipping already-hit targets changes no outcome.
-                    if rng.at(step, i, (l << 48) | (start + k) as u64) < t {
-                        hit.mark(j);
+                    // The draw is keyed by (step, infector, layer, global
+                    // edge slot), so skipping already-hit targets changes no
+                    // outcome, and neither does the number of ranks.
+                    if rng.at(step, infector, (l << 48) | (slot + k as u64)) < t {
+                        if mine {
+                            hit.mark(local);
+                        } else {
+                            remote(j);
+                        }
                     }
                 }
             }
+        };
+        if ranks == 1 {
+            (0..n)
+                .into_par_iter()
+                .with_min_len(CHUNK)
+                .for_each(|i| row(i, &mut |_| unreachable!("one rank owns every agent")));
+            return vec![Vec::new()];
+        }
+        let part = &self.part;
+        let empty = || vec![Vec::<u32>::new(); ranks];
+        let mut out = (0..n)
+            .into_par_iter()
+            .with_min_len(CHUNK)
+            .fold(empty, |mut out, i| {
+                row(i, &mut |j| out[part.owner(j)].push(j));
+                out
+            })
+            .reduce(empty, |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| x.extend(y));
+                a
+            });
+        out.par_iter_mut().for_each(|v| {
+            v.sort_unstable();
+            v.dedup();
         });
+        out
+    }
+
+    /// Hits other ranks sent to this one's agents: susceptible targets are
+    /// marked (marks are an OR, so the order of arrival does not matter).
+    fn receive_hits(&self, hits: &[u32]) {
+        let lo = self.part.lo();
+        for &j in hits {
+            let local = (j - lo) as usize;
+            if self.stage[local] == S {
+                self.hit.mark(local);
+            }
+        }
     }
 }
 
@@ -372,7 +446,7 @@ impl Model for Epidemic {
     }
 
     fn agent_count(&self) -> u32 {
-        self.stage.len() as u32
+        self.part.total()
     }
 
     fn observe(&self, row: &mut [f64]) {
@@ -399,7 +473,11 @@ impl Model for Epidemic {
     }
 
     fn step(&mut self, ctx: &mut Step, row: &mut [f64]) {
-        self.transmit_on_networks(ctx);
+        let outgoing = self.transmit_on_networks(ctx);
+        if self.part.ranks() > 1 {
+            let incoming = self.comm.exchange_u32(&outgoing);
+            self.receive_hits(&incoming);
+        }
 
         // Well-mixed layers: escape probability from each infectious agent.
         let beta = EpidemicParams::read(ctx.params).beta;
@@ -417,6 +495,7 @@ impl Model for Epidemic {
         let latent = self.latent;
         let (lp, ip) = (self.latent_period, self.infectious_period);
         let (tx, dur, hit) = (&self.transmission, &self.durations, &self.hit);
+        let lo = self.part.lo();
         let tally = self
             .stage
             .par_chunks_mut(CHUNK)
@@ -425,10 +504,10 @@ impl Model for Epidemic {
             .map(|(c, (stage, timer))| {
                 let mut t = Tally::default();
                 for k in 0..stage.len() {
-                    let i = (c * CHUNK + k) as u32;
+                    let i = lo + (c * CHUNK + k) as u32;
                     match stage[k] {
                         S => {
-                            let was_hit = hit.take(i as usize);
+                            let was_hit = hit.take(c * CHUNK + k);
                             let infected =
                                 was_hit || (mixed_threshold > 0 && tx.at(step, i, u64::MAX) < mixed_threshold);
                             if infected {
@@ -462,7 +541,15 @@ impl Model for Epidemic {
                 t
             })
             .reduce(Tally::default, Tally::add);
-        self.counts = tally.counts;
-        self.write_row(row, tally.new_infections);
+        let mut totals = [
+            tally.counts[0],
+            tally.counts[1],
+            tally.counts[2],
+            tally.counts[3],
+            tally.new_infections,
+        ];
+        self.comm.sum_u64(&mut totals);
+        self.counts = [totals[0], totals[1], totals[2], totals[3]];
+        self.write_row(row, totals[4]);
     }
 }

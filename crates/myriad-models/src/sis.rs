@@ -50,6 +50,7 @@ pub static SIS: ModelSpec = ModelSpec {
     control: None,
     plots: &[],
     tables: &[crate::epidemic::WEEKLY],
+    splits: false,
     build: |input| Sis::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 

@@ -87,6 +87,7 @@ fn stages_last_exactly_latent_then_infectious_days() {
         layers: vec![],
         params: p.clone(),
         seed: 1,
+        split: myriad_core::comm::Split::single(),
     })
     .unwrap();
     let mut history = vec![];
@@ -120,6 +121,7 @@ fn infection_probability_follows_age_susceptibility() {
         layers: vec![layer("household", n as u32, ends)],
         params: p.clone(),
         seed: 3,
+        split: myriad_core::comm::Split::single(),
     })
     .unwrap();
     assert_eq!(&m.mean_contacts()[..3], &[1.0, 1.0, 1.0]);
@@ -164,6 +166,7 @@ fn isolation_removes_school_work_and_community_contacts_but_not_household() {
             ],
             params: p.clone(),
             seed: 5,
+            split: myriad_core::comm::Split::single(),
         })
         .unwrap();
         step(&mut m, &p, 1, &[1.0, 1.0, 1.0]);
@@ -219,6 +222,7 @@ fn city_run_conserves_agents_and_is_identical_on_1_2_and_7_threads() {
                     layers,
                     params: p.clone(),
                     seed: 11,
+                    split: myriad_core::comm::Split::single(),
                 })
                 .unwrap();
                 let mut rows = vec![];
@@ -258,6 +262,7 @@ fn unemployment_after_a_month(set: &[(&str, f64)], stage: Vec<i64>, work_weight:
         layers: vec![layer("work", n as u32, pairs)],
         params: p.clone(),
         seed: 8,
+        split: myriad_core::comm::Split::single(),
     })
     .unwrap();
     let column = m.metrics().iter().position(|s| s.name == "unemployment_BK").unwrap();
@@ -345,6 +350,7 @@ fn outcomes_follow_their_probabilities_and_are_conserved() {
         layers: vec![],
         params: p.clone(),
         seed: 11,
+        split: myriad_core::comm::Split::single(),
     })
     .unwrap();
     let specs = m.metrics();

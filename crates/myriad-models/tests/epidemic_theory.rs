@@ -41,6 +41,7 @@ fn run(model: &str, n: u32, layers: Vec<Layer>, p: ParamSet, seed: u64, max_step
         layers,
         params: p.clone(),
         seed,
+        split: myriad_core::comm::Split::single(),
     })
     .unwrap();
     let width = m.metrics().len();
@@ -253,6 +254,7 @@ fn fixed_stage_durations_are_exact() {
         layers: network(csr),
         params: p.clone(),
         seed: 1,
+        split: myriad_core::comm::Split::single(),
     })
     .unwrap();
     // Agent 0 is infectious on days 0..D-1; agent 1 exposed on days 1..=L and

@@ -30,6 +30,7 @@ fn run(model: &str, n: u32, steps: u32, seed: u64, set: &[(&str, V)]) -> (Vec<St
         layers: vec![],
         params: params.clone(),
         seed,
+        split: myriad_core::comm::Split::single(),
     })
     .unwrap();
     let header: Vec<String> = m.metrics().into_iter().map(|s| s.name).collect();
@@ -225,6 +226,7 @@ fn donor_needs_an_even_population() {
         layers: vec![],
         params: ParamSet::defaults((info.params)()),
         seed: 1,
+        split: myriad_core::comm::Split::single(),
     })
     .err()
     .unwrap();

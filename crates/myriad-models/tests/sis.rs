@@ -24,6 +24,7 @@ fn well_mixed_sis_settles_at_its_endemic_level() {
         }],
         params: p.clone(),
         seed: 7,
+        split: myriad_core::comm::Split::single(),
     })
     .unwrap();
     let mut row = vec![0.0; 3];
@@ -59,6 +60,7 @@ fn without_transmission_every_infection_ends() {
         }],
         params: p.clone(),
         seed: 1,
+        split: myriad_core::comm::Split::single(),
     })
     .unwrap();
     let mut row = vec![0.0; 3];

@@ -18,6 +18,7 @@ fn build(model: &str, n: u32, seed: u64, set: &[(&str, ParamValue)]) -> (Box<dyn
         layers: vec![],
         params: params.clone(),
         seed,
+        split: myriad_core::comm::Split::single(),
     })
     .unwrap();
     (m, params)
@@ -260,6 +261,7 @@ fn bad_swarm_settings_are_refused() {
         layers: vec![],
         params,
         seed: 1,
+        split: myriad_core::comm::Split::single(),
     })
     .err()
     .unwrap();
@@ -274,6 +276,7 @@ fn bad_swarm_settings_are_refused() {
             layers: vec![],
             params: ParamSet::defaults((spec.params)()),
             seed: 1,
+            split: myriad_core::comm::Split::single(),
         })
         .err()
         .unwrap();
@@ -308,6 +311,7 @@ fn kuramoto_on_a_network_layer_synchronises_identical_oscillators() {
             }],
             params: params.clone(),
             seed: 2,
+            split: myriad_core::comm::Split::single(),
         })
         .unwrap();
         let mut row = vec![0.0; 3];

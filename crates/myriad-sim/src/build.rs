@@ -3,13 +3,15 @@
 
 use crate::error::{Error, Result};
 use crate::scenario::{check_sizes, LayerKind, LayerSpec, PopulationSource, Scenario};
+use myriad_core::comm::Split;
 use myriad_core::generators::{
-    barabasi_albert, configuration, erdos_renyi, groups, groups_from_ids, random_regular, sample_degrees,
-    watts_strogatz,
+    barabasi_albert, configuration, erdos_renyi, erdos_renyi_touching, groups, groups_from_ids, random_regular,
+    sample_degrees, watts_strogatz,
 };
 use myriad_core::model::{Contacts, Layer};
 use myriad_core::population::{ColumnData, Population};
 use myriad_core::{BuildReport, CounterRng, Csr, EdgeList, Stream};
+use rayon::prelude::*;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -30,6 +32,10 @@ pub struct LayerReport {
     pub odd_stub_dropped: bool,
     /// Seconds spent building it.
     pub seconds: f64,
+    /// In a partitioned run: the share of the layer's edges whose two ends
+    /// are on different ranks (each such edge is a possible exchange).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crossing_share: Option<f64>,
 }
 
 /// Load the population named by the scenario.
@@ -127,7 +133,16 @@ pub use crate::error::InputError;
 
 /// Build every layer over `n` agents, in scenario order.
 pub fn layers(s: &Scenario, pop: &Population) -> Result<(Vec<Layer>, Vec<LayerReport>)> {
+    layers_split(s, pop, &Split::single())
+}
+
+/// Build this rank's rows of every layer (all rows for a single process).
+/// Every rank draws the same edges; an Erdős–Rényi layer keeps only those
+/// touching its rows as it draws them, so no rank holds the whole graph.
+pub fn layers_split(s: &Scenario, pop: &Population, split: &Split) -> Result<(Vec<Layer>, Vec<LayerReport>)> {
     let n = pop.size();
+    let part = split.part_of(n);
+    let rows = part.lo()..part.hi();
     // Data-driven group layers can ask for far more edges than the
     // population suggests (one group of a million agents): refuse first.
     let mut est = crate::resources::estimate(n as f64, &s.layers);
@@ -145,6 +160,9 @@ pub fn layers(s: &Scenario, pop: &Population) -> Result<(Vec<Layer>, Vec<LayerRe
         let rng = CounterRng::new(s.seed, Stream((Stream::NETWORK.0 << 32) | i as u64));
         let mut odd = false;
         let edges: Option<EdgeList> = match &spec.kind {
+            LayerKind::ErdosRenyi { mean_degree } if split.is_split() => {
+                Some(erdos_renyi_touching(n, *mean_degree, &rng, rows.clone()))
+            }
             LayerKind::ErdosRenyi { mean_degree } => Some(erdos_renyi(n, *mean_degree, &rng)),
             LayerKind::Configuration(dist) => {
                 let (e, o) = configuration(&sample_degrees(n, dist, &rng), &rng);
@@ -168,7 +186,28 @@ pub fn layers(s: &Scenario, pop: &Population) -> Result<(Vec<Layer>, Vec<LayerRe
             LayerKind::EdgeList { path } => Some(read_edges(s, spec, path, n)?.0),
             LayerKind::WellMixed => None,
         };
+        let mut crossing_share = None;
         let (contacts, report) = match edges {
+            Some(e) if split.is_split() => {
+                let (csr, mut r) = Csr::rows_from_edges(n, rows.clone(), e)
+                    .map_err(|e| located(s, spec, "type", &format!("building layer '{}': {e}", spec.name)))?;
+                let slot = split.comm.exclusive_sum_u64(csr.entries());
+                let csr = csr.at_slot(slot);
+                let crossing = (0..csr.n())
+                    .into_par_iter()
+                    .map(|i| csr.neighbours(i).iter().filter(|&&j| !part.owns(j)).count() as u64)
+                    .sum::<u64>();
+                let mut totals = [csr.entries(), crossing];
+                split.comm.sum_u64(&mut totals);
+                r.edges = totals[0] / 2;
+                r.duplicates_merged = r.input_edges - r.self_loops_removed - r.edges;
+                crossing_share = Some(if totals[0] == 0 {
+                    0.0
+                } else {
+                    totals[1] as f64 / totals[0] as f64
+                });
+                (Contacts::Network(csr), r)
+            }
             Some(e) => {
                 let (csr, r) = Csr::from_edges(n, e)
                     .map_err(|e| located(s, spec, "type", &format!("building layer '{}': {e}", spec.name)))?;
@@ -177,7 +216,8 @@ pub fn layers(s: &Scenario, pop: &Population) -> Result<(Vec<Layer>, Vec<LayerRe
             None => (Contacts::WellMixed, BuildReport::default()),
         };
         let mean_degree = match &contacts {
-            Contacts::Network(c) => c.mean_degree(),
+            Contacts::Network(_) if n > 0 => 2.0 * report.edges as f64 / n as f64,
+            Contacts::Network(_) => 0.0,
             Contacts::WellMixed => n.saturating_sub(1) as f64,
         };
         reports.push(LayerReport {
@@ -188,6 +228,7 @@ pub fn layers(s: &Scenario, pop: &Population) -> Result<(Vec<Layer>, Vec<LayerRe
             duplicates_merged: report.duplicates_merged,
             odd_stub_dropped: odd,
             seconds: t0.elapsed().as_secs_f64(),
+            crossing_share,
         });
         layers.push(Layer {
             name: spec.name.clone(),
@@ -225,6 +266,7 @@ pub fn check_model(s: &Scenario, population: Population) -> Result<()> {
         layers,
         params: s.params.clone(),
         seed: s.seed,
+        split: myriad_core::comm::Split::single(),
     })
     .map(drop)
     .map_err(|e| {

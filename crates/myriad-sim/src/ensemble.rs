@@ -104,6 +104,7 @@ pub fn run_one(
     let report = run::run_to_folder(
         &s,
         &RunOptions {
+            comm: None,
             out: Some(dir.to_path_buf()),
             runs: None,
             force: false,

@@ -39,6 +39,15 @@ pub enum Error {
     /// not be drawn, no run completed).
     #[error("{0}")]
     Run(String),
+    /// Another rank of a partitioned run failed (its own error says why);
+    /// this rank stops too, with the same kind of error.
+    #[error("rank {rank} of the run failed (its error is reported by that rank)")]
+    Elsewhere {
+        /// The lowest rank that failed.
+        rank: usize,
+        /// Was its error bad input?
+        input: bool,
+    },
 }
 
 impl Error {
@@ -46,6 +55,7 @@ impl Error {
     pub fn is_input(&self) -> bool {
         match self {
             Error::Scenario(_) | Error::Input(_) => true,
+            Error::Elsewhere { input, .. } => *input,
             Error::Io(e) => !e.is_write(),
             Error::Sink(SinkError::Io(e)) => !e.is_write(),
             Error::File { .. } | Error::Sink(_) | Error::Run(_) => false,

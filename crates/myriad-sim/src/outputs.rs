@@ -25,6 +25,8 @@ pub struct RunFacts {
     pub run_seconds: f64,
     /// Seconds since the run began.
     pub wall_seconds: f64,
+    /// For a partitioned run: the ranks, their agents, exchange volume and time.
+    pub partition: Option<serde_json::Value>,
 }
 
 /// The Parquet time series, the plot and the model's periodic tables.
@@ -376,6 +378,10 @@ pub fn write_summary(out: &Path, sim: &Simulation, rows: &Recorder, f: &RunFacts
         "error": f.failure,
         "final_metrics": final_metrics,
     });
+    let mut summary = summary;
+    if let Some(p) = &f.partition {
+        summary["partition"] = p.clone();
+    }
     let path = out.join("summary.json");
     std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
         .doing(|| format!("writing {}", path.display()))

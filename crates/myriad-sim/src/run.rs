@@ -8,9 +8,11 @@ use crate::outputs;
 use crate::scenario::Scenario;
 use crate::simulation::{SimOptions, Simulation};
 use crate::sinks::{CsvSink, MemorySink, Sink, TranscriptSink};
+use myriad_core::comm::{Comm, Local};
 use myriad_core::metrics::Recorder;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Options of one run.
@@ -25,6 +27,10 @@ pub struct RunOptions {
     pub threads: Option<usize>,
     /// The async runtime for LLM providers (`None`: one of the run's own).
     pub runtime: Option<tokio::runtime::Handle>,
+    /// The other ranks, when this process is one rank of a partitioned
+    /// run (`mpirun`); `None` for a run in one process. Rank 0 writes the
+    /// outputs; the others only compute their part.
+    pub comm: Option<Arc<dyn Comm>>,
 }
 
 /// How a run ended.
@@ -70,20 +76,27 @@ pub fn run_to_folder(
     extra: &mut [&mut dyn Sink],
 ) -> Result<RunReport> {
     let wall = Instant::now();
+    let comm: Arc<dyn Comm> = opts.comm.clone().unwrap_or_else(|| Arc::new(Local));
+    let root = comm.rank() == 0;
     let choice = match &opts.runs {
         Some(dir) if opts.out.is_none() => OutChoice::Default(crate::outdir::default_out_in(dir, &s.name, "")),
         _ => OutChoice::new(opts.out.clone(), &s.name, ""),
     };
-    choice.check(opts.force)?;
-    let mut sim = Simulation::build(
+    agree(&*comm, if root { choice.check(opts.force) } else { Ok(()) })?;
+    let sim = Simulation::build_on(
         s,
         SimOptions {
             threads: opts.threads,
             runtime: opts.runtime.clone(),
             ..SimOptions::default()
         },
-    )?;
-    let out = choice.create(opts.force, "run")?;
+        comm.clone(),
+    );
+    let mut sim = agree(&*comm, sim)?;
+    if !root {
+        return run_other_rank(s, sim, stop, extra);
+    }
+    let out = agree(&*comm, choice.create(opts.force, "run"))?;
     let mut csv = CsvSink::new(&out.join("timeseries.csv"));
     let mut transcript = TranscriptSink::new(&out.join("transcript.jsonl"));
     let mut memory = MemorySink::new(sim.metrics());
@@ -93,6 +106,7 @@ pub fn run_to_folder(
         sim.run(s.steps, &mut sinks, stop)
             .map_err(|e| Error::Run(format!("{e}; the steps done before it are in {}", out.display())))?
     };
+    let partition = partition_facts(&sim, stepped.done);
     let rows = memory.recorder;
     // Stopped early by Ctrl-C; a provider failure is reported as "error" instead.
     let interrupted = stepped.done < s.steps && stepped.failure.is_none();
@@ -107,6 +121,7 @@ pub fn run_to_folder(
             failure: stepped.failure.clone(),
             run_seconds: stepped.run_seconds,
             wall_seconds: wall.elapsed().as_secs_f64(),
+            partition,
         },
     )?;
     if let Some(f) = stepped.failure {
@@ -128,4 +143,101 @@ pub fn run_to_folder(
         agents: sim.agents(),
         run_seconds: stepped.run_seconds,
     })
+}
+
+/// Rank 0's result on every rank: a failure on any rank fails them all, the
+/// others with [`Error::Elsewhere`] naming the lowest failing rank, so that
+/// every rank leaves the collective calls at the same point and exits with
+/// the same kind of error.
+pub fn agree<T>(comm: &dyn Comm, result: Result<T>) -> Result<T> {
+    if comm.ranks() == 1 {
+        return result;
+    }
+    let kind = match &result {
+        Ok(_) => 0,
+        Err(e) if e.is_input() => 2,
+        Err(_) => 1,
+    };
+    // The maximum of (kind, MAX - rank) gives the kind and the lowest failing rank.
+    let mut v = [kind, if kind > 0 { u64::MAX - comm.rank() as u64 } else { 0 }];
+    comm.max_u64(&mut v);
+    match result {
+        Ok(_) if v[0] > 0 => Err(Error::Elsewhere {
+            rank: (u64::MAX - v[1]) as usize,
+            input: v[0] == 2,
+        }),
+        r => r,
+    }
+}
+
+/// A rank other than 0 of a partitioned run: it steps its agents in step
+/// with the others and writes nothing (rank 0 writes the outputs).
+fn run_other_rank(
+    s: &Scenario,
+    mut sim: Simulation,
+    stop: &AtomicBool,
+    extra: &mut [&mut dyn Sink],
+) -> Result<RunReport> {
+    let comm = sim.comm().clone();
+    agree(&*comm, Ok(()))?; // rank 0 made the output folder
+    let mut memory = MemorySink::new(sim.metrics());
+    let stepped = {
+        let mut sinks: Vec<&mut dyn Sink> = vec![&mut memory];
+        sinks.extend(extra.iter_mut().map(|s| &mut **s as &mut dyn Sink));
+        sim.run(s.steps, &mut sinks, stop)?
+    };
+    partition_facts(&sim, stepped.done);
+    let interrupted = stepped.done < s.steps && stepped.failure.is_none();
+    Ok(RunReport {
+        outcome: if interrupted {
+            Outcome::Interrupted
+        } else {
+            Outcome::Completed
+        },
+        out: PathBuf::new(),
+        rows: memory.recorder,
+        steps: stepped.done,
+        agents: sim.agents(),
+        run_seconds: stepped.run_seconds,
+    })
+}
+
+/// What each rank of a partitioned run held and exchanged, gathered on
+/// every rank (a collective call: every rank makes it at the same point);
+/// `None` for a run in one process.
+fn partition_facts(sim: &Simulation, steps: u32) -> Option<serde_json::Value> {
+    let comm = sim.comm();
+    let (rank, ranks) = (comm.rank(), comm.ranks());
+    if ranks == 1 {
+        return None;
+    }
+    let t = comm.traffic();
+    // Each rank fills its own slots; the sum gathers them.
+    let fields = 4;
+    let mut v = vec![0u64; ranks * fields];
+    let part = myriad_core::comm::Part::even(sim.agents(), rank, ranks);
+    v[rank * fields] = part.len() as u64;
+    v[rank * fields + 1] = t.bytes_sent;
+    v[rank * fields + 2] = (t.seconds * 1e6) as u64;
+    v[rank * fields + 3] = peak_memory_bytes().unwrap_or(0);
+    comm.sum_u64(&mut v);
+    let per_rank: Vec<serde_json::Value> = (0..ranks)
+        .map(|r| {
+            let f = &v[r * fields..(r + 1) * fields];
+            serde_json::json!({
+                "rank": r,
+                "agents": f[0],
+                "bytes_sent": f[1],
+                "seconds_exchanging": f[2] as f64 / 1e6,
+                "peak_memory_bytes": f[3],
+            })
+        })
+        .collect();
+    let bytes: u64 = (0..ranks).map(|r| v[r * fields + 1]).sum();
+    Some(serde_json::json!({
+        "ranks": ranks,
+        "bytes_sent": bytes,
+        "bytes_sent_per_step": if steps > 0 { bytes as f64 / steps as f64 } else { 0.0 },
+        "per_rank": per_rank,
+    }))
 }

@@ -7,6 +7,7 @@ use crate::error::{Error, FileContext, Result};
 use crate::scenario::Scenario;
 use crate::sinks::{RunStart, Sink};
 use myriad_core::behaviour::{Behaviour, ExternalController};
+use myriad_core::comm::{Comm, Local, Part, Split};
 use myriad_core::hash::StateHasher;
 use myriad_core::metrics::MetricSpec;
 use myriad_core::model::{ColumnView, Decide, Layer, Model, ModelInput, Step};
@@ -132,6 +133,8 @@ pub struct Simulation {
     events: Vec<serde_json::Value>,
     error: Option<String>,
     info: BuildInfo,
+    // The other ranks of a partitioned run (local for one process).
+    comm: Arc<dyn Comm>,
     // Kept alive for the provider when the simulation made its own runtime.
     _runtime: Option<Arc<tokio::runtime::Runtime>>,
 }
@@ -155,13 +158,41 @@ impl Simulation {
     /// Build everything the scenario names (population, layers, decision
     /// provider, model) on a pool of its own, ready for step 1.
     pub fn build(s: &Scenario, opts: SimOptions) -> Result<Simulation> {
+        Simulation::build_on(s, opts, Arc::new(Local))
+    }
+
+    /// [`Self::build`] as one rank of a partitioned run: this process
+    /// builds and steps only its part of the agents, and `comm` reaches
+    /// the other ranks (every rank must call this with the same scenario).
+    /// With one rank, the same as [`Self::build`].
+    pub fn build_on(s: &Scenario, opts: SimOptions, comm: Arc<dyn Comm>) -> Result<Simulation> {
+        let ranks = comm.ranks();
+        if ranks > 1 && !s.model.splits {
+            return Err(Error::Input(crate::InputError(format!(
+                "{}: model '{}' cannot be split over {ranks} processes; run it with one (without mpirun, or mpirun -n 1). Models that can: {}",
+                s.file.display(),
+                s.model.name,
+                myriad_models::registry::models().iter().filter(|m| m.splits).map(|m| m.name).collect::<Vec<_>>().join(", ")
+            ))));
+        }
         let threads = thread_count(opts.threads);
         let pool = pool(threads)?;
         let t = std::time::Instant::now();
         let population = pool.install(|| build::population(s))?;
         let population_seconds = t.elapsed().as_secs_f64();
+        let n = population.size();
+        if ranks as u64 > n as u64 {
+            return Err(Error::Input(crate::InputError(format!(
+                "{}: {ranks} processes for {n} agents; use at most one process per agent",
+                s.file.display()
+            ))));
+        }
+        let split = Split {
+            part: (ranks > 1).then(|| Part::even(n, comm.rank(), ranks)),
+            comm: comm.clone(),
+        };
         let t = std::time::Instant::now();
-        let (layers, reports) = pool.install(|| build::layers(s, &population))?;
+        let (layers, reports) = pool.install(|| build::layers_split(s, &population, &split))?;
         let layer_seconds = t.elapsed().as_secs_f64();
         let info = BuildInfo {
             agents: population.size(),
@@ -169,7 +200,19 @@ impl Simulation {
             population_seconds,
             layer_seconds,
         };
-        Simulation::from_parts(s, population, layers, s.seed, opts.decisions, opts.runtime, pool, info)
+        let mut sim = Simulation::from_split(
+            s,
+            population,
+            layers,
+            s.seed,
+            opts.decisions,
+            opts.runtime,
+            pool,
+            info,
+            split,
+        )?;
+        sim.comm = comm;
+        Ok(sim)
     }
 
     /// A simulation from a population and layers already built (copies of
@@ -184,6 +227,31 @@ impl Simulation {
         runtime: Option<tokio::runtime::Handle>,
         pool: Arc<rayon::ThreadPool>,
         info: BuildInfo,
+    ) -> Result<Simulation> {
+        Simulation::from_split(
+            s,
+            population,
+            layers,
+            seed,
+            decisions,
+            runtime,
+            pool,
+            info,
+            Split::single(),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn from_split(
+        s: &Scenario,
+        population: Population,
+        layers: Vec<Layer>,
+        seed: u64,
+        decisions: Decisions,
+        runtime: Option<tokio::runtime::Handle>,
+        pool: Arc<rayon::ThreadPool>,
+        info: BuildInfo,
+        split: Split,
     ) -> Result<Simulation> {
         let mut owned_runtime = None;
         let provider = match decisions {
@@ -220,6 +288,7 @@ impl Simulation {
             layers,
             params: s.params.clone(),
             seed,
+            split,
         };
         let model = pool.install(|| (s.model.build)(input)).map_err(|e| {
             crate::build::InputError(format!(
@@ -248,6 +317,7 @@ impl Simulation {
             events: Vec::new(),
             error: None,
             info,
+            comm: Arc::new(Local),
             _runtime: owned_runtime,
         })
     }
@@ -437,18 +507,31 @@ impl Simulation {
         }
         let t = std::time::Instant::now();
         let mut failure = None;
-        while self.step < until && !stop.load(Ordering::Relaxed) {
+        let mut sink_error = None;
+        while self.step < until && !self.agreed_stop(stop, &mut sink_error)? {
             self.step()?;
-            for s in sinks.iter_mut() {
+            let fed = sinks.iter_mut().try_for_each(|s| {
                 s.row(self.step, &self.row)?;
                 s.events(self.step, &self.events)?;
-                s.between_steps(self)?;
+                s.between_steps(self)
+            });
+            if let Err(e) = fed {
+                if self.comm.ranks() == 1 {
+                    return Err(e.into());
+                }
+                // The other ranks hear of it before the next step.
+                sink_error = Some(Error::from(e));
+                continue;
             }
             if let Some(e) = &self.error {
                 // The step finished on fallbacks; stop here and keep what is done.
                 failure = Some(format!("step {}: {e}", self.step));
                 break;
             }
+        }
+        if self.comm.ranks() > 1 {
+            // A sink that failed at the last step.
+            self.agreed_stop(stop, &mut sink_error)?;
         }
         for s in sinks.iter_mut() {
             s.finish()?;
@@ -458,6 +541,25 @@ impl Simulation {
             failure,
             run_seconds: t.elapsed().as_secs_f64(),
         })
+    }
+
+    /// Is the run to stop? In a partitioned run every rank stops at the
+    /// same step when any of them was asked to (Ctrl-C reaches the ranks
+    /// at different moments).
+    /// A sink that failed on one rank fails every rank here.
+    fn agreed_stop(&self, stop: &AtomicBool, sink_error: &mut Option<Error>) -> Result<bool> {
+        let mut flags = [stop.load(Ordering::Relaxed) as u64, sink_error.is_some() as u64];
+        self.comm.max_u64(&mut flags);
+        if flags[1] > 0 {
+            let local = sink_error.take();
+            return crate::run::agree(&*self.comm, local.map_or(Ok(()), Err)).map(|_| true);
+        }
+        Ok(flags[0] > 0)
+    }
+
+    /// The communicator to the other ranks (local for one process).
+    pub fn comm(&self) -> &Arc<dyn Comm> {
+        &self.comm
     }
 
     /// A copy of the whole state, provider included.
@@ -512,6 +614,7 @@ impl Simulation {
             events: Vec::new(),
             error: None,
             info: self.info.clone(),
+            comm: self.comm.clone(),
             _runtime: self._runtime.clone(),
         }
     }

@@ -62,6 +62,7 @@ fn dated_outputs_carry_dates_and_calendar_weeks() {
     let s = myriad_sim::load(&file, &Overrides::default()).unwrap();
     let out = dir.path().join("out");
     let opts = myriad_sim::run::RunOptions {
+        comm: None,
         out: Some(out.clone()),
         runs: None,
         force: false,

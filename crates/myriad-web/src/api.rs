@@ -636,6 +636,7 @@ async fn start_run(State(st): State<Arc<AppState>>, body: Bytes) -> ApiResult<Js
 /// A live run's thread: the command line's run, with the dashboard's sink.
 fn run_thread(run: Arc<LiveRun>, s: Scenario, dir: PathBuf, threads: Option<usize>, runtime: tokio::runtime::Handle) {
     let opts = myriad_sim::run::RunOptions {
+        comm: None,
         out: Some(dir.clone()),
         runs: None,
         // The folder was made (empty, marked) when the run was accepted.

@@ -103,6 +103,7 @@ async fn a_run_from_the_api_writes_what_the_command_line_writes() {
     )
     .unwrap();
     let opts = myriad_sim::run::RunOptions {
+        comm: None,
         out: Some(dir.path().join("cli")),
         runs: None,
         force: false,

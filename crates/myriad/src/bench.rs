@@ -75,6 +75,7 @@ fn run_in_pool(o: &BenchOptions) -> Result<()> {
         layers,
         params: params.clone(),
         seed: 1,
+        split: myriad_core::comm::Split::single(),
     })?;
     let mut row = vec![0.0; model.metrics().len()];
     let t1 = Instant::now();

@@ -11,6 +11,7 @@ mod llm_pull;
 mod mock_llm;
 mod personas_cmd;
 mod progress;
+mod ranks;
 mod train_cmd;
 
 use myriad_sim::{
@@ -455,7 +456,7 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", message(&e));
+            report_error(&e);
             // Bad input is 2; a failure while running (a full disk while
             // writing outputs, an LLM endpoint that went away) is 1.
             let input_error = e.chain().any(|c| {
@@ -474,6 +475,27 @@ fn main() -> ExitCode {
 }
 
 use build::InputError;
+
+/// Print the error, once per run: in a partitioned run every rank fails
+/// together, bad input the same way on each, so rank 0 reports it; a
+/// failure of one rank's own (a file it could not write) is reported by
+/// that rank, naming it.
+fn report_error(e: &anyhow::Error) {
+    let (rank, ranks) = ranks::from_environment();
+    let input = e.chain().any(|c| {
+        c.downcast_ref::<myriad_sim::Error>()
+            .is_some_and(|e| e.is_input() || matches!(e, myriad_sim::Error::Elsewhere { .. }))
+            || c.is::<toml_reader::ScenarioError>()
+            || c.is::<InputError>()
+    });
+    if ranks == 1 {
+        eprintln!("error: {}", message(e));
+    } else if rank == 0 {
+        eprintln!("error (rank 0 of {ranks}): {}", message(e));
+    } else if !input {
+        eprintln!("error (rank {rank} of {ranks}): {}", message(e));
+    }
+}
 
 /// The error chain as one line, each cause once: a cause whose text is
 /// already part of the message before it (an OS error repeated by a
@@ -505,6 +527,10 @@ fn llm_runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
+    if !matches!(cli.command, Command::Run { .. }) {
+        let name = std::env::args().nth(1).unwrap_or_default();
+        ranks::refuse_split(&name)?;
+    }
     match cli.command {
         Command::Run {
             scenario,
@@ -786,20 +812,25 @@ fn serve(
 
 /// `myriad run`: one run into its folder, with progress on the terminal.
 fn run_one(scenario: &ScenarioArgs, output: OutArgs, quiet: bool) -> Result<ExitCode> {
+    let comm = ranks::communicator()?;
     let s = scenario.load()?;
     let threads = threads(scenario.threads)?;
     let stop = progress::stop_on_ctrl_c()?;
     let runtime = s.behaviour.is_some().then(llm_runtime).transpose()?;
+    let root = comm.as_ref().is_none_or(|c| c.rank() == 0);
     let opts = run::RunOptions {
+        comm,
         out: output.out,
         runs: None,
         force: output.force,
         threads: Some(threads),
         runtime: runtime.as_ref().map(|r| r.handle().clone()),
     };
-    let mut bar = progress::Progress::new(quiet);
+    let mut bar = progress::Progress::new(quiet || !root);
     let report = run::run_to_folder(&s, &opts, &stop, &mut [&mut bar])?;
-    bar.done(&report);
+    if root {
+        bar.done(&report);
+    }
     match report.outcome {
         run::Outcome::Completed => Ok(ExitCode::SUCCESS),
         run::Outcome::Interrupted => Ok(ExitCode::from(130)),

@@ -383,6 +383,7 @@ pub static COVID: ModelSpec = ModelSpec {
         },
     ],
     tables: &[WEEKLY, MONTHLY],
+    splits: false,
     build: |input| Covid::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 
@@ -951,6 +952,7 @@ impl Covid {
             layers,
             params,
             seed,
+            split: _,
         } = input;
         check_layer_sizes(&layers, population.size())?;
         let n = population.size() as usize;

@@ -132,6 +132,7 @@ pub static COMMONS: ModelSpec = ModelSpec {
         },
     ],
     tables: &[],
+    splits: false,
     build: |input| Commons::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 

@@ -151,6 +151,7 @@ pub static DONOR: ModelSpec = ModelSpec {
         },
     ],
     tables: &[],
+    splits: false,
     build: |input| Donor::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 

@@ -153,6 +153,7 @@ pub static GUESS: ModelSpec = ModelSpec {
         },
     ],
     tables: &[],
+    splits: false,
     build: |input| Guess::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 

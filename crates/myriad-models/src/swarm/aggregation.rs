@@ -153,6 +153,7 @@ pub static AGGREGATION: ModelSpec = ModelSpec {
         },
     ],
     tables: &[],
+    splits: false,
     build: |input| Aggregation::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 

@@ -134,6 +134,7 @@ pub static KURAMOTO: ModelSpec = ModelSpec {
         },
     ],
     tables: &[],
+    splits: false,
     build: |input| Kuramoto::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 

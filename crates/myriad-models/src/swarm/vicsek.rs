@@ -147,6 +147,7 @@ pub static VICSEK: ModelSpec = ModelSpec {
         },
     ],
     tables: &[],
+    splits: false,
     build: |input| Vicsek::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 
