@@ -92,9 +92,10 @@ impl Csr {
     /// Rows `rows` of the symmetric CSR [`Csr::from_edges`] would build
     /// from the same edges over `n` agents, identical to them entry for
     /// entry: a rank's part of a partitioned layer. Edges with no end in
-    /// `rows` are ignored. For a part of the rows, the report's `edges` is
-    /// the number of row entries here and `duplicates_merged` is 0: both
-    /// are known only by summing over all parts.
+    /// `rows` are ignored. For a part of the rows, the report counts the
+    /// input edges and self-loops whose first end is in `rows` (summed over
+    /// the parts, they are the whole layer's), `edges` is the number of row
+    /// entries here and `duplicates_merged` is 0 (known only over all parts).
     /// Row `k` of the result is global row `rows.start + k`; set the global
     /// position of its first entry with [`Csr::at_slot`].
     pub fn rows_from_edges(
@@ -106,6 +107,19 @@ impl Csr {
         let (lo, hi) = (rows.start as usize, rows.end.min(n).max(rows.start) as usize);
         let whole = lo == 0 && hi == n as usize;
         let m = edges.len() as u64;
+        let owned = if whole {
+            (m, self_loops)
+        } else {
+            edges
+                .ends
+                .par_chunks(1 << 16)
+                .map(|c| {
+                    c.chunks_exact(2)
+                        .filter(|p| (lo..hi).contains(&(p[0] as usize)))
+                        .fold((0u64, 0u64), |(e, l), p| (e + 1, l + (p[0] == p[1]) as u64))
+                })
+                .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        };
         // Rows are split into bands; each band scans the whole edge list and
         // handles only the ends that fall in its rows. Scans are sequential
         // reads, and each band's counters and targets stay in a small,
@@ -126,11 +140,12 @@ impl Csr {
                 edges: distinct,
             }
         } else {
-            // Repeats and distinct edges are known only over all ranks:
-            // `edges` holds this range's row entries, for the caller to sum.
+            // Counts over all ranks are sums of each range's own: an edge
+            // belongs to the range holding its first end; `edges` holds this
+            // range's row entries.
             BuildReport {
-                input_edges: m,
-                self_loops_removed: self_loops,
+                input_edges: owned.0,
+                self_loops_removed: owned.1,
                 duplicates_merged: 0,
                 edges: targets.len() as u64,
             }

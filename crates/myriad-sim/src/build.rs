@@ -197,9 +197,11 @@ pub fn layers_split(s: &Scenario, pop: &Population, split: &Split) -> Result<(Ve
                     .into_par_iter()
                     .map(|i| csr.neighbours(i).iter().filter(|&&j| !part.owns(j)).count() as u64)
                     .sum::<u64>();
-                let mut totals = [csr.entries(), crossing];
+                let mut totals = [csr.entries(), crossing, r.input_edges, r.self_loops_removed];
                 split.comm.sum_u64(&mut totals);
                 r.edges = totals[0] / 2;
+                r.input_edges = totals[2];
+                r.self_loops_removed = totals[3];
                 r.duplicates_merged = r.input_edges - r.self_loops_removed - r.edges;
                 crossing_share = Some(if totals[0] == 0 {
                     0.0
