@@ -405,6 +405,22 @@ pub trait Model: Send {
         Vec::new()
     }
 
+    /// Append the whole state of this process's agents to `out`, for a
+    /// checkpoint on disk; false (nothing written) when the model cannot.
+    /// Randomness is keyed by step, so the state is all a run needs to go on.
+    fn save_state(&self, out: &mut Vec<u8>) -> bool {
+        let _ = out;
+        false
+    }
+
+    /// Replace the state by one [`Self::save_state`] wrote for the same
+    /// model, population part and parameters; an error says what does not
+    /// match (the state is then unchanged).
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let _ = bytes;
+        Err("this model cannot be restored from a checkpoint".into())
+    }
+
     /// Feed every part of the state not in [`Self::agent_columns`] (tallies,
     /// histories, aggregates) to `h`, for reproducibility checks.
     fn hash_extra(&self, h: &mut crate::hash::StateHasher) {

@@ -472,6 +472,58 @@ impl Model for Epidemic {
         self.counts.iter().for_each(|&c| h.u64(c));
     }
 
+    fn save_state(&self, out: &mut Vec<u8>) -> bool {
+        out.extend_from_slice(&(self.latent as u32).to_le_bytes());
+        out.extend_from_slice(&self.part.lo().to_le_bytes());
+        out.extend_from_slice(&(self.stage.len() as u64).to_le_bytes());
+        out.extend_from_slice(&self.stage);
+        self.timer.iter().for_each(|t| out.extend_from_slice(&t.to_le_bytes()));
+        self.counts.iter().for_each(|c| out.extend_from_slice(&c.to_le_bytes()));
+        true
+    }
+
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let n = self.stage.len();
+        let want = 4 + 4 + 8 + n + 2 * n + 8 * 4;
+        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        if bytes.len() < 16 {
+            return Err(format!("state of {} bytes is too short", bytes.len()));
+        }
+        let stored = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+        if word(0) != self.latent as u32 {
+            return Err("the state is of the other model (sir/seir)".into());
+        }
+        if word(4) != self.part.lo() || stored != n as u64 {
+            return Err(format!(
+                "the state holds agents {}..{}, this process owns {}..{}",
+                word(4),
+                word(4) as u64 + stored,
+                self.part.lo(),
+                self.part.hi()
+            ));
+        }
+        if bytes.len() != want {
+            return Err(format!("state of {} bytes, expected {want}", bytes.len()));
+        }
+        let stage = &bytes[16..16 + n];
+        if let Some(bad) = stage.iter().position(|&s| s > R || (!self.latent && s == E)) {
+            return Err(format!(
+                "agent {} has stage code {}",
+                self.part.lo() as usize + bad,
+                stage[bad]
+            ));
+        }
+        self.stage.copy_from_slice(stage);
+        let timers = &bytes[16 + n..16 + 3 * n];
+        for (t, b) in self.timer.iter_mut().zip(timers.chunks_exact(2)) {
+            *t = u16::from_le_bytes([b[0], b[1]]);
+        }
+        for (k, b) in bytes[16 + 3 * n..].chunks_exact(8).enumerate() {
+            self.counts[k] = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        }
+        Ok(())
+    }
+
     fn step(&mut self, ctx: &mut Step, row: &mut [f64]) {
         let outgoing = self.transmit_on_networks(ctx);
         if self.part.ranks() > 1 {

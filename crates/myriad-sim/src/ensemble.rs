@@ -105,6 +105,8 @@ pub fn run_one(
         &s,
         &RunOptions {
             comm: None,
+            checkpoint_every: None,
+            resume: None,
             out: Some(dir.to_path_buf()),
             runs: None,
             force: false,

@@ -23,6 +23,7 @@ pub mod behaviour;
 pub mod build;
 pub mod calibrate;
 pub mod calibrate_dated;
+pub mod checkpoint;
 pub mod control;
 pub mod counterfactual;
 pub mod dated_plots;

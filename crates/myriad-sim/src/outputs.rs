@@ -27,6 +27,8 @@ pub struct RunFacts {
     pub wall_seconds: f64,
     /// For a partitioned run: the ranks, their agents, exchange volume and time.
     pub partition: Option<serde_json::Value>,
+    /// The step of the checkpoint a resumed run continued from.
+    pub resumed_from: Option<u32>,
 }
 
 /// The Parquet time series, the plot and the model's periodic tables.
@@ -381,6 +383,9 @@ pub fn write_summary(out: &Path, sim: &Simulation, rows: &Recorder, f: &RunFacts
     let mut summary = summary;
     if let Some(p) = &f.partition {
         summary["partition"] = p.clone();
+    }
+    if let Some(step) = f.resumed_from {
+        summary["resumed_from_step"] = json!(step);
     }
     let path = out.join("summary.json");
     std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")

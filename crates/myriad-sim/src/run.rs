@@ -2,6 +2,7 @@
 //! plots and summary. What `myriad run` does, and what every analysis does
 //! for each of its runs.
 
+use crate::checkpoint::{self, CheckpointSink};
 use crate::error::{Error, Result};
 use crate::outdir::OutChoice;
 use crate::outputs;
@@ -10,7 +11,7 @@ use crate::simulation::{SimOptions, Simulation};
 use crate::sinks::{CsvSink, MemorySink, Sink, TranscriptSink};
 use myriad_core::comm::{Comm, Local};
 use myriad_core::metrics::Recorder;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,6 +32,11 @@ pub struct RunOptions {
     /// run (`mpirun`); `None` for a run in one process. Rank 0 writes the
     /// outputs; the others only compute their part.
     pub comm: Option<Arc<dyn Comm>>,
+    /// Write a checkpoint every this many steps (`<out>/checkpoint`).
+    pub checkpoint_every: Option<u32>,
+    /// Continue the run in this folder from its last checkpoint, writing
+    /// the outputs an uninterrupted run would have written.
+    pub resume: Option<PathBuf>,
 }
 
 /// How a run ended.
@@ -82,7 +88,12 @@ pub fn run_to_folder(
         Some(dir) if opts.out.is_none() => OutChoice::Default(crate::outdir::default_out_in(dir, &s.name, "")),
         _ => OutChoice::new(opts.out.clone(), &s.name, ""),
     };
-    agree(&*comm, if root { choice.check(opts.force) } else { Ok(()) })?;
+    let checked = match (&opts.resume, root) {
+        (_, false) => Ok(()),
+        (Some(dir), true) => resumable(dir),
+        (None, true) => choice.check(opts.force),
+    };
+    agree(&*comm, checked)?;
     let sim = Simulation::build_on(
         s,
         SimOptions {
@@ -93,17 +104,52 @@ pub fn run_to_folder(
         comm.clone(),
     );
     let mut sim = agree(&*comm, sim)?;
-    if !root {
-        return run_other_rank(s, sim, stop, extra);
+    let resumed = match &opts.resume {
+        Some(dir) => Some(resume(&mut sim, dir, s)?),
+        None => None,
+    };
+    let every = opts.checkpoint_every.or(resumed.as_ref().and_then(|r| r.every));
+    if let Some(k) = every {
+        // Refused before any folder is made.
+        agree(&*comm, CheckpointSink::new(Path::new(""), k, &sim).map(drop))?;
     }
-    let out = agree(&*comm, choice.create(opts.force, "run"))?;
+    let made = match (&opts.resume, root) {
+        (_, false) => Ok(PathBuf::new()),
+        (Some(dir), true) => Ok(dir.clone()),
+        (None, true) => choice.create(opts.force, "run"),
+    };
+    let out = agree(&*comm, made)?;
+    // The other ranks write their checkpoints into rank 0's folder.
+    let mut shared = out.to_string_lossy().into_owned().into_bytes();
+    comm.broadcast_bytes(0, &mut shared);
+    let shared = PathBuf::from(String::from_utf8_lossy(&shared).into_owned());
+    let mut checkpoints = match every {
+        Some(k) => {
+            let sink = CheckpointSink::new(&shared, k, &sim)?;
+            Some(match &resumed {
+                Some(r) => sink.resumed_at(r.step),
+                None => sink,
+            })
+        }
+        None => None,
+    };
+    let history: &[Vec<f64>] = match &resumed {
+        Some(r) => &r.rows[..r.step as usize],
+        None => &[],
+    };
+    if !root {
+        return run_other_rank(s, sim, history, stop, extra, checkpoints.as_mut());
+    }
     let mut csv = CsvSink::new(&out.join("timeseries.csv"));
     let mut transcript = TranscriptSink::new(&out.join("transcript.jsonl"));
     let mut memory = MemorySink::new(sim.metrics());
     let stepped = {
         let mut sinks: Vec<&mut dyn Sink> = vec![&mut csv, &mut transcript, &mut memory];
         sinks.extend(extra.iter_mut().map(|s| &mut **s as &mut dyn Sink));
-        sim.run(s.steps, &mut sinks, stop)
+        if let Some(c) = checkpoints.as_mut() {
+            sinks.push(c);
+        }
+        sim.run_after(history, s.steps, &mut sinks, stop)
             .map_err(|e| Error::Run(format!("{e}; the steps done before it are in {}", out.display())))?
     };
     let partition = partition_facts(&sim, stepped.done);
@@ -122,6 +168,7 @@ pub fn run_to_folder(
             run_seconds: stepped.run_seconds,
             wall_seconds: wall.elapsed().as_secs_f64(),
             partition,
+            resumed_from: resumed.as_ref().map(|r| r.step),
         },
     )?;
     if let Some(f) = stepped.failure {
@@ -143,6 +190,34 @@ pub fn run_to_folder(
         agents: sim.agents(),
         run_seconds: stepped.run_seconds,
     })
+}
+
+/// `--resume DIR` names a run folder with checkpoints (checked on rank 0).
+fn resumable(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        return Err(crate::InputError(format!("--resume {}: no such run folder", dir.display())).into());
+    }
+    Ok(())
+}
+
+/// Load the last complete checkpoint of `dir` into `sim`, on every rank.
+fn resume(sim: &mut Simulation, dir: &Path, s: &Scenario) -> Result<checkpoint::Loaded> {
+    let comm = sim.comm().clone();
+    let step = checkpoint::last_complete(dir, &*comm)?;
+    let loaded = agree(&*comm, checkpoint::read(dir, step, s, &*comm))?;
+    let restored = if step > s.steps {
+        Err(crate::InputError(format!(
+            "--resume {}: its checkpoint is at step {step}, past the scenario's last step {}",
+            dir.display(),
+            s.steps
+        ))
+        .into())
+    } else {
+        let row = loaded.rows.last().cloned().unwrap_or_default();
+        sim.restore_state(step, &row, &loaded.state)
+    };
+    agree(&*comm, restored)?;
+    Ok(loaded)
 }
 
 /// Rank 0's result on every rank: a failure on any rank fails them all, the
@@ -175,16 +250,19 @@ pub fn agree<T>(comm: &dyn Comm, result: Result<T>) -> Result<T> {
 fn run_other_rank(
     s: &Scenario,
     mut sim: Simulation,
+    history: &[Vec<f64>],
     stop: &AtomicBool,
     extra: &mut [&mut dyn Sink],
+    checkpoints: Option<&mut CheckpointSink>,
 ) -> Result<RunReport> {
-    let comm = sim.comm().clone();
-    agree(&*comm, Ok(()))?; // rank 0 made the output folder
     let mut memory = MemorySink::new(sim.metrics());
     let stepped = {
         let mut sinks: Vec<&mut dyn Sink> = vec![&mut memory];
         sinks.extend(extra.iter_mut().map(|s| &mut **s as &mut dyn Sink));
-        sim.run(s.steps, &mut sinks, stop)?
+        if let Some(c) = checkpoints {
+            sinks.push(c);
+        }
+        sim.run_after(history, s.steps, &mut sinks, stop)?
     };
     partition_facts(&sim, stepped.done);
     let interrupted = stepped.done < s.steps && stepped.failure.is_none();

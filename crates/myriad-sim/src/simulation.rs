@@ -491,6 +491,19 @@ impl Simulation {
     /// and events; stops early when `stop` is set or when the provider
     /// fails (the failing step is kept, and reported in [`RunEnd::failure`]).
     pub fn run(&mut self, until: u32, sinks: &mut [&mut dyn Sink], stop: &AtomicBool) -> Result<RunEnd> {
+        self.run_after(&[], until, sinks, stop)
+    }
+
+    /// [`Self::run`] for a simulation resumed at a later step: the sinks
+    /// get `history` (the rows of steps 0 to the one before the current)
+    /// first, so that their files are those of an uninterrupted run.
+    pub fn run_after(
+        &mut self,
+        history: &[Vec<f64>],
+        until: u32,
+        sinks: &mut [&mut dyn Sink],
+        stop: &AtomicBool,
+    ) -> Result<RunEnd> {
         let start = RunStart {
             built: &self.info,
             metrics: &self.specs,
@@ -502,6 +515,9 @@ impl Simulation {
             s.start(&start)?;
         }
         for s in sinks.iter_mut() {
+            for (k, row) in history.iter().enumerate() {
+                s.row(k as u32, row)?;
+            }
             s.row(self.step, &self.row)?;
             s.between_steps(self)?;
         }
@@ -555,6 +571,37 @@ impl Simulation {
             return crate::run::agree(&*self.comm, local.map_or(Ok(()), Err)).map(|_| true);
         }
         Ok(flags[0] > 0)
+    }
+
+    /// Is a decision provider attached (not the model's own rule)?
+    pub fn has_provider(&self) -> bool {
+        !matches!(self.provider, Provider::Rule)
+    }
+
+    /// Append the model's state of this process's agents to `out` (see
+    /// [`Model::save_state`]); false when the model cannot.
+    pub fn save_state(&self, out: &mut Vec<u8>) -> bool {
+        self.model.save_state(out)
+    }
+
+    /// Continue from a saved state: the model's state at `step`, whose
+    /// metric row was `row`.
+    pub fn restore_state(&mut self, step: u32, row: &[f64], state: &[u8]) -> Result<()> {
+        if row.len() != self.row.len() {
+            return Err(Error::Input(crate::InputError(format!(
+                "the saved row has {} metrics, the model {}",
+                row.len(),
+                self.row.len()
+            ))));
+        }
+        self.model
+            .load_state(state)
+            .map_err(|e| Error::Input(crate::InputError(e)))?;
+        self.step = step;
+        self.row.copy_from_slice(row);
+        self.events.clear();
+        self.error = None;
+        Ok(())
     }
 
     /// The communicator to the other ranks (local for one process).

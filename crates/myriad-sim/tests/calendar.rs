@@ -63,6 +63,8 @@ fn dated_outputs_carry_dates_and_calendar_weeks() {
     let out = dir.path().join("out");
     let opts = myriad_sim::run::RunOptions {
         comm: None,
+        checkpoint_every: None,
+        resume: None,
         out: Some(out.clone()),
         runs: None,
         force: false,

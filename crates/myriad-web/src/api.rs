@@ -637,6 +637,8 @@ async fn start_run(State(st): State<Arc<AppState>>, body: Bytes) -> ApiResult<Js
 fn run_thread(run: Arc<LiveRun>, s: Scenario, dir: PathBuf, threads: Option<usize>, runtime: tokio::runtime::Handle) {
     let opts = myriad_sim::run::RunOptions {
         comm: None,
+        checkpoint_every: None,
+        resume: None,
         out: Some(dir.clone()),
         runs: None,
         // The folder was made (empty, marked) when the run was accepted.

@@ -104,6 +104,8 @@ async fn a_run_from_the_api_writes_what_the_command_line_writes() {
     .unwrap();
     let opts = myriad_sim::run::RunOptions {
         comm: None,
+        checkpoint_every: None,
+        resume: None,
         out: Some(dir.path().join("cli")),
         runs: None,
         force: false,

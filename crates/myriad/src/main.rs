@@ -214,6 +214,14 @@ enum Command {
         /// No progress output.
         #[arg(long, short)]
         quiet: bool,
+        /// Write a checkpoint every K steps into <out>/checkpoint (one file per rank), to
+        /// continue the run with --resume after a stop.
+        #[arg(long, value_name = "K")]
+        checkpoint_every: Option<u32>,
+        /// Continue the run in DIR from its last checkpoint (same scenario, --set and --seed,
+        /// same number of ranks); its outputs are then those of an uninterrupted run.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "force"])]
+        resume: Option<PathBuf>,
     },
     /// Prospective analysis: run a scenario over N consecutive seeds; write each run and the
     /// median and 5-95% band per step (ensemble.csv, ensemble.png).
@@ -536,7 +544,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             scenario,
             output,
             quiet,
-        } => run_one(&scenario, output, quiet),
+            checkpoint_every,
+            resume,
+        } => run_one(&scenario, output, quiet, checkpoint_every, resume),
         Command::Ensemble { scenario, output, runs } => {
             let Prepared { threads, out, stop } = scenario.prepare(&output, "-ensemble")?;
             let opts = ensemble::EnsembleOptions {
@@ -811,7 +821,13 @@ fn serve(
 }
 
 /// `myriad run`: one run into its folder, with progress on the terminal.
-fn run_one(scenario: &ScenarioArgs, output: OutArgs, quiet: bool) -> Result<ExitCode> {
+fn run_one(
+    scenario: &ScenarioArgs,
+    output: OutArgs,
+    quiet: bool,
+    checkpoint_every: Option<u32>,
+    resume: Option<PathBuf>,
+) -> Result<ExitCode> {
     let comm = ranks::communicator()?;
     let s = scenario.load()?;
     let threads = threads(scenario.threads)?;
@@ -820,6 +836,8 @@ fn run_one(scenario: &ScenarioArgs, output: OutArgs, quiet: bool) -> Result<Exit
     let root = comm.as_ref().is_none_or(|c| c.rank() == 0);
     let opts = run::RunOptions {
         comm,
+        checkpoint_every,
+        resume,
         out: output.out,
         runs: None,
         force: output.force,

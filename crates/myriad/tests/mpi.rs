@@ -28,7 +28,7 @@ fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap() != "summary.json")
+        .filter(|p| p.is_file() && p.file_name().unwrap() != "summary.json")
         .map(|p| {
             (
                 p.file_name().unwrap().to_string_lossy().into_owned(),
@@ -188,4 +188,125 @@ fn bad_input_fails_every_rank_with_one_message() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert_eq!(err.matches("only `myriad run` can be split").count(), 1, "{err}");
+}
+
+/// Checkpoints of a 3-rank run, one file per rank; resuming on 3 ranks
+/// gives the uninterrupted run's files, on 2 ranks is refused.
+#[test]
+fn checkpoints_per_rank_resume_to_the_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = scenario("seir-city");
+    let full = tmp.path().join("full");
+    let o = common::myriad(&["run", &file, "-q", "--set", "steps=90", "--out", full.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = tmp.path().join("ck");
+    let dir_s = dir.to_str().unwrap();
+    run_ok(
+        3,
+        &[
+            "run",
+            &file,
+            "-q",
+            "--set",
+            "steps=50",
+            "--checkpoint-every",
+            "20",
+            "--out",
+            dir_s,
+        ],
+    );
+    for r in 0..3 {
+        assert!(dir.join(format!("checkpoint/step-40/rank-{r}-of-3.bin")).is_file());
+    }
+    let o = mpirun(2, &["run", &file, "-q", "--set", "steps=90", "--resume", dir_s]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.matches("no checkpoint written by 2 ranks").count(), 1, "{err}");
+    run_ok(3, &["run", &file, "-q", "--set", "steps=90", "--resume", dir_s]);
+    assert_eq!(outputs(&dir), outputs(&full));
+    assert_eq!(summary(&dir)["resumed_from_step"], 40);
+}
+
+/// A rank killed mid-run (as the kernel kills a rank out of memory) stops
+/// the whole run; mpirun names the rank, the finished steps and the last
+/// checkpoint are kept, and resuming gives the uninterrupted run's files.
+#[test]
+fn a_dead_rank_stops_the_run_and_the_checkpoint_survives() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = scenario("sir-erdos-renyi");
+    let set = ["--set", "steps=400", "--set", "params.infectious_period=60"];
+    let full = tmp.path().join("full");
+    let mut args = vec!["run", &file, "-q", "--out", full.to_str().unwrap()];
+    args.extend(set);
+    let o = common::myriad(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let dir = tmp.path().join("dies");
+    let dir_s = dir.to_str().unwrap().to_string();
+    let exe = bin();
+    let mut args = vec![
+        "--allow-run-as-root",
+        "--oversubscribe",
+        "-n",
+        "2",
+        &exe,
+        "run",
+        &file,
+        "-q",
+        "--threads",
+        "1",
+        "--checkpoint-every",
+        "5",
+        "--out",
+        &dir_s,
+    ];
+    args.extend(set);
+    let child = Command::new("mpirun")
+        .args(&args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = dir.join("checkpoint/step-10/rank-1-of-2.bin");
+    let t0 = std::time::Instant::now();
+    while !first.is_file() {
+        assert!(t0.elapsed().as_secs() < 120, "no checkpoint appeared");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Rank 1 is the process started with OMPI_COMM_WORLD_RANK=1.
+    let rank1 = rank_pid(child.id(), 1).expect("rank 1 is running");
+    Command::new("kill")
+        .args(["-KILL", &rank1.to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("rank 1"), "mpirun names the rank: {err}");
+    let rows = std::fs::read_to_string(dir.join("timeseries.csv"))
+        .unwrap()
+        .lines()
+        .count();
+    assert!(rows >= 12, "the finished steps are kept: {rows} lines");
+    run_ok(
+        2,
+        &["run", &file, "-q", "--resume", &dir_s, set[0], set[1], set[2], set[3]],
+    );
+    assert_eq!(outputs(&dir), outputs(&full));
+}
+
+/// The pid of the descendant of `mpirun` (pid `root`) that is rank `rank`.
+fn rank_pid(root: u32, rank: usize) -> Option<u32> {
+    let mut frontier = vec![root];
+    while let Some(p) = frontier.pop() {
+        let children = std::fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
+        for c in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
+            let env = std::fs::read(format!("/proc/{c}/environ")).unwrap_or_default();
+            let wanted = format!("OMPI_COMM_WORLD_RANK={rank}");
+            if env.split(|&b| b == 0).any(|v| v == wanted.as_bytes()) {
+                return Some(c);
+            }
+            frontier.push(c);
+        }
+    }
+    None
 }
