@@ -11,5 +11,5 @@ pub mod timeseries;
 
 pub use edges::{read_edge_list, EdgeListInfo};
 pub use error::IoError;
-pub use population::{read_population, write_population_parquet};
+pub use population::{read_population, write_agents_parquet, write_population_parquet};
 pub use timeseries::{write_timeseries_parquet, TimeseriesCsv};

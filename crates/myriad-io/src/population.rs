@@ -564,3 +564,53 @@ pub fn write_population_parquet(path: &Path, population: &Population) -> Result<
     w.close().map_err(|e| err(&e))?;
     Ok(())
 }
+
+/// One rank's part of the agents' state at one step, as Parquet: a global
+/// `agent` id column (from `first_agent`) and one column per state column;
+/// small-code columns carry their labels in the field metadata, as in
+/// population files.
+pub fn write_agents_parquet(
+    path: &Path,
+    first_agent: u32,
+    columns: &[(&str, myriad_core::model::ColumnView<'_>, Option<&[&str]>)],
+) -> Result<(), IoError> {
+    use arrow_array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, UInt16Array, UInt32Array, UInt8Array};
+    use arrow_schema::{Field, Schema};
+    use myriad_core::model::ColumnView;
+    use std::sync::Arc;
+    let err = |e: &dyn std::fmt::Display| IoError::write(path, std::io::Error::other(e.to_string()));
+    let n = columns.first().map_or(0, |c| c.1.len());
+    let mut fields = vec![Field::new("agent", DataType::UInt32, false)];
+    let mut arrays: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from_iter_values(
+        (0..n as u32).map(|i| first_agent + i),
+    ))];
+    for (name, view, labels) in columns {
+        let (ty, array): (DataType, ArrayRef) = match view {
+            ColumnView::U8(v) => (DataType::UInt8, Arc::new(UInt8Array::from(v.to_vec()))),
+            ColumnView::U16(v) => (DataType::UInt16, Arc::new(UInt16Array::from(v.to_vec()))),
+            ColumnView::U32(v) => (DataType::UInt32, Arc::new(UInt32Array::from(v.to_vec()))),
+            ColumnView::F64(v) => (DataType::Float64, Arc::new(Float64Array::from(v.to_vec()))),
+            ColumnView::Bool(v) => (DataType::Boolean, Arc::new(BooleanArray::from(v.to_vec()))),
+        };
+        let mut field = Field::new(*name, ty, false);
+        if let Some(l) = labels {
+            let json = serde_json::to_string(l).map_err(|e| err(&e))?;
+            field = field.with_metadata(HashMap::from([(LABELS_KEY.to_string(), json)]));
+        }
+        fields.push(field);
+        arrays.push(array);
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| err(&e))?;
+    let tmp = path.with_extension("parquet.tmp");
+    let f = File::create(&tmp).map_err(|e| IoError::write(path, e))?;
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None).map_err(|e| err(&e))?;
+    let mut start = 0;
+    while start < n {
+        let len = (n - start).min(1 << 20);
+        w.write(&batch.slice(start, len)).map_err(|e| err(&e))?;
+        start += len;
+    }
+    w.close().map_err(|e| err(&e))?;
+    std::fs::rename(&tmp, path).map_err(|e| IoError::write(path, e))
+}

@@ -8,7 +8,7 @@ use crate::outdir::OutChoice;
 use crate::outputs;
 use crate::scenario::Scenario;
 use crate::simulation::{SimOptions, Simulation};
-use crate::sinks::{CsvSink, MemorySink, Sink, TranscriptSink};
+use crate::sinks::{AgentsSink, CsvSink, MemorySink, Sink, TranscriptSink};
 use myriad_core::comm::{Comm, Local};
 use myriad_core::metrics::Recorder;
 use std::path::{Path, PathBuf};
@@ -133,12 +133,20 @@ pub fn run_to_folder(
         }
         None => None,
     };
+    let mut agents = s.output.agents_every.map(|k| AgentsSink::new(&shared, k));
     let history: &[Vec<f64>] = match &resumed {
         Some(r) => &r.rows[..r.step as usize],
         None => &[],
     };
     if !root {
-        return run_other_rank(s, sim, history, stop, extra, checkpoints.as_mut());
+        let mut own: Vec<&mut dyn Sink> = Vec::new();
+        if let Some(a) = agents.as_mut() {
+            own.push(a);
+        }
+        if let Some(c) = checkpoints.as_mut() {
+            own.push(c);
+        }
+        return run_other_rank(s, sim, history, stop, extra, &mut own);
     }
     let mut csv = CsvSink::new(&out.join("timeseries.csv"));
     let mut transcript = TranscriptSink::new(&out.join("transcript.jsonl"));
@@ -146,6 +154,9 @@ pub fn run_to_folder(
     let stepped = {
         let mut sinks: Vec<&mut dyn Sink> = vec![&mut csv, &mut transcript, &mut memory];
         sinks.extend(extra.iter_mut().map(|s| &mut **s as &mut dyn Sink));
+        if let Some(a) = agents.as_mut() {
+            sinks.push(a);
+        }
         if let Some(c) = checkpoints.as_mut() {
             sinks.push(c);
         }
@@ -253,15 +264,13 @@ fn run_other_rank(
     history: &[Vec<f64>],
     stop: &AtomicBool,
     extra: &mut [&mut dyn Sink],
-    checkpoints: Option<&mut CheckpointSink>,
+    own: &mut [&mut dyn Sink],
 ) -> Result<RunReport> {
     let mut memory = MemorySink::new(sim.metrics());
     let stepped = {
         let mut sinks: Vec<&mut dyn Sink> = vec![&mut memory];
         sinks.extend(extra.iter_mut().map(|s| &mut **s as &mut dyn Sink));
-        if let Some(c) = checkpoints {
-            sinks.push(c);
-        }
+        sinks.extend(own.iter_mut().map(|s| &mut **s as &mut dyn Sink));
         sim.run_after(history, s.steps, &mut sinks, stop)?
     };
     partition_facts(&sim, stepped.done);

@@ -133,7 +133,9 @@ pub struct Simulation {
     events: Vec<serde_json::Value>,
     error: Option<String>,
     info: BuildInfo,
-    // The other ranks of a partitioned run (local for one process).
+    // The agents this process owns, and the other ranks of a partitioned
+    // run (the whole population and a local communicator for one process).
+    part: Part,
     comm: Arc<dyn Comm>,
     // Kept alive for the provider when the simulation made its own runtime.
     _runtime: Option<Arc<tokio::runtime::Runtime>>,
@@ -283,6 +285,7 @@ impl Simulation {
             }
         };
         let base_weights: Vec<f64> = layers.iter().map(|l| l.weight).collect();
+        let part = split.part_of(population.size());
         let input = ModelInput {
             population,
             layers,
@@ -317,6 +320,7 @@ impl Simulation {
             events: Vec::new(),
             error: None,
             info,
+            part,
             comm: Arc::new(Local),
             _runtime: owned_runtime,
         })
@@ -604,6 +608,12 @@ impl Simulation {
         Ok(())
     }
 
+    /// The agents this process owns: all of them in one process; in a
+    /// partitioned run, the global ids of [`Self::agent_columns`]' first row on.
+    pub fn part(&self) -> &Part {
+        &self.part
+    }
+
     /// The communicator to the other ranks (local for one process).
     pub fn comm(&self) -> &Arc<dyn Comm> {
         &self.comm
@@ -661,6 +671,7 @@ impl Simulation {
             events: Vec::new(),
             error: None,
             info: self.info.clone(),
+            part: self.part.clone(),
             comm: self.comm.clone(),
             _runtime: self._runtime.clone(),
         }

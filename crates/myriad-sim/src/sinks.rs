@@ -161,3 +161,46 @@ impl Sink for MemorySink {
         Ok(())
     }
 }
+
+/// Every agent's state every `every` steps (and at step 0), one Parquet
+/// file per rank: `<run>/agents/step-<k>/part-<rank>.parquet`, which
+/// Arrow, pandas and polars read as one dataset per step.
+pub struct AgentsSink {
+    run: PathBuf,
+    every: u32,
+}
+
+impl AgentsSink {
+    /// Snapshots into `run`, every `every` steps (at least 1).
+    pub fn new(run: &Path, every: u32) -> AgentsSink {
+        AgentsSink {
+            run: run.to_path_buf(),
+            every: every.max(1),
+        }
+    }
+}
+
+impl Sink for AgentsSink {
+    fn row(&mut self, _step: u32, _row: &[f64]) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn between_steps(&mut self, sim: &crate::simulation::Simulation) -> Result<(), SinkError> {
+        let step = sim.step_index();
+        if step % self.every != 0 {
+            return Ok(());
+        }
+        let dir = self.run.join("agents").join(format!("step-{step}"));
+        std::fs::create_dir_all(&dir).map_err(|e| IoError::Write {
+            path: dir.clone(),
+            source: e,
+        })?;
+        let path = dir.join(format!("part-{}.parquet", sim.comm().rank()));
+        let columns = sim.agent_columns();
+        let labelled: Vec<_> = columns
+            .iter()
+            .map(|(name, view)| (*name, *view, sim.column_labels(name)))
+            .collect();
+        Ok(myriad_io::write_agents_parquet(&path, sim.part().lo(), &labelled)?)
+    }
+}

@@ -310,3 +310,46 @@ fn rank_pid(root: u32, rank: usize) -> Option<u32> {
     }
     None
 }
+
+/// Every row of every part of a Parquet dataset folder, as text, sorted.
+fn dataset_rows(dir: &Path) -> Vec<String> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let mut rows = Vec::new();
+    for part in std::fs::read_dir(dir).unwrap() {
+        let f = std::fs::File::open(part.unwrap().path()).unwrap();
+        let reader = SerializedFileReader::new(f).unwrap();
+        for row in reader.get_row_iter(None).unwrap() {
+            rows.push(row.unwrap().to_string());
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// Per-agent snapshots: one Parquet part per rank, which together hold
+/// the single process's rows exactly.
+#[test]
+fn agent_snapshots_are_one_dataset_with_a_part_per_rank() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = scenario("sir-small-world");
+    let set = ["--set", "steps=30", "--set", "output.agents_every=15"];
+    let one = tmp.path().join("one");
+    let mut args = vec!["run", &file, "-q", "--out", one.to_str().unwrap()];
+    args.extend(set);
+    let o = common::myriad(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let three = tmp.path().join("three");
+    let mut args = vec!["run", &file, "-q", "--out", three.to_str().unwrap()];
+    args.extend(set);
+    run_ok(3, &args);
+    for step in ["step-0", "step-15", "step-30"] {
+        let parts = std::fs::read_dir(three.join("agents").join(step)).unwrap().count();
+        assert_eq!(parts, 3, "{step}");
+        let expected = dataset_rows(&one.join("agents").join(step));
+        assert_eq!(expected.len(), 100_000);
+        assert!(
+            dataset_rows(&three.join("agents").join(step)) == expected,
+            "{step} differs"
+        );
+    }
+}

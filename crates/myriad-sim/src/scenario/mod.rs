@@ -107,6 +107,9 @@ pub struct OutputSpec {
     pub parquet: bool,
     /// Write `timeseries.png`.
     pub plot: bool,
+    /// Write every agent's state every this many steps (and at step 0) to
+    /// `agents/step-<k>/part-<rank>.parquet` (`None`: never).
+    pub agents_every: Option<u32>,
 }
 
 /// Decisions asked of an LLM per archetype (`[behaviour] provider = "llm"`
@@ -482,11 +485,13 @@ fn parse_output(root: &mut Table) -> Result<OutputSpec, ScenarioError> {
         return Ok(OutputSpec {
             parquet: true,
             plot: true,
+            agents_every: None,
         });
     };
     let o = OutputSpec {
         parquet: t.bool("parquet")?.unwrap_or(true),
         plot: t.bool("plot")?.unwrap_or(true),
+        agents_every: t.int("agents_every", 1, u32::MAX as i64)?.map(|k| k as u32),
     };
     t.finish()?;
     Ok(o)
