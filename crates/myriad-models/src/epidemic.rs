@@ -143,6 +143,35 @@ pub static SEIR: ModelSpec = ModelSpec {
     build: |input| Epidemic::new(input, true).map(|m| Box::new(m) as Box<dyn Model>),
 };
 
+/// Infections to seed on day 0.
+fn wanted(params: &myriad_core::params::ParamSet, n: u32) -> u64 {
+    let p = EpidemicParams::read(params);
+    if p.initial_fraction > 0.0 {
+        (p.initial_fraction * n as f64).round() as u64
+    } else {
+        p.initial_infected as u64
+    }
+}
+
+/// A rank's stages on day 0 when every agent starts susceptible: the same
+/// agents [`seed_infections`] would choose over the whole population.
+fn seeded_part(part: &Part, wanted: u64, seed: u64) -> Result<Vec<u8>, ModelError> {
+    let n = part.total() as u64;
+    if wanted > n {
+        return Err(ModelError::Infeasible(format!(
+            "cannot seed {wanted} initial infections: only {n} agents are susceptible"
+        )));
+    }
+    let mut stage = vec![S; part.len()];
+    let seeding = CounterRng::new(seed, Stream::SEEDING);
+    for k in crate::setup::choose_distinct(n, wanted, &seeding) {
+        if part.owns(k as u32) {
+            stage[(k - part.lo() as u64) as usize] = I;
+        }
+    }
+    Ok(stage)
+}
+
 /// How a stage's length is drawn.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Duration {
@@ -269,7 +298,14 @@ impl Epidemic {
         let n = population.size();
         let part = split.part_of(n);
         check_layer_sizes(&layers, part.len() as u32)?;
-        let mut stage = initial_stages(&population, latent)?;
+        let mut stage = if population.column("stage").is_none() && part.len() < n as usize {
+            // Everyone susceptible: the seeded agents are the chosen
+            // indices themselves, so a rank keeps only its own agents'
+            // stages (seed_infections below then has nothing to add).
+            seeded_part(&part, wanted(&params, n), seed)?
+        } else {
+            initial_stages(&population, latent)?
+        };
         let p = EpidemicParams::read(&params);
         let latent_period = if latent {
             let l = LatentParams::read(&params);
@@ -279,14 +315,11 @@ impl Epidemic {
         };
         let infectious_period = Duration::new(p.infectious_period, &p.infectious_distribution);
 
-        let wanted = if p.initial_fraction > 0.0 {
-            (p.initial_fraction * n as f64).round() as u64
-        } else {
-            p.initial_infected as u64
-        };
-        seed_infections(&mut stage, wanted, seed)?;
-        if part.len() < stage.len() {
-            stage = stage[part.lo() as usize..part.hi() as usize].to_vec();
+        if stage.len() == n as usize {
+            seed_infections(&mut stage, wanted(&params, n), seed)?;
+            if part.len() < stage.len() {
+                stage = stage[part.lo() as usize..part.hi() as usize].to_vec();
+            }
         }
         drop(population);
 
