@@ -397,47 +397,19 @@ impl Epidemic {
         if networks.is_empty() {
             return vec![Vec::new(); ranks];
         }
-        // Row `i` (local) of every network; `remote` takes hits on agents
-        // this rank does not own, whose stage it cannot see (the owner
-        // ignores hits on agents that are not susceptible).
-        let row = |i: usize, remote: &mut dyn FnMut(u32)| {
-            if stage[i] != I {
-                return;
-            }
-            let infector = lo + i as u32;
-            for &(l, csr, p) in &networks {
-                let (start, _) = csr.range(i as u32);
-                let slot = csr.first_slot() + start as u64;
-                let threshold = bernoulli_threshold(p);
-                let weights = csr.edge_weights(i as u32);
-                for (k, &j) in csr.neighbours(i as u32).iter().enumerate() {
-                    let local = j.wrapping_sub(lo) as usize;
-                    let mine = local < n;
-                    if mine && (stage[local] != S || hit.is_marked(local)) {
-                        continue;
-                    }
-                    let t = match weights {
-                        None => threshold,
-                        Some(w) => bernoulli_threshold(p * w[k] as f64),
-                    };
-                    // The draw is keyed by (step, infector, layer, global
-                    // edge slot), so skipping already-hit targets changes no
-                    // outcome, and neither does the number of ranks.
-                    if rng.at(step, infector, (l << 48) | (slot + k as u64)) < t {
-                        if mine {
-                            hit.mark(local);
-                        } else {
-                            remote(j);
-                        }
-                    }
-                }
-            }
+        let attempts = Attempts {
+            stage,
+            hit,
+            rng,
+            step,
+            lo,
+            networks: &networks,
         };
         if ranks == 1 {
             (0..n)
                 .into_par_iter()
                 .with_min_len(CHUNK)
-                .for_each(|i| row(i, &mut |_| unreachable!("one rank owns every agent")));
+                .for_each(|i| attempts.row::<false>(i, &mut |_| unreachable!("one rank owns every agent")));
             return vec![Vec::new()];
         }
         let part = &self.part;
@@ -446,7 +418,7 @@ impl Epidemic {
             .into_par_iter()
             .with_min_len(CHUNK)
             .fold(empty, |mut out, i| {
-                row(i, &mut |j| out[part.owner(j)].push(j));
+                attempts.row::<true>(i, &mut |j| out[part.owner(j)].push(j));
                 out
             })
             .reduce(empty, |mut a, b| {
@@ -468,6 +440,60 @@ impl Epidemic {
             let local = (j - lo) as usize;
             if self.stage[local] == S {
                 self.hit.mark(local);
+            }
+        }
+    }
+}
+
+/// What phase 1 reads: the stages before the step, the marks, the draws
+/// and the networks open today.
+struct Attempts<'a> {
+    stage: &'a [u8],
+    hit: &'a Marks,
+    rng: &'a CounterRng,
+    step: u32,
+    lo: u32,
+    networks: &'a [(u64, &'a myriad_core::Csr, f64)],
+}
+
+impl Attempts<'_> {
+    /// Row `i` (local) of every network. `remote` takes hits on agents
+    /// this rank does not own, whose stage it cannot see (their owner
+    /// ignores hits on agents that are not susceptible). `SPLIT` is false
+    /// for a single process, where every target is local, so that its loop
+    /// has no ownership test.
+    #[inline]
+    fn row<const SPLIT: bool>(&self, i: usize, remote: &mut impl FnMut(u32)) {
+        let stage = self.stage;
+        if stage[i] != I {
+            return;
+        }
+        let infector = self.lo + i as u32;
+        for &(l, csr, p) in self.networks {
+            let (start, _) = csr.range(i as u32);
+            let slot = csr.first_slot() + start as u64;
+            let threshold = bernoulli_threshold(p);
+            let weights = csr.edge_weights(i as u32);
+            for (k, &j) in csr.neighbours(i as u32).iter().enumerate() {
+                let local = j.wrapping_sub(self.lo) as usize;
+                let mine = !SPLIT || local < stage.len();
+                if mine && (stage[local] != S || self.hit.is_marked(local)) {
+                    continue;
+                }
+                let t = match weights {
+                    None => threshold,
+                    Some(w) => bernoulli_threshold(p * w[k] as f64),
+                };
+                // The draw is keyed by (step, infector, layer, global edge
+                // slot), so skipping already-hit targets changes no outcome,
+                // and neither does the number of ranks.
+                if self.rng.at(self.step, infector, (l << 48) | (slot + k as u64)) < t {
+                    if mine {
+                        self.hit.mark(local);
+                    } else {
+                        remote(j);
+                    }
+                }
             }
         }
     }

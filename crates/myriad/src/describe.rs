@@ -21,6 +21,11 @@ pub fn describe(m: &myriad_core::model::ModelSpec) -> String {
         ));
         s.push_str(&format!("  {:<24} {}; {}\n", "", p.range_text(), p.doc));
     }
+    s.push_str(if m.splits {
+        "\nPartitioned runs: yes (mpirun -n R myriad run, with the mpi feature; checkpoints with --checkpoint-every)\n"
+    } else {
+        "\nPartitioned runs: no (one process)\n"
+    });
     s.push_str("\nMetrics (columns of timeseries.csv after `step`):\n");
     for mt in (m.metrics)() {
         s.push_str(&format!("  {:<24} {}\n", mt.name, mt.doc));

@@ -461,10 +461,14 @@ fn parse_numbers(text: &str) -> Result<(u64, u64), String> {
 /// Exit codes: 0 success, 1 failure while running, 2 bad input, 130 interrupted.
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match dispatch(cli) {
+    let result = dispatch(cli);
+    if let Err(e) = &result {
+        report_error(e);
+    }
+    ranks::finish();
+    match result {
         Ok(code) => code,
         Err(e) => {
-            report_error(&e);
             // Bad input is 2; a failure while running (a full disk while
             // writing outputs, an LLM endpoint that went away) is 1.
             let input_error = e.chain().any(|c| {

@@ -23,7 +23,10 @@ pub fn stop_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
             // SAFETY: _exit ends the process; it touches no Rust state.
             unsafe { libc::_exit(130) }
         }
-        eprintln!("\ninterrupted: finishing the current step and writing what is done (Ctrl-C again to abort)");
+        // Under mpirun every rank gets the signal; rank 0 speaks for the run.
+        if crate::ranks::from_environment().0 == 0 {
+            eprintln!("\ninterrupted: finishing the current step and writing what is done (Ctrl-C again to abort)");
+        }
     })
     .map_err(|e| anyhow::anyhow!("installing the Ctrl-C handler: {e}"))?;
     Ok(stop)

@@ -3,7 +3,22 @@
 
 use myriad_core::comm::Comm;
 use myriad_sim::InputError;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// The run's communicator, kept until [`finish`]: every rank must reach the
+/// end together, after rank 0 has printed any error, or `mpirun` (which
+/// stops the job when one process exits with an error) could stop rank 0
+/// before it says why.
+static WORLD: Mutex<Option<Arc<dyn Comm>>> = Mutex::new(None);
+
+/// Wait for every rank, then let MPI finish (a no-op for one process).
+pub fn finish() {
+    let world = WORLD.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(comm) = world {
+        let mut done = [0u64];
+        comm.max_u64(&mut done);
+    }
+}
 
 /// This process's rank and the number of ranks, as the launcher's
 /// environment says (0 of 1 when not started by `mpirun` or `srun`).
@@ -27,9 +42,13 @@ pub fn refuse_split(command: &str) -> anyhow::Result<()> {
 }
 
 /// The communicator of a partitioned run, when started by an MPI launcher;
-/// `None` for a single process.
+/// `None` for a single process. Kept for [`finish`].
 pub fn communicator() -> anyhow::Result<Option<Arc<dyn Comm>>> {
-    connect(from_environment().1)
+    let comm = connect(from_environment().1)?;
+    if let Some(c) = &comm {
+        *WORLD.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
+    }
+    Ok(comm)
 }
 
 #[cfg(feature = "mpi")]

@@ -3,30 +3,10 @@
 //! with the file named. (Partitioned runs: tests/mpi.rs.)
 
 mod common;
-use common::{myriad, stderr};
+use common::{myriad, output_files as files, shipped as scenario, stderr};
 
 use std::path::Path;
 use std::process::Command;
-
-fn scenario(name: &str) -> String {
-    format!("{}/../../scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file() && p.file_name().unwrap() != "summary.json")
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
 
 fn assert_same_files(a: &Path, b: &Path) {
     let (fa, fb) = (files(a), files(b));

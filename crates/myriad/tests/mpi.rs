@@ -4,7 +4,7 @@
 #![cfg(feature = "mpi")]
 
 mod common;
-use common::{bin, stderr, write};
+use common::{bin, output_files as outputs, shipped as scenario, stderr, write};
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -17,27 +17,6 @@ fn mpirun(ranks: usize, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("mpirun runs (Debian: openmpi-bin)")
-}
-
-fn scenario(name: &str) -> String {
-    format!("{}/../../scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Every output file but the summary (which holds timings), byte for byte.
-fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file() && p.file_name().unwrap() != "summary.json")
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    files.sort();
-    files
 }
 
 fn summary(dir: &Path) -> serde_json::Value {
@@ -147,13 +126,19 @@ fn bad_input_fails_every_rank_with_one_message() {
     let out = tmp.path().join("x");
     let out_s = out.to_str().unwrap();
 
-    // A model that cannot be split.
-    let o = mpirun(2, &["run", &scenario("donor-game"), "-q", "--out", out_s]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert_eq!(err.matches("cannot be split over 2 processes").count(), 1, "{err}");
-    assert!(err.contains("Models that can: sir, seir"), "{err}");
-    assert!(!out.exists(), "nothing written");
+    // Models that cannot be split: a game, a swarm, the covid model.
+    for name in ["donor-game", "vicsek", "covid-staten-island"] {
+        let o = mpirun(2, &["run", &scenario(name), "-q", "--out", out_s]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert_eq!(
+            err.matches("cannot be split over 2 processes").count(),
+            1,
+            "{name}: {err}"
+        );
+        assert!(err.contains("Models that can: sir, seir"), "{err}");
+        assert!(!out.exists(), "nothing written");
+    }
 
     // More ranks than agents.
     let tiny = write(
