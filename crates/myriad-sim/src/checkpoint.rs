@@ -170,7 +170,7 @@ impl Sink for CheckpointSink {
 
     fn between_steps(&mut self, sim: &Simulation) -> std::result::Result<(), SinkError> {
         let step = sim.step_index();
-        if step == 0 || step % self.every != 0 || self.last == Some(step) {
+        if step == 0 || !step.is_multiple_of(self.every) || self.last == Some(step) {
             return Ok(());
         }
         let path = self.write(sim).map_err(|e| {

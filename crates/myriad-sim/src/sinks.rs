@@ -187,7 +187,7 @@ impl Sink for AgentsSink {
 
     fn between_steps(&mut self, sim: &crate::simulation::Simulation) -> Result<(), SinkError> {
         let step = sim.step_index();
-        if step % self.every != 0 {
+        if !step.is_multiple_of(self.every) {
             return Ok(());
         }
         let dir = self.run.join("agents").join(format!("step-{step}"));
