@@ -165,7 +165,7 @@ fn bad_input_fails_every_rank_with_one_message() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("--force"), "{err}");
-    assert_eq!(err.matches("error").count(), 1, "{err}");
+    assert_eq!(err.matches("error (rank ").count(), 1, "{err}");
     assert_eq!(std::fs::read_to_string(out.join("timeseries.csv")).unwrap(), "keep me");
 
     // Commands other than run refuse more than one rank.
