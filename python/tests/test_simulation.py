@@ -177,11 +177,17 @@ def test_gil_is_released_while_rust_steps():
 def test_ctrl_c_stops_between_steps_and_keeps_the_state():
     spec = dict(SMALL_SIR, steps=3000, population={"size": 100_000})
     sim = myriad.Simulation.from_dict(spec, threads=1)
+    # A shell starts background jobs with SIGINT ignored, and Python then
+    # installs no handler: put Python's own back for this test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        sim.run()
-    timer.join()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sim.run()
+    finally:
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
     stopped = sim.step_index
     assert 0 < stopped < 3000
     assert len(sim.timeseries()) == stopped + 1
