@@ -190,6 +190,33 @@ pub fn barabasi_albert(n: u32, m: u32, rng: &CounterRng) -> EdgeList {
 /// group is truncated to fit. Returns the edges and each agent's group id;
 /// numbering members consecutively keeps contacts close in memory.
 pub fn groups(n: u32, size_weights: &[f64], rng: &CounterRng) -> (EdgeList, Vec<u32>) {
+    let starts = group_starts(n, size_weights, rng);
+    let group_of: Vec<u32> = {
+        let mut v = vec![0u32; n as usize];
+        starts.windows(2).enumerate().for_each(|(gi, w)| {
+            v[w[0] as usize..w[1] as usize].fill(gi as u32);
+        });
+        v
+    };
+    (group_edges(&starts), group_of)
+}
+
+/// The edges of [`groups`] with at least one end in `rows`: only the groups
+/// overlapping `rows` (a rank's share, without making every group's edges).
+pub fn groups_touching(n: u32, size_weights: &[f64], rng: &CounterRng, rows: std::ops::Range<u32>) -> EdgeList {
+    let starts = group_starts(n, size_weights, rng);
+    // Groups g with starts[g] < rows.end and starts[g + 1] > rows.start.
+    let first = starts.partition_point(|&s| s <= rows.start).saturating_sub(1);
+    let last = starts
+        .partition_point(|&s| s < rows.end)
+        .max(first + 1)
+        .min(starts.len() - 1);
+    group_edges(&starts[first..=last])
+}
+
+/// Where each group starts (and `n` last): sizes drawn from `size_weights`
+/// one group after another, the last truncated to fit.
+fn group_starts(n: u32, size_weights: &[f64], rng: &CounterRng) -> Vec<u32> {
     let total: f64 = size_weights.iter().sum();
     let mut cdf = Vec::with_capacity(size_weights.len());
     let mut acc = 0.0;
@@ -207,13 +234,11 @@ pub fn groups(n: u32, size_weights: &[f64], rng: &CounterRng) -> (EdgeList, Vec<
         starts.push(filled as u32);
         g += 1;
     }
-    let group_of: Vec<u32> = {
-        let mut v = vec![0u32; n as usize];
-        starts.windows(2).enumerate().for_each(|(gi, w)| {
-            v[w[0] as usize..w[1] as usize].fill(gi as u32);
-        });
-        v
-    };
+    starts
+}
+
+/// Every pair within each group `starts[g]..starts[g + 1]`, group by group.
+fn group_edges(starts: &[u32]) -> EdgeList {
     let edge_start: Vec<usize> = std::iter::once(0)
         .chain(starts.windows(2).scan(0usize, |acc, w| {
             let s = (w[1] - w[0]) as usize;
@@ -224,7 +249,7 @@ pub fn groups(n: u32, size_weights: &[f64], rng: &CounterRng) -> (EdgeList, Vec<
     let mut ends = vec![0u32; 2 * edge_start[edge_start.len() - 1]];
     // Split the output by group so groups fill their edges in parallel.
     let mut rest: &mut [u32] = &mut ends;
-    let mut jobs = Vec::with_capacity(starts.len() - 1);
+    let mut jobs = Vec::with_capacity(starts.len().saturating_sub(1));
     for (gi, w) in starts.windows(2).enumerate() {
         let len = 2 * (edge_start[gi + 1] - edge_start[gi]);
         let (mine, r) = std::mem::take(&mut rest).split_at_mut(len);
@@ -241,7 +266,7 @@ pub fn groups(n: u32, size_weights: &[f64], rng: &CounterRng) -> (EdgeList, Vec<
             }
         }
     });
-    (EdgeList::from_flat(ends), group_of)
+    EdgeList::from_flat(ends)
 }
 
 /// Undirected edges [`groups_from_ids`] would make: the sum over groups of
@@ -311,6 +336,31 @@ mod tests {
             .collect();
         assert!(!kept.is_empty() && kept.len() < whole.ends.len());
         assert_eq!(erdos_renyi_touching(1000, 4.0, &rng(), rows).ends, kept);
+    }
+
+    #[test]
+    fn groups_touching_keeps_exactly_the_edges_touching_the_rows() {
+        let weights = [0.3, 0.3, 0.2, 0.2];
+        let (whole, _) = groups(1000, &weights, &rng());
+        for rows in [0..1000, 0..1, 300..650, 999..1000, 500..500] {
+            let mut kept: Vec<[u32; 2]> = whole
+                .ends
+                .chunks_exact(2)
+                .filter(|p| rows.contains(&p[0]) || rows.contains(&p[1]))
+                .map(|p| [p[0], p[1]])
+                .collect();
+            let mut got: Vec<[u32; 2]> = groups_touching(1000, &weights, &rng(), rows.clone())
+                .ends
+                .chunks_exact(2)
+                .map(|p| [p[0], p[1]])
+                .collect();
+            kept.sort_unstable();
+            got.sort_unstable();
+            // Groups that only touch the range's ends may add edges with no
+            // end in it; the rows' edges must all be there.
+            got.retain(|p| rows.contains(&p[0]) || rows.contains(&p[1]));
+            assert_eq!(got, kept, "rows {rows:?}");
+        }
     }
 
     #[test]

@@ -5,8 +5,8 @@ use crate::error::{Error, Result};
 use crate::scenario::{check_sizes, LayerKind, LayerSpec, PopulationSource, Scenario};
 use myriad_core::comm::Split;
 use myriad_core::generators::{
-    barabasi_albert, configuration, erdos_renyi, erdos_renyi_touching, groups, groups_from_ids, random_regular,
-    sample_degrees, watts_strogatz,
+    barabasi_albert, configuration, erdos_renyi, erdos_renyi_touching, groups, groups_from_ids, groups_touching,
+    random_regular, sample_degrees, watts_strogatz,
 };
 use myriad_core::model::{Contacts, Layer};
 use myriad_core::population::{ColumnData, Population};
@@ -138,7 +138,9 @@ pub fn layers(s: &Scenario, pop: &Population) -> Result<(Vec<Layer>, Vec<LayerRe
 
 /// Build this rank's rows of every layer (all rows for a single process).
 /// Every rank draws the same edges; an Erdős–Rényi layer keeps only those
-/// touching its rows as it draws them, so no rank holds the whole graph.
+/// touching its rows as it draws them, and a layer of generated groups
+/// makes only the groups overlapping its rows, so no rank holds the whole
+/// layer. The other kinds are made whole and cut to the rank's rows.
 pub fn layers_split(s: &Scenario, pop: &Population, split: &Split) -> Result<(Vec<Layer>, Vec<LayerReport>)> {
     let n = pop.size();
     let part = split.part_of(n);
@@ -181,6 +183,9 @@ pub fn layers_split(s: &Scenario, pop: &Population, split: &Split) -> Result<(Ve
             }
             LayerKind::WattsStrogatz { k, rewire } => Some(watts_strogatz(n, *k, *rewire, &rng)),
             LayerKind::BarabasiAlbert { m } => Some(barabasi_albert(n, *m, &rng)),
+            LayerKind::Groups { size_weights } if split.is_split() => {
+                Some(groups_touching(n, size_weights, &rng, rows.clone()))
+            }
             LayerKind::Groups { size_weights } => Some(groups(n, size_weights, &rng).0),
             LayerKind::GroupsByColumn { column } => Some(groups_from_ids(group_ids(s, spec, pop, column)?)),
             LayerKind::EdgeList { path } => Some(read_edges(s, spec, path, n)?.0),
