@@ -75,9 +75,8 @@ pub struct Csr {
     offsets: Vec<u64>,
     targets: Vec<u32>,
     weights: Option<Vec<f32>>,
-    // For a rank's rows of a partitioned layer: the global id of its first
-    // row and the global position of its first entry (0 for a whole layer).
-    first_row: u32,
+    // For a rank's rows of a partitioned layer: the global position of its
+    // first entry (0 for a whole layer).
     first_slot: u64,
 }
 
@@ -155,7 +154,6 @@ impl Csr {
                 offsets,
                 targets,
                 weights,
-                first_row: lo as u32,
                 first_slot: 0,
             },
             report,
@@ -167,11 +165,6 @@ impl Csr {
     pub fn at_slot(mut self, slot: u64) -> Csr {
         self.first_slot = slot;
         self
-    }
-
-    /// Global id of row 0 (0 for a whole layer).
-    pub fn first_row(&self) -> u32 {
-        self.first_row
     }
 
     /// Global position of this CSR's first entry in the whole layer (0 for
@@ -191,7 +184,6 @@ impl Csr {
             offsets: vec![0; n as usize + 1],
             targets: Vec::new(),
             weights: None,
-            first_row: 0,
             first_slot: 0,
         }
     }
@@ -533,7 +525,6 @@ mod tests {
                     let part = crate::comm::Part::even(n, r, ranks);
                     let (rows, _) = Csr::rows_from_edges(n, part.lo()..part.hi(), whole_edges.clone()).unwrap();
                     assert_eq!(rows.n() as usize, part.len());
-                    assert_eq!(rows.first_row(), part.lo());
                     for k in 0..rows.n() {
                         let g = part.lo() + k;
                         assert_eq!(rows.neighbours(k), whole.neighbours(g));

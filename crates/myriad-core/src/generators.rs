@@ -82,27 +82,30 @@ pub fn erdos_renyi(n: u32, mean_degree: f64, rng: &CounterRng) -> EdgeList {
     let mut ends = vec![0u32; 2 * m];
     if n > 0 {
         ends.par_chunks_mut(2).enumerate().for_each(|(e, p)| {
-            p[0] = rng.below(e as u64, 0, n as u64) as u32;
-            p[1] = rng.below(e as u64, 1, n as u64) as u32;
+            p.copy_from_slice(&erdos_renyi_edge(n, rng, e));
         });
     }
     EdgeList::from_flat(ends)
 }
 
+/// The two ends of edge `e` of [`erdos_renyi`] (n > 0).
+#[inline]
+fn erdos_renyi_edge(n: u32, rng: &CounterRng, e: usize) -> [u32; 2] {
+    [
+        rng.below(e as u64, 0, n as u64) as u32,
+        rng.below(e as u64, 1, n as u64) as u32,
+    ]
+}
+
 /// The edges of [`erdos_renyi`] with at least one end in `rows`, in the
 /// same order: a rank's share of the graph without holding all of it.
 pub fn erdos_renyi_touching(n: u32, mean_degree: f64, rng: &CounterRng, rows: std::ops::Range<u32>) -> EdgeList {
-    let m = (n as f64 * mean_degree / 2.0).round() as u64;
+    let m = (n as f64 * mean_degree / 2.0).round() as usize;
     if n == 0 {
-        return EdgeList::from_flat(vec![0u32; 2 * m as usize]);
+        return EdgeList::default();
     }
-    let ends = |e: usize| {
-        [
-            rng.below(e as u64, 0, n as u64) as u32,
-            rng.below(e as u64, 1, n as u64) as u32,
-        ]
-    };
-    let kept: Vec<u32> = (0..m as usize)
+    let ends = |e: usize| erdos_renyi_edge(n, rng, e);
+    let kept: Vec<u32> = (0..m)
         .into_par_iter()
         .with_min_len(1 << 14)
         .filter(|&e| ends(e).iter().any(|a| rows.contains(a)))

@@ -405,12 +405,16 @@ pub trait Model: Send {
         Vec::new()
     }
 
-    /// Append the whole state of this process's agents to `out`, for a
-    /// checkpoint on disk; false (nothing written) when the model cannot.
-    /// Randomness is keyed by step, so the state is all a run needs to go on.
-    fn save_state(&self, out: &mut Vec<u8>) -> bool {
-        let _ = out;
+    /// Can [`Self::save_state`] write the state (for checkpoints)?
+    fn saves_state(&self) -> bool {
         false
+    }
+
+    /// Append the whole state of this process's agents to `out`, for a
+    /// checkpoint on disk (nothing when [`Self::saves_state`] is false).
+    /// Randomness is keyed by step, so the state is all a run needs to go on.
+    fn save_state(&self, out: &mut Vec<u8>) {
+        let _ = out;
     }
 
     /// Replace the state by one [`Self::save_state`] wrote for the same

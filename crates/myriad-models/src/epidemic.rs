@@ -156,15 +156,8 @@ fn wanted(params: &myriad_core::params::ParamSet, n: u32) -> u64 {
 /// A rank's stages on day 0 when every agent starts susceptible: the same
 /// agents [`seed_infections`] would choose over the whole population.
 fn seeded_part(part: &Part, wanted: u64, seed: u64) -> Result<Vec<u8>, ModelError> {
-    let n = part.total() as u64;
-    if wanted > n {
-        return Err(ModelError::Infeasible(format!(
-            "cannot seed {wanted} initial infections: only {n} agents are susceptible"
-        )));
-    }
     let mut stage = vec![S; part.len()];
-    let seeding = CounterRng::new(seed, Stream::SEEDING);
-    for k in crate::setup::choose_distinct(n, wanted, &seeding) {
+    for k in crate::setup::seeded(part.total() as u64, wanted, seed)? {
         if part.owns(k as u32) {
             stage[(k - part.lo() as u64) as usize] = I;
         }
@@ -298,14 +291,20 @@ impl Epidemic {
         let n = population.size();
         let part = split.part_of(n);
         check_layer_sizes(&layers, part.len() as u32)?;
-        let mut stage = if population.column("stage").is_none() && part.len() < n as usize {
-            // Everyone susceptible: the seeded agents are the chosen
-            // indices themselves, so a rank keeps only its own agents'
-            // stages (seed_infections below then has nothing to add).
-            seeded_part(&part, wanted(&params, n), seed)?
+        let wanted = wanted(&params, n);
+        let stage = if population.column("stage").is_none() && part.len() < n as usize {
+            // Everyone susceptible: the seeded agents are the chosen ids
+            // themselves, so a rank makes only its own agents' stages.
+            seeded_part(&part, wanted, seed)?
         } else {
-            initial_stages(&population, latent)?
+            let mut all = initial_stages(&population, latent)?;
+            seed_infections(&mut all, wanted, seed)?;
+            if part.len() < all.len() {
+                all = all[part.lo() as usize..part.hi() as usize].to_vec();
+            }
+            all
         };
+        drop(population);
         let p = EpidemicParams::read(&params);
         let latent_period = if latent {
             let l = LatentParams::read(&params);
@@ -314,14 +313,6 @@ impl Epidemic {
             Duration::Fixed(1)
         };
         let infectious_period = Duration::new(p.infectious_period, &p.infectious_distribution);
-
-        if stage.len() == n as usize {
-            seed_infections(&mut stage, wanted(&params, n), seed)?;
-            if part.len() < stage.len() {
-                stage = stage[part.lo() as usize..part.hi() as usize].to_vec();
-            }
-        }
-        drop(population);
 
         let durations = CounterRng::new(seed, Stream::DURATION);
         let lo = part.lo();
@@ -531,14 +522,17 @@ impl Model for Epidemic {
         self.counts.iter().for_each(|&c| h.u64(c));
     }
 
-    fn save_state(&self, out: &mut Vec<u8>) -> bool {
+    fn saves_state(&self) -> bool {
+        true
+    }
+
+    fn save_state(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&(self.latent as u32).to_le_bytes());
         out.extend_from_slice(&self.part.lo().to_le_bytes());
         out.extend_from_slice(&(self.stage.len() as u64).to_le_bytes());
         out.extend_from_slice(&self.stage);
         self.timer.iter().for_each(|t| out.extend_from_slice(&t.to_le_bytes()));
         self.counts.iter().for_each(|c| out.extend_from_slice(&c.to_le_bytes()));
-        true
     }
 
     fn load_state(&mut self, bytes: &[u8]) -> Result<(), String> {
@@ -565,21 +559,39 @@ impl Model for Epidemic {
             return Err(format!("state of {} bytes, expected {want}", bytes.len()));
         }
         let stage = &bytes[16..16 + n];
+        let timer: Vec<u16> = bytes[16 + n..16 + 3 * n]
+            .chunks_exact(2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        let counts: [u64; 4] =
+            std::array::from_fn(|k| u64::from_le_bytes(bytes[16 + 3 * n + 8 * k..][..8].try_into().expect("8 bytes")));
+        // Everything is checked before anything is replaced: a stage code
+        // the model has, a running timer for the agents in E and I (a zero
+        // would wrap when it counts down), and, in one process, counts that
+        // are this state's.
+        let agent = |i: usize| self.part.lo() as usize + i;
         if let Some(bad) = stage.iter().position(|&s| s > R || (!self.latent && s == E)) {
+            return Err(format!("agent {} has stage code {}", agent(bad), stage[bad]));
+        }
+        if let Some(bad) = (0..n).position(|i| matches!(stage[i], E | I) && timer[i] == 0) {
             return Err(format!(
-                "agent {} has stage code {}",
-                self.part.lo() as usize + bad,
+                "agent {} is in stage {} with no time left",
+                agent(bad),
                 stage[bad]
             ));
         }
+        if self.part.ranks() == 1 {
+            let mut own = [0u64; 4];
+            stage.iter().for_each(|&s| own[s as usize] += 1);
+            if own != counts {
+                return Err(format!(
+                    "the stage counts {counts:?} are not those of its agents, {own:?}"
+                ));
+            }
+        }
         self.stage.copy_from_slice(stage);
-        let timers = &bytes[16 + n..16 + 3 * n];
-        for (t, b) in self.timer.iter_mut().zip(timers.chunks_exact(2)) {
-            *t = u16::from_le_bytes([b[0], b[1]]);
-        }
-        for (k, b) in bytes[16 + 3 * n..].chunks_exact(8).enumerate() {
-            self.counts[k] = u64::from_le_bytes(b.try_into().expect("8 bytes"));
-        }
+        self.timer = timer;
+        self.counts = counts;
         Ok(())
     }
 

@@ -36,17 +36,27 @@ pub fn check_layer_sizes(layers: &[Layer], n: u32) -> Result<(), ModelError> {
 /// Put `wanted` uniformly chosen susceptible agents in I.
 pub fn seed_infections(stage: &mut [u8], wanted: u64, seed: u64) -> Result<(), ModelError> {
     let susceptible: Vec<u32> = (0..stage.len() as u32).filter(|&i| stage[i as usize] == S).collect();
-    if wanted > susceptible.len() as u64 {
-        return Err(ModelError::Infeasible(format!(
-            "cannot seed {wanted} initial infections: only {} agents are susceptible",
-            susceptible.len()
-        )));
-    }
-    let seeding = CounterRng::new(seed, Stream::SEEDING);
-    for k in choose_distinct(susceptible.len() as u64, wanted, &seeding) {
+    for k in seeded(susceptible.len() as u64, wanted, seed)? {
         stage[susceptible[k as usize] as usize] = I;
     }
     Ok(())
+}
+
+/// Which of `susceptible` agents (by their rank among the susceptible)
+/// [`seed_infections`] puts in I: `wanted` of them, uniformly, sorted. When
+/// every agent is susceptible these are the agents' ids, which a process
+/// owning part of the agents can use without the others' stages.
+pub fn seeded(susceptible: u64, wanted: u64, seed: u64) -> Result<Vec<u64>, ModelError> {
+    if wanted > susceptible {
+        return Err(ModelError::Infeasible(format!(
+            "cannot seed {wanted} initial infections: only {susceptible} agents are susceptible"
+        )));
+    }
+    Ok(choose_distinct(
+        susceptible,
+        wanted,
+        &CounterRng::new(seed, Stream::SEEDING),
+    ))
 }
 
 /// Read the optional `stage` column into initial stages.

@@ -315,3 +315,72 @@ fn identical_results_on_1_2_and_7_threads() {
     assert_eq!(one, go(2));
     assert_eq!(one, go(7));
 }
+
+/// A saved state restores to the same run (the remaining rows and the
+/// state's hash equal an uninterrupted run's); a state that would break
+/// the model (a zero timer on an infected agent, counts that are not its
+/// agents', a cut state) is refused and leaves the model as it was.
+#[test]
+fn saved_states_restore_the_run_and_bad_ones_are_refused() {
+    let n = 5_000;
+    let make = || {
+        let csr = Csr::from_edges(n, random_regular(n, 6, &CounterRng::new(3, Stream(9))).0)
+            .unwrap()
+            .0;
+        let p = params("seir", &[("beta", num(0.1)), ("initial_infected", num(20.0))]);
+        let weights = vec![1.0];
+        let m = (find("seir").unwrap().build)(ModelInput {
+            population: Population::synthetic(n),
+            layers: network(csr),
+            params: p.clone(),
+            seed: 4,
+            split: myriad_core::comm::Split::single(),
+        })
+        .unwrap();
+        (m, p, weights)
+    };
+    let hash = |m: &dyn myriad_core::model::Model| {
+        let mut h = myriad_core::hash::StateHasher::new();
+        m.agent_columns().iter().for_each(|(_, c)| c.hash_into(&mut h));
+        m.hash_extra(&mut h);
+        h.finish()
+    };
+    let (mut a, p, w) = make();
+    assert!(a.saves_state());
+    let mut row = vec![0.0; a.metrics().len()];
+    for step in 1..=10 {
+        step_by_rule(a.as_mut(), step, &p, &w, &mut row);
+    }
+    let mut saved = Vec::new();
+    a.save_state(&mut saved);
+    let (mut b, _, _) = make();
+    b.load_state(&saved).unwrap();
+    assert_eq!(hash(b.as_ref()), hash(a.as_ref()));
+    let mut row_b = row.clone();
+    for step in 11..=40 {
+        step_by_rule(a.as_mut(), step, &p, &w, &mut row);
+        step_by_rule(b.as_mut(), step, &p, &w, &mut row_b);
+        assert_eq!(row, row_b, "step {step}");
+    }
+
+    // Layout of the SEIR state: 16 header bytes, n stages, n timers, 4 counts.
+    let stages = &saved[16..16 + n as usize];
+    let infected = stages
+        .iter()
+        .position(|&s| s == 2)
+        .expect("someone infectious at step 10");
+    let (fresh, _, _) = make();
+    let before = hash(fresh.as_ref());
+    let mut zero_timer = saved.clone();
+    zero_timer[16 + n as usize + 2 * infected..][..2].copy_from_slice(&[0, 0]);
+    let mut bad_counts = saved.clone();
+    let last = bad_counts.len() - 8;
+    bad_counts[last] ^= 1;
+    let cut = saved[..saved.len() - 1].to_vec();
+    for (what, bytes) in [("timer", zero_timer), ("counts", bad_counts), ("cut", cut)] {
+        let (mut m, _, _) = make();
+        let err = m.load_state(&bytes).unwrap_err();
+        assert!(!err.is_empty(), "{what}");
+        assert_eq!(hash(m.as_ref()), before, "{what}: the model is unchanged");
+    }
+}

@@ -36,6 +36,10 @@ fn file_name(rank: usize, ranks: usize) -> String {
     format!("rank-{rank}-of-{ranks}.bin")
 }
 
+fn file_path(run: &Path, step: u32, rank: usize, ranks: usize) -> PathBuf {
+    step_folder(run, step).join(file_name(rank, ranks))
+}
+
 /// A hash of everything that decides a run's results: the scenario as
 /// resolved (after `--set`) but for its number of steps, which a resumed
 /// run may extend, and the seed.
@@ -73,30 +77,36 @@ pub struct CheckpointSink {
     last: Option<u32>,
 }
 
+/// Can `sim` write checkpoints every `every` steps? Asked before a run's
+/// folder is made, so that a refusal leaves nothing behind.
+pub fn check(every: u32, sim: &Simulation) -> Result<()> {
+    let s = sim.scenario();
+    if every == 0 {
+        return Err(InputError("--checkpoint-every must be at least 1 step".into()).into());
+    }
+    if sim.has_provider() {
+        return Err(InputError(format!(
+            "{}: checkpoints of runs whose decisions come from a provider ([behaviour] or [control]) are not supported: the provider's memory and cache are not saved",
+            s.file.display()
+        ))
+        .into());
+    }
+    if !sim.saves_state() {
+        return Err(InputError(format!(
+            "{}: model '{}' cannot write checkpoints (its state cannot be saved yet)",
+            s.file.display(),
+            s.model.name
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 impl CheckpointSink {
-    /// Checkpoints of `sim`'s run in `run`, every `every` steps (at least 1).
-    /// The model must be able to save its state.
+    /// Checkpoints of `sim`'s run in `run`, every `every` steps; see [`check`].
     pub fn new(run: &Path, every: u32, sim: &Simulation) -> Result<CheckpointSink> {
+        check(every, sim)?;
         let s = sim.scenario();
-        if every == 0 {
-            return Err(InputError("--checkpoint-every must be at least 1 step".into()).into());
-        }
-        if sim.has_provider() {
-            return Err(InputError(format!(
-                "{}: checkpoints of runs whose decisions come from a provider ([behaviour] or [control]) are not supported: the provider's memory and cache are not saved",
-                s.file.display()
-            ))
-            .into());
-        }
-        if !sim.save_state(&mut Vec::new()) {
-            return Err(InputError(format!(
-                "{}: model '{}' cannot write checkpoints (models that can: {})",
-                s.file.display(),
-                s.model.name,
-                checkpointable().join(", ")
-            ))
-            .into());
-        }
         let comm = sim.comm();
         Ok(CheckpointSink {
             run: run.to_path_buf(),
@@ -122,7 +132,7 @@ impl CheckpointSink {
         self
     }
 
-    fn write(&mut self, sim: &Simulation) -> std::io::Result<PathBuf> {
+    fn write(&mut self, sim: &Simulation) -> std::io::Result<()> {
         let step = sim.step_index();
         self.header.step = step;
         let mut bytes = Vec::new();
@@ -148,7 +158,7 @@ impl CheckpointSink {
 
         let dir = step_folder(&self.run, step);
         std::fs::create_dir_all(&dir)?;
-        let path = dir.join(file_name(self.header.rank, self.header.ranks));
+        let path = file_path(&self.run, step, self.header.rank, self.header.ranks);
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, &bytes)?;
         std::fs::rename(&tmp, &path)?;
@@ -158,7 +168,7 @@ impl CheckpointSink {
             let _ = std::fs::remove_file(old_dir.join(file_name(self.header.rank, self.header.ranks)));
             let _ = std::fs::remove_dir(old_dir); // once every rank's file is gone
         }
-        Ok(path)
+        Ok(())
     }
 }
 
@@ -173,21 +183,15 @@ impl Sink for CheckpointSink {
         if step == 0 || !step.is_multiple_of(self.every) || self.last == Some(step) {
             return Ok(());
         }
-        let path = self.write(sim).map_err(|e| {
+        self.write(sim).map_err(|e| {
             SinkError::Io(myriad_io::IoError::Write {
-                path: step_folder(&self.run, step).join(file_name(self.header.rank, self.header.ranks)),
+                path: file_path(&self.run, step, self.header.rank, self.header.ranks),
                 source: e,
             })
         })?;
-        let _ = path;
         self.last = Some(step);
         Ok(())
     }
-}
-
-/// Models whose state can be checkpointed.
-fn checkpointable() -> Vec<&'static str> {
-    vec!["sir", "seir"]
 }
 
 /// A checkpoint read back: the step, the rows up to it, this rank's state.
@@ -199,7 +203,7 @@ pub struct Loaded {
     /// The model's state of this rank's agents.
     pub state: Vec<u8>,
     /// The interval the run wrote checkpoints at.
-    pub every: Option<u32>,
+    pub every: u32,
 }
 
 /// The last step of `run` for which every one of `ranks` files was written
@@ -256,7 +260,7 @@ fn last_complete_here(run: &Path, ranks: usize) -> Result<u32> {
 /// Read this rank's checkpoint file of `step`, checking that it belongs to
 /// this scenario, version, rank and number of ranks.
 pub fn read(run: &Path, step: u32, s: &Scenario, comm: &dyn Comm) -> Result<Loaded> {
-    let path = step_folder(run, step).join(file_name(comm.rank(), comm.ranks()));
+    let path = file_path(run, step, comm.rank(), comm.ranks());
     let bad = |why: String| Error::Input(InputError(format!("checkpoint {}: {why}", path.display())));
     let bytes = std::fs::read(&path).map_err(|e| bad(format!("cannot read it: {e}")))?;
     let mut at = 0usize;
@@ -320,10 +324,38 @@ pub fn read(run: &Path, step: u32, s: &Scenario, comm: &dyn Comm) -> Result<Load
     }
     let len = u64_of(take(8)?) as usize;
     let state = take(len)?.to_vec();
+    // The checksum, and nothing else, follows the state.
+    if at != bytes.len() - 8 {
+        return Err(bad("the state's length does not match the file".into()));
+    }
     Ok(Loaded {
         step,
         rows,
         state,
-        every: Some(header.every),
+        every: header.every,
     })
+}
+
+/// Continue `sim` from the last complete checkpoint of the run in `dir`, on
+/// every rank: the same step everywhere, each rank its own file, every
+/// refusal naming the file. Returns what was read (the rows up to it).
+pub fn resume(sim: &mut Simulation, dir: &Path, s: &Scenario) -> Result<Loaded> {
+    let comm = sim.comm().clone();
+    let step = last_complete(dir, &*comm)?;
+    let loaded = crate::run::agree(&*comm, read(dir, step, s, &*comm))?;
+    let path = file_path(dir, step, comm.rank(), comm.ranks());
+    let restored = if step > s.steps {
+        Err(InputError(format!(
+            "--resume {}: its checkpoint is at step {step}, past the scenario's last step {}",
+            dir.display(),
+            s.steps
+        ))
+        .into())
+    } else {
+        let row = loaded.rows.last().cloned().unwrap_or_default();
+        sim.restore_state(step, &row, &loaded.state)
+            .map_err(|e| Error::Input(InputError(format!("checkpoint {}: {e:#}", path.display()))))
+    };
+    crate::run::agree(&*comm, restored)?;
+    Ok(loaded)
 }

@@ -105,13 +105,12 @@ pub fn run_to_folder(
     );
     let mut sim = agree(&*comm, sim)?;
     let resumed = match &opts.resume {
-        Some(dir) => Some(resume(&mut sim, dir, s)?),
+        Some(dir) => Some(checkpoint::resume(&mut sim, dir, s)?),
         None => None,
     };
-    let every = opts.checkpoint_every.or(resumed.as_ref().and_then(|r| r.every));
+    let every = opts.checkpoint_every.or(resumed.as_ref().map(|r| r.every));
     if let Some(k) = every {
-        // Refused before any folder is made.
-        agree(&*comm, CheckpointSink::new(Path::new(""), k, &sim).map(drop))?;
+        agree(&*comm, checkpoint::check(k, &sim))?;
     }
     let made = match (&opts.resume, root) {
         (_, false) => Ok(PathBuf::new()),
@@ -134,6 +133,8 @@ pub fn run_to_folder(
         None => None,
     };
     let mut agents = s.output.agents_every.map(|k| AgentsSink::new(&shared, k));
+    // Steps this process computes (a resumed run starts past 0).
+    let first_step = resumed.as_ref().map_or(0, |r| r.step);
     let history: &[Vec<f64>] = match &resumed {
         Some(r) => &r.rows[..r.step as usize],
         None => &[],
@@ -146,7 +147,7 @@ pub fn run_to_folder(
         if let Some(c) = checkpoints.as_mut() {
             own.push(c);
         }
-        return run_other_rank(s, sim, history, stop, extra, &mut own);
+        return run_other_rank(s, sim, history, stop, extra, &mut own, first_step);
     }
     let mut csv = CsvSink::new(&out.join("timeseries.csv"));
     let mut transcript = TranscriptSink::new(&out.join("transcript.jsonl"));
@@ -163,7 +164,7 @@ pub fn run_to_folder(
         sim.run_after(history, s.steps, &mut sinks, stop)
             .map_err(|e| Error::Run(format!("{e}; the steps done before it are in {}", out.display())))?
     };
-    let partition = partition_facts(&sim, stepped.done);
+    let partition = partition_facts(&sim, stepped.done - first_step);
     let rows = memory.recorder;
     // Stopped early by Ctrl-C; a provider failure is reported as "error" instead.
     let interrupted = stepped.done < s.steps && stepped.failure.is_none();
@@ -211,26 +212,6 @@ fn resumable(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Load the last complete checkpoint of `dir` into `sim`, on every rank.
-fn resume(sim: &mut Simulation, dir: &Path, s: &Scenario) -> Result<checkpoint::Loaded> {
-    let comm = sim.comm().clone();
-    let step = checkpoint::last_complete(dir, &*comm)?;
-    let loaded = agree(&*comm, checkpoint::read(dir, step, s, &*comm))?;
-    let restored = if step > s.steps {
-        Err(crate::InputError(format!(
-            "--resume {}: its checkpoint is at step {step}, past the scenario's last step {}",
-            dir.display(),
-            s.steps
-        ))
-        .into())
-    } else {
-        let row = loaded.rows.last().cloned().unwrap_or_default();
-        sim.restore_state(step, &row, &loaded.state)
-    };
-    agree(&*comm, restored)?;
-    Ok(loaded)
-}
-
 /// Rank 0's result on every rank: a failure on any rank fails them all, the
 /// others with [`Error::Elsewhere`] naming the lowest failing rank, so that
 /// every rank leaves the collective calls at the same point and exits with
@@ -265,6 +246,7 @@ fn run_other_rank(
     stop: &AtomicBool,
     extra: &mut [&mut dyn Sink],
     own: &mut [&mut dyn Sink],
+    first_step: u32,
 ) -> Result<RunReport> {
     let mut memory = MemorySink::new(sim.metrics());
     let stepped = {
@@ -273,7 +255,7 @@ fn run_other_rank(
         sinks.extend(own.iter_mut().map(|s| &mut **s as &mut dyn Sink));
         sim.run_after(history, s.steps, &mut sinks, stop)?
     };
-    partition_facts(&sim, stepped.done);
+    partition_facts(&sim, stepped.done - first_step);
     let interrupted = stepped.done < s.steps && stepped.failure.is_none();
     Ok(RunReport {
         outcome: if interrupted {
@@ -289,9 +271,9 @@ fn run_other_rank(
     })
 }
 
-/// What each rank of a partitioned run held and exchanged, gathered on
-/// every rank (a collective call: every rank makes it at the same point);
-/// `None` for a run in one process.
+/// What each rank of a partitioned run held and exchanged over the `steps`
+/// it computed, gathered on every rank (a collective call: every rank makes
+/// it at the same point); `None` for a run in one process.
 fn partition_facts(sim: &Simulation, steps: u32) -> Option<serde_json::Value> {
     let comm = sim.comm();
     let (rank, ranks) = (comm.rank(), comm.ranks());
@@ -302,8 +284,7 @@ fn partition_facts(sim: &Simulation, steps: u32) -> Option<serde_json::Value> {
     // Each rank fills its own slots; the sum gathers them.
     let fields = 4;
     let mut v = vec![0u64; ranks * fields];
-    let part = myriad_core::comm::Part::even(sim.agents(), rank, ranks);
-    v[rank * fields] = part.len() as u64;
+    v[rank * fields] = sim.part().len() as u64;
     v[rank * fields + 1] = t.bytes_sent;
     v[rank * fields + 2] = (t.seconds * 1e6) as u64;
     v[rank * fields + 3] = peak_memory_bytes().unwrap_or(0);

@@ -202,7 +202,7 @@ impl Simulation {
             population_seconds,
             layer_seconds,
         };
-        let mut sim = Simulation::from_split(
+        Simulation::from_split(
             s,
             population,
             layers,
@@ -212,9 +212,7 @@ impl Simulation {
             pool,
             info,
             split,
-        )?;
-        sim.comm = comm;
-        Ok(sim)
+        )
     }
 
     /// A simulation from a population and layers already built (copies of
@@ -286,6 +284,7 @@ impl Simulation {
         };
         let base_weights: Vec<f64> = layers.iter().map(|l| l.weight).collect();
         let part = split.part_of(population.size());
+        let comm = split.comm.clone();
         let input = ModelInput {
             population,
             layers,
@@ -321,7 +320,7 @@ impl Simulation {
             error: None,
             info,
             part,
-            comm: Arc::new(Local),
+            comm,
             _runtime: owned_runtime,
         })
     }
@@ -515,19 +514,27 @@ impl Simulation {
             agents: self.model.agent_count(),
             calendar: &self.scenario.calendar,
         };
-        for s in sinks.iter_mut() {
-            s.start(&start)?;
-        }
-        for s in sinks.iter_mut() {
-            for (k, row) in history.iter().enumerate() {
-                s.row(k as u32, row)?;
-            }
-            s.row(self.step, &self.row)?;
-            s.between_steps(self)?;
+        // In a partitioned run a sink's failure on one rank must reach the
+        // others at the next agreement, not leave them waiting: it is kept
+        // in `sink_error` until then (one process returns it at once).
+        let split = self.comm.ranks() > 1;
+        let mut sink_error = None;
+        let started = sinks.iter_mut().try_for_each(|s| s.start(&start)).and_then(|()| {
+            sinks.iter_mut().try_for_each(|s| {
+                for (k, row) in history.iter().enumerate() {
+                    s.row(k as u32, row)?;
+                }
+                s.row(self.step, &self.row)?;
+                s.between_steps(self)
+            })
+        });
+        match started {
+            Err(e) if !split => return Err(e.into()),
+            Err(e) => sink_error = Some(Error::from(e)),
+            Ok(()) => {}
         }
         let t = std::time::Instant::now();
         let mut failure = None;
-        let mut sink_error = None;
         while self.step < until && !self.agreed_stop(stop, &mut sink_error)? {
             self.step()?;
             let fed = sinks.iter_mut().try_for_each(|s| {
@@ -536,10 +543,9 @@ impl Simulation {
                 s.between_steps(self)
             });
             if let Err(e) = fed {
-                if self.comm.ranks() == 1 {
+                if !split {
                     return Err(e.into());
                 }
-                // The other ranks hear of it before the next step.
                 sink_error = Some(Error::from(e));
                 continue;
             }
@@ -549,12 +555,17 @@ impl Simulation {
                 break;
             }
         }
-        if self.comm.ranks() > 1 {
-            // A sink that failed at the last step.
-            self.agreed_stop(stop, &mut sink_error)?;
+        let finished = sinks.iter_mut().try_for_each(|s| s.finish());
+        match finished {
+            Err(e) if !split => return Err(e.into()),
+            Err(e) => {
+                sink_error.get_or_insert(Error::from(e));
+            }
+            Ok(()) => {}
         }
-        for s in sinks.iter_mut() {
-            s.finish()?;
+        if split {
+            // A sink that failed at the last step or in finishing.
+            self.agreed_stop(stop, &mut sink_error)?;
         }
         Ok(RunEnd {
             done: self.step,
@@ -565,8 +576,8 @@ impl Simulation {
 
     /// Is the run to stop? In a partitioned run every rank stops at the
     /// same step when any of them was asked to (Ctrl-C reaches the ranks
-    /// at different moments).
-    /// A sink that failed on one rank fails every rank here.
+    /// at different moments), and a sink that failed on one rank fails
+    /// every rank here.
     fn agreed_stop(&self, stop: &AtomicBool, sink_error: &mut Option<Error>) -> Result<bool> {
         let mut flags = [stop.load(Ordering::Relaxed) as u64, sink_error.is_some() as u64];
         self.comm.max_u64(&mut flags);
@@ -582,9 +593,14 @@ impl Simulation {
         !matches!(self.provider, Provider::Rule)
     }
 
+    /// Can the model's state be saved (for checkpoints)?
+    pub fn saves_state(&self) -> bool {
+        self.model.saves_state()
+    }
+
     /// Append the model's state of this process's agents to `out` (see
-    /// [`Model::save_state`]); false when the model cannot.
-    pub fn save_state(&self, out: &mut Vec<u8>) -> bool {
+    /// [`Model::save_state`]).
+    pub fn save_state(&self, out: &mut Vec<u8>) {
         self.model.save_state(out)
     }
 
