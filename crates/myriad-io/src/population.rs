@@ -550,10 +550,17 @@ pub fn write_population_parquet(path: &Path, population: &Population) -> Result<
         }
     }
     let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| err(&e))?;
-    let f = File::create(path).map_err(|e| IoError::write(path, e))?;
-    let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None).map_err(|e| err(&e))?;
-    // Row groups of a million agents keep the writer's buffers small.
+    let batch = RecordBatch::try_new(schema, arrays).map_err(|e| err(&e))?;
+    write_agent_rows(path, path, &batch)
+}
+
+/// Write one row per agent to `file` (errors name `path`, the file the
+/// caller means), in row groups of a million agents, which keep the
+/// writer's buffers small.
+fn write_agent_rows(file: &Path, path: &Path, batch: &arrow_array::RecordBatch) -> Result<(), IoError> {
+    let err = |e: &dyn std::fmt::Display| IoError::write(path, std::io::Error::other(e.to_string()));
+    let f = File::create(file).map_err(|e| IoError::write(path, e))?;
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).map_err(|e| err(&e))?;
     let rows = batch.num_rows();
     let mut start = 0;
     while start < rows {
@@ -601,16 +608,9 @@ pub fn write_agents_parquet(
         arrays.push(array);
     }
     let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| err(&e))?;
+    let batch = RecordBatch::try_new(schema, arrays).map_err(|e| err(&e))?;
+    // Under a temporary name first: a snapshot that exists is whole.
     let tmp = path.with_extension("parquet.tmp");
-    let f = File::create(&tmp).map_err(|e| IoError::write(path, e))?;
-    let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None).map_err(|e| err(&e))?;
-    let mut start = 0;
-    while start < n {
-        let len = (n - start).min(1 << 20);
-        w.write(&batch.slice(start, len)).map_err(|e| err(&e))?;
-        start += len;
-    }
-    w.close().map_err(|e| err(&e))?;
+    write_agent_rows(&tmp, path, &batch)?;
     std::fs::rename(&tmp, path).map_err(|e| IoError::write(path, e))
 }

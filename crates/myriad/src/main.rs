@@ -468,22 +468,25 @@ fn main() -> ExitCode {
     ranks::finish();
     match result {
         Ok(code) => code,
-        Err(e) => {
-            // Bad input is 2; a failure while running (a full disk while
-            // writing outputs, an LLM endpoint that went away) is 1.
-            let input_error = e.chain().any(|c| {
-                c.downcast_ref::<myriad_sim::Error>().is_some_and(|e| e.is_input())
-                    || c.is::<toml_reader::ScenarioError>()
-                    || c.is::<InputError>()
-                    || c.is::<myriad_core::model::ModelError>()
-                    || c.is::<myriad_policy::PolicyError>()
-                    || c.downcast_ref::<myriad_train::TrainError>()
-                        .is_some_and(|e| e.is_input())
-                    || c.downcast_ref::<myriad_io::IoError>().is_some_and(|io| !io.is_write())
-            });
-            ExitCode::from(if input_error { 2 } else { 1 })
-        }
+        // Bad input is 2; a failure while running (a full disk while
+        // writing outputs, an LLM endpoint that went away) is 1.
+        Err(e) => ExitCode::from(if is_input(&e) { 2 } else { 1 }),
     }
+}
+
+/// Is the error the input's fault (exit code 2) rather than a failure
+/// while running (1)?
+fn is_input(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<myriad_sim::Error>().is_some_and(|e| e.is_input())
+            || c.is::<toml_reader::ScenarioError>()
+            || c.is::<InputError>()
+            || c.is::<myriad_core::model::ModelError>()
+            || c.is::<myriad_policy::PolicyError>()
+            || c.downcast_ref::<myriad_train::TrainError>()
+                .is_some_and(|e| e.is_input())
+            || c.downcast_ref::<myriad_io::IoError>().is_some_and(|io| !io.is_write())
+    })
 }
 
 use build::InputError;
@@ -494,17 +497,14 @@ use build::InputError;
 /// that rank, naming it.
 fn report_error(e: &anyhow::Error) {
     let (rank, ranks) = ranks::from_environment();
-    let input = e.chain().any(|c| {
-        c.downcast_ref::<myriad_sim::Error>()
-            .is_some_and(|e| e.is_input() || matches!(e, myriad_sim::Error::Elsewhere { .. }))
-            || c.is::<toml_reader::ScenarioError>()
-            || c.is::<InputError>()
-    });
+    let elsewhere = e
+        .chain()
+        .any(|c| matches!(c.downcast_ref(), Some(myriad_sim::Error::Elsewhere { .. })));
     if ranks == 1 {
         eprintln!("error: {}", message(e));
     } else if rank == 0 {
         eprintln!("error (rank 0 of {ranks}): {}", message(e));
-    } else if !input {
+    } else if !is_input(e) && !elsewhere {
         eprintln!("error (rank {rank} of {ranks}): {}", message(e));
     }
 }
