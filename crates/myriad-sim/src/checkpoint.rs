@@ -215,7 +215,7 @@ pub fn last_complete(run: &Path, comm: &dyn Comm) -> Result<u32> {
     } else {
         Ok(0)
     };
-    let found = crate::run::agree(comm, found)?;
+    let found = crate::error::agree(comm, found)?;
     let mut step = vec![found as u64];
     comm.max_u64(&mut step);
     Ok(step[0] as u32)
@@ -342,7 +342,7 @@ pub fn read(run: &Path, step: u32, s: &Scenario, comm: &dyn Comm) -> Result<Load
 pub fn resume(sim: &mut Simulation, dir: &Path, s: &Scenario) -> Result<Loaded> {
     let comm = sim.comm().clone();
     let step = last_complete(dir, &*comm)?;
-    let loaded = crate::run::agree(&*comm, read(dir, step, s, &*comm))?;
+    let loaded = crate::error::agree(&*comm, read(dir, step, s, &*comm))?;
     let path = file_path(dir, step, comm.rank(), comm.ranks());
     let restored = if step > s.steps {
         Err(InputError(format!(
@@ -356,6 +356,6 @@ pub fn resume(sim: &mut Simulation, dir: &Path, s: &Scenario) -> Result<Loaded> 
         sim.restore_state(step, &row, &loaded.state)
             .map_err(|e| Error::Input(InputError(format!("checkpoint {}: {e:#}", path.display()))))
     };
-    crate::run::agree(&*comm, restored)?;
+    crate::error::agree(&*comm, restored)?;
     Ok(loaded)
 }

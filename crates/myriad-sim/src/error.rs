@@ -125,3 +125,29 @@ pub fn one_line<'a>(causes: impl IntoIterator<Item = &'a (dyn std::error::Error 
     }
     out
 }
+
+/// One fallible phase of a partitioned run, agreed over the ranks: a
+/// failure on any rank fails them all (the others with [`Error::Elsewhere`]
+/// naming the lowest failing rank), so that every rank leaves the
+/// collective calls at the same point and exits with the same kind of
+/// error. A collective call: every rank makes it. One process: `result`.
+pub fn agree<T>(comm: &dyn myriad_core::comm::Comm, result: Result<T>) -> Result<T> {
+    if comm.ranks() == 1 {
+        return result;
+    }
+    let kind = match &result {
+        Ok(_) => 0,
+        Err(e) if e.is_input() => 2,
+        Err(_) => 1,
+    };
+    // The maximum of (kind, MAX - rank) gives the kind and the lowest failing rank.
+    let mut v = [kind, if kind > 0 { u64::MAX - comm.rank() as u64 } else { 0 }];
+    comm.max_u64(&mut v);
+    match result {
+        Ok(_) if v[0] > 0 => Err(Error::Elsewhere {
+            rank: (u64::MAX - v[1]) as usize,
+            input: v[0] == 2,
+        }),
+        r => r,
+    }
+}

@@ -3,7 +3,7 @@
 //! for each of its runs.
 
 use crate::checkpoint::{self, CheckpointSink};
-use crate::error::{Error, Result};
+use crate::error::{agree, Error, Result};
 use crate::outdir::OutChoice;
 use crate::outputs;
 use crate::scenario::Scenario;
@@ -210,31 +210,6 @@ fn resumable(dir: &Path) -> Result<()> {
         return Err(crate::InputError(format!("--resume {}: no such run folder", dir.display())).into());
     }
     Ok(())
-}
-
-/// Rank 0's result on every rank: a failure on any rank fails them all, the
-/// others with [`Error::Elsewhere`] naming the lowest failing rank, so that
-/// every rank leaves the collective calls at the same point and exits with
-/// the same kind of error.
-pub fn agree<T>(comm: &dyn Comm, result: Result<T>) -> Result<T> {
-    if comm.ranks() == 1 {
-        return result;
-    }
-    let kind = match &result {
-        Ok(_) => 0,
-        Err(e) if e.is_input() => 2,
-        Err(_) => 1,
-    };
-    // The maximum of (kind, MAX - rank) gives the kind and the lowest failing rank.
-    let mut v = [kind, if kind > 0 { u64::MAX - comm.rank() as u64 } else { 0 }];
-    comm.max_u64(&mut v);
-    match result {
-        Ok(_) if v[0] > 0 => Err(Error::Elsewhere {
-            rank: (u64::MAX - v[1]) as usize,
-            input: v[0] == 2,
-        }),
-        r => r,
-    }
 }
 
 /// A rank other than 0 of a partitioned run: it steps its agents in step

@@ -583,7 +583,7 @@ impl Simulation {
         self.comm.max_u64(&mut flags);
         if flags[1] > 0 {
             let local = sink_error.take();
-            return crate::run::agree(&*self.comm, local.map_or(Ok(()), Err)).map(|_| true);
+            return crate::error::agree(&*self.comm, local.map_or(Ok(()), Err)).map(|_| true);
         }
         Ok(flags[0] > 0)
     }
