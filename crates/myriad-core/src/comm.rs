@@ -48,6 +48,9 @@ pub trait Comm: Send + Sync {
     /// Rank `root`'s `bytes`, on every rank.
     fn broadcast_bytes(&self, root: usize, bytes: &mut Vec<u8>);
 
+    /// Every rank's `mine`, concatenated in rank order, on every rank.
+    fn all_gather_bytes(&self, mine: &[u8]) -> Vec<u8>;
+
     /// What this rank has exchanged so far.
     fn traffic(&self) -> Traffic {
         Traffic::default()
@@ -74,6 +77,9 @@ impl Comm for Local {
         outgoing.first().cloned().unwrap_or_default()
     }
     fn broadcast_bytes(&self, _root: usize, _bytes: &mut Vec<u8>) {}
+    fn all_gather_bytes(&self, mine: &[u8]) -> Vec<u8> {
+        mine.to_vec()
+    }
 }
 
 /// The agents a rank owns: the contiguous global ids `lo..hi` of `n`, cut

@@ -168,14 +168,41 @@ impl Comm for Mpi {
         let at = self.world.process_at_rank(root as i32);
         let mut len = bytes.len() as u64;
         at.broadcast_into(&mut len);
-        bytes.resize(len as usize, 0);
-        at.broadcast_into(&mut bytes[..]);
+        if len > 0 {
+            bytes.resize(len as usize, 0);
+            at.broadcast_into(&mut bytes[..]);
+        } else {
+            // Nothing to send (and an empty buffer's address would read as MPI_IN_PLACE).
+            bytes.clear();
+        }
         let sent = if self.rank() == root {
             (len + 8) * self.others()
         } else {
             0
         };
         self.count(t, sent);
+    }
+
+    fn all_gather_bytes(&self, mine: &[u8]) -> Vec<u8> {
+        let t = Instant::now();
+        let ranks = self.ranks();
+        let len = i32::try_from(mine.len()).expect("fewer than 2^31 bytes from one rank");
+        let mut counts = vec![0i32; ranks];
+        self.world.all_gather_into(&len, &mut counts[..]);
+        let displs = displacements(&counts);
+        let total: usize = counts.iter().map(|&c| c as usize).sum();
+        // An empty byte slice's address is 1, which OpenMPI reads as
+        // MPI_IN_PLACE: empty buffers point into an allocation instead.
+        let mut send = Vec::with_capacity(mine.len().max(1));
+        send.extend_from_slice(mine);
+        let mut all = vec![0u8; total.max(1)];
+        {
+            let mut rp = PartitionMut::new(&mut all[..total], &counts[..], &displs[..]);
+            self.world.all_gather_varcount_into(&send[..], &mut rp);
+        }
+        all.truncate(total);
+        self.count(t, (mine.len() as u64 + 4) * self.others());
+        all
     }
 
     fn traffic(&self) -> Traffic {

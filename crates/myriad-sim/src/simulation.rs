@@ -254,34 +254,39 @@ impl Simulation {
         split: Split,
     ) -> Result<Simulation> {
         let mut owned_runtime = None;
-        let provider = match decisions {
-            Decisions::Rule => Provider::Rule,
-            Decisions::External => Provider::External(ExternalController::new()),
-            Decisions::Provider(b) => Provider::Other(b),
-            Decisions::Scenario if s.control.is_some() => Provider::Other(crate::control::provider(s, seed)),
-            Decisions::Scenario if s.behaviour.is_none() => Provider::Rule,
+        // In a partitioned run the model asks its questions on rank 0 and
+        // sends the answers to the others, so only rank 0 holds a provider
+        // (an LLM's calls are made once, as by one process).
+        let asks_here = split.comm.rank() == 0;
+        let built = match decisions {
+            Decisions::Rule => Ok(Provider::Rule),
+            Decisions::Scenario if !asks_here => Ok(Provider::Rule),
+            Decisions::External => Ok(Provider::External(ExternalController::new())),
+            Decisions::Provider(b) => Ok(Provider::Other(b)),
+            Decisions::Scenario if s.control.is_some() => Ok(Provider::Other(crate::control::provider(s, seed))),
+            Decisions::Scenario if s.behaviour.is_none() => Ok(Provider::Rule),
             Decisions::Scenario => {
                 let handle = match runtime {
-                    Some(h) => h,
-                    None => {
-                        let rt = Arc::new(
-                            tokio::runtime::Builder::new_multi_thread()
-                                .worker_threads(2)
-                                .enable_all()
-                                .build()
-                                .doing(|| "starting the async runtime".into())?,
-                        );
-                        let h = rt.handle().clone();
-                        owned_runtime = Some(rt);
-                        h
-                    }
+                    Some(h) => Ok(h),
+                    None => tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(2)
+                        .enable_all()
+                        .build()
+                        .doing(|| "starting the async runtime".into())
+                        .map(|rt| {
+                            let rt = Arc::new(rt);
+                            let h = rt.handle().clone();
+                            owned_runtime = Some(rt);
+                            h
+                        }),
                 };
-                match crate::behaviour::provider(s, &population, handle)? {
-                    Some(b) => Provider::Other(b),
-                    None => Provider::Rule,
-                }
+                handle
+                    .and_then(|h| crate::behaviour::provider(s, &population, h))
+                    .map(|b| b.map_or(Provider::Rule, Provider::Other))
             }
         };
+        // Rank 0 alone builds a provider: its failure is every rank's.
+        let provider = crate::error::agree(&*split.comm, built)?;
         let base_weights: Vec<f64> = layers.iter().map(|l| l.weight).collect();
         let part = split.part_of(population.size());
         let comm = split.comm.clone();
@@ -535,7 +540,7 @@ impl Simulation {
         }
         let t = std::time::Instant::now();
         let mut failure = None;
-        while self.step < until && !self.agreed_stop(stop, &mut sink_error)? {
+        while self.step < until && !self.agreed_stop(stop, &mut sink_error, &mut failure)? {
             self.step()?;
             let fed = sinks.iter_mut().try_for_each(|s| {
                 s.row(self.step, &self.row)?;
@@ -550,9 +555,12 @@ impl Simulation {
                 continue;
             }
             if let Some(e) = &self.error {
-                // The step finished on fallbacks; stop here and keep what is done.
+                // The step finished on fallbacks; stop here and keep what is
+                // done (every rank of a partitioned run at the next agreement).
                 failure = Some(format!("step {}: {e}", self.step));
-                break;
+                if !split {
+                    break;
+                }
             }
         }
         let finished = sinks.iter_mut().try_for_each(|s| s.finish());
@@ -565,7 +573,7 @@ impl Simulation {
         }
         if split {
             // A sink that failed at the last step or in finishing.
-            self.agreed_stop(stop, &mut sink_error)?;
+            self.agreed_stop(stop, &mut sink_error, &mut failure)?;
         }
         Ok(RunEnd {
             done: self.step,
@@ -576,14 +584,27 @@ impl Simulation {
 
     /// Is the run to stop? In a partitioned run every rank stops at the
     /// same step when any of them was asked to (Ctrl-C reaches the ranks
-    /// at different moments), and a sink that failed on one rank fails
-    /// every rank here.
-    fn agreed_stop(&self, stop: &AtomicBool, sink_error: &mut Option<Error>) -> Result<bool> {
-        let mut flags = [stop.load(Ordering::Relaxed) as u64, sink_error.is_some() as u64];
+    /// at different moments), a sink that failed on one rank fails every
+    /// rank here, and so does the provider's failure (rank 0 holds it).
+    fn agreed_stop(
+        &self,
+        stop: &AtomicBool,
+        sink_error: &mut Option<Error>,
+        failure: &mut Option<String>,
+    ) -> Result<bool> {
+        let mut flags = [
+            stop.load(Ordering::Relaxed) as u64,
+            sink_error.is_some() as u64,
+            failure.is_some() as u64,
+        ];
         self.comm.max_u64(&mut flags);
         if flags[1] > 0 {
             let local = sink_error.take();
             return crate::error::agree(&*self.comm, local.map_or(Ok(()), Err)).map(|_| true);
+        }
+        if flags[2] > 0 {
+            failure.get_or_insert_with(|| format!("step {}: the decision provider failed on rank 0", self.step));
+            return Ok(true);
         }
         Ok(flags[0] > 0)
     }

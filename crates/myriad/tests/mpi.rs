@@ -41,8 +41,11 @@ fn run_ok(ranks: usize, args: &[&str]) {
 
 /// Every model that can be split, on network, group, scale-free, small-world,
 /// imported (a population file with a stage column and a weighted edge
-/// list) and well-mixed layers: 2, 3 and 4 ranks give the single process's
-/// files byte for byte, whatever the threads per rank.
+/// list) and well-mixed layers, and the covid model on the synthetic city
+/// (Staten Island; the five boroughs at 1% over the dated year, with its
+/// fitted interventions, weekly decisions and monthly economy): 2, 3 and 4
+/// ranks give the single process's files byte for byte (tables and plots),
+/// whatever the threads per rank.
 #[test]
 fn partitioned_runs_equal_one_process_byte_for_byte() {
     let tmp = tempfile::tempdir().unwrap();
@@ -56,6 +59,8 @@ fn partitioned_runs_equal_one_process_byte_for_byte() {
         ),
         ("seir-well-mixed", &[]),
         ("sir-imported", &[]),
+        ("covid-staten-island", &["--set", "steps=90"]),
+        ("covid-nyc-fitted", &["--set", "population.scale=0.01"]),
     ];
     for (name, extra) in cases {
         let file = scenario(name);
@@ -126,8 +131,8 @@ fn bad_input_fails_every_rank_with_one_message() {
     let out = tmp.path().join("x");
     let out_s = out.to_str().unwrap();
 
-    // Models that cannot be split: a game, a swarm, the covid model.
-    for name in ["donor-game", "vicsek", "covid-staten-island"] {
+    // Models that cannot be split: a game, a swarm.
+    for name in ["donor-game", "vicsek"] {
         let o = mpirun(2, &["run", &scenario(name), "-q", "--out", out_s]);
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{name}: {err}");
@@ -136,7 +141,7 @@ fn bad_input_fails_every_rank_with_one_message() {
             1,
             "{name}: {err}"
         );
-        assert!(err.contains("Models that can: sir, seir"), "{err}");
+        assert!(err.contains("Models that can: sir, seir, covid"), "{err}");
         assert!(!out.exists(), "nothing written");
     }
 
@@ -337,4 +342,83 @@ fn agent_snapshots_are_one_dataset_with_a_part_per_rank() {
             "{step} differs"
         );
     }
+}
+
+/// The covid model's weekly questions to the embedded LLM (SmolLM2, one
+/// scored pass per archetype) on 3 ranks: rank 0 asks them once for the
+/// whole population and sends each rank its agents' answers, so the run
+/// makes one process's 24 calls, and one process replaying the answers it
+/// recorded gives its files byte for byte. A provider that fails on rank 0
+/// stops every rank at the same step, with one process's rows kept.
+#[test]
+fn llm_questions_are_asked_once_across_ranks() {
+    let model = myriad_llm::local::default_model_path();
+    assert!(
+        model.is_file(),
+        "{} is missing: run `myriad llm pull` (scripts/test does)",
+        model.display()
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let file = scenario("covid-llm-staten-island");
+    let cache = tmp.path().join("answers.jsonl");
+    let cache_set = format!("llm.cache={}", cache.display());
+    let small = [
+        "--set",
+        "population.scale=0.02",
+        "--set",
+        "steps=14",
+        "--set",
+        "behaviour.answer=logprob",
+        "--set",
+        &cache_set,
+    ];
+    let three = tmp.path().join("three");
+    let mut args = vec!["run", &file, "-q", "--threads", "1", "--out", three.to_str().unwrap()];
+    args.extend(small);
+    run_ok(3, &args);
+    let b = &summary(&three)["behaviour"];
+    // One score per archetype, decision and week: 2 x 2 x 6.
+    assert_eq!(b["client"]["calls"], 24, "{b}");
+    assert_eq!(b["client"]["cache_hits"], 0, "{b}");
+
+    // The model's file name is part of each answer's key.
+    let gone = tmp.path().join("gone").join(model.file_name().unwrap());
+    let gone_set = format!("llm.model={}", gone.display());
+    let one = tmp.path().join("one");
+    let mut args = vec!["run", &file, "-q", "--out", one.to_str().unwrap()];
+    args.extend(small);
+    args.extend(["--set", "llm.mode=replay", "--set", &gone_set]);
+    let o = common::myriad(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = &summary(&one)["behaviour"]["client"];
+    assert_eq!(
+        (c["calls"].as_u64(), c["cache_hits"].as_u64()),
+        (Some(0), Some(24)),
+        "{c}"
+    );
+    for ((f, a), (_, b)) in outputs(&one).iter().zip(&outputs(&three)) {
+        assert!(a == b, "{f} differs between 1 process replaying and 3 ranks recording");
+    }
+
+    // Replaying from an empty cache fails in the first week's question.
+    let empty = write(tmp.path(), "empty.jsonl", "");
+    let empty_set = format!("llm.cache={}", empty.display());
+    let replay = ["--set", "llm.mode=replay", "--set", &empty_set, "--set", &gone_set];
+    let single = tmp.path().join("fail-1");
+    let mut args = vec!["run", &file, "-q", "--out", single.to_str().unwrap()];
+    args.extend(small);
+    args.extend(replay);
+    let o1 = common::myriad(&args);
+    let split = tmp.path().join("fail-3");
+    let mut args = vec!["run", &file, "-q", "--out", split.to_str().unwrap()];
+    args.extend(small);
+    args.extend(replay);
+    let o3 = mpirun(3, &args);
+    assert_eq!(o1.status.code(), Some(1), "{}", stderr(&o1));
+    assert_eq!(o3.status.code(), Some(1), "{}", stderr(&o3));
+    let err = stderr(&o3);
+    assert_eq!(err.matches("no cached answer").count(), 1, "{err}");
+    let rows = |d: &Path| std::fs::read_to_string(d.join("timeseries.csv")).unwrap();
+    assert_eq!(rows(&split), rows(&single));
+    assert!(summary(&split)["error"].as_str().unwrap().contains("no cached answer"));
 }

@@ -64,6 +64,7 @@ pub mod outcomes;
 use crate::setup::{check_layer_sizes, initial_stages, seed_infections};
 use myriad_core::behaviour::{AgentState, Observations};
 use myriad_core::calendar::PeriodKind;
+use myriad_core::comm::{Comm, Part};
 use myriad_core::cross::Marks;
 use myriad_core::hash::StateHasher;
 use myriad_core::metrics::{Combine, MetricSpec};
@@ -383,7 +384,7 @@ pub static COVID: ModelSpec = ModelSpec {
         },
     ],
     tables: &[WEEKLY, MONTHLY],
-    splits: false,
+    splits: true,
     build: |input| Covid::new(input).map(|m| Box::new(m) as Box<dyn Model>),
 };
 
@@ -474,6 +475,45 @@ impl Tally {
     }
 }
 
+/// Every count of `t` and `o`, in a fixed order.
+fn each_count(t: &mut Tally, o: &mut Outcomes, f: &mut impl FnMut(&mut u64)) {
+    for a in [
+        &mut t.stages,
+        &mut t.new_inf,
+        &mut t.deaths,
+        &mut t.active,
+        &mut t.living,
+        &mut t.isolating,
+        &mut t.working,
+        &mut t.employed,
+        &mut t.agents,
+        &mut o.reported,
+    ] {
+        a.iter_mut().for_each(&mut *f);
+    }
+    o.admitted
+        .iter_mut()
+        .chain(o.deaths.iter_mut())
+        .flatten()
+        .chain(o.deaths_by_age.iter_mut())
+        .chain([&mut o.total_reported, &mut o.total_admitted])
+        .for_each(f);
+}
+
+/// The whole population's tallies and outcomes from each rank's (integer
+/// sums: exact, whatever the number of ranks). A collective call.
+fn summed(comm: &dyn Comm, t: &Tally, o: &Outcomes) -> (Tally, Outcomes) {
+    let (mut t, mut o) = (*t, *o);
+    if comm.ranks() > 1 {
+        let mut words = Vec::new();
+        each_count(&mut t, &mut o, &mut |x| words.push(*x));
+        comm.sum_u64(&mut words);
+        let mut sums = words.into_iter();
+        each_count(&mut t, &mut o, &mut |x| *x = sums.next().unwrap_or_default());
+    }
+    (t, o)
+}
+
 /// Where each metric sits in the row: city totals, then per borough.
 struct Cols {
     /// S, E, I, R, D.
@@ -541,7 +581,10 @@ impl Cols {
     }
 }
 
-/// What does not change during a run: shared between forks.
+/// What does not change during a run: shared between forks. Per-agent
+/// columns hold this rank's agents (local index = global id - `lo`); the
+/// areas' and boroughs' members, drawn from by community contacts, are
+/// global ids of the whole population.
 struct Fixed {
     cols: Cols,
     age: Vec<u8>,
@@ -552,6 +595,7 @@ struct Fixed {
     employed: Vec<bool>,
     /// 0 outside the labour force, 1 employed, 2 unemployed (at the start).
     employment: Vec<u8>,
+    /// The whole population's (all ranks).
     labour_force: [u64; 5],
     initially_unemployed: [u64; 5],
     layers: Vec<(Layer, Role)>,
@@ -584,9 +628,13 @@ impl Outcomes {
     }
 }
 
-/// The COVID-19 model state.
+/// The COVID-19 model state. In a partitioned run it holds this rank's
+/// agents (`part`) and the packed flags of every agent, which the day's
+/// contacts read wherever their targets live.
 pub struct Covid {
     fixed: Arc<Fixed>,
+    part: Part,
+    comm: Arc<dyn Comm>,
     /// Seed of the draws from now on: the run's, or another one set by
     /// [`Model::reseed`] (a forecast ensemble from one state).
     seed: u64,
@@ -598,14 +646,17 @@ pub struct Covid {
     weeks_worked: Vec<u8>,
     weeks_in_month: u8,
     hit: Marks,
-    /// Per agent, rebuilt each step: stage (bits 0-2), isolating (bit 3),
-    /// working (bit 4), age group (bits 5-7). The transmission pass reads
-    /// this one byte per contact instead of four arrays: on the full city
-    /// that keeps its random reads within the cache.
+    /// Per agent of the whole population, by global id: stage (bits 0-2),
+    /// isolating (bit 3), working (bit 4), age group (bits 5-7). The
+    /// transmission pass reads this one byte per contact instead of four
+    /// arrays: on the full city that keeps its random reads within the
+    /// cache. Each rank renews its own agents' and receives the others'.
     flags: Vec<u8>,
-    /// Agents exposed or infectious, in id order: the sources of the next
-    /// day's transmission and the only agents whose timers run, so a day
-    /// costs in proportion to the epidemic, not to the population.
+    /// This rank's agents whose flags changed this step (partitioned runs).
+    changed: Vec<u32>,
+    /// Agents exposed or infectious, as global ids in order: the sources of
+    /// the next day's transmission and the only agents whose timers run,
+    /// so a day costs in proportion to the epidemic, not to the population.
     active: Vec<u32>,
     week_cases: [u64; 5],
     weekly: Vec<[u64; 5]>,
@@ -613,16 +664,24 @@ pub struct Covid {
     pressure: [f64; 5],
     weeks_decided: u32,
     unemployment: [f64; 5],
+    /// This rank's agents' tallies.
     tally: Tally,
-    /// Reports, admissions and deaths drawn but not yet due.
+    /// Reports, admissions and deaths of this rank's agents drawn but not
+    /// yet due.
     pending: Pending,
+    /// This rank's outcomes today.
     today: Outcomes,
+    /// The whole population's tallies and outcomes (summed over ranks):
+    /// what the row shows.
+    city: (Tally, Outcomes),
 }
 
 impl Clone for Covid {
     fn clone(&self) -> Covid {
         Covid {
             fixed: self.fixed.clone(),
+            part: self.part.clone(),
+            comm: self.comm.clone(),
             seed: self.seed,
             stage: self.stage.clone(),
             timer: self.timer.clone(),
@@ -634,6 +693,7 @@ impl Clone for Covid {
             // Flags are clear between steps.
             hit: self.hit.clone(),
             flags: self.flags.clone(),
+            changed: self.changed.clone(),
             active: self.active.clone(),
             week_cases: self.week_cases,
             weekly: self.weekly.clone(),
@@ -643,6 +703,7 @@ impl Clone for Covid {
             tally: self.tally,
             pending: self.pending.clone(),
             today: self.today,
+            city: self.city,
         }
     }
 }
@@ -825,35 +886,66 @@ fn severity(p: &CovidParams) -> Severity {
 
 /// Mean daily contacts per age group on the population as built: the
 /// community mean plus the layer degrees (school and work on 5 days of 7).
-fn mean_contacts(age: &[u8], layers: &[(Layer, Role)], p: &CovidParams) -> [f64; 6] {
+/// `age` is the whole population's; the layers hold this rank's rows. In a
+/// partitioned run rank 0 sums every agent's contacts in id order, as one
+/// process does, so the means (and every hazard after them) are the same
+/// bits on any number of ranks. A collective call.
+fn mean_contacts(age: &[u8], layers: &[(Layer, Role)], p: &CovidParams, part: &Part, comm: &dyn Comm) -> [f64; 6] {
     let community_mean = |a: u8| match a {
         0 => p.community_mean_u19,
         5 => p.community_mean_65a,
         _ => p.community_mean_adult,
     };
-    let mut sum = [0.0f64; 6];
-    let mut count = [0u64; 6];
-    for (i, &a) in age.iter().enumerate() {
-        let mut c = community_mean(a);
+    let lo = part.lo() as usize;
+    let contacts = |x: usize| {
+        let mut c = community_mean(age[lo + x]);
         for (l, role) in layers {
             if let Contacts::Network(csr) = &l.contacts {
-                let d = csr.degree(i as u32) as f64;
+                let d = csr.degree(x as u32) as f64;
                 c += match role {
                     Role::School | Role::Work => d * 5.0 / 7.0,
                     _ => d,
                 };
             }
         }
-        sum[a as usize] += c;
-        count[a as usize] += 1;
-    }
-    let mut mean = [1.0; 6];
-    for a in 0..6 {
-        if count[a] > 0 && sum[a] > 0.0 {
-            mean[a] = sum[a] / count[a] as f64;
+        c
+    };
+    let mean_of = |each: &mut dyn Iterator<Item = (u8, f64)>| {
+        let mut sum = [0.0f64; 6];
+        let mut count = [0u64; 6];
+        for (a, c) in each {
+            sum[a as usize] += c;
+            count[a as usize] += 1;
         }
+        let mut mean = [1.0; 6];
+        for a in 0..6 {
+            if count[a] > 0 && sum[a] > 0.0 {
+                mean[a] = sum[a] / count[a] as f64;
+            }
+        }
+        mean
+    };
+    if comm.ranks() == 1 {
+        return mean_of(&mut (0..age.len()).map(|i| (age[i], contacts(i))));
     }
-    mean
+    let mut out = vec![Vec::new(); comm.ranks()];
+    out[0] = (0..part.len())
+        .flat_map(|x| {
+            let b = contacts(x).to_bits();
+            [b as u32, (b >> 32) as u32]
+        })
+        .collect();
+    let all = comm.exchange_u32(&out);
+    let mut bytes = Vec::new();
+    if comm.rank() == 0 {
+        let each = all
+            .chunks_exact(2)
+            .enumerate()
+            .map(|(i, w)| (age[i], f64::from_bits(u64::from(w[0]) | u64::from(w[1]) << 32)));
+        bytes = mean_of(&mut { each }).iter().flat_map(|m| m.to_le_bytes()).collect();
+    }
+    comm.broadcast_bytes(0, &mut bytes);
+    std::array::from_fn(|a| f64::from_le_bytes(bytes[8 * a..8 * a + 8].try_into().expect("8 bytes per mean")))
 }
 
 /// Initial stages (the `stage` column, then the seeded infections) with
@@ -945,17 +1037,23 @@ fn seed_by_borough(
 }
 
 impl Covid {
-    /// Build from a population with an `age_group` column.
+    /// Build from a population with an `age_group` column. In a
+    /// partitioned run the layers hold this rank's rows, and the model
+    /// keeps its agents' state; the initial state is drawn over the whole
+    /// population on every rank, so that it is the same on any number of
+    /// ranks.
     pub fn new(input: ModelInput) -> Result<Covid, ModelError> {
         let ModelInput {
             population,
             layers,
             params,
             seed,
-            split: _,
+            split,
         } = input;
-        check_layer_sizes(&layers, population.size())?;
         let n = population.size() as usize;
+        let part = split.part_of(n as u32);
+        let comm = split.comm;
+        check_layer_sizes(&layers, part.len() as u32)?;
         let cols = AgentColumns::read(&population)?;
         let layers: Vec<(Layer, Role)> = layers
             .into_iter()
@@ -970,9 +1068,17 @@ impl Covid {
             })
             .collect();
         let cp = CovidParams::read(&params);
-        let mean_contacts = mean_contacts(&cols.age, &layers, &cp);
+        let mean_contacts = mean_contacts(&cols.age, &layers, &cp, &part, &*comm);
         let (stage, timer, infected_at) = initial_state(&population, &cols.borough, &cp, seed)?;
+        drop(population);
         let (labour_force, initially_unemployed) = cols.labour_force();
+        // Nobody isolates or works before the first week's decisions.
+        let flags: Vec<u8> = stage
+            .par_iter()
+            .zip(cols.age.par_iter())
+            .with_min_len(1 << 14)
+            .map(|(&s, &a)| s | a << 5)
+            .collect();
         let AgentColumns {
             age,
             borough,
@@ -980,16 +1086,22 @@ impl Covid {
             n_areas,
             employment,
         } = cols;
+        let areas = Groups::new(&area, n_areas);
+        let boroughs = Groups::new(&borough.iter().map(|&b| b as u32).collect::<Vec<_>>(), 5);
+        let (lo, hi) = (part.lo() as usize, part.hi() as usize);
+        let mine = |v: Vec<u8>| if v.len() == hi - lo { v } else { v[lo..hi].to_vec() };
+        let employment = mine(employment);
+        let local = hi - lo;
         let mut m = Covid {
             seed,
             fixed: Arc::new(Fixed {
                 cols: Cols::new(),
-                areas: Groups::new(&area, n_areas),
-                boroughs: Groups::new(&borough.iter().map(|&b| b as u32).collect::<Vec<_>>(), 5),
+                areas,
+                boroughs,
                 employed: employment.iter().map(|&e| e == 1).collect(),
-                age,
-                borough,
-                area,
+                age: mine(age),
+                borough: mine(borough),
+                area: area[lo..hi].to_vec(),
                 employment,
                 labour_force,
                 initially_unemployed,
@@ -997,15 +1109,18 @@ impl Covid {
                 g: infectiousness_profile(cp.g_mean, cp.g_sd),
                 mean_contacts,
             }),
-            stage,
-            timer,
-            infected_at,
-            isolating: vec![false; n],
-            working: vec![false; n],
-            weeks_worked: vec![0; n],
+            part,
+            comm,
+            stage: mine(stage),
+            timer: mine(timer),
+            infected_at: infected_at[lo..hi].to_vec(),
+            isolating: vec![false; local],
+            working: vec![false; local],
+            weeks_worked: vec![0; local],
             weeks_in_month: 0,
             hit: Marks::new(n),
-            flags: vec![0; n],
+            flags,
+            changed: Vec::new(),
             active: Vec::new(),
             week_cases: [0; 5],
             weekly: Vec::new(),
@@ -1015,22 +1130,24 @@ impl Covid {
             tally: Tally::default(),
             pending: Pending::new(),
             today: Outcomes::default(),
+            city: Default::default(),
         };
         m.update_unemployment(&[0; 5], &[0; 5], &[0; 5]);
-        m.pack_flags();
-        m.active = (0..n as u32)
-            .filter(|&i| matches!(m.stage[i as usize], E | I))
+        m.active = (0..local)
+            .filter(|&x| matches!(m.stage[x], E | I))
+            .map(|x| (lo + x) as u32)
             .collect();
         // Infections before day 1 have outcomes too (those due later).
         let rng = CounterRng::new(seed, OUTCOMES);
         let rules = severity(&cp);
         for &a in &m.active {
-            let i = a as usize;
-            let (age, b) = (m.fixed.age[i], m.fixed.borough[i]);
+            let x = a as usize - lo;
+            let (age, b) = (m.fixed.age[x], m.fixed.borough[x]);
             m.pending
-                .infect(&rules, &rng, a, m.infected_at[i] as i64, age, b, cp.report_probability);
+                .infect(&rules, &rng, a, m.infected_at[x] as i64, age, b, cp.report_probability);
         }
         m.tally = m.count(Tally::default());
+        m.city = summed(&*m.comm, &m.tally, &m.today);
         Ok(m)
     }
 
@@ -1052,12 +1169,12 @@ impl Covid {
         self.fixed.mean_contacts
     }
 
-    /// Current stages (0 S, 1 E, 2 I, 3 R, 4 D).
+    /// Current stages (0 S, 1 E, 2 I, 3 R, 4 D) of this rank's agents.
     pub fn stages(&self) -> &[u8] {
         &self.stage
     }
 
-    /// Agents isolating this week.
+    /// This rank's agents isolating this week.
     pub fn isolating(&self) -> &[bool] {
         &self.isolating
     }
@@ -1107,6 +1224,7 @@ impl Covid {
         let (iso_llm, work_llm) = (iso_llm.as_deref(), work_llm.as_deref());
         let fixed = &self.fixed;
         let stage = &self.stage;
+        let (lo, hi) = (self.part.lo() as usize, self.part.hi() as usize);
         // Chunks large enough that a small population is one task (no
         // thread hand-off), small enough to spread a city over the pool.
         const CHUNK: usize = 1 << 16;
@@ -1117,12 +1235,14 @@ impl Covid {
             .par_chunks_mut(CHUNK)
             .zip(self.working.par_chunks_mut(CHUNK))
             .zip(self.weeks_worked.par_chunks_mut(CHUNK))
-            .zip(self.flags.par_chunks_mut(CHUNK))
+            .zip(self.flags[lo..hi].par_chunks_mut(CHUNK))
             .enumerate()
             .map(|(c, (((iso, work), worked), flags))| {
                 let mut t = Tally::default();
                 for k in 0..iso.len() {
+                    // Local index; draws are keyed by the global id.
                     let i = c * CHUNK + k;
+                    let id = (lo + i) as u32;
                     let (age, b) = (fixed.age[i], fixed.borough[i] as usize);
                     if stage[i] == D {
                         iso[k] = false;
@@ -1134,8 +1254,8 @@ impl Covid {
                             .filter(|x| !x.is_nan())
                             .unwrap_or_else(|| pressure[b] * (1.0 + slope * (age as f64 - 2.0)));
                         let w = work_llm.map(|v| v[i]).filter(|x| !x.is_nan()).unwrap_or(work_p);
-                        iso[k] = to_unit(rng.at(step, i as u32, 0)) < q.clamp(0.0, 1.0);
-                        work[k] = fixed.employed[i] && !iso[k] && to_unit(rng.at(step, i as u32, 1)) < w;
+                        iso[k] = to_unit(rng.at(step, id, 0)) < q.clamp(0.0, 1.0);
+                        work[k] = fixed.employed[i] && !iso[k] && to_unit(rng.at(step, id, 1)) < w;
                         if work[k] && work_open {
                             worked[k] += 1;
                         }
@@ -1146,6 +1266,9 @@ impl Covid {
                 t
             })
             .reduce(Tally::default, Tally::add);
+        if self.comm.ranks() > 1 {
+            self.flags = self.comm.all_gather_bytes(&self.flags[lo..hi]);
+        }
         self.weeks_in_month += 1;
     }
 
@@ -1155,8 +1278,24 @@ impl Covid {
     /// the week before).
     /// A provider error is kept for the run to report; this week falls back
     /// to the heuristic.
+    ///
+    /// In a partitioned run only rank 0 holds the provider: it asks once
+    /// for the whole population (the states its prompts mention gathered
+    /// from every rank) and sends each rank its agents' values, so the run
+    /// makes the calls one process makes. Collective calls.
     fn ask_behaviour(&self, decide: &mut Decide) -> (Option<Vec<f64>>, Option<Vec<f64>>) {
-        if !decide.attached() {
+        let split = self.comm.ranks() > 1;
+        // Whether a provider asks, and which states its prompts mention:
+        // rank 0 knows.
+        let mut asks = vec![
+            decide.attached() as u8,
+            decide.mentions("health") as u8,
+            decide.mentions("isolated_last_week") as u8,
+        ];
+        if split {
+            self.comm.broadcast_bytes(0, &mut asks);
+        }
+        if asks[0] == 0 {
             return (None, None);
         }
         let weekly = &self.weekly;
@@ -1194,17 +1333,17 @@ impl Covid {
         // States a prompt may mention (archetypes then group by them too),
         // built only when one does: each is a code per agent.
         let mut states = Vec::new();
-        if decide.mentions("health") {
+        if asks[1] == 1 {
             states.push(AgentState {
                 name: "health".into(),
-                codes: self.stage.par_iter().map(|&s| u32::from(s == I)).collect(),
+                codes: self.gathered_on_rank_0(self.stage.par_iter().map(|&s| u32::from(s == I)).collect()),
                 labels: vec!["well".into(), "unwell".into()],
             });
         }
-        if decide.mentions("isolated_last_week") {
+        if asks[2] == 1 {
             states.push(AgentState {
                 name: "isolated_last_week".into(),
-                codes: self.isolating.par_iter().map(|&x| u32::from(x)).collect(),
+                codes: self.gathered_on_rank_0(self.isolating.par_iter().map(|&x| u32::from(x)).collect()),
                 labels: vec!["no".into(), "yes".into()],
             });
         }
@@ -1217,7 +1356,50 @@ impl Covid {
         let when = format!("week {}", obs.common["week"]);
         let iso = decide.values("isolate", &when, &obs);
         let work = decide.values("work", &when, &obs);
-        (iso, work)
+        if split {
+            (self.sent_by_rank_0(iso), self.sent_by_rank_0(work))
+        } else {
+            (iso, work)
+        }
+    }
+
+    /// Every rank's `codes` (one per agent) on rank 0, in id order; empty
+    /// elsewhere. A collective call.
+    fn gathered_on_rank_0(&self, codes: Vec<u32>) -> Vec<u32> {
+        if self.comm.ranks() == 1 {
+            return codes;
+        }
+        let mut out = vec![Vec::new(); self.comm.ranks()];
+        out[0] = codes;
+        self.comm.exchange_u32(&out)
+    }
+
+    /// Rank 0's `values` (one per agent of the whole population, or none),
+    /// each rank receiving its agents' (bit for bit). A collective call.
+    fn sent_by_rank_0(&self, values: Option<Vec<f64>>) -> Option<Vec<f64>> {
+        let ranks = self.comm.ranks();
+        let mut out = vec![Vec::new(); ranks];
+        if self.comm.rank() == 0 {
+            let bounds = &self.part.bounds;
+            for (r, o) in out.iter_mut().enumerate() {
+                *o = match &values {
+                    None => vec![0],
+                    Some(v) => std::iter::once(1)
+                        .chain(v[bounds[r] as usize..bounds[r + 1] as usize].iter().flat_map(|x| {
+                            let b = x.to_bits();
+                            [b as u32, (b >> 32) as u32]
+                        }))
+                        .collect(),
+                };
+            }
+        }
+        let got = self.comm.exchange_u32(&out);
+        (got.first() == Some(&1)).then(|| {
+            got[1..]
+                .chunks_exact(2)
+                .map(|w| f64::from_bits(u64::from(w[0]) | u64::from(w[1]) << 32))
+                .collect()
+        })
     }
 
     fn count(&self, t: Tally) -> Tally {
@@ -1242,14 +1424,13 @@ impl Covid {
     }
 
     fn write_row(&self, row: &mut [f64]) {
-        let (t, c) = (&self.tally, &self.fixed.cols);
+        let ((t, o), c) = (&self.city, &self.fixed.cols);
         let frac = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         let sum = |x: &[u64; 5]| x.iter().sum::<u64>();
         for (k, &col) in c.stages.iter().enumerate() {
             row[col] = t.stages[k] as f64;
         }
         row[c.new_infections] = sum(&t.new_inf) as f64;
-        let o = &self.today;
         row[c.new_reported] = sum(&o.reported) as f64;
         row[c.new_hospitalisations] = o.admitted.iter().flatten().sum::<u64>() as f64;
         row[c.new_deaths] = o.deaths.iter().flatten().sum::<u64>() as f64;
@@ -1282,7 +1463,7 @@ impl Model for Covid {
     }
 
     fn agent_count(&self) -> u32 {
-        self.stage.len() as u32
+        self.part.total()
     }
 
     fn observe(&self, row: &mut [f64]) {
@@ -1361,8 +1542,15 @@ impl Model for Covid {
         // Two sources may infect one target at the same moment.
         infected.sort_unstable();
         infected.dedup();
+        if self.comm.ranks() > 1 {
+            infected = self.exchange_infected(infected);
+        }
         self.advance_stages(&p, step, &infected);
-        self.count_week(calendar.ends_week(step), self.today.reported);
+        if self.comm.ranks() > 1 {
+            self.share_flags();
+        }
+        self.city = summed(&*self.comm, &self.tally, &self.today);
+        self.count_week(calendar.ends_week(step), self.city.1.reported);
         if calendar.ends_month(step) && self.weeks_in_month > 0 {
             self.close_month();
         }
@@ -1396,9 +1584,12 @@ impl Chance<'_> {
 /// What one day's transmission reads: the state before the day (through the
 /// packed flags), the day's hazard constants and the layers open today.
 /// Its only write is the "infected today" flag of a susceptible target, the
-/// one place where an agent's step writes to another agent.
+/// one place where an agent's step writes to another agent. Sources are
+/// this rank's agents (per-agent columns and layer rows are indexed by
+/// global id - `lo`); targets are global ids.
 struct Day<'a> {
     step: u32,
+    lo: usize,
     stage: &'a [u8],
     iso: &'a [bool],
     working: &'a [bool],
@@ -1439,6 +1630,7 @@ impl<'a> Day<'a> {
             .collect();
         Day {
             step,
+            lo: m.part.lo() as usize,
             stage: &m.stage,
             iso: &m.isolating,
             working: &m.working,
@@ -1467,20 +1659,21 @@ impl<'a> Day<'a> {
         }
     }
 
-    /// Source `j` (exposed or infectious) tries to infect each contact;
-    /// those it infects are added to `out`.
+    /// Source `j` (a global id; exposed or infectious) tries to infect
+    /// each contact; those it infects are added to `out`.
     fn spread_from(&self, j: usize, out: &mut Vec<u32>) {
-        let s = self.stage[j];
+        let x = j - self.lo;
+        let s = self.stage[x];
         if s != E && s != I {
             return;
         }
-        let d = (self.step as i32 - self.infected_at[j]).clamp(0, 21) as usize;
+        let d = (self.step as i32 - self.infected_at[x]).clamp(0, 21) as usize;
         let base = self.r * self.inf[s as usize] * self.fixed.g[d];
         if base <= 0.0 {
             return;
         }
         self.layer_contacts(j, base, out);
-        if !self.iso[j] && self.community_weight > 0.0 {
+        if !self.iso[x] && self.community_weight > 0.0 {
             self.community_contacts(j, base, out);
         }
     }
@@ -1498,19 +1691,21 @@ impl<'a> Day<'a> {
     /// Household, school, work and other layers: who goes where today
     /// (isolating agents stay home; only workers meet at work).
     fn layer_contacts(&self, j: usize, base: f64, out: &mut Vec<u32>) {
+        let x = (j - self.lo) as u32;
         for (l, &(csr, role, w)) in self.layers.iter().enumerate() {
             let source_goes = match role {
                 Role::Household => true,
-                Role::Work => self.working[j],
-                Role::School | Role::Other => !self.iso[j],
+                Role::Work => self.working[x as usize],
+                Role::School | Role::Other => !self.iso[x as usize],
             };
             if !source_goes {
                 continue;
             }
-            let (start, _) = csr.range(j as u32);
-            let weights = csr.edge_weights(j as u32);
+            // Edge slots are the whole layer's, wherever its rows are held.
+            let start = csr.first_slot() as usize + csr.range(x).0;
+            let weights = csr.edge_weights(x);
             let mut unweighted = self.chance(base * w);
-            for (k, &i) in csr.neighbours(j as u32).iter().enumerate() {
+            for (k, &i) in csr.neighbours(x).iter().enumerate() {
                 let i = i as usize;
                 let f = self.flags[i];
                 let target_goes = match role {
@@ -1532,7 +1727,8 @@ impl<'a> Day<'a> {
     /// The day's community contacts: NB(mean[age], k) of them, as a
     /// gamma-Poisson mixture, drawn from the source's area or borough.
     fn community_contacts(&self, j: usize, base: f64, out: &mut Vec<u32>) {
-        let age = self.fixed.age[j] as usize;
+        let x = j - self.lo;
+        let age = self.fixed.age[x] as usize;
         let mean = self.community_mean[age];
         if mean <= 0.0 {
             return;
@@ -1549,9 +1745,9 @@ impl<'a> Day<'a> {
         for c in 0..k {
             let u = to_unit(self.comm.draw(key, (1 << 40) + 2 * c));
             let pool = if u < self.area_share {
-                self.fixed.areas.members(self.fixed.area[j])
+                self.fixed.areas.members(self.fixed.area[x])
             } else {
-                self.fixed.boroughs.members(self.fixed.borough[j] as u32)
+                self.fixed.boroughs.members(self.fixed.borough[x] as u32)
             };
             if pool.is_empty() {
                 continue;
@@ -1566,19 +1762,6 @@ impl<'a> Day<'a> {
 }
 
 impl Covid {
-    /// One byte per agent for the transmission pass: stage (bits 0-2),
-    /// isolating (bit 3), working (bit 4), age group (bits 5-7).
-    fn pack_flags(&mut self) {
-        let (stage, iso, working, age) = (&self.stage, &self.isolating, &self.working, &self.fixed.age);
-        self.flags
-            .par_iter_mut()
-            .enumerate()
-            .with_min_len(1 << 14)
-            .for_each(|(i, f)| {
-                *f = stage[i] | (iso[i] as u8) << 3 | (working[i] as u8) << 4 | age[i] << 5;
-            });
-    }
-
     /// Stage transitions: today's infected enter E; the active agents' timers
     /// run, E ending in I and I in R or D. Only these agents are touched:
     /// their packed flags, the active list and the row's tallies change with
@@ -1588,9 +1771,10 @@ impl Covid {
         let infectious = p.infectious_days as u8;
         let fixed = self.fixed.clone();
         self.tally.new_inf = [0; 5];
+        let lo = self.part.lo() as usize;
         let mut still = Vec::with_capacity(self.active.len() + infected.len());
         for &a in &std::mem::take(&mut self.active) {
-            let i = a as usize;
+            let i = a as usize - lo;
             self.timer[i] -= 1;
             if self.timer[i] > 0 {
                 still.push(a);
@@ -1609,8 +1793,8 @@ impl Covid {
         let rules = severity(p);
         let rng = CounterRng::new(self.seed, OUTCOMES);
         for &a in infected {
-            let i = a as usize;
-            self.hit.take(i);
+            self.hit.take(a as usize);
+            let i = a as usize - lo;
             self.timer[i] = latent;
             self.infected_at[i] = step as i32;
             self.tally.new_inf[fixed.borough[i] as usize] += 1;
@@ -1647,8 +1831,9 @@ impl Covid {
         o.deaths = [[0; AGES]; 5];
         o.total_reported += due.reported.iter().sum::<u64>();
         o.total_admitted += due.admitted.iter().flatten().sum::<u64>();
+        let lo = self.part.lo() as usize;
         for &a in &due.deaths {
-            let i = a as usize;
+            let i = a as usize - lo;
             match self.stage[i] {
                 R => {
                     let (age, b) = (fixed.age[i] as usize, fixed.borough[i] as usize);
@@ -1664,12 +1849,17 @@ impl Covid {
         }
     }
 
-    /// Move agent `i` from stage `from` to `to`: its flags and the tallies.
+    /// Move agent `i` (local index) from stage `from` to `to`: its flags
+    /// and the tallies.
     fn set_stage(&mut self, fixed: &Fixed, i: usize, from: u8, to: u8) {
         let b = fixed.borough[i] as usize;
         let t = &mut self.tally;
         self.stage[i] = to;
-        self.flags[i] = (self.flags[i] & !7) | to;
+        let id = self.part.lo() as usize + i;
+        self.flags[id] = (self.flags[id] & !7) | to;
+        if self.comm.ranks() > 1 {
+            self.changed.push(id as u32);
+        }
         t.stages[from as usize] -= 1;
         t.stages[to as usize] += 1;
         let active = |s: u8| (s == E || s == I) as u64;
@@ -1682,6 +1872,43 @@ impl Covid {
                 t.employed[b] -= 1;
                 t.working[b] -= self.working[i] as u64;
             }
+        }
+    }
+
+    /// Today's infected (global ids, sorted, once each) sent to the ranks
+    /// owning them; returns this rank's, from every rank, sorted and once
+    /// each. Every target was susceptible when tried (the flags are the
+    /// day's start on every rank), so the union is one process's list.
+    /// A collective call.
+    fn exchange_infected(&self, infected: Vec<u32>) -> Vec<u32> {
+        let part = &self.part;
+        let mut out = vec![Vec::new(); part.ranks()];
+        for a in infected {
+            if !part.owns(a) {
+                // The mark was this rank's; the owner keeps its own.
+                self.hit.take(a as usize);
+            }
+            out[part.owner(a)].push(a);
+        }
+        let mut mine = self.comm.exchange_u32(&out);
+        mine.sort_unstable();
+        mine.dedup();
+        mine
+    }
+
+    /// Send every rank the flags of this rank's agents that changed this
+    /// step, and take theirs: the next day's contacts read them. A
+    /// collective call.
+    fn share_flags(&mut self) {
+        let mut bytes = Vec::with_capacity(5 * self.changed.len());
+        for &id in &self.changed {
+            bytes.extend_from_slice(&id.to_le_bytes());
+            bytes.push(self.flags[id as usize]);
+        }
+        self.changed.clear();
+        for c in self.comm.all_gather_bytes(&bytes).chunks_exact(5) {
+            let id = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            self.flags[id as usize] = c[4];
         }
     }
 
@@ -1711,7 +1938,10 @@ impl Covid {
                 lost[b] += 1;
             }
         }
-        self.update_unemployment(&lost, &dead, &dead_unemployed);
+        let mut sums = [lost, dead, dead_unemployed].concat();
+        self.comm.sum_u64(&mut sums);
+        let by_borough = |k: usize| -> [u64; 5] { std::array::from_fn(|b| sums[5 * k + b]) };
+        self.update_unemployment(&by_borough(0), &by_borough(1), &by_borough(2));
         self.weeks_worked.iter_mut().for_each(|w| *w = 0);
         self.weeks_in_month = 0;
     }
