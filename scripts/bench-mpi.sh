@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
 # Partitioned runs on this machine (BENCHMARKS.md, "Issue 17"): SEIR on an
 # Erdős–Rényi network (scripts/scale/seir-er.toml) at N agents on R ranks,
-# and the SEIR model on the synthetic New York City (seir-nyc). Needs a
-# myriad built with --features mpi. Prints one JSON line per run: wall time,
-# build and stepping time, exchange volume and time, peak memory per rank.
-# Usage: scripts/bench-mpi.sh [N] [RANKS...]   (default 10000000 1 2 4)
+# or any other scenario (SCENARIO=scenarios/seir-nyc.toml, or
+# scenarios/covid-nyc-fitted.toml, with N given as "-" to keep its size).
+# Needs a myriad built with --features mpi. Prints one JSON line per run:
+# wall time, build and stepping time, exchange volume and time, peak memory
+# per rank, then the MD5 of timeseries.csv (the same on every rank count).
+# Usage: [SCENARIO=FILE] scripts/bench-mpi.sh [N|-] [RANKS...]   (default 10000000 1 2 4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${MYRIAD:-target/release/myriad}
+scenario=${SCENARIO:-scripts/scale/seir-er.toml}
 n=${1:-10000000}
 shift || true
+size=()
+[ "$n" = "-" ] || size=(--set population.size="$n")
 ranks=("${@:-1 2 4}")
 out=$(mktemp -d)
 for r in ${ranks[@]}; do
     # One worker thread per rank once ranks fill the cores (2 here).
     threads=$(( r >= 2 ? 1 : 2 ))
     start=$(date +%s.%N)
-    mpirun --allow-run-as-root --oversubscribe -n "$r" "$bin" run scripts/scale/seir-er.toml \
-        --set population.size="$n" --set limits.memory_gb=22 --threads "$threads" -q --out "$out/r$r"
+    mpirun --allow-run-as-root --oversubscribe -n "$r" "$bin" run "$scenario" \
+        "${size[@]}" --set limits.memory_gb=22 --threads "$threads" -q --out "$out/r$r"
     end=$(date +%s.%N)
     python3 - "$out/r$r/summary.json" "$r" "$start" "$end" <<'PY'
 import json, sys
@@ -32,7 +37,7 @@ print(json.dumps({
     "bytes_per_step": p.get("bytes_sent_per_step", 0),
     "exchange_s_per_rank": [x["seconds_exchanging"] for x in p.get("per_rank", [])],
     "peak_mib_per_rank": [round(x["peak_memory_bytes"] / 2**20) for x in p.get("per_rank", [])] or [round(s["peak_memory_bytes"] / 2**20)],
-    "crossing_share": s["layers"][0].get("crossing_share"),
+    "crossing_share": {l["name"]: l.get("crossing_share") for l in s["layers"]},
     "ever_infected": 1 - s["final_metrics"]["S"] / s["agents"],
 }))
 PY

@@ -290,27 +290,39 @@ pub fn group_pairs(ids: &[i64]) -> f64 {
 /// (households, school classes, work teams read from a population column);
 /// a negative id means "in no group". Members need not be contiguous.
 pub fn groups_from_ids(ids: &[i64]) -> EdgeList {
+    groups_from_ids_touching(ids, 0..ids.len() as u32)
+}
+
+/// The edges of [`groups_from_ids`] for the groups with a member among
+/// `rows`: every edge touching those rows, each pair in the same order,
+/// without the pairs of the other groups (a rank of a partitioned run
+/// builds its rows of a layer of households or work teams this way).
+pub fn groups_from_ids_touching(ids: &[i64], rows: std::ops::Range<u32>) -> EdgeList {
+    let whole = rows.start == 0 && rows.end as usize >= ids.len();
+    let wanted: Vec<i64> = if whole {
+        Vec::new()
+    } else {
+        let here = &ids[(rows.start as usize).min(ids.len())..(rows.end as usize).min(ids.len())];
+        let mut w: Vec<i64> = here.iter().copied().filter(|&g| g >= 0).collect();
+        w.par_sort_unstable();
+        w.dedup();
+        w
+    };
     let mut members: Vec<(i64, u32)> = ids
-        .iter()
+        .par_iter()
         .enumerate()
-        .filter(|(_, &g)| g >= 0)
+        .filter(|(_, &g)| g >= 0 && (whole || wanted.binary_search(&g).is_ok()))
         .map(|(i, &g)| (g, i as u32))
         .collect();
     members.par_sort_unstable();
     let mut ends = Vec::new();
-    let mut start = 0;
-    while start < members.len() {
-        let mut end = start + 1;
-        while end < members.len() && members[end].0 == members[start].0 {
-            end += 1;
-        }
-        for a in start..end {
-            for b in a + 1..end {
-                ends.push(members[a].1);
-                ends.push(members[b].1);
+    for group in members.chunk_by(|a, b| a.0 == b.0) {
+        for (k, a) in group.iter().enumerate() {
+            for b in &group[k + 1..] {
+                ends.push(a.1);
+                ends.push(b.1);
             }
         }
-        start = end;
     }
     EdgeList::from_flat(ends)
 }
@@ -363,6 +375,39 @@ mod tests {
             // end in it; the rows' edges must all be there.
             got.retain(|p| rows.contains(&p[0]) || rows.contains(&p[1]));
             assert_eq!(got, kept, "rows {rows:?}");
+        }
+    }
+
+    #[test]
+    fn groups_from_ids_touching_keeps_the_edges_touching_the_rows_in_order() {
+        // Groups scattered over the ids, some agents in none.
+        let ids: Vec<i64> = (0..1000u64)
+            .map(|i| if i % 11 == 3 { -1 } else { ((i * 37) % 97) as i64 })
+            .collect();
+        let whole = groups_from_ids(&ids);
+        let touches = |rows: &std::ops::Range<u32>, p: &[u32]| rows.contains(&p[0]) || rows.contains(&p[1]);
+        for rows in [0..1000, 0..1, 300..650, 999..1000, 500..500] {
+            let kept: Vec<u32> = whole
+                .ends
+                .chunks_exact(2)
+                .filter(|p| touches(&rows, p))
+                .flatten()
+                .copied()
+                .collect();
+            let got = groups_from_ids_touching(&ids, rows.clone());
+            let got_touching: Vec<u32> = got
+                .ends
+                .chunks_exact(2)
+                .filter(|p| touches(&rows, p))
+                .flatten()
+                .copied()
+                .collect();
+            assert_eq!(got_touching, kept, "rows {rows:?}");
+            // Only the groups with a member in the rows.
+            assert!(got.ends.len() <= whole.ends.len());
+            if rows.len() < 100 {
+                assert!(got.ends.len() < whole.ends.len() / 10, "rows {rows:?}");
+            }
         }
     }
 

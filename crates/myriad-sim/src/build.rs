@@ -5,8 +5,8 @@ use crate::error::{Error, Result};
 use crate::scenario::{check_sizes, LayerKind, LayerSpec, PopulationSource, Scenario};
 use myriad_core::comm::Split;
 use myriad_core::generators::{
-    barabasi_albert, configuration, erdos_renyi, erdos_renyi_touching, groups, groups_from_ids, groups_touching,
-    random_regular, sample_degrees, watts_strogatz,
+    barabasi_albert, configuration, erdos_renyi, erdos_renyi_touching, groups, groups_from_ids,
+    groups_from_ids_touching, groups_touching, random_regular, sample_degrees, watts_strogatz,
 };
 use myriad_core::model::{Contacts, Layer};
 use myriad_core::population::{ColumnData, Population};
@@ -138,9 +138,10 @@ pub fn layers(s: &Scenario, pop: &Population) -> Result<(Vec<Layer>, Vec<LayerRe
 
 /// Build this rank's rows of every layer (all rows for a single process).
 /// Every rank draws the same edges; an Erdős–Rényi layer keeps only those
-/// touching its rows as it draws them, and a layer of generated groups
-/// makes only the groups overlapping its rows, so no rank holds the whole
-/// layer. The other kinds are made whole and cut to the rank's rows.
+/// touching its rows as it draws them, and a layer of groups (generated or
+/// read from a population column) makes only the groups with a member in
+/// its rows, so no rank holds the whole layer. The other kinds are made
+/// whole and cut to the rank's rows.
 pub fn layers_split(s: &Scenario, pop: &Population, split: &Split) -> Result<(Vec<Layer>, Vec<LayerReport>)> {
     let n = pop.size();
     let part = split.part_of(n);
@@ -187,6 +188,9 @@ pub fn layers_split(s: &Scenario, pop: &Population, split: &Split) -> Result<(Ve
                 Some(groups_touching(n, size_weights, &rng, rows.clone()))
             }
             LayerKind::Groups { size_weights } => Some(groups(n, size_weights, &rng).0),
+            LayerKind::GroupsByColumn { column } if split.is_split() => {
+                Some(groups_from_ids_touching(group_ids(s, spec, pop, column)?, rows.clone()))
+            }
             LayerKind::GroupsByColumn { column } => Some(groups_from_ids(group_ids(s, spec, pop, column)?)),
             LayerKind::EdgeList { path } => Some(read_edges(s, spec, path, n)?.0),
             LayerKind::WellMixed => None,

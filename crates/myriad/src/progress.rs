@@ -6,9 +6,14 @@ use myriad_core::metrics::MetricSpec;
 use myriad_sim::run::{Outcome, RunReport};
 use myriad_sim::sinks::{RunStart, Sink, SinkError};
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
+
+/// The step being computed (0 before the run's first), for the message of
+/// an interrupted partitioned run, whose rank 0 may be waiting on another
+/// rank when the signal comes.
+static RUNNING_STEP: AtomicU32 = AtomicU32::new(0);
 
 /// Install the Ctrl-C (and SIGTERM) handler: the first sets `stop` (the run
 /// finishes its step and writes what it has), a second ends the process.
@@ -24,7 +29,20 @@ pub fn stop_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
             unsafe { libc::_exit(130) }
         }
         // Under mpirun every rank gets the signal; rank 0 speaks for the run.
-        if crate::ranks::from_environment().0 == 0 {
+        let (rank, ranks) = crate::ranks::from_environment();
+        let step = RUNNING_STEP.load(Ordering::SeqCst);
+        if rank == 0 && ranks > 1 && step > 0 {
+            // mpirun also stops the ranks this way when one of them dies:
+            // this line names the step, mpirun the rank.
+            let done = match step - 1 {
+                0 => "no step has finished".to_string(),
+                1 => "step 1 is in the output folder".to_string(),
+                k => format!("steps 1 to {k} are in the output folder"),
+            };
+            eprintln!(
+                "\ninterrupted during step {step} ({done}): finishing the step and writing what is done (Ctrl-C again to abort), unless a rank has died (mpirun names it below)"
+            );
+        } else if rank == 0 {
             eprintln!("\ninterrupted: finishing the current step and writing what is done (Ctrl-C again to abort)");
         }
     })
@@ -122,6 +140,7 @@ impl Sink for Progress {
     }
 
     fn row(&mut self, step: u32, row: &[f64]) -> Result<(), SinkError> {
+        RUNNING_STEP.store(step + 1, Ordering::SeqCst);
         if step == 0 {
             return Ok(());
         }

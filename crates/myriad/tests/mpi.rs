@@ -272,11 +272,20 @@ fn a_dead_rank_stops_the_run_and_the_checkpoint_survives() {
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(!o.status.success(), "{err}");
     assert!(err.contains("rank 1"), "mpirun names the rank: {err}");
+    // Rank 0 names the step it was in when mpirun stopped it.
+    let step: u32 = err
+        .split("interrupted during step ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|k| k.parse().ok())
+        .unwrap_or_else(|| panic!("rank 0 names the step: {err}"));
     let rows = std::fs::read_to_string(dir.join("timeseries.csv"))
         .unwrap()
         .lines()
         .count();
     assert!(rows >= 12, "the finished steps are kept: {rows} lines");
+    // The header, step 0 and every step before the one named.
+    assert!(rows as u32 > step, "{rows} lines, stopped in step {step}");
     run_ok(
         2,
         &["run", &file, "-q", "--resume", &dir_s, set[0], set[1], set[2], set[3]],
