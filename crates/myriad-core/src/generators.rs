@@ -149,25 +149,48 @@ pub fn random_regular(n: u32, k: u32, rng: &CounterRng) -> (EdgeList, bool) {
 /// nearest neighbours on each side, and each of these edges has its far end
 /// moved to a uniformly chosen other node with probability `rewire`.
 pub fn watts_strogatz(n: u32, k: u32, rewire: f64, rng: &CounterRng) -> EdgeList {
+    watts_strogatz_touching(n, k, rewire, rng, 0..n)
+}
+
+/// The edges of [`watts_strogatz`] with at least one end in `rows`, in the
+/// same order: every node's edges are drawn (a rewired edge may land
+/// anywhere), only those touching the rows are kept.
+pub fn watts_strogatz_touching(n: u32, k: u32, rewire: f64, rng: &CounterRng, rows: std::ops::Range<u32>) -> EdgeList {
     let half = (k / 2) as usize;
-    let mut ends = vec![0u32; 2 * half * n as usize];
     if n < 2 || half == 0 {
         return EdgeList::from_flat(Vec::new());
     }
     let threshold = crate::rng::bernoulli_threshold(rewire);
-    ends.par_chunks_mut(2 * half).enumerate().for_each(|(i, chunk)| {
-        for j in 0..half {
-            let mut target = ((i + j + 1) % n as usize) as u32;
-            if rng.draw(i as u64, 2 * j as u64) < threshold {
-                // Draw among the n - 1 other nodes, so a rewired edge is never a loop.
-                let r = rng.below(i as u64, 2 * j as u64 + 1, n as u64 - 1) as u32;
-                target = if r >= i as u32 { r + 1 } else { r };
-            }
-            chunk[2 * j] = i as u32;
-            chunk[2 * j + 1] = target;
+    // Edge j of node i: to its (j + 1)-th neighbour on the ring, or rewired.
+    let edge = |i: usize, j: usize| {
+        let mut target = ((i + j + 1) % n as usize) as u32;
+        if rng.draw(i as u64, 2 * j as u64) < threshold {
+            // Draw among the n - 1 other nodes, so a rewired edge is never a loop.
+            let r = rng.below(i as u64, 2 * j as u64 + 1, n as u64 - 1) as u32;
+            target = if r >= i as u32 { r + 1 } else { r };
         }
-    });
-    EdgeList::from_flat(ends)
+        [i as u32, target]
+    };
+    if rows.start == 0 && rows.end >= n {
+        let mut ends = vec![0u32; 2 * half * n as usize];
+        ends.par_chunks_mut(2 * half).enumerate().for_each(|(i, chunk)| {
+            for j in 0..half {
+                chunk[2 * j..2 * j + 2].copy_from_slice(&edge(i, j));
+            }
+        });
+        return EdgeList::from_flat(ends);
+    }
+    let kept: Vec<u32> = (0..n as usize)
+        .into_par_iter()
+        .with_min_len(1 << 12)
+        .flat_map_iter(|i| {
+            (0..half)
+                .map(move |j| edge(i, j))
+                .filter(|e| e.iter().any(|a| rows.contains(a)))
+                .flatten()
+        })
+        .collect();
+    EdgeList::from_flat(kept)
 }
 
 /// Barabási–Albert preferential attachment, each new node bringing `m` edges,
@@ -375,6 +398,25 @@ mod tests {
             // end in it; the rows' edges must all be there.
             got.retain(|p| rows.contains(&p[0]) || rows.contains(&p[1]));
             assert_eq!(got, kept, "rows {rows:?}");
+        }
+    }
+
+    #[test]
+    fn watts_strogatz_touching_keeps_exactly_the_edges_touching_the_rows() {
+        let whole = watts_strogatz(1000, 6, 0.2, &rng());
+        for rows in [0..1000, 0..1, 300..650, 999..1000, 500..500] {
+            let kept: Vec<u32> = whole
+                .ends
+                .chunks_exact(2)
+                .filter(|p| rows.contains(&p[0]) || rows.contains(&p[1]))
+                .flatten()
+                .copied()
+                .collect();
+            assert_eq!(
+                watts_strogatz_touching(1000, 6, 0.2, &rng(), rows.clone()).ends,
+                kept,
+                "rows {rows:?}"
+            );
         }
     }
 

@@ -407,3 +407,103 @@ fn outcomes_follow_their_probabilities_and_are_conserved() {
     within(reported, infected_total, 0.4, "reported");
     within(admitted, infected_total, 0.25, "admitted");
 }
+
+/// A state saved mid-run (after weekly decisions and a month's close)
+/// restores to the same agents and hash and continues to the same rows;
+/// a cut state, a flag that is not its agent's, tallies that are not its
+/// agents' and another model's state are refused, leaving the model as it
+/// was.
+#[test]
+fn saved_states_restore_the_run_and_bad_ones_are_refused() {
+    let opts = CityOptions {
+        boroughs: vec!["SI".into()],
+        scale: 0.05,
+        ..CityOptions::default()
+    };
+    let make = || {
+        let pop = build_city(&opts, 7).unwrap();
+        let n = pop.size();
+        let col = |name: &str| match &pop.column(name).unwrap().data {
+            ColumnData::Int(v) => v.clone(),
+            _ => unreachable!(),
+        };
+        let layers: Vec<Layer> = ["household", "school", "work"]
+            .iter()
+            .zip(["household", "class", "work_team"])
+            .map(|(name, c)| Layer {
+                name: name.to_string(),
+                contacts: Contacts::Network(Csr::from_edges(n, groups_from_ids(&col(c))).unwrap().0),
+                weight: 1.0,
+            })
+            .collect();
+        let mut p = ParamSet::defaults((find("covid").unwrap().params)());
+        p.set("initial_infected", ParamValue::Number(30.0)).unwrap();
+        let m = Covid::new(ModelInput {
+            population: pop,
+            layers,
+            params: p.clone(),
+            seed: 11,
+            split: myriad_core::comm::Split::single(),
+        })
+        .unwrap();
+        (m, p, n as usize)
+    };
+    let hash = |m: &Covid| {
+        let mut h = myriad_core::hash::StateHasher::new();
+        m.agent_columns().iter().for_each(|(_, c)| c.hash_into(&mut h));
+        m.hash_extra(&mut h);
+        h.finish()
+    };
+    let w = [1.0, 1.0, 1.0];
+    let (mut a, p, n) = make();
+    assert!(a.saves_state());
+    for t in 1..=40 {
+        step(&mut a, &p, t, &w);
+    }
+    let mut saved = Vec::new();
+    a.save_state(&mut saved);
+    let (mut b, _, _) = make();
+    b.load_state(&saved).unwrap();
+    assert_eq!(hash(&b), hash(&a));
+    let (mut observed_a, mut observed_b) = (vec![0.0; a.metrics().len()], vec![0.0; b.metrics().len()]);
+    a.observe(&mut observed_a);
+    b.observe(&mut observed_b);
+    assert_eq!(observed_a, observed_b);
+    for t in 41..=100 {
+        assert_eq!(step(&mut a, &p, t, &w), step(&mut b, &p, t, &w), "day {t}");
+    }
+    assert!(
+        a.stages().iter().filter(|&&s| s == 3).count() > 50,
+        "an epidemic happened"
+    );
+
+    // The layout: 40 header bytes, then per agent the stage, timer, four
+    // bytes of infection day, isolation, work and weeks worked, then the
+    // flag byte of every agent.
+    let (iso, flags) = (40 + 6 * n, 40 + 9 * n);
+    let stages = &saved[40..40 + n];
+    let living = (0..n)
+        .find(|&x| stages[x] != 4 && saved[iso + x] == 0)
+        .expect("someone living at home");
+    let mut wrong_flag = saved.clone();
+    wrong_flag[flags + living] ^= 1 << 3;
+    let mut wrong_tally = saved.clone();
+    wrong_tally[iso + living] = 1;
+    wrong_tally[flags + living] |= 1 << 3;
+    let mut other = saved.clone();
+    other[..5].copy_from_slice(b"seir\0");
+    let cut = saved[..saved.len() - 1].to_vec();
+    let (fresh, _, _) = make();
+    let before = hash(&fresh);
+    for (what, bytes, says) in [
+        ("flag", wrong_flag, "flags do not match"),
+        ("tally", wrong_tally, "tallies are not those of its agents"),
+        ("model", other, "not the covid model's"),
+        ("cut", cut, "cut short"),
+    ] {
+        let (mut m, _, _) = make();
+        let err = m.load_state(&bytes).unwrap_err();
+        assert!(err.contains(says), "{what}: {err}");
+        assert_eq!(hash(&m), before, "{what}: the model is unchanged");
+    }
+}

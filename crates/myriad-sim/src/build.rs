@@ -6,7 +6,7 @@ use crate::scenario::{check_sizes, LayerKind, LayerSpec, PopulationSource, Scena
 use myriad_core::comm::Split;
 use myriad_core::generators::{
     barabasi_albert, configuration, erdos_renyi, erdos_renyi_touching, groups, groups_from_ids,
-    groups_from_ids_touching, groups_touching, random_regular, sample_degrees, watts_strogatz,
+    groups_from_ids_touching, groups_touching, random_regular, sample_degrees, watts_strogatz, watts_strogatz_touching,
 };
 use myriad_core::model::{Contacts, Layer};
 use myriad_core::population::{ColumnData, Population};
@@ -137,11 +137,12 @@ pub fn layers(s: &Scenario, pop: &Population) -> Result<(Vec<Layer>, Vec<LayerRe
 }
 
 /// Build this rank's rows of every layer (all rows for a single process).
-/// Every rank draws the same edges; an Erdős–Rényi layer keeps only those
-/// touching its rows as it draws them, and a layer of groups (generated or
-/// read from a population column) makes only the groups with a member in
-/// its rows, so no rank holds the whole layer. The other kinds are made
-/// whole and cut to the rank's rows.
+/// Every rank draws the same edges; an Erdős–Rényi or small-world layer
+/// keeps only those touching its rows as it draws them, and a layer of
+/// groups (generated or read from a population column) makes only the
+/// groups with a member in its rows, so no rank holds the whole layer. The
+/// other kinds (configuration, scale-free, edge lists) are made whole and
+/// cut to the rank's rows.
 pub fn layers_split(s: &Scenario, pop: &Population, split: &Split) -> Result<(Vec<Layer>, Vec<LayerReport>)> {
     let n = pop.size();
     let part = split.part_of(n);
@@ -181,6 +182,9 @@ pub fn layers_split(s: &Scenario, pop: &Population, split: &Split) -> Result<(Ve
                 let (e, o) = random_regular(n, *degree, &rng);
                 odd = o;
                 Some(e)
+            }
+            LayerKind::WattsStrogatz { k, rewire } if split.is_split() => {
+                Some(watts_strogatz_touching(n, *k, *rewire, &rng, rows.clone()))
             }
             LayerKind::WattsStrogatz { k, rewire } => Some(watts_strogatz(n, *k, *rewire, &rng)),
             LayerKind::BarabasiAlbert { m } => Some(barabasi_albert(n, *m, &rng)),

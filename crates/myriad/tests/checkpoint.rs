@@ -25,11 +25,19 @@ fn ok(args: &[&str]) {
 }
 
 /// Stopped at step 70 of 120 with checkpoints every 25 steps: resuming
-/// starts from step 50 and ends with the uninterrupted run's files.
+/// starts from step 50 and ends with the uninterrupted run's files (SEIR,
+/// and the covid model with its weekly decisions, monthly economy and
+/// pending outcomes).
 #[test]
 fn a_resumed_run_writes_the_uninterrupted_runs_files() {
+    for name in ["seir-city", "covid-staten-island"] {
+        resumed_run_writes_the_uninterrupted_runs_files(name);
+    }
+}
+
+fn resumed_run_writes_the_uninterrupted_runs_files(name: &str) {
     let d = tempfile::tempdir().unwrap();
-    let file = scenario("seir-city");
+    let file = scenario(name);
     let full = d.path().join("full");
     let part = d.path().join("part");
     ok(&[

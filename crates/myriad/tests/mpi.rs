@@ -184,8 +184,14 @@ fn bad_input_fails_every_rank_with_one_message() {
 /// gives the uninterrupted run's files, on 2 ranks is refused.
 #[test]
 fn checkpoints_per_rank_resume_to_the_uninterrupted_run() {
+    for name in ["seir-city", "covid-staten-island"] {
+        checkpoints_per_rank_resume(name);
+    }
+}
+
+fn checkpoints_per_rank_resume(name: &str) {
     let tmp = tempfile::tempdir().unwrap();
-    let file = scenario("seir-city");
+    let file = scenario(name);
     let full = tmp.path().join("full");
     let o = common::myriad(&["run", &file, "-q", "--set", "steps=90", "--out", full.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -60,6 +60,7 @@
 //! died have left it.
 
 pub mod outcomes;
+mod state;
 
 use crate::setup::{check_layer_sizes, initial_stages, seed_infections};
 use myriad_core::behaviour::{AgentState, Observations};
@@ -1498,6 +1499,18 @@ impl Model for Covid {
     fn reseed(&mut self, seed: u64) -> bool {
         self.seed = seed;
         true
+    }
+
+    fn saves_state(&self) -> bool {
+        true
+    }
+
+    fn save_state(&self, out: &mut Vec<u8>) {
+        self.save(out);
+    }
+
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.load(bytes)
     }
 
     fn hash_extra(&self, h: &mut StateHasher) {

@@ -183,6 +183,46 @@ impl Pending {
         }
     }
 
+    /// Append the pending events to `out` (a checkpoint).
+    pub(super) fn save(&self, out: &mut Vec<u8>) {
+        use super::state::put_u64;
+        put_u64(out, self.first as u64);
+        put_u64(out, self.days.len() as u64);
+        for d in &self.days {
+            d.reported.iter().for_each(|&x| put_u64(out, x));
+            d.admitted.iter().flatten().for_each(|&x| put_u64(out, x));
+            put_u64(out, d.deaths.len() as u64);
+            d.deaths.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+        }
+    }
+
+    /// Read what [`Self::save`] wrote; the deaths must be of agents
+    /// `lo..hi` (those of the process reading it).
+    pub(super) fn load(r: &mut super::state::Reader, lo: u32, hi: u32) -> Result<Pending, String> {
+        let first = r.u64("the pending outcomes")? as i64;
+        let days = r.count(8 * (BOROUGHS + BOROUGHS * AGES + 1), "the pending days")?;
+        let mut p = Pending {
+            first,
+            days: VecDeque::with_capacity(days),
+        };
+        for _ in 0..days {
+            let mut e = DayEvents::default();
+            for x in e.reported.iter_mut().chain(e.admitted.iter_mut().flatten()) {
+                *x = r.u64("the pending outcomes")?;
+            }
+            let deaths = r.count(4, "the pending deaths")?;
+            for _ in 0..deaths {
+                let a = r.u32("the pending deaths")?;
+                if !(lo..hi).contains(&a) {
+                    return Err(format!("a pending death of agent {a}, not one of agents {lo}..{hi}"));
+                }
+                e.deaths.push(a);
+            }
+            p.days.push_back(e);
+        }
+        Ok(p)
+    }
+
     /// Feed the pending events to a hasher (for reproducibility checks).
     pub fn hash_into(&self, h: &mut myriad_core::hash::StateHasher) {
         h.u64(self.first as u64);
