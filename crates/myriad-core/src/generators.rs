@@ -360,18 +360,25 @@ mod tests {
         CounterRng::new(2024, Stream::NETWORK)
     }
 
-    /// ER mean degree: each edge contributes 2, duplicates are O(c^2/n).
-    #[test]
-    fn erdos_renyi_touching_keeps_exactly_the_edges_touching_the_rows() {
-        let whole = erdos_renyi(1000, 4.0, &rng());
-        let rows = 300..650;
-        let kept: Vec<u32> = whole
+    /// The edges of `edges` with an end in `rows`, in order.
+    fn touching(edges: &EdgeList, rows: &std::ops::Range<u32>) -> Vec<u32> {
+        edges
             .ends
             .chunks_exact(2)
             .filter(|p| rows.contains(&p[0]) || rows.contains(&p[1]))
             .flatten()
             .copied()
-            .collect();
+            .collect()
+    }
+
+    const ROWS: [std::ops::Range<u32>; 5] = [0..1000, 0..1, 300..650, 999..1000, 500..500];
+
+    /// ER mean degree: each edge contributes 2, duplicates are O(c^2/n).
+    #[test]
+    fn erdos_renyi_touching_keeps_exactly_the_edges_touching_the_rows() {
+        let whole = erdos_renyi(1000, 4.0, &rng());
+        let rows = 300..650;
+        let kept = touching(&whole, &rows);
         assert!(!kept.is_empty() && kept.len() < whole.ends.len());
         assert_eq!(erdos_renyi_touching(1000, 4.0, &rng(), rows).ends, kept);
     }
@@ -380,43 +387,25 @@ mod tests {
     fn groups_touching_keeps_exactly_the_edges_touching_the_rows() {
         let weights = [0.3, 0.3, 0.2, 0.2];
         let (whole, _) = groups(1000, &weights, &rng());
-        for rows in [0..1000, 0..1, 300..650, 999..1000, 500..500] {
-            let mut kept: Vec<[u32; 2]> = whole
-                .ends
-                .chunks_exact(2)
-                .filter(|p| rows.contains(&p[0]) || rows.contains(&p[1]))
-                .map(|p| [p[0], p[1]])
-                .collect();
-            let mut got: Vec<[u32; 2]> = groups_touching(1000, &weights, &rng(), rows.clone())
-                .ends
-                .chunks_exact(2)
-                .map(|p| [p[0], p[1]])
-                .collect();
-            kept.sort_unstable();
-            got.sort_unstable();
+        let pairs = |ends: Vec<u32>| {
+            let mut v: Vec<[u32; 2]> = ends.chunks_exact(2).map(|p| [p[0], p[1]]).collect();
+            v.sort_unstable();
+            v
+        };
+        for rows in ROWS {
             // Groups that only touch the range's ends may add edges with no
             // end in it; the rows' edges must all be there.
-            got.retain(|p| rows.contains(&p[0]) || rows.contains(&p[1]));
-            assert_eq!(got, kept, "rows {rows:?}");
+            let got = touching(&groups_touching(1000, &weights, &rng(), rows.clone()), &rows);
+            assert_eq!(pairs(got), pairs(touching(&whole, &rows)), "rows {rows:?}");
         }
     }
 
     #[test]
     fn watts_strogatz_touching_keeps_exactly_the_edges_touching_the_rows() {
         let whole = watts_strogatz(1000, 6, 0.2, &rng());
-        for rows in [0..1000, 0..1, 300..650, 999..1000, 500..500] {
-            let kept: Vec<u32> = whole
-                .ends
-                .chunks_exact(2)
-                .filter(|p| rows.contains(&p[0]) || rows.contains(&p[1]))
-                .flatten()
-                .copied()
-                .collect();
-            assert_eq!(
-                watts_strogatz_touching(1000, 6, 0.2, &rng(), rows.clone()).ends,
-                kept,
-                "rows {rows:?}"
-            );
+        for rows in ROWS {
+            let got = watts_strogatz_touching(1000, 6, 0.2, &rng(), rows.clone()).ends;
+            assert_eq!(got, touching(&whole, &rows), "rows {rows:?}");
         }
     }
 
@@ -427,24 +416,9 @@ mod tests {
             .map(|i| if i % 11 == 3 { -1 } else { ((i * 37) % 97) as i64 })
             .collect();
         let whole = groups_from_ids(&ids);
-        let touches = |rows: &std::ops::Range<u32>, p: &[u32]| rows.contains(&p[0]) || rows.contains(&p[1]);
-        for rows in [0..1000, 0..1, 300..650, 999..1000, 500..500] {
-            let kept: Vec<u32> = whole
-                .ends
-                .chunks_exact(2)
-                .filter(|p| touches(&rows, p))
-                .flatten()
-                .copied()
-                .collect();
+        for rows in ROWS {
             let got = groups_from_ids_touching(&ids, rows.clone());
-            let got_touching: Vec<u32> = got
-                .ends
-                .chunks_exact(2)
-                .filter(|p| touches(&rows, p))
-                .flatten()
-                .copied()
-                .collect();
-            assert_eq!(got_touching, kept, "rows {rows:?}");
+            assert_eq!(touching(&got, &rows), touching(&whole, &rows), "rows {rows:?}");
             // Only the groups with a member in the rows.
             assert!(got.ends.len() <= whole.ends.len());
             if rows.len() < 100 {

@@ -65,6 +65,43 @@ fn step(m: &mut Covid, p: &ParamSet, step: u32, weights: &[f64]) -> Vec<f64> {
     row
 }
 
+/// The covid model on Staten Island at `scale` (city seed 7, model seed
+/// 11), with its household, school and work layers and `infected` initial
+/// infections; also its parameters and number of agents.
+fn staten_island(scale: f64, infected: f64) -> (Covid, ParamSet, usize) {
+    let opts = CityOptions {
+        boroughs: vec!["SI".into()],
+        scale,
+        ..CityOptions::default()
+    };
+    let pop = build_city(&opts, 7).unwrap();
+    let n = pop.size();
+    let col = |name: &str| match &pop.column(name).unwrap().data {
+        ColumnData::Int(v) => v.clone(),
+        _ => unreachable!(),
+    };
+    let layers: Vec<Layer> = ["household", "school", "work"]
+        .iter()
+        .zip(["household", "class", "work_team"])
+        .map(|(name, c)| Layer {
+            name: name.to_string(),
+            contacts: Contacts::Network(Csr::from_edges(n, groups_from_ids(&col(c))).unwrap().0),
+            weight: 1.0,
+        })
+        .collect();
+    let mut p = ParamSet::defaults((find("covid").unwrap().params)());
+    p.set("initial_infected", ParamValue::Number(infected)).unwrap();
+    let m = Covid::new(ModelInput {
+        population: pop,
+        layers,
+        params: p.clone(),
+        seed: 11,
+        split: myriad_core::comm::Split::single(),
+    })
+    .unwrap();
+    (m, p, n as usize)
+}
+
 #[test]
 fn infectiousness_profile_is_a_discretised_gamma() {
     let g = infectiousness_profile(5.5, 2.4);
@@ -189,42 +226,13 @@ fn isolation_removes_school_work_and_community_contacts_but_not_household() {
 
 #[test]
 fn city_run_conserves_agents_and_is_identical_on_1_2_and_7_threads() {
-    let opts = CityOptions {
-        boroughs: vec!["SI".into()],
-        scale: 0.1,
-        ..CityOptions::default()
-    };
     let go = |threads: usize| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .unwrap()
             .install(|| {
-                let pop = build_city(&opts, 7).unwrap();
-                let n = pop.size();
-                let col = |name: &str| match &pop.column(name).unwrap().data {
-                    ColumnData::Int(v) => v.clone(),
-                    _ => unreachable!(),
-                };
-                let layers: Vec<Layer> = ["household", "school", "work"]
-                    .iter()
-                    .zip(["household", "class", "work_team"])
-                    .map(|(name, c)| Layer {
-                        name: name.to_string(),
-                        contacts: Contacts::Network(Csr::from_edges(n, groups_from_ids(&col(c))).unwrap().0),
-                        weight: 1.0,
-                    })
-                    .collect();
-                let mut p = ParamSet::defaults((find("covid").unwrap().params)());
-                p.set("initial_infected", ParamValue::Number(50.0)).unwrap();
-                let mut m = Covid::new(ModelInput {
-                    population: pop,
-                    layers,
-                    params: p.clone(),
-                    seed: 11,
-                    split: myriad_core::comm::Split::single(),
-                })
-                .unwrap();
+                let (mut m, p, n) = staten_island(0.1, 50.0);
                 let mut rows = vec![];
                 for t in 1..=60 {
                     let row = step(&mut m, &p, t, &[1.0, 1.0, 1.0]);
@@ -415,39 +423,7 @@ fn outcomes_follow_their_probabilities_and_are_conserved() {
 /// was.
 #[test]
 fn saved_states_restore_the_run_and_bad_ones_are_refused() {
-    let opts = CityOptions {
-        boroughs: vec!["SI".into()],
-        scale: 0.05,
-        ..CityOptions::default()
-    };
-    let make = || {
-        let pop = build_city(&opts, 7).unwrap();
-        let n = pop.size();
-        let col = |name: &str| match &pop.column(name).unwrap().data {
-            ColumnData::Int(v) => v.clone(),
-            _ => unreachable!(),
-        };
-        let layers: Vec<Layer> = ["household", "school", "work"]
-            .iter()
-            .zip(["household", "class", "work_team"])
-            .map(|(name, c)| Layer {
-                name: name.to_string(),
-                contacts: Contacts::Network(Csr::from_edges(n, groups_from_ids(&col(c))).unwrap().0),
-                weight: 1.0,
-            })
-            .collect();
-        let mut p = ParamSet::defaults((find("covid").unwrap().params)());
-        p.set("initial_infected", ParamValue::Number(30.0)).unwrap();
-        let m = Covid::new(ModelInput {
-            population: pop,
-            layers,
-            params: p.clone(),
-            seed: 11,
-            split: myriad_core::comm::Split::single(),
-        })
-        .unwrap();
-        (m, p, n as usize)
-    };
+    let make = || staten_island(0.05, 30.0);
     let hash = |m: &Covid| {
         let mut h = myriad_core::hash::StateHasher::new();
         m.agent_columns().iter().for_each(|(_, c)| c.hash_into(&mut h));
