@@ -332,11 +332,18 @@ fn dataset_rows(dir: &Path) -> Vec<String> {
 }
 
 /// Per-agent snapshots: one Parquet part per rank, which together hold
-/// the single process's rows exactly.
+/// the single process's rows exactly (SIR, and the covid model's eight
+/// columns).
 #[test]
 fn agent_snapshots_are_one_dataset_with_a_part_per_rank() {
+    for (name, agents) in [("sir-small-world", 100_000), ("covid-staten-island", 48_660)] {
+        agent_snapshots(name, agents);
+    }
+}
+
+fn agent_snapshots(name: &str, agents: usize) {
     let tmp = tempfile::tempdir().unwrap();
-    let file = scenario("sir-small-world");
+    let file = scenario(name);
     let set = ["--set", "steps=30", "--set", "output.agents_every=15"];
     let one = tmp.path().join("one");
     let mut args = vec!["run", &file, "-q", "--out", one.to_str().unwrap()];
@@ -351,10 +358,10 @@ fn agent_snapshots_are_one_dataset_with_a_part_per_rank() {
         let parts = std::fs::read_dir(three.join("agents").join(step)).unwrap().count();
         assert_eq!(parts, 3, "{step}");
         let expected = dataset_rows(&one.join("agents").join(step));
-        assert_eq!(expected.len(), 100_000);
+        assert_eq!(expected.len(), agents);
         assert!(
             dataset_rows(&three.join("agents").join(step)) == expected,
-            "{step} differs"
+            "{name}: {step} differs"
         );
     }
 }
