@@ -31,6 +31,11 @@ pub trait Comm: Send + Sync {
     /// Number of ranks.
     fn ranks(&self) -> usize;
 
+    /// Number of ranks on this machine (sharing its memory).
+    fn ranks_here(&self) -> usize {
+        self.ranks()
+    }
+
     /// Sum `values` element-wise over all ranks, in place.
     fn sum_u64(&self, values: &mut [u64]);
 

@@ -47,6 +47,8 @@ pub enum MpiError {
 /// reference finalises MPI.
 pub struct Mpi {
     world: SimpleCommunicator,
+    // Ranks sharing this machine's memory (MPI_Comm_split_type SHARED).
+    here: usize,
     traffic: Mutex<Traffic>,
     // Finalises MPI when dropped: declared last so that it goes last.
     _universe: Universe,
@@ -66,8 +68,11 @@ impl Mpi {
         if level < Threading::Serialized {
             return Err(MpiError::Threading(level));
         }
+        let world = universe.world();
+        let here = world.split_shared(world.rank()).size() as usize;
         Ok(Mpi {
-            world: universe.world(),
+            world,
+            here,
             traffic: Mutex::new(Traffic::default()),
             _universe: universe,
         })
@@ -109,6 +114,10 @@ impl Comm for Mpi {
 
     fn ranks(&self) -> usize {
         self.world.size() as usize
+    }
+
+    fn ranks_here(&self) -> usize {
+        self.here
     }
 
     fn sum_u64(&self, values: &mut [u64]) {

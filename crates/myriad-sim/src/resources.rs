@@ -4,6 +4,7 @@
 //! when an allocation fails.
 
 use crate::scenario::{LayerKind, LayerSpec};
+use std::sync::OnceLock;
 
 /// Bytes per agent for its columns and model state (measured: the SEIR
 /// model on 10M agents needs about 48 bytes per agent besides its edges;
@@ -81,18 +82,46 @@ pub fn default_limit_gb() -> f64 {
     physical_memory().map_or(16.0, |b| 0.9 * b / 1e9)
 }
 
-/// Refuse `e` if it needs more than `limit_gb`: the message says what it
-/// would need, what the machine has and which key raises the limit.
+/// This process's part in a partitioned run: (ranks on this machine, ranks).
+static MACHINE_SHARE: OnceLock<(usize, usize)> = OnceLock::new();
+
+/// Declare this process one of `ranks` processes of a partitioned run,
+/// `here` of them on this machine (set once, when MPI starts): memory
+/// checks then ask for this machine's share of the run, so that a run over
+/// a cluster is not refused for the memory of one machine.
+pub fn set_machine_share(here: usize, ranks: usize) {
+    let _ = MACHINE_SHARE.set((here, ranks));
+}
+
+/// Refuse `e` if it needs more than `limit_gb` (this machine's share of it
+/// in a partitioned run, see [`set_machine_share`]): the message says what
+/// it would need, what the machine has and which key raises the limit.
 pub fn check(e: &Estimate, limit_gb: f64) -> Result<(), String> {
-    let need = e.bytes() / 1e9;
+    let (here, ranks) = MACHINE_SHARE.get().copied().unwrap_or((1, 1));
+    check_here(e, limit_gb, here, ranks)
+}
+
+/// [`check`] for a run split over `ranks` processes, `here` of them on this
+/// machine: it needs their share of the run's memory (the limit is per
+/// machine; on one machine with every rank, the whole run's). The estimate
+/// is rough: a rank also holds the whole population's columns while it
+/// builds.
+pub fn check_here(e: &Estimate, limit_gb: f64, here: usize, ranks: usize) -> Result<(), String> {
+    let ranks = ranks.max(1);
+    let need = e.bytes() / 1e9 * here.min(ranks) as f64 / ranks as f64;
     if need <= limit_gb {
         return Ok(());
     }
     let machine = physical_memory()
         .map(|b| format!("this machine has {:.1} GB", b / 1e9))
         .unwrap_or_else(|| "this machine's memory is unknown".into());
+    let share = if here < ranks {
+        format!(" for the {here} of its {ranks} processes on this machine")
+    } else {
+        String::new()
+    };
     Err(format!(
-        "this scenario would need about {need:.1} GB ({:.0} agents, {:.3e} contact edges) but the limit is {limit_gb:.1} GB ({machine}); make it smaller, or raise the limit deliberately with [limits] memory_gb = {:.0} (or --set limits.memory_gb={:.0})",
+        "this scenario would need about {need:.1} GB{share} ({:.0} agents, {:.3e} contact edges) but the limit is {limit_gb:.1} GB ({machine}); make it smaller, or raise the limit deliberately with [limits] memory_gb = {:.0} (or --set limits.memory_gb={:.0})",
         e.agents,
         e.directed_edges / 2.0,
         need.ceil(),
@@ -115,6 +144,20 @@ mod tests {
         )
         .unwrap();
         assert!((e - 3000.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_machine_holding_some_of_the_ranks_needs_their_share() {
+        // 1e9 agents: 64 GB of agents, 120 GB of edges.
+        let e = Estimate {
+            agents: 1e9,
+            directed_edges: 1e10,
+        };
+        assert!(check_here(&e, 100.0, 4, 4).is_err());
+        assert!(check_here(&e, 100.0, 2, 4).is_ok());
+        let msg = check_here(&e, 40.0, 1, 4).unwrap_err();
+        assert!(msg.contains("about 46.0 GB for the 1 of its 4 processes"), "{msg}");
+        assert_eq!(check_here(&e, 100.0, 1, 1), check(&e, 100.0));
     }
 
     #[test]

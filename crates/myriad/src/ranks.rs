@@ -47,6 +47,7 @@ pub fn communicator() -> anyhow::Result<Option<Arc<dyn Comm>>> {
     let comm = connect(from_environment().1)?;
     if let Some(c) = &comm {
         *WORLD.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
+        myriad_sim::resources::set_machine_share(c.ranks_here(), c.ranks());
     }
     Ok(comm)
 }
