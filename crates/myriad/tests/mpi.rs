@@ -369,7 +369,7 @@ fn agent_snapshots(name: &str, agents: usize) {
 /// The covid model's weekly questions to the embedded LLM (SmolLM2, one
 /// scored pass per archetype) on 3 ranks: rank 0 asks them once for the
 /// whole population and sends each rank its agents' answers, so the run
-/// makes one process's 24 calls, and one process replaying the answers it
+/// makes one process's calls, and one process replaying the answers it
 /// recorded gives its files byte for byte. A provider that fails on rank 0
 /// stops every rank at the same step, with one process's rows kept.
 #[test]
@@ -382,8 +382,6 @@ fn llm_questions_are_asked_once_across_ranks() {
     );
     let tmp = tempfile::tempdir().unwrap();
     let file = scenario("covid-llm-staten-island");
-    let cache = tmp.path().join("answers.jsonl");
-    let cache_set = format!("llm.cache={}", cache.display());
     let small = [
         "--set",
         "population.scale=0.02",
@@ -391,35 +389,53 @@ fn llm_questions_are_asked_once_across_ranks() {
         "steps=14",
         "--set",
         "behaviour.answer=logprob",
-        "--set",
-        &cache_set,
     ];
-    let three = tmp.path().join("three");
-    let mut args = vec!["run", &file, "-q", "--threads", "1", "--out", three.to_str().unwrap()];
-    args.extend(small);
-    run_ok(3, &args);
-    let b = &summary(&three)["behaviour"];
-    // One score per archetype, decision and week: 2 x 2 x 6.
-    assert_eq!(b["client"]["calls"], 24, "{b}");
-    assert_eq!(b["client"]["cache_hits"], 0, "{b}");
-
     // The model's file name is part of each answer's key.
     let gone = tmp.path().join("gone").join(model.file_name().unwrap());
     let gone_set = format!("llm.model={}", gone.display());
+
+    // Archetypes by age group (work) and by borough and health (isolation:
+    // each agent's health gathered from every rank onto rank 0): every
+    // question asked once, and one process replays exactly them.
+    let health = "behaviour.isolate.prompt=\"You live in {borough} and feel {health}. Last week there were {cases} new cases. Will you stay at home this week? Answer yes or no.\"";
+    let cache = tmp.path().join("answers.jsonl");
+    let cache_set = format!("llm.cache={}", cache.display());
+    let with_health = [&small[..], &["--set", &cache_set, "--set", health]].concat();
+    let three = tmp.path().join("three");
+    let mut args = vec!["run", &file, "-q", "--threads", "1", "--out", three.to_str().unwrap()];
+    args.extend(&with_health);
+    run_ok(3, &args);
+    let calls = summary(&three)["behaviour"]["client"]["calls"].as_u64().unwrap();
+    let text = std::fs::read_to_string(&cache).unwrap();
+    assert!(
+        text.contains("feel unwell") && text.contains("feel well"),
+        "both health states asked"
+    );
+    // Work: 2 weeks x 6 age groups.
+    assert_eq!(text.matches("go to your workplace").count(), 12);
+    // Each recorded answer is a distinct question.
+    let keys: std::collections::BTreeSet<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["key"].to_string())
+        .collect();
+    assert_eq!(keys.len() as u64, calls);
     let one = tmp.path().join("one");
     let mut args = vec!["run", &file, "-q", "--out", one.to_str().unwrap()];
-    args.extend(small);
+    args.extend(&with_health);
     args.extend(["--set", "llm.mode=replay", "--set", &gone_set]);
     let o = common::myriad(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let c = &summary(&one)["behaviour"]["client"];
     assert_eq!(
         (c["calls"].as_u64(), c["cache_hits"].as_u64()),
-        (Some(0), Some(24)),
+        (Some(0), Some(calls)),
         "{c}"
     );
     for ((f, a), (_, b)) in outputs(&one).iter().zip(&outputs(&three)) {
-        assert!(a == b, "{f} differs between 1 process replaying and 3 ranks recording");
+        assert!(
+            a == b,
+            "{f} differs between 1 process replaying and 3 ranks recording (health)"
+        );
     }
 
     // Replaying from an empty cache fails in the first week's question.
