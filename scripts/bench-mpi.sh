@@ -21,7 +21,9 @@ for r in ${ranks[@]}; do
     # One worker thread per rank once ranks fill the cores (2 here).
     threads=$(( r >= 2 ? 1 : 2 ))
     start=$(date +%s.%N)
-    mpirun --allow-run-as-root --oversubscribe -n "$r" "$bin" run "$scenario" \
+    # --bind-to none: OpenMPI binds each rank to one core by default, which
+    # would put a single rank's two threads on one core.
+    mpirun --allow-run-as-root --oversubscribe --bind-to none -n "$r" "$bin" run "$scenario" \
         "${size[@]}" --set limits.memory_gb=22 --threads "$threads" -q --out "$out/r$r"
     end=$(date +%s.%N)
     python3 - "$out/r$r/summary.json" "$r" "$start" "$end" <<'PY'

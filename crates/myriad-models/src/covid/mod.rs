@@ -397,11 +397,18 @@ enum Role {
     Other,
 }
 
-/// Members of each group (area or borough) in CSR form, for drawing a
-/// uniformly random member.
+/// Members of each group (area or borough), for drawing a uniformly random
+/// member. When every group's members are consecutive ids (the synthetic
+/// city numbers its residents area by area) only where each group starts
+/// is kept, instead of a list of every agent.
 struct Groups {
+    /// Group `g` has `offsets[g + 1] - offsets[g]` members.
     offsets: Vec<u32>,
+    /// Members in group order (CSR with `offsets`); empty when every group
+    /// is a run of consecutive ids.
     members: Vec<u32>,
+    /// The first member of each group, when every group is a run.
+    first: Vec<u32>,
 }
 
 impl Groups {
@@ -413,17 +420,50 @@ impl Groups {
         for k in 0..count {
             offsets[k + 1] += offsets[k];
         }
+        // Runs: no group appears again once another has begun after it.
+        let mut first = vec![u32::MAX; count];
+        let mut runs = true;
+        for (i, &g) in of.iter().enumerate() {
+            if first[g as usize] == u32::MAX {
+                first[g as usize] = i as u32;
+            } else if of[i - 1] != g {
+                runs = false;
+                break;
+            }
+        }
+        if runs {
+            return Groups {
+                offsets,
+                members: Vec::new(),
+                first,
+            };
+        }
         let mut cursor = offsets.clone();
         let mut members = vec![0u32; of.len()];
         for (i, &g) in of.iter().enumerate() {
             members[cursor[g as usize] as usize] = i as u32;
             cursor[g as usize] += 1;
         }
-        Groups { offsets, members }
+        Groups {
+            offsets,
+            members,
+            first: Vec::new(),
+        }
     }
 
-    fn members(&self, g: u32) -> &[u32] {
-        &self.members[self.offsets[g as usize] as usize..self.offsets[g as usize + 1] as usize]
+    /// Members of group `g`.
+    fn len(&self, g: u32) -> u64 {
+        u64::from(self.offsets[g as usize + 1] - self.offsets[g as usize])
+    }
+
+    /// Member `k` of group `g` (in id order).
+    #[inline]
+    fn member(&self, g: u32, k: u64) -> u32 {
+        if self.members.is_empty() {
+            self.first[g as usize] + k as u32
+        } else {
+            self.members[self.offsets[g as usize] as usize + k as usize]
+        }
     }
 }
 
@@ -646,6 +686,7 @@ pub struct Covid {
     working: Vec<bool>,
     weeks_worked: Vec<u8>,
     weeks_in_month: u8,
+    /// This rank's agents infected today, set during the transmission pass.
     hit: Marks,
     /// Per agent of the whole population, by global id: stage (bits 0-2),
     /// isolating (bit 3), working (bit 4), age group (bits 5-7). The
@@ -1119,7 +1160,7 @@ impl Covid {
             working: vec![false; local],
             weeks_worked: vec![0; local],
             weeks_in_month: 0,
-            hit: Marks::new(n),
+            hit: Marks::new(local),
             flags,
             changed: Vec::new(),
             active: Vec::new(),
@@ -1694,9 +1735,16 @@ impl<'a> Day<'a> {
     /// Target `i` (flags `f`) is infected by source `j` with chance `c`
     /// unless it is not susceptible or already infected today; the draw is
     /// keyed by (step, source, slot), so the order of attempts changes nothing.
+    /// Marks are kept for this rank's agents only: another rank's target
+    /// may be pushed twice, and the list is sorted without repeats.
     fn try_infect(&self, i: usize, f: u8, c: &mut Chance, j: u32, slot: u64, out: &mut Vec<u32>) {
-        if f & 7 == S && !self.hit.is_marked(i) && to_unit(self.tx.at(self.step, j, slot)) < c.of(f >> 5) {
-            self.hit.mark(i);
+        let local = i.wrapping_sub(self.lo);
+        let mine = local < self.hit.len();
+        if f & 7 == S && !(mine && self.hit.is_marked(local)) && to_unit(self.tx.at(self.step, j, slot)) < c.of(f >> 5)
+        {
+            if mine {
+                self.hit.mark(local);
+            }
             out.push(i as u32);
         }
     }
@@ -1757,15 +1805,16 @@ impl<'a> Day<'a> {
         let mut community = self.chance(base * self.community_weight);
         for c in 0..k {
             let u = to_unit(self.comm.draw(key, (1 << 40) + 2 * c));
-            let pool = if u < self.area_share {
-                self.fixed.areas.members(self.fixed.area[x])
+            let (pools, g) = if u < self.area_share {
+                (&self.fixed.areas, self.fixed.area[x])
             } else {
-                self.fixed.boroughs.members(self.fixed.borough[x] as u32)
+                (&self.fixed.boroughs, self.fixed.borough[x] as u32)
             };
-            if pool.is_empty() {
+            let len = pools.len(g);
+            if len == 0 {
                 continue;
             }
-            let i = pool[self.comm.below(key, (1 << 40) + 2 * c + 1, pool.len() as u64) as usize] as usize;
+            let i = pools.member(g, self.comm.below(key, (1 << 40) + 2 * c + 1, len)) as usize;
             let f = self.flags[i];
             if i != j && f & ISOLATING == 0 {
                 self.try_infect(i, f, &mut community, j as u32, (7 << 48) | c, out);
@@ -1806,8 +1855,8 @@ impl Covid {
         let rules = severity(p);
         let rng = CounterRng::new(self.seed, OUTCOMES);
         for &a in infected {
-            self.hit.take(a as usize);
             let i = a as usize - lo;
+            self.hit.take(i);
             self.timer[i] = latent;
             self.infected_at[i] = step as i32;
             self.tally.new_inf[fixed.borough[i] as usize] += 1;
@@ -1897,10 +1946,6 @@ impl Covid {
         let part = &self.part;
         let mut out = vec![Vec::new(); part.ranks()];
         for a in infected {
-            if !part.owns(a) {
-                // The mark was this rank's; the owner keeps its own.
-                self.hit.take(a as usize);
-            }
             out[part.owner(a)].push(a);
         }
         let mut mine = self.comm.exchange_u32(&out);
@@ -1957,5 +2002,32 @@ impl Covid {
         self.update_unemployment(&by_borough(0), &by_borough(1), &by_borough(2));
         self.weeks_worked.iter_mut().for_each(|w| *w = 0);
         self.weeks_in_month = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Groups;
+
+    /// Members as a list of each group's, drawn the way community contacts
+    /// draw them.
+    fn listed(g: &Groups, count: u32) -> Vec<Vec<u32>> {
+        (0..count)
+            .map(|k| (0..g.len(k)).map(|i| g.member(k, i)).collect())
+            .collect()
+    }
+
+    #[test]
+    fn groups_of_consecutive_ids_keep_only_their_starts_and_give_the_same_members() {
+        // Runs, with an empty group 2.
+        let runs = [0, 0, 0, 1, 1, 3, 3, 3, 3];
+        let g = Groups::new(&runs, 4);
+        assert!(g.members.is_empty());
+        assert_eq!(listed(&g, 4), vec![vec![0, 1, 2], vec![3, 4], vec![], vec![5, 6, 7, 8]]);
+        // Group 0 comes back after group 1: a list.
+        let mixed = [0, 0, 1, 0, 3];
+        let g = Groups::new(&mixed, 4);
+        assert_eq!(g.members.len(), 5);
+        assert_eq!(listed(&g, 4), vec![vec![0, 1, 3], vec![2], vec![], vec![4]]);
     }
 }
