@@ -62,6 +62,17 @@ pub trait Comm: Send + Sync {
     }
 }
 
+/// `x` as two words for [`Comm::exchange_u32`] (low word first), bit for bit.
+pub fn f64_words(x: f64) -> [u32; 2] {
+    let b = x.to_bits();
+    [b as u32, (b >> 32) as u32]
+}
+
+/// The `f64` whose [`f64_words`] are `w[0]`, `w[1]`.
+pub fn f64_from_words(w: &[u32]) -> f64 {
+    f64::from_bits(u64::from(w[0]) | u64::from(w[1]) << 32)
+}
+
 /// The communicator of a single process.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Local;
@@ -206,6 +217,13 @@ impl std::fmt::Debug for Split {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn f64_words_keep_every_bit() {
+        for x in [0.0, -0.0, 1.0 / 3.0, -1e300, f64::MIN_POSITIVE, f64::NAN, f64::INFINITY] {
+            assert_eq!(f64_from_words(&f64_words(x)).to_bits(), x.to_bits());
+        }
+    }
 
     #[test]
     fn even_parts_cover_every_agent_once_and_owner_agrees() {

@@ -65,7 +65,7 @@ mod state;
 use crate::setup::{check_layer_sizes, initial_stages, seed_infections};
 use myriad_core::behaviour::{AgentState, Observations};
 use myriad_core::calendar::PeriodKind;
-use myriad_core::comm::{Comm, Part};
+use myriad_core::comm::{f64_from_words, f64_words, Comm, Part};
 use myriad_core::cross::Marks;
 use myriad_core::hash::StateHasher;
 use myriad_core::metrics::{Combine, MetricSpec};
@@ -971,19 +971,14 @@ fn mean_contacts(age: &[u8], layers: &[(Layer, Role)], p: &CovidParams, part: &P
         return mean_of(&mut (0..age.len()).map(|i| (age[i], contacts(i))));
     }
     let mut out = vec![Vec::new(); comm.ranks()];
-    out[0] = (0..part.len())
-        .flat_map(|x| {
-            let b = contacts(x).to_bits();
-            [b as u32, (b >> 32) as u32]
-        })
-        .collect();
+    out[0] = (0..part.len()).flat_map(|x| f64_words(contacts(x))).collect();
     let all = comm.exchange_u32(&out);
     let mut bytes = Vec::new();
     if comm.rank() == 0 {
         let each = all
             .chunks_exact(2)
             .enumerate()
-            .map(|(i, w)| (age[i], f64::from_bits(u64::from(w[0]) | u64::from(w[1]) << 32)));
+            .map(|(i, w)| (age[i], f64_from_words(w)));
         bytes = mean_of(&mut { each }).iter().flat_map(|m| m.to_le_bytes()).collect();
     }
     comm.broadcast_bytes(0, &mut bytes);
@@ -1427,21 +1422,17 @@ impl Covid {
                 *o = match &values {
                     None => vec![0],
                     Some(v) => std::iter::once(1)
-                        .chain(v[bounds[r] as usize..bounds[r + 1] as usize].iter().flat_map(|x| {
-                            let b = x.to_bits();
-                            [b as u32, (b >> 32) as u32]
-                        }))
+                        .chain(
+                            v[bounds[r] as usize..bounds[r + 1] as usize]
+                                .iter()
+                                .flat_map(|&x| f64_words(x)),
+                        )
                         .collect(),
                 };
             }
         }
         let got = self.comm.exchange_u32(&out);
-        (got.first() == Some(&1)).then(|| {
-            got[1..]
-                .chunks_exact(2)
-                .map(|w| f64::from_bits(u64::from(w[0]) | u64::from(w[1]) << 32))
-                .collect()
-        })
+        (got.first() == Some(&1)).then(|| got[1..].chunks_exact(2).map(f64_from_words).collect())
     }
 
     fn count(&self, t: Tally) -> Tally {
